@@ -1,0 +1,17 @@
+"""Builds wstool's optional C accelerator; everything else is in pyproject.toml.
+
+The extension is ``optional``: where no compiler exists the build goes on and
+wstool uses its pure-Python masking, which the tests always check as well.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "wstool.core._speedups",
+            sources=["wstool/core/_speedups.c"],
+            optional=True,
+        )
+    ]
+)

@@ -1,0 +1,7 @@
+"""``python -m wstool``."""
+
+import sys
+
+from wstool.cli import main
+
+sys.exit(main())

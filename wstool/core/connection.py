@@ -1,0 +1,558 @@
+"""The WebSocket connection state machine, both roles, without I/O (RFC 6455 §5-§7).
+
+Bytes go in with :meth:`Connection.receive_data`; what happened comes out of
+:meth:`Connection.events` and the bytes to write out of
+:meth:`Connection.data_to_send`. Every MUST that ends a connection maps to its
+close code here, in one place: frame rules come from
+:func:`wstool.core.frames.violations`, message rules from
+:class:`MessageAssembler`, limits from the parser and the inflater.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from wstool.core.errors import ProtocolError, UsageError
+from wstool.core.events import (
+    ConnectionClosed,
+    ConnectionFailed,
+    Event,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+)
+from wstool.core.frames import (
+    CloseCode,
+    FrameParser,
+    Opcode,
+    Role,
+    Violation,
+    WireFrame,
+    encode_header,
+    is_valid_close_code,
+    parse_close_payload,
+    violations,
+)
+from wstool.core.masking import apply_mask
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "Connection",
+    "MessageAssembler",
+    "MessageCodec",
+    "State",
+]
+
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 2**20
+
+
+class MessageCodec(Protocol):
+    """What the connection needs of a per-message compression extension."""
+
+    def compress(self, data: bytes) -> bytes:
+        """One whole message -> the payload of a frame with RSV1 set."""
+        ...
+
+    def decompress_fragment(self, payload: bytes, *, final: bool) -> bytes:
+        """Inflate the next frame's payload of a compressed message."""
+        ...
+
+
+class State(enum.Enum):
+    """Where the connection is in its life (RFC 6455 §4.1, §7)."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    """We sent a Close frame and wait for the peer's."""
+    CLOSED = "closed"
+
+
+# Second-byte ranges of multi-byte UTF-8 sequences (RFC 3629 §4): the bytes a
+# CPython incremental decoder holds back at the end of a chunk are a prefix it
+# has not checked, so an impossible prefix such as ED A0 (a surrogate) would
+# only fail once its third byte came. We check it now: fail fast.
+_SECOND_BYTE = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+
+
+def _prefix_ok(tail: bytes) -> bool:
+    """Whether ``tail`` (an incomplete sequence) can still become valid UTF-8."""
+    if not tail:
+        return True
+    lo, hi = _SECOND_BYTE.get(tail[0], (0x80, 0xBF))
+    return len(tail) < 2 or lo <= tail[1] <= hi
+
+
+class MessageAssembler:
+    """Frames -> messages, with the rules that span frames (RFC 6455 §5.4, §8.1).
+
+    Checks the order of fragments, the UTF-8 of text as it arrives (failing at
+    the first invalid byte, not at the end of the message), message size, and
+    inflates compressed messages.
+
+    Args:
+        max_message_size: the largest message, in payload bytes on the wire
+            and after inflating; ``None`` for no limit.
+        codec: the negotiated compression, if any.
+    """
+
+    def __init__(
+        self, *, max_message_size: int | None = None, codec: MessageCodec | None = None
+    ) -> None:
+        self.max_message_size = max_message_size
+        self.codec = codec
+        self._opcode: int | None = None  # of the message in progress
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._wire_size = 0
+        self._frames = 0
+        self._compressed = False
+        self._text: list[str] = []
+        self._utf8: codecs.BufferedIncrementalDecoder | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether a fragmented message has started and not yet finished."""
+        return self._opcode is not None
+
+    def add(self, frame: WireFrame, data: bytes) -> tuple[MessageReceived | None, Violation | None]:
+        """Take a data frame (TEXT, BINARY or CONTINUATION) with its unmasked payload.
+
+        Returns:
+            The finished message, if this frame finished one, and the first
+            rule broken, if any. After a violation the assembler starts over.
+        """
+        opcode = frame.opcode
+        if opcode == Opcode.CONTINUATION:
+            if self._opcode is None:
+                return None, self._reset(
+                    "continuation-unexpected",
+                    "continuation frame with no message to continue",
+                    "RFC 6455 §5.4",
+                    1002,
+                    frame.offset,
+                )
+        elif self._opcode is not None:
+            return None, self._reset(
+                "fragment-interleaved",
+                f"new {Opcode(opcode).name} message before the fragmented one finished",
+                "RFC 6455 §5.4",
+                1002,
+                frame.offset,
+            )
+        elif frame.fin and not frame.rsv1:
+            return self._single(frame, data)
+        else:
+            self._start(frame)
+        return self._more(frame, data)
+
+    def _single(
+        self, frame: WireFrame, data: bytes
+    ) -> tuple[MessageReceived | None, Violation | None]:
+        """The common case: one uncompressed frame is the whole message."""
+        limit = self.max_message_size
+        if limit is not None and len(data) > limit:
+            return None, _too_big(len(data), limit, frame.offset)
+        text = None
+        if frame.opcode == Opcode.TEXT:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return None, _bad_utf8(frame, exc.start)
+        return MessageReceived(frame.opcode, data, text, 1, len(data), False), None
+
+    def _start(self, frame: WireFrame) -> None:
+        self._opcode = frame.opcode
+        self._compressed = frame.rsv1
+        self._parts = []
+        self._text = []
+        self._size = self._wire_size = self._frames = 0
+        if frame.opcode == Opcode.TEXT:
+            self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        else:
+            self._utf8 = None
+
+    def _more(self, frame: WireFrame, data: bytes) -> tuple[MessageReceived | None, Violation | None]:
+        self._frames += 1
+        self._wire_size += len(data)
+        limit = self.max_message_size
+        if limit is not None and self._wire_size > limit:
+            self._opcode = None
+            return None, _too_big(self._wire_size, limit, frame.offset)
+        if self._compressed:
+            if self.codec is None:  # RSV1 without deflate is caught by violations()
+                raise UsageError("compressed frame without a codec")
+            try:
+                data = self.codec.decompress_fragment(data, final=frame.fin)
+            except ProtocolError as exc:
+                return None, self._reset(
+                    "inflate", exc.reason, exc.section, exc.close_code, frame.offset
+                )
+        start = self._size
+        self._size += len(data)
+        if limit is not None and self._size > limit:
+            self._opcode = None
+            return None, _too_big(self._size, limit, frame.offset)
+        self._parts.append(data)
+        if self._utf8 is not None:
+            try:
+                self._text.append(self._utf8.decode(data, frame.fin))
+            except UnicodeDecodeError as exc:
+                return None, self._text_fault(frame, start, exc.start)
+            tail = self._utf8.getstate()[0]
+            if not _prefix_ok(tail):
+                return None, self._text_fault(frame, start, len(data) - len(tail))
+        if not frame.fin:
+            return None, None
+        self._opcode = None
+        message = b"".join(self._parts)
+        text = "".join(self._text) if self._utf8 is not None else None
+        self._parts, self._text = [], []
+        opcode = 1 if text is not None else 2
+        return (
+            MessageReceived(
+                opcode, message, text, self._frames, self._wire_size, self._compressed
+            ),
+            None,
+        )
+
+    def _text_fault(self, frame: WireFrame, start: int, index: int) -> Violation:
+        where = frame.offset + frame.header_size + index if not self._compressed else frame.offset
+        self._opcode = None
+        return Violation(
+            "text-utf8",
+            f"text is not UTF-8 at message byte {start + index}",
+            "RFC 6455 §8.1",
+            1007,
+            where,
+        )
+
+    def _reset(self, rule: str, message: str, section: str, code: int, offset: int) -> Violation:
+        self._opcode = None
+        self._parts, self._text = [], []
+        return Violation(rule, message, section, code, offset)
+
+
+def _too_big(size: int, limit: int, offset: int) -> Violation:
+    return Violation(
+        "message-too-big",
+        f"message of {size} bytes or more is over the limit of {limit}",
+        "RFC 6455 §7.4.1",
+        1009,
+        offset,
+    )
+
+
+def _bad_utf8(frame: WireFrame, index: int) -> Violation:
+    return Violation(
+        "text-utf8",
+        f"text is not UTF-8 at payload byte {index}",
+        "RFC 6455 §8.1",
+        1007,
+        frame.offset + frame.header_size + index,
+    )
+
+
+_DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
+
+
+class Connection:
+    """One end of a WebSocket connection after the opening handshake.
+
+    Args:
+        role: which end we are; a client masks what it sends (RFC 6455 §5.3).
+        max_message_size: the largest message accepted (1009 beyond it).
+        max_frame_size: the largest frame payload accepted, checked as soon
+            as a header declares it (default: ``max_message_size``).
+        codec: the negotiated permessage-deflate codec, if any.
+        mask_source: where mask keys come from; ``os.urandom`` by default.
+        echo_close_reason: reply to a Close with the peer's reason as well as
+            its code (the code is always echoed).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        codec: MessageCodec | None = None,
+        mask_source: Callable[[int], bytes] = os.urandom,
+        echo_close_reason: bool = True,
+    ) -> None:
+        self.role = role
+        self.codec = codec
+        self.state = State.OPEN
+        self.close_sent: tuple[int | None, str] | None = None
+        self.close_received: tuple[int | None, str] | None = None
+        self.failure: Violation | None = None
+        self.transport_should_close = False
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self._mask_source = mask_source
+        self._echo_reason = echo_close_reason
+        self._parser = FrameParser(
+            max_frame_size=max_message_size if max_frame_size is None else max_frame_size
+        )
+        self._assembler = MessageAssembler(max_message_size=max_message_size, codec=codec)
+        self._peer = role.peer
+        self._events: list[Event] = []
+        self._out: list[bytes] = []
+
+    # -- receiving ---------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Take bytes from the peer; frames after a failure or close are ignored."""
+        if self.state is State.CLOSED or not data:
+            return
+        self.bytes_received += len(data)
+        try:
+            for frame in self._parser.feed(data):
+                self._receive_frame(frame)
+                if self.state is State.CLOSED:
+                    break
+        except ProtocolError as exc:  # a limit, found by the parser
+            self.fail(
+                Violation(
+                    "frame-too-big",
+                    exc.reason,
+                    exc.section,
+                    exc.close_code,
+                    exc.offset or 0,
+                )
+            )
+
+    def receive_eof(self) -> None:
+        """The peer closed the TCP connection (or it was lost)."""
+        self.transport_should_close = True
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        # RFC 6455 §7.1.5: with no Close frame received, the close code is 1006.
+        self._events.append(
+            ConnectionClosed(
+                CloseCode.ABNORMAL_CLOSURE,
+                "",
+                self.role if self.close_sent else None,
+                False,
+                self.close_sent[0] if self.close_sent else None,
+            )
+        )
+
+    def _receive_frame(self, frame: WireFrame) -> None:
+        opcode = frame.opcode
+        # Cheap screen first: most frames break no rule, and violations() is
+        # only worth its cost when something is off.
+        if (
+            frame.rsv2
+            or frame.rsv3
+            or (frame.rsv1 and (self.codec is None or opcode not in (1, 2)))
+            or (frame.mask_key is None) is (self._peer is Role.CLIENT)
+            or opcode & 0x8
+            or opcode not in _DATA_OPCODES
+            or (frame.length_bits != 7 and frame.length < 126)
+            or (frame.length_bits == 64 and frame.length < 0x10000)
+        ):
+            found = violations(
+                frame, self._peer, deflate=self.codec is not None, check_utf8=False
+            )
+            if found:
+                self.fail(found[0])
+                return
+        key = frame.mask_key
+        data = frame.payload if key is None else apply_mask(frame.payload, key)
+        self._events.append(FrameReceived(frame, data))
+        if opcode & 0x8:
+            self._receive_control(opcode, data)
+            return
+        message, problem = self._assembler.add(frame, data)
+        if problem is not None:
+            self.fail(problem)
+        elif message is not None:
+            self._events.append(message)
+
+    def _receive_control(self, opcode: int, data: bytes) -> None:
+        if opcode == Opcode.PING:
+            # RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
+            # send a Pong frame in response, unless it already received a
+            # Close frame." Nor do we send after our own Close (§5.5.1).
+            if self.state is State.OPEN:
+                self._send(Opcode.PONG, data)
+        elif opcode == Opcode.CLOSE:
+            self._receive_close(data)
+
+    def _receive_close(self, data: bytes) -> None:
+        code, raw_reason = parse_close_payload(data)
+        reason = raw_reason.decode("utf-8")  # checked by violations()
+        self.close_received = (code, reason)
+        if self.close_sent is None:
+            # RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did
+            # not previously send a Close frame, the endpoint MUST send a
+            # Close frame in response. (When sending a Close frame in
+            # response, the endpoint typically echos the status code it
+            # received.)"
+            self._send_close(code, reason if self._echo_reason else "")
+            initiator = self._peer
+        else:
+            initiator = self.role
+        self.state = State.CLOSED
+        # RFC 6455 §7.1.1: the server closes the TCP connection first; a
+        # client waits for it (with a timeout, which is the driver's).
+        if self.role is Role.SERVER:
+            self.transport_should_close = True
+        sent = self.close_sent[0] if self.close_sent else None
+        self._events.append(
+            ConnectionClosed(
+                CloseCode.NO_STATUS_RCVD if code is None else code,
+                reason,
+                initiator,
+                True,
+                sent,
+            )
+        )
+
+    def fail(self, violation: Violation) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send Close with the rule's code, stop.
+
+        Args:
+            violation: the rule the peer broke; its close code is sent.
+        """
+        if self.state is State.CLOSED:
+            return
+        self.failure = violation
+        self._events.append(ConnectionFailed(violation))
+        if self.close_sent is None:
+            self._send_close(violation.close_code, _truncate_reason(violation.message))
+        self.state = State.CLOSED
+        self.transport_should_close = True
+        self._events.append(
+            ConnectionClosed(
+                violation.close_code, violation.message, self.role, False, violation.close_code
+            )
+        )
+
+    # -- sending -----------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        """Send one text message (compressed when deflate was negotiated)."""
+        self.send_message(Opcode.TEXT, text.encode("utf-8"))
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary message (compressed when deflate was negotiated)."""
+        self.send_message(Opcode.BINARY, data)
+
+    def send_message(self, opcode: int, data: bytes, *, compress: bool | None = None) -> None:
+        """Send one data message in one frame.
+
+        Args:
+            opcode: ``Opcode.TEXT`` or ``Opcode.BINARY``; text must be UTF-8.
+            data: the payload.
+            compress: compress it (default: when a codec was negotiated).
+        """
+        self._check_can_send_data()
+        rsv1 = self.codec is not None if compress is None else compress
+        if rsv1:
+            if self.codec is None:
+                raise UsageError("compression was not negotiated")
+            data = self.codec.compress(data)
+        self._send(opcode, data, rsv1=rsv1)
+
+    def send_fragments(self, opcode: int, parts: Iterable[bytes]) -> None:
+        """Send one data message as several frames, one per part, uncompressed."""
+        self._check_can_send_data()
+        chunks = list(parts) or [b""]
+        for index, part in enumerate(chunks):
+            self._send(
+                opcode if index == 0 else Opcode.CONTINUATION, part, fin=index == len(chunks) - 1
+            )
+
+    def send_ping(self, data: bytes = b"") -> None:
+        """Send a Ping with up to 125 bytes of application data."""
+        self._check_control(data)
+        self._send(Opcode.PING, data)
+
+    def send_pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited Pong (a heartbeat, RFC 6455 §5.5.3)."""
+        self._check_control(data)
+        self._send(Opcode.PONG, data)
+
+    def send_close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake.
+
+        Args:
+            code: a close code that may be sent, or ``None`` for an empty Close.
+            reason: UTF-8 text; code and reason fit in 125 bytes.
+
+        Raises:
+            UsageError: for a code that may not be sent (use a forged frame to
+                send one anyway), a reason too long or without a code, or a
+                connection that is already closing.
+        """
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise UsageError("the connection is already closing")
+        if code is None and reason:
+            raise UsageError("a close reason needs a close code")
+        if code is not None and not is_valid_close_code(code):
+            raise UsageError(f"close code {code} may not be sent (RFC 6455 §7.4)")
+        if len(reason.encode("utf-8")) > 123:
+            raise UsageError("a close reason is at most 123 bytes of UTF-8")
+        self._send_close(code, reason)
+        self.state = State.CLOSING
+
+    def send_raw(self, data: bytes) -> None:
+        """Queue bytes as they are, frames forged by hand included."""
+        self._out.append(data)
+        self.bytes_sent += len(data)
+
+    def _check_can_send_data(self) -> None:
+        # RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT
+        # send any more data frames."
+        if self.state is not State.OPEN:
+            raise UsageError(f"cannot send a message: the connection is {self.state.value}")
+
+    def _check_control(self, data: bytes) -> None:
+        if self.state is not State.OPEN:
+            raise UsageError(f"cannot send: the connection is {self.state.value}")
+        if len(data) > 125:
+            raise UsageError("a control frame carries at most 125 bytes")
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode("utf-8")
+        self.close_sent = (code, reason)
+        self._send(Opcode.CLOSE, payload)
+
+    def _send(self, opcode: int, data: bytes, *, fin: bool = True, rsv1: bool = False) -> None:
+        key = self._mask_source(4) if self.role is Role.CLIENT else None
+        head, bits = encode_header(opcode, len(data), fin=fin, rsv1=rsv1, mask_key=key)
+        body = data if key is None else apply_mask(data, key)
+        frame = WireFrame(
+            fin, rsv1, False, False, int(opcode), key, len(data), bits, body, self.bytes_sent
+        )
+        self._out.append(head)
+        self._out.append(body)
+        self.bytes_sent += len(head) + len(body)
+        self._events.append(FrameSent(frame, data))
+
+    # -- output ------------------------------------------------------------
+
+    def events(self) -> list[Event]:
+        """What happened since the last call, in order."""
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the transport since the last call."""
+        if not self._out:
+            return b""
+        out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out = []
+        return out
+
+
+def _truncate_reason(message: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+    raw = message.encode("utf-8")[:123]
+    return raw.decode("utf-8", "ignore")

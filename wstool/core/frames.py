@@ -1,0 +1,658 @@
+"""Frames as they are on the wire (RFC 6455 §5): parse, encode, forge, check.
+
+A :class:`WireFrame` keeps every bit a peer sent, valid or not: FIN, the three
+RSV bits, the opcode as a plain int, the MASK bit and key, the length encoding
+used and the payload as on the wire. Parsing is lenient about values and
+strict about structure: a frame comes back whenever its bytes are complete,
+and :func:`violations` lists separately what breaks the RFC. Encoding writes
+well-formed frames; :func:`forge_frame` writes any bits exactly as asked.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from wstool.core.errors import PayloadTooBig, UsageError
+from wstool.core.masking import apply_mask
+
+__all__ = [
+    "CloseCode",
+    "FrameParser",
+    "Opcode",
+    "Role",
+    "Violation",
+    "WireFrame",
+    "close_code_name",
+    "encode_frame",
+    "encode_header",
+    "forge_frame",
+    "is_valid_close_code",
+    "opcode_name",
+    "parse_close_payload",
+    "violations",
+]
+
+
+class Opcode(enum.IntEnum):
+    """The opcodes RFC 6455 §5.2 defines; other values stay plain ints."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes of RFC 6455 §7.4.1 and the IANA registry."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_FRAME_PAYLOAD_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+class Role(enum.Enum):
+    """Which end of a connection sent a frame, or which end we are."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+    @property
+    def peer(self) -> Role:
+        """The other end."""
+        return Role.SERVER if self is Role.CLIENT else Role.CLIENT
+
+
+_OPCODE_NAMES = {op.value: op.name for op in Opcode}
+_CLOSE_CODE_NAMES = {code.value: code.name for code in CloseCode}
+
+# RFC 6455 §7.4.1 defines 1000-1003 and 1007-1011; IANA registered 1012-1014.
+# 1004 is reserved; 1005, 1006 and 1015 MUST NOT be set in a Close frame.
+_VALID_PROTOCOL_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
+def opcode_name(opcode: int) -> str:
+    """The RFC name of an opcode, or a description of a reserved one."""
+    name = _OPCODE_NAMES.get(opcode)
+    if name is not None:
+        return name
+    kind = "control" if opcode & 0x8 else "non-control"
+    return f"RESERVED_{kind.upper().replace('-', '_')}_0x{opcode:X}"
+
+
+def close_code_name(code: int) -> str:
+    """The name of a close code, or the range it falls in."""
+    name = _CLOSE_CODE_NAMES.get(code)
+    if name is not None:
+        return name
+    if code < 1000:
+        return "UNUSED"
+    if code < 3000:
+        return "RESERVED"
+    if code < 4000:
+        return "REGISTERED"
+    if code < 5000:
+        return "PRIVATE"
+    return "OUT_OF_RANGE"
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Whether ``code`` may appear in a Close frame (RFC 6455 §7.4)."""
+    return code in _VALID_PROTOCOL_CLOSE_CODES or 3000 <= code <= 4999
+
+
+class WireFrame(NamedTuple):
+    """One frame exactly as it was on the wire, valid or not.
+
+    A NamedTuple rather than a dataclass: it is immutable, and building one
+    is the innermost step of parsing, where it is several times cheaper.
+    """
+
+    fin: bool
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+    opcode: int
+    mask_key: bytes | None
+    length: int
+    """The payload length the header declares."""
+    length_bits: int
+    """The length encoding used: 7, 16 or 64 bits."""
+    payload: bytes
+    """The payload as on the wire: masked if ``mask_key`` is set."""
+    offset: int = 0
+    """Byte offset of the frame's first byte in its stream."""
+
+    @property
+    def masked(self) -> bool:
+        """Whether the MASK bit is set."""
+        return self.mask_key is not None
+
+    @property
+    def data(self) -> bytes:
+        """The payload unmasked."""
+        key = self.mask_key
+        return self.payload if key is None else apply_mask(self.payload, key)
+
+    @property
+    def is_control(self) -> bool:
+        """Whether the opcode is a control opcode (its high bit set, §5.5)."""
+        return bool(self.opcode & 0x8)
+
+    @property
+    def header_size(self) -> int:
+        """Bytes before the payload: 2, plus 2 or 8 for the length, plus 4 for a key."""
+        extra = {7: 0, 16: 2, 64: 8}[self.length_bits]
+        return 2 + extra + (4 if self.mask_key is not None else 0)
+
+    @property
+    def size(self) -> int:
+        """Bytes the whole frame takes on the wire."""
+        return self.header_size + self.length
+
+    @property
+    def rsv(self) -> tuple[bool, bool, bool]:
+        """The three reserved bits."""
+        return (self.rsv1, self.rsv2, self.rsv3)
+
+    @property
+    def opcode_name(self) -> str:
+        """The opcode's RFC name."""
+        return opcode_name(self.opcode)
+
+    def to_bytes(self) -> bytes:
+        """The frame's bytes, exactly as parsed."""
+        return forge_frame(
+            opcode=self.opcode,
+            payload=self.payload,
+            fin=self.fin,
+            rsv1=self.rsv1,
+            rsv2=self.rsv2,
+            rsv3=self.rsv3,
+            mask_key=self.mask_key,
+            length=self.length,
+            length_bits=self.length_bits,
+            mask_payload=False,
+        )
+
+
+class _Incomplete(NamedTuple):
+    offset: int
+    have: int
+    need: int | None
+
+
+class FrameParser:
+    """Incremental frame parser: bytes in any chunking -> the same frames.
+
+    Args:
+        max_frame_size: the largest payload length accepted; a header that
+            declares more raises :class:`PayloadTooBig` before any of the
+            payload is buffered. ``None`` accepts any length (for dumps).
+        offset: the stream offset of the first byte fed, for reports.
+    """
+
+    __slots__ = ("_chunks", "_have", "_need", "_offset", "max_frame_size")
+
+    def __init__(self, *, max_frame_size: int | None = None, offset: int = 0) -> None:
+        self.max_frame_size = max_frame_size
+        self._chunks: list[bytes] = []
+        self._have = 0
+        # Bytes needed before parsing can make progress: a frame header is at
+        # least 2 bytes. Until then, chunks are only collected, so a 16 MiB
+        # frame dribbled in small reads costs one join, not a quadratic copy.
+        self._need = 2
+        self._offset = offset
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        return self._have
+
+    @property
+    def incomplete(self) -> _Incomplete | None:
+        """The partial frame at the end of the input, if any.
+
+        ``need`` is the frame's total size when its header is complete, else
+        ``None`` (the header itself is cut short).
+        """
+        if not self._have:
+            return None
+        buf = b"".join(self._chunks)
+        total = _frame_size(buf, 0)
+        return _Incomplete(self._offset, self._have, total)
+
+    def feed(self, data: bytes) -> Iterator[WireFrame]:
+        """Add ``data`` and iterate over the frames it completes, in order.
+
+        Raises:
+            PayloadTooBig: when a header declares more than ``max_frame_size``;
+                the frames before it have been yielded already.
+        """
+        if data:
+            self._chunks.append(bytes(data))
+            self._have += len(data)
+        if self._have < self._need:
+            return iter(())
+        return self._parse()
+
+    def _parse(self) -> Iterator[WireFrame]:
+        chunks = self._chunks
+        buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._have = 0
+        end = len(buf)
+        limit = self.max_frame_size
+        pos = 0
+        base = self._offset
+        unpack_from = struct.unpack_from
+        need = 2
+        try:
+            while end - pos >= 2:
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                length = b1 & 0x7F
+                start = pos + 2
+                if length == 126:
+                    start += 2
+                    if start > end:
+                        need = start - pos
+                        break
+                    (length,) = unpack_from("!H", buf, pos + 2)
+                    bits = 16
+                elif length == 127:
+                    start += 8
+                    if start > end:
+                        need = start - pos
+                        break
+                    (length,) = unpack_from("!Q", buf, pos + 2)
+                    bits = 64
+                else:
+                    bits = 7
+                # Check the limit as soon as the length is known, before
+                # buffering any of the payload.
+                if limit is not None and length > limit:
+                    raise PayloadTooBig(
+                        f"frame payload of {length} bytes is over the limit of {limit}",
+                        offset=base + pos,
+                    )
+                if b1 & 0x80:
+                    key = buf[start : start + 4]
+                    start += 4
+                else:
+                    key = None
+                stop = start + length
+                if stop > end:
+                    need = stop - pos
+                    break
+                frame = WireFrame(
+                    bool(b0 & 0x80),
+                    bool(b0 & 0x40),
+                    bool(b0 & 0x20),
+                    bool(b0 & 0x10),
+                    b0 & 0x0F,
+                    key,
+                    length,
+                    bits,
+                    buf[start:stop],
+                    base + pos,
+                )
+                # Advance before yielding, so a consumer that stops early
+                # (a failed connection) leaves the parser consistent.
+                pos = stop
+                yield frame
+        finally:
+            if pos < end:
+                rest = buf[pos:]
+                self._chunks.append(rest)
+                self._have = len(rest)
+            self._offset = base + pos
+            self._need = need if pos < end else 2
+
+
+def _frame_size(buf: bytes, pos: int) -> int | None:
+    """Total size of the frame starting at ``pos``, or None if its header is cut."""
+    if len(buf) - pos < 2:
+        return None
+    b1 = buf[pos + 1]
+    length = b1 & 0x7F
+    head = 2
+    if length == 126:
+        if len(buf) - pos < 4:
+            return None
+        (length,) = struct.unpack_from("!H", buf, pos + 2)
+        head = 4
+    elif length == 127:
+        if len(buf) - pos < 10:
+            return None
+        (length,) = struct.unpack_from("!Q", buf, pos + 2)
+        head = 10
+    return head + (4 if b1 & 0x80 else 0) + length
+
+
+def _minimal_bits(length: int) -> int:
+    if length < 126:
+        return 7
+    if length < 0x10000:
+        return 16
+    return 64
+
+
+def encode_frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask_key: bytes | None = None,
+) -> bytes:
+    """A well-formed frame: minimal length encoding, payload masked when keyed.
+
+    Args:
+        opcode: the opcode, 0 to 15.
+        payload: the payload, unmasked.
+        fin: the FIN bit.
+        rsv1: RSV1 (set for a permessage-deflate compressed message).
+        rsv2: RSV2.
+        rsv3: RSV3.
+        mask_key: the 4-byte key for a client frame; ``None`` for a server frame.
+
+    Returns:
+        The frame's bytes.
+
+    Raises:
+        UsageError: for an opcode out of range, a key not 4 bytes long, or a
+            control frame that is fragmented or over 125 bytes (§5.5).
+    """
+    if opcode & 0x8 and (len(payload) > 125 or not fin):
+        raise UsageError("a control frame must be final and carry at most 125 bytes")
+    return forge_frame(
+        opcode=opcode,
+        payload=payload,
+        fin=fin,
+        rsv1=rsv1,
+        rsv2=rsv2,
+        rsv3=rsv3,
+        mask_key=mask_key,
+    )
+
+
+def forge_frame(
+    *,
+    opcode: int,
+    payload: bytes = b"",
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask_key: bytes | None = None,
+    length: int | None = None,
+    length_bits: int | None = None,
+    mask_payload: bool = True,
+) -> bytes:
+    """Any frame, with every bit exactly as asked, invalid ones included.
+
+    Args:
+        opcode: any value from 0 to 15, reserved ones included.
+        payload: the payload bytes to write after the header.
+        fin: the FIN bit.
+        rsv1: RSV1.
+        rsv2: RSV2.
+        rsv3: RSV3.
+        mask_key: sets the MASK bit and writes this 4-byte key.
+        length: the length to declare, which may differ from the payload's
+            (default: the payload's length).
+        length_bits: force the 7, 16 or 64-bit length encoding; a longer one
+            than needed makes a non-minimal encoding (default: minimal).
+        mask_payload: mask the payload with ``mask_key`` (default) or write
+            it as given, for payloads that are already masked.
+
+    Returns:
+        The frame's bytes.
+
+    Raises:
+        UsageError: for values that cannot be written at all: an opcode
+            outside 0-15, a key not 4 bytes long, a length that does not fit
+            the chosen encoding.
+    """
+    if not 0 <= opcode <= 15:
+        raise UsageError(f"opcode {opcode} is not in 0-15")
+    if mask_key is not None and len(mask_key) != 4:
+        raise UsageError(f"mask key must be 4 bytes, not {len(mask_key)}")
+    declared = len(payload) if length is None else length
+    bits = _minimal_bits(declared) if length_bits is None else length_bits
+    limits = {7: 125, 16: 0xFFFF, 64: 0xFFFF_FFFF_FFFF_FFFF}
+    if bits not in limits:
+        raise UsageError(f"length encoding must be 7, 16 or 64 bits, not {bits}")
+    if not 0 <= declared <= limits[bits]:
+        raise UsageError(f"length {declared} does not fit a {bits}-bit length")
+    head = _header(fin, rsv1, rsv2, rsv3, opcode, mask_key, declared, bits)
+    if mask_key is None:
+        return head + payload
+    body = apply_mask(payload, mask_key) if mask_payload else payload
+    return head + body
+
+
+def encode_header(
+    opcode: int,
+    length: int,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask_key: bytes | None = None,
+) -> tuple[bytes, int]:
+    """The header of a well-formed frame (mask key included) and its length encoding.
+
+    For senders that write the header and the payload as separate buffers,
+    so that a large payload is never copied only to prepend a few bytes.
+
+    Returns:
+        The header bytes and the length encoding used (7, 16 or 64 bits).
+    """
+    bits = _minimal_bits(length)
+    return _header(fin, rsv1, False, False, opcode, mask_key, length, bits), bits
+
+
+def _header(
+    fin: bool,
+    rsv1: bool,
+    rsv2: bool,
+    rsv3: bool,
+    opcode: int,
+    mask_key: bytes | None,
+    length: int,
+    bits: int,
+) -> bytes:
+    b0 = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
+    if bits == 7:
+        head = bytes((b0, ((mask_key is not None) << 7) | length))
+    elif bits == 16:
+        head = struct.pack("!BBH", b0, ((mask_key is not None) << 7) | 126, length)
+    else:
+        head = struct.pack("!BBQ", b0, ((mask_key is not None) << 7) | 127, length)
+    return head if mask_key is None else head + mask_key
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One RFC rule a frame or a sequence of frames breaks.
+
+    Attributes:
+        rule: a short stable identifier, such as ``"mask-required"``.
+        message: one line saying what is wrong.
+        section: where the rule lives, such as ``"RFC 6455 §5.1"``.
+        close_code: the close code a peer sends on seeing this.
+        offset: byte offset of the offending frame (or byte) in its stream.
+    """
+
+    rule: str
+    message: str
+    section: str
+    close_code: int
+    offset: int
+
+
+def parse_close_payload(data: bytes) -> tuple[int | None, bytes]:
+    """Split a Close payload into its code (None when absent) and raw reason bytes."""
+    if len(data) < 2:
+        return None, b""
+    return int.from_bytes(data[:2], "big"), data[2:]
+
+
+def violations(
+    frame: WireFrame,
+    sender: Role | None,
+    *,
+    deflate: bool = False,
+    check_utf8: bool = True,
+) -> list[Violation]:
+    """Every RFC 6455 (and RFC 7692) rule this frame breaks on its own.
+
+    Rules that need the frames around it (fragmentation, UTF-8 across
+    fragments, sizes of messages) are checked by
+    :class:`wstool.core.connection.MessageAssembler`.
+
+    Args:
+        frame: the frame as parsed.
+        sender: which end sent it (masking depends on it), or ``None`` when
+            unknown, which skips the masking rules.
+        deflate: whether permessage-deflate was negotiated, which allows RSV1
+            on the first frame of a data message (RFC 7692 §6).
+        check_utf8: whether to check the text of a single-frame text message
+            (a caller that decodes text itself turns this off).
+
+    Returns:
+        The violations, in the order of the bytes they concern; empty when
+        the frame is fine.
+    """
+    found: list[Violation] = []
+    at = frame.offset
+
+    def add(rule: str, message: str, section: str, code: int = 1002, where: int = at) -> None:
+        found.append(Violation(rule, message, section, code, where))
+
+    opcode = frame.opcode
+    known = opcode in _OPCODE_NAMES
+    if opcode in (Opcode.TEXT, Opcode.BINARY) and deflate:
+        rsv1_ok = True
+    else:
+        rsv1_ok = False
+    if frame.rsv1 and not rsv1_ok:
+        why = (
+            "RSV1 is set on a control or continuation frame"
+            if deflate
+            else "RSV1 is set but no extension was negotiated"
+        )
+        add("reserved-bits", why, "RFC 7692 §6.1" if deflate else "RFC 6455 §5.2")
+    if frame.rsv2 or frame.rsv3:
+        bits = "+".join(name for name, on in (("RSV2", frame.rsv2), ("RSV3", frame.rsv3)) if on)
+        add("reserved-bits", f"{bits} set but no extension defines it", "RFC 6455 §5.2")
+    if not known:
+        add("reserved-opcode", f"opcode 0x{opcode:X} is reserved", "RFC 6455 §5.2")
+    # RFC 6455 §5.1: "a client MUST mask all frames that it sends to the
+    # server" and "A server MUST NOT mask any frames that it sends to the client."
+    if sender is Role.CLIENT and frame.mask_key is None:
+        add("mask-required", "a client frame is not masked", "RFC 6455 §5.1", where=at + 1)
+    elif sender is Role.SERVER and frame.mask_key is not None:
+        add("mask-forbidden", "a server frame is masked", "RFC 6455 §5.1", where=at + 1)
+    # RFC 6455 §5.2: "the most significant bit MUST be 0" and "the minimal
+    # number of bytes MUST be used to encode the length".
+    if frame.length_bits == 64 and frame.length >> 63:
+        add("length-top-bit", "the 64-bit length has its top bit set", "RFC 6455 §5.2", where=at + 2)
+    elif frame.length_bits != _minimal_bits(frame.length):
+        add(
+            "length-not-minimal",
+            f"length {frame.length} is sent in {frame.length_bits} bits, not the minimal "
+            f"{_minimal_bits(frame.length)}",
+            "RFC 6455 §5.2",
+            where=at + 1,
+        )
+    if opcode & 0x8:
+        # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
+        # bytes or less and MUST NOT be fragmented."
+        if frame.length > 125:
+            add(
+                "control-too-long",
+                f"control frame payload of {frame.length} bytes (at most 125)",
+                "RFC 6455 §5.5",
+            )
+        if not frame.fin:
+            add("control-fragmented", "control frame without FIN", "RFC 6455 §5.5")
+    if opcode == Opcode.CLOSE and len(frame.payload) == frame.length:
+        found.extend(_close_violations(frame.data, at + frame.header_size))
+    elif (
+        check_utf8
+        and opcode == Opcode.TEXT
+        and frame.fin
+        and not frame.rsv1
+        and len(frame.payload) == frame.length
+    ):
+        try:
+            frame.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            add(
+                "text-utf8",
+                f"text is not UTF-8 at payload byte {exc.start}",
+                "RFC 6455 §8.1",
+                1007,
+                at + frame.header_size + exc.start,
+            )
+    return found
+
+
+def _close_violations(data: bytes, at: int) -> list[Violation]:
+    """The rules of RFC 6455 §5.5.1 and §7.4 on a Close payload starting at ``at``."""
+    if len(data) == 1:
+        return [
+            Violation(
+                "close-payload-1-byte",
+                "close payload of 1 byte (a code needs 2)",
+                "RFC 6455 §5.5.1",
+                1002,
+                at,
+            )
+        ]
+    code, reason = parse_close_payload(data)
+    found = []
+    if code is not None and not is_valid_close_code(code):
+        found.append(
+            Violation(
+                "close-code-invalid",
+                f"close code {code} ({close_code_name(code)}) may not be sent",
+                "RFC 6455 §7.4",
+                1002,
+                at,
+            )
+        )
+    try:
+        reason.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        found.append(
+            Violation(
+                "close-reason-utf8",
+                f"close reason is not UTF-8 at byte {exc.start}",
+                "RFC 6455 §5.5.1",
+                1007,
+                at + 2 + exc.start,
+            )
+        )
+    return found
