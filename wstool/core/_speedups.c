@@ -2,7 +2,8 @@
  * wstool.core._speedups: the masking hot path in C (RFC 6455 section 5.3).
  *
  * apply_mask(data, key) -> bytes XORs every byte of data with the 4-byte
- * key, repeating.  The work is done 8 bytes at a time on a 64-bit word built
+ * key, repeating; mask_inplace(buffer, key) does the same in a writable
+ * buffer, for receivers that reuse one.  The work is done 8 bytes at a time on a 64-bit word built
  * from the key, which lets the compiler vectorise the loop.  The pure-Python
  * version in masking.py gives the same results and is tested against this.
  */
@@ -11,69 +12,99 @@
 #include <stdint.h>
 #include <string.h>
 
+static void
+xor_mask(const unsigned char *src, unsigned char *dst, Py_ssize_t n, const unsigned char k[4])
+{
+    unsigned char k8[8] = {k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]};
+    uint64_t k64;
+    Py_ssize_t i = 0;
+
+    memcpy(&k64, k8, 8);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        w ^= k64;
+        memcpy(dst + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        dst[i] = src[i] ^ k[i & 3];
+    }
+}
+
+static int
+get_key(PyObject *obj, unsigned char k[4])
+{
+    Py_buffer key;
+
+    if (PyObject_GetBuffer(obj, &key, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (key.len != 4) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+        return -1;
+    }
+    memcpy(k, key.buf, 4);
+    PyBuffer_Release(&key);
+    return 0;
+}
+
 static PyObject *
 apply_mask(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer data, key;
+    Py_buffer data;
     PyObject *result;
-    const unsigned char *src;
-    unsigned char *dst;
     unsigned char k[4];
-    uint64_t k64;
-    Py_ssize_t n, i = 0;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "apply_mask() takes exactly 2 arguments (data, key)");
         return NULL;
     }
+    if (get_key(args[1], k) < 0) {
+        return NULL;
+    }
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&data);
-        return NULL;
+    result = PyBytes_FromStringAndSize(NULL, data.len);
+    if (result != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        xor_mask((const unsigned char *)data.buf,
+                 (unsigned char *)PyBytes_AS_STRING(result), data.len, k);
+        Py_END_ALLOW_THREADS
     }
-    if (key.len != 4) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&key);
-        PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
-        return NULL;
-    }
-    memcpy(k, key.buf, 4);
-    PyBuffer_Release(&key);
-
-    n = data.len;
-    result = PyBytes_FromStringAndSize(NULL, n);
-    if (result == NULL) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    src = (const unsigned char *)data.buf;
-    dst = (unsigned char *)PyBytes_AS_STRING(result);
-
-    Py_BEGIN_ALLOW_THREADS
-    {
-        unsigned char k8[8] = {k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]};
-        memcpy(&k64, k8, 8);
-        for (; i + 8 <= n; i += 8) {
-            uint64_t w;
-            memcpy(&w, src + i, 8);
-            w ^= k64;
-            memcpy(dst + i, &w, 8);
-        }
-        for (; i < n; i++) {
-            dst[i] = src[i] ^ k[i & 3];
-        }
-    }
-    Py_END_ALLOW_THREADS
-
     PyBuffer_Release(&data);
     return result;
+}
+
+static PyObject *
+mask_inplace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    unsigned char k[4];
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "mask_inplace() takes exactly 2 arguments (buffer, key)");
+        return NULL;
+    }
+    if (get_key(args[1], k) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    xor_mask((const unsigned char *)data.buf, (unsigned char *)data.buf, data.len, k);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, key) -> bytes: XOR data with the repeating 4-byte key."},
+    {"mask_inplace", (PyCFunction)(void (*)(void))mask_inplace, METH_FASTCALL,
+     "mask_inplace(buffer, key): XOR a writable buffer with the key, in place."},
     {NULL, NULL, 0, NULL},
 };
 
