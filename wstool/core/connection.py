@@ -24,6 +24,7 @@ from wstool.core.events import (
     FrameReceived,
     FrameSent,
     MessageReceived,
+    PongReceived,
 )
 from wstool.core.frames import (
     CloseCode,
@@ -175,7 +176,9 @@ class MessageAssembler:
         else:
             self._utf8 = None
 
-    def _more(self, frame: WireFrame, data: bytes) -> tuple[MessageReceived | None, Violation | None]:
+    def _more(
+        self, frame: WireFrame, data: bytes
+    ) -> tuple[MessageReceived | None, Violation | None]:
         self._frames += 1
         self._wire_size += len(data)
         limit = self.max_message_size
@@ -198,13 +201,18 @@ class MessageAssembler:
             return None, _too_big(self._size, limit, frame.offset)
         self._parts.append(data)
         if self._utf8 is not None:
+            # The decoder counts the bytes it held back from earlier frames
+            # as part of this input: positions are shifted by them, and a
+            # sequence begun in an earlier frame is blamed on this frame's
+            # first byte, the one that broke it.
+            held = len(self._utf8.getstate()[0])
             try:
                 self._text.append(self._utf8.decode(data, frame.fin))
             except UnicodeDecodeError as exc:
-                return None, self._text_fault(frame, start, exc.start)
+                return None, self._text_fault(frame, start, max(exc.start - held, 0))
             tail = self._utf8.getstate()[0]
             if not _prefix_ok(tail):
-                return None, self._text_fault(frame, start, len(data) - len(tail))
+                return None, self._text_fault(frame, start, max(len(data) - len(tail), 0))
         if not frame.fin:
             return None, None
         self._opcode = None
@@ -213,9 +221,7 @@ class MessageAssembler:
         self._parts, self._text = [], []
         opcode = 1 if text is not None else 2
         return (
-            MessageReceived(
-                opcode, message, text, self._frames, self._wire_size, self._compressed
-            ),
+            MessageReceived(opcode, message, text, self._frames, self._wire_size, self._compressed),
             None,
         )
 
@@ -271,6 +277,9 @@ class Connection:
         mask_source: where mask keys come from; ``os.urandom`` by default.
         echo_close_reason: reply to a Close with the peer's reason as well as
             its code (the code is always echoed).
+        record_frames: report every frame in and out as
+            :class:`FrameReceived` / :class:`FrameSent` events; a driver
+            that shows no frames turns this off and saves their cost.
     """
 
     def __init__(
@@ -282,6 +291,7 @@ class Connection:
         codec: MessageCodec | None = None,
         mask_source: Callable[[int], bytes] = os.urandom,
         echo_close_reason: bool = True,
+        record_frames: bool = True,
     ) -> None:
         self.role = role
         self.codec = codec
@@ -294,6 +304,7 @@ class Connection:
         self.bytes_sent = 0
         self._mask_source = mask_source
         self._echo_reason = echo_close_reason
+        self.record_frames = record_frames
         self._parser = FrameParser(
             max_frame_size=max_message_size if max_frame_size is None else max_frame_size
         )
@@ -301,6 +312,11 @@ class Connection:
         self._peer = role.peer
         self._events: list[Event] = []
         self._out: list[bytes] = []
+
+    @property
+    def closed(self) -> bool:
+        """Whether the WebSocket connection is closed (nothing more in or out)."""
+        return self.state is State.CLOSED
 
     # -- receiving ---------------------------------------------------------
 
@@ -312,7 +328,7 @@ class Connection:
         try:
             for frame in self._parser.feed(data):
                 self._receive_frame(frame)
-                if self.state is State.CLOSED:
+                if self.closed:
                     break
         except ProtocolError as exc:  # a limit, found by the parser
             self.fail(
@@ -356,15 +372,14 @@ class Connection:
             or (frame.length_bits != 7 and frame.length < 126)
             or (frame.length_bits == 64 and frame.length < 0x10000)
         ):
-            found = violations(
-                frame, self._peer, deflate=self.codec is not None, check_utf8=False
-            )
+            found = violations(frame, self._peer, deflate=self.codec is not None, check_utf8=False)
             if found:
                 self.fail(found[0])
                 return
         key = frame.mask_key
         data = frame.payload if key is None else apply_mask(frame.payload, key)
-        self._events.append(FrameReceived(frame, data))
+        if self.record_frames:
+            self._events.append(FrameReceived(frame, data))
         if opcode & 0x8:
             self._receive_control(opcode, data)
             return
@@ -383,6 +398,8 @@ class Connection:
                 self._send(Opcode.PONG, data)
         elif opcode == Opcode.CLOSE:
             self._receive_close(data)
+        elif opcode == Opcode.PONG:
+            self._events.append(PongReceived(data))
 
     def _receive_close(self, data: bytes) -> None:
         code, raw_reason = parse_close_payload(data)
@@ -428,10 +445,11 @@ class Connection:
             self._send_close(violation.close_code, _truncate_reason(violation.message))
         self.state = State.CLOSED
         self.transport_should_close = True
+        # Failing while closing sends no second Close: the code sent stays
+        # the one of our first Close frame.
+        sent = self.close_sent[0] if self.close_sent else None
         self._events.append(
-            ConnectionClosed(
-                violation.close_code, violation.message, self.role, False, violation.close_code
-            )
+            ConnectionClosed(violation.close_code, violation.message, self.role, False, sent)
         )
 
     # -- sending -----------------------------------------------------------
@@ -528,13 +546,14 @@ class Connection:
         key = self._mask_source(4) if self.role is Role.CLIENT else None
         head, bits = encode_header(opcode, len(data), fin=fin, rsv1=rsv1, mask_key=key)
         body = data if key is None else apply_mask(data, key)
-        frame = WireFrame(
-            fin, rsv1, False, False, int(opcode), key, len(data), bits, body, self.bytes_sent
-        )
+        if self.record_frames:
+            frame = WireFrame(
+                fin, rsv1, False, False, int(opcode), key, len(data), bits, body, self.bytes_sent
+            )
+            self._events.append(FrameSent(frame, data))
         self._out.append(head)
         self._out.append(body)
         self.bytes_sent += len(head) + len(body)
-        self._events.append(FrameSent(frame, data))
 
     # -- output ------------------------------------------------------------
 

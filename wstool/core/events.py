@@ -13,6 +13,7 @@ __all__ = [
     "FrameReceived",
     "FrameSent",
     "MessageReceived",
+    "PongReceived",
 ]
 
 
@@ -64,6 +65,17 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class PongReceived:
+    """A Pong arrived (reported even when frames are not recorded, for keepalives).
+
+    Attributes:
+        data: its application data, which echoes a Ping's.
+    """
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionFailed:
     """We failed the connection because the peer broke a rule (RFC 6455 §7.1.7).
 
@@ -95,4 +107,6 @@ class ConnectionClosed:
     sent_code: int | None = None
 
 
-Event = FrameReceived | FrameSent | MessageReceived | ConnectionFailed | ConnectionClosed
+Event = (
+    FrameReceived | FrameSent | MessageReceived | PongReceived | ConnectionFailed | ConnectionClosed
+)

@@ -552,17 +552,16 @@ def violations(
 
     opcode = frame.opcode
     known = opcode in _OPCODE_NAMES
-    if opcode in (Opcode.TEXT, Opcode.BINARY) and deflate:
-        rsv1_ok = True
-    else:
-        rsv1_ok = False
+    rsv1_ok = deflate and opcode in (Opcode.TEXT, Opcode.BINARY)
+    # RFC 7692 §6: "An endpoint MUST NOT set the "Per-Message Compressed"
+    # bit of control frames and non-first fragments of a data message."
     if frame.rsv1 and not rsv1_ok:
         why = (
             "RSV1 is set on a control or continuation frame"
             if deflate
             else "RSV1 is set but no extension was negotiated"
         )
-        add("reserved-bits", why, "RFC 7692 §6.1" if deflate else "RFC 6455 §5.2")
+        add("reserved-bits", why, "RFC 7692 §6" if deflate else "RFC 6455 §5.2")
     if frame.rsv2 or frame.rsv3:
         bits = "+".join(name for name, on in (("RSV2", frame.rsv2), ("RSV3", frame.rsv3)) if on)
         add("reserved-bits", f"{bits} set but no extension defines it", "RFC 6455 §5.2")
@@ -577,7 +576,9 @@ def violations(
     # RFC 6455 §5.2: "the most significant bit MUST be 0" and "the minimal
     # number of bytes MUST be used to encode the length".
     if frame.length_bits == 64 and frame.length >> 63:
-        add("length-top-bit", "the 64-bit length has its top bit set", "RFC 6455 §5.2", where=at + 2)
+        add(
+            "length-top-bit", "the 64-bit length has its top bit set", "RFC 6455 §5.2", where=at + 2
+        )
     elif frame.length_bits != _minimal_bits(frame.length):
         add(
             "length-not-minimal",

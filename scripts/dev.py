@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Set up wstool in ./.venv from the pinned requirements, then run it or its tests.
+
+Needs only Python 3.10+ with its venv module; everything else comes from the
+package index. Safe to run again: the virtualenv is reused and brought up to
+date with the lock files.
+
+    python3 scripts/dev.py run     # install, then run the main job
+    python3 scripts/dev.py test    # install with test tools, then run the test suite
+    python3 scripts/dev.py lint    # ruff and mypy on wstool/
+
+Arguments after the command go to the command run (``pytest`` for ``test``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def _run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def setup(lock: str) -> None:
+    """Create .venv if needed, install the lock file and wstool (editable, with its C part)."""
+    if not PY.exists():
+        print(f"+ creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    _run(PY, "-m", "pip", "install", *quiet, "-r", ROOT / "requirements" / lock)
+    # Editable, so that tests run against this tree; the optional C accelerator
+    # is built in place where a compiler exists.
+    _run(PY, "-m", "pip", "install", *quiet, "--no-deps", "-e", ROOT)
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "run":
+        setup("runtime.txt")
+        wstool = BIN / "wstool"
+        cmd = rest or ["decode", str(ROOT / "examples" / "session.xxd")]
+        print("+ wstool", " ".join(cmd), flush=True)
+        return subprocess.run([str(wstool), *cmd], cwd=ROOT).returncode
+    if command == "test":
+        setup("dev.txt")
+        return subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT).returncode
+    if command == "lint":
+        setup("dev.txt")
+        for cmd in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+            code = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT).returncode
+            if code:
+                return code
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,690 @@
+"""Rich renderables for frames, payloads, closes and violations, shared by every command.
+
+Peer strings reach these views only through :func:`wstool.ui.sanitize.terminal_safe`
+and only as ``Text``, never as markup. Styles have names (``ws.in``,
+``ws.opcode`` ...) set once in :data:`THEME`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+from rich.console import Console, Group, RenderableType
+from rich.highlighter import JSONHighlighter
+from rich.text import Text
+from rich.theme import Theme
+
+from wstool.core.events import (
+    ConnectionClosed,
+    ConnectionFailed,
+    Event,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+)
+from wstool.core.frames import (
+    Opcode,
+    Violation,
+    WireFrame,
+    close_code_name,
+    parse_close_payload,
+)
+from wstool.core.stream import (
+    FrameReport,
+    HandshakeReport,
+    MessageReport,
+    SequenceViolation,
+    StreamReport,
+    Truncated,
+)
+from wstool.ui.sanitize import terminal_safe
+
+__all__ = [
+    "THEME",
+    "TrafficLog",
+    "close_summary",
+    "frame_block",
+    "frame_header",
+    "frame_record",
+    "handshake_block",
+    "hex_ascii",
+    "message_block",
+    "payload_view",
+    "report_blocks",
+    "report_records",
+    "truncated_line",
+    "violation_line",
+    "violation_record",
+]
+
+THEME = Theme(
+    {
+        "ws.in": "bold green",
+        "ws.out": "bold blue",
+        "ws.offset": "dim cyan",
+        "ws.opcode": "bold magenta",
+        "ws.opcode.control": "bold yellow",
+        "ws.opcode.reserved": "bold red",
+        "ws.flag": "cyan",
+        "ws.flag.off": "dim",
+        "ws.key": "yellow",
+        "ws.length": "white",
+        "ws.dim": "dim",
+        "ws.text": "default",
+        "ws.hex": "default",
+        "ws.ascii": "dim",
+        "ws.close": "bold yellow",
+        "ws.violation": "bold red",
+        "ws.ok": "green",
+        "ws.note": "italic dim",
+        "ws.header.name": "cyan",
+    }
+)
+
+_JSON = JSONHighlighter()
+_DEFAULT_LIMIT = 1024
+
+
+def _opcode_style(opcode: int) -> str:
+    if opcode not in Opcode._value2member_map_:
+        return "ws.opcode.reserved"
+    return "ws.opcode.control" if opcode & 0x8 else "ws.opcode"
+
+
+def frame_header(frame: WireFrame, *, verbose: bool = True) -> Text:
+    """One line with every header field of ``frame``.
+
+    Args:
+        frame: the frame.
+        verbose: include the RSV bits, the mask key and the length encoding
+            even when they are unremarkable.
+    """
+    text = Text()
+    text.append(f"{frame.opcode_name:<13}", _opcode_style(frame.opcode))
+    text.append("FIN " if frame.fin else "--- ", "ws.flag" if frame.fin else "ws.flag.off")
+    rsv = "".join(str(int(bit)) for bit in frame.rsv)
+    if verbose or rsv != "000":
+        text.append(f"rsv={rsv} ", "ws.flag" if rsv != "000" else "ws.flag.off")
+    if frame.mask_key is not None:
+        text.append("mask=", "ws.dim")
+        text.append(f"{frame.mask_key.hex()} ", "ws.key")
+    elif verbose:
+        text.append("unmasked ", "ws.flag.off")
+    text.append(f"len={frame.length}", "ws.length")
+    if verbose or frame.length_bits != 7:
+        text.append(f" ({frame.length_bits}-bit)", "ws.dim")
+    if len(frame.payload) < frame.length:
+        text.append(f" [{len(frame.payload)} present]", "ws.violation")
+    return text
+
+
+def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 0) -> Text:
+    """A hex+ASCII dump, 16 bytes a line, like ``hexdump -C``.
+
+    Args:
+        data: the bytes.
+        limit: show at most this many bytes (``None``: all), then say how
+            many more there are.
+        indent: spaces before each line.
+    """
+    shown = data if limit is None else data[:limit]
+    text = Text()
+    pad = " " * indent
+    digits = max(4, len(f"{len(shown) - 1:x}"))
+    for start in range(0, len(shown), 16):
+        row = shown[start : start + 16]
+        hex_part = " ".join(f"{b:02x}" for b in row[:8])
+        if len(row) > 8:
+            hex_part += "  " + " ".join(f"{b:02x}" for b in row[8:])
+        ascii_part = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in row)
+        text.append(f"{pad}{start:0{digits}x}  ", "ws.offset")
+        text.append(f"{hex_part:<49}", "ws.hex")
+        text.append(f" |{ascii_part}|\n", "ws.ascii")
+    if len(shown) < len(data):
+        text.append(f"{pad}… {len(data) - len(shown)} more bytes\n", "ws.note")
+    text.rstrip()
+    return text
+
+
+def _json_view(text: str, limit: int | None) -> Text | None:
+    stripped = text.lstrip()
+    if stripped[:1] not in ("{", "[") or (limit is not None and len(text) > 16 * limit):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    # json.dumps escapes C0 controls itself; terminal_safe catches the rest
+    # (C1 controls, bidi overrides) without doubling its backslashes.
+    pretty = "\n".join(
+        terminal_safe(line, escape_backslash=False)
+        for line in json.dumps(value, indent=2, ensure_ascii=False).split("\n")
+    )
+    if limit is not None and len(pretty) > limit * 4:
+        return None
+    view = Text(pretty)
+    _JSON.highlight(view)
+    return view
+
+
+def payload_view(
+    data: bytes,
+    opcode: int,
+    *,
+    text: str | None = None,
+    limit: int | None = _DEFAULT_LIMIT,
+    indent: int = 2,
+) -> RenderableType | None:
+    """The payload as a person wants to read it: text, JSON, close details or hex.
+
+    Args:
+        data: the unmasked (and inflated) payload.
+        opcode: the opcode of the frame or message it belongs to.
+        text: the decoded text when the caller has it already.
+        limit: show at most this many bytes or characters (``None``: all).
+        indent: spaces before each line.
+
+    Returns:
+        A renderable, or ``None`` for an empty payload.
+    """
+    if not data:
+        return None
+    pad = " " * indent
+    if opcode == Opcode.CLOSE:
+        return Text(pad) + close_summary(data)
+    if text is None and opcode in (Opcode.TEXT, Opcode.PING, Opcode.PONG):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is not None:
+        view = _json_view(text, limit)
+        if view is not None:
+            if indent:
+                view = Text("\n").join(Text(pad) + line for line in view.split("\n"))
+            return view
+        shown = text if limit is None else text[:limit]
+        line = Text(pad)
+        line.append(terminal_safe(shown), "ws.text")
+        if len(shown) < len(text):
+            line.append(f" … {len(text) - len(shown)} more characters", "ws.note")
+        return line
+    return hex_ascii(data, limit=limit, indent=indent)
+
+
+def close_summary(data: bytes) -> Text:
+    """Code, code name and reason of a Close payload."""
+    code, raw_reason = parse_close_payload(data)
+    text = Text()
+    if code is None:
+        text.append("no status code", "ws.close")
+        if data:
+            text.append(f" (1 stray byte {data.hex()})", "ws.violation")
+        return text
+    text.append(f"{code} {close_code_name(code)}", "ws.close")
+    if raw_reason:
+        reason = raw_reason.decode("utf-8", "backslashreplace")
+        text.append(" reason ")
+        text.append(f"'{terminal_safe(reason)}'", "ws.text")
+    return text
+
+
+def violation_line(violation: Violation, *, indent: int = 2) -> Text:
+    """One line: where, which rule, what, the RFC section and the close code."""
+    text = Text(" " * indent)
+    text.append("✗ ", "ws.violation")
+    text.append(f"@{violation.offset:#06x} ", "ws.offset")
+    text.append(violation.rule, "ws.violation")
+    text.append(f": {violation.message} ")
+    text.append(f"({violation.section}; close {violation.close_code})", "ws.dim")
+    return text
+
+
+def frame_block(
+    frame: WireFrame,
+    data: bytes,
+    found: tuple[Violation, ...] | list[Violation] = (),
+    *,
+    prefix: Text | None = None,
+    limit: int | None = _DEFAULT_LIMIT,
+    verbose: bool = True,
+    message_opcode: int | None = None,
+    compressed: bool | None = None,
+) -> RenderableType:
+    """A frame's header line, its payload and its violations, as one block.
+
+    Args:
+        frame: the frame.
+        data: its payload unmasked.
+        found: the rules it breaks.
+        prefix: text before the header, such as a direction arrow.
+        limit: payload bytes or characters shown (``None``: all).
+        verbose: show every header field, even unremarkable ones.
+        message_opcode: for a CONTINUATION frame, the opcode of its message,
+            so that a text fragment is shown as text.
+        compressed: whether the payload is compressed (default: RSV1);
+            compressed payloads are shown once inflated, as a message.
+    """
+    head = Text()
+    if prefix is not None:
+        head.append_text(prefix)
+    head.append(f"@{frame.offset:#06x} ", "ws.offset")
+    head.append_text(frame_header(frame, verbose=verbose))
+    parts: list[RenderableType] = [head]
+    if not (frame.rsv1 if compressed is None else compressed):
+        shown_as = frame.opcode
+        if frame.opcode == Opcode.CONTINUATION and message_opcode is not None:
+            shown_as = message_opcode
+        view = payload_view(data, shown_as, limit=limit)
+        if view is not None:
+            parts.append(view)
+    else:
+        parts.append(Text(f"  {len(data)} compressed bytes", "ws.note"))
+    parts.extend(violation_line(v) for v in found)
+    return Group(*parts)
+
+
+def violation_record(violation: Violation) -> dict[str, Any]:
+    """A violation as a JSON-ready dict."""
+    return {
+        "rule": violation.rule,
+        "message": violation.message,
+        "section": violation.section,
+        "close_code": violation.close_code,
+        "offset": violation.offset,
+    }
+
+
+def frame_record(
+    frame: WireFrame, data: bytes, found: tuple[Violation, ...] | list[Violation] = ()
+) -> dict[str, Any]:
+    """A frame as a JSON-ready dict: every header field, the payload, the violations."""
+    record: dict[str, Any] = {
+        "type": "frame",
+        "offset": frame.offset,
+        "fin": frame.fin,
+        "rsv1": frame.rsv1,
+        "rsv2": frame.rsv2,
+        "rsv3": frame.rsv3,
+        "opcode": frame.opcode,
+        "opcode_name": frame.opcode_name,
+        "masked": frame.mask_key is not None,
+        "mask_key": frame.mask_key.hex() if frame.mask_key is not None else None,
+        "length": frame.length,
+        "length_bits": frame.length_bits,
+        "payload_hex": data.hex(),
+    }
+    if frame.opcode == Opcode.CLOSE and len(data) >= 2:
+        code, reason = parse_close_payload(data)
+        record["close_code"] = code
+        record["close_code_name"] = close_code_name(code) if code is not None else None
+        record["close_reason"] = reason.decode("utf-8", "replace")
+    elif frame.opcode in (Opcode.TEXT, Opcode.PING, Opcode.PONG) and not frame.rsv1:
+        with contextlib.suppress(UnicodeDecodeError):
+            record["text"] = data.decode("utf-8")
+    record["violations"] = [violation_record(v) for v in found]
+    return record
+
+
+def _label(source: str | None, destination: str | None) -> str:
+    if source is None and destination is None:
+        return ""
+    return f"{source or '?'} → {destination or '?'}"
+
+
+def report_blocks(
+    report: StreamReport,
+    *,
+    source: str | None = None,
+    destination: str | None = None,
+    limit: int | None = _DEFAULT_LIMIT,
+) -> Iterator[RenderableType]:
+    """Everything :func:`wstool.core.stream.inspect_stream` found, block by block.
+
+    Args:
+        report: one direction of a capture.
+        source: where the stream came from, for the title line.
+        destination: where it went.
+        limit: payload bytes or characters shown per frame (``None``: all).
+    """
+    title = Text()
+    label = _label(source, destination)
+    if label:
+        title.append(label + "  ", "ws.in")
+    if report.sender is None:
+        title.append(f"sender unknown ({report.inferred_from}): masking not checked", "ws.note")
+    else:
+        how = f"inferred: {report.inferred_from}" if report.sender_inferred else "as given"
+        title.append(f"sent by the {report.sender.value} ({how})", "ws.note")
+    yield title
+    for item in report.items:
+        if isinstance(item, FrameReport):
+            yield frame_block(
+                item.frame,
+                item.data,
+                item.violations,
+                limit=limit,
+                message_opcode=item.message_opcode,
+                compressed=item.compressed,
+            )
+        elif isinstance(item, MessageReport):
+            yield message_block(item.message, item.offset, limit=limit)
+        elif isinstance(item, SequenceViolation):
+            yield violation_line(item.violation)
+        elif isinstance(item, HandshakeReport):
+            yield handshake_block(item)
+        else:
+            yield truncated_line(item)
+
+
+def message_block(
+    message: MessageReceived, offset: int, *, limit: int | None = _DEFAULT_LIMIT
+) -> RenderableType:
+    """A reassembled or inflated message: its kind, sizes and payload."""
+    head = Text("  ⤷ message ", "ws.note")
+    head.append("TEXT" if message.opcode == Opcode.TEXT else "BINARY", "ws.opcode")
+    head.append(f" from @{offset:#06x}: {len(message.data)} bytes", "ws.length")
+    if message.frames > 1:
+        head.append(f" in {message.frames} frames", "ws.dim")
+    if message.compressed:
+        head.append(f", inflated from {message.wire_size}", "ws.dim")
+    view = payload_view(message.data, message.opcode, text=message.text, limit=limit, indent=4)
+    return head if view is None else Group(head, view)
+
+
+def handshake_block(head: HandshakeReport) -> RenderableType:
+    """The HTTP head of the opening handshake, one header a line."""
+    lines = [Text(f"@{head.offset:#06x} HTTP {head.kind}: ", "ws.offset")]
+    lines[0].append(terminal_safe(head.first_line), "ws.opcode")
+    for name, value in head.headers:
+        line = Text("  ")
+        line.append(terminal_safe(name), "ws.header.name")
+        line.append(": " + terminal_safe(value))
+        lines.append(line)
+    return Group(*lines)
+
+
+def truncated_line(cut: Truncated) -> Text:
+    """Where the stream ends inside a frame, and how much is missing."""
+    text = Text(f"@{cut.offset:#06x} ", "ws.offset")
+    text.append("truncated: ", "ws.violation")
+    if cut.missing is None:
+        text.append(f"the stream ends inside a frame header ({cut.have} bytes of it)")
+    else:
+        text.append(
+            f"the last frame needs {cut.need} bytes, {cut.have} present, {cut.missing} missing"
+        )
+    return text
+
+
+def report_records(
+    report: StreamReport, *, source: str | None = None, destination: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The same as :func:`report_blocks`, as JSON-ready dicts (one per line of NDJSON)."""
+    where = {"source": source, "destination": destination}
+    sender = report.sender.value if report.sender is not None else None
+    for item in report.items:
+        record: dict[str, Any]
+        if isinstance(item, FrameReport):
+            record = frame_record(item.frame, item.data, item.violations)
+        elif isinstance(item, MessageReport):
+            msg = item.message
+            record = {
+                "type": "message",
+                "offset": item.offset,
+                "opcode": msg.opcode,
+                "frames": msg.frames,
+                "compressed": msg.compressed,
+                "wire_size": msg.wire_size,
+                "size": len(msg.data),
+                "payload_hex": msg.data.hex(),
+            }
+            if msg.text is not None:
+                record["text"] = msg.text
+        elif isinstance(item, SequenceViolation):
+            record = {"type": "violation", **violation_record(item.violation)}
+        elif isinstance(item, HandshakeReport):
+            record = {
+                "type": "handshake",
+                "kind": item.kind,
+                "first_line": item.first_line,
+                "headers": item.headers,
+            }
+        else:
+            record = {
+                "type": "truncated",
+                "offset": item.offset,
+                "have": item.have,
+                "need": item.need,
+                "missing": item.missing,
+            }
+        yield {**record, "sender": sender, **where}
+
+
+def _preview(data: bytes, opcode: int, limit: int) -> Text:
+    """A one-line payload preview: text, close details or the first bytes in hex."""
+    if not data:
+        return Text()
+    if opcode == Opcode.CLOSE:
+        return close_summary(data)
+    if opcode in (Opcode.TEXT, Opcode.PING, Opcode.PONG):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            shown = terminal_safe(text[:limit])
+            more = f" … {len(text) - limit} more" if len(text) > limit else ""
+            return Text.assemble((shown, "ws.text"), (more, "ws.note"))
+    count = min(len(data), max(limit // 3, 8))
+    more = f" … {len(data) - count} more bytes" if len(data) > count else ""
+    return Text.assemble((data[:count].hex(" "), "ws.hex"), (more, "ws.note"))
+
+
+def _head_lines(raw: bytes, marker: str, style: str) -> list[Text]:
+    lines = []
+    for line in raw.decode("latin-1").split("\r\n"):
+        if line:
+            lines.append(Text.assemble((marker, style), terminal_safe(line)))
+    return lines
+
+
+class TrafficLog:
+    """Prints what a live server or client sees: handshakes, frames, closes.
+
+    It is the frame observer that ``serve`` and ``connect`` report to.
+
+    Args:
+        console: where lines go.
+        level: 0 shows connects and closes only, 1 every frame on one line,
+            2 every header bit, the mask key and whole payloads.
+        json_out: print NDJSON records here instead of lines.
+        preview: characters of payload on a one-line frame view.
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        level: int = 1,
+        json_out: IO[str] | None = None,
+        preview: int = 120,
+    ) -> None:
+        self.console = console
+        self.level = level
+        self.json_out = json_out
+        self.preview = preview
+        self.wants_frames = level >= 1
+        # Connections whose incoming message in progress is compressed: its
+        # continuation frames carry deflate data, not text.
+        self._compressed: set[int] = set()
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        assert self.json_out is not None
+        self.json_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.json_out.flush()
+
+    def _tag(self, conn_id: int, arrow: str = "", style: str = "ws.dim") -> Text:
+        return Text.assemble((f"#{conn_id} ", "ws.offset"), (arrow, style))
+
+    def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
+        """A connection was upgraded."""
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "open",
+                    "conn": conn_id,
+                    "peer": peer,
+                    "request": request.decode("latin-1"),
+                    "response": response.decode("latin-1"),
+                }
+            )
+            return
+        first = request.split(b"\r\n", 1)[0].decode("latin-1")
+        line = self._tag(conn_id)
+        line.append(f"{peer} connected: ", "ws.ok")
+        line.append(terminal_safe(first))
+        self.console.print(line)
+        if self.level >= 1:
+            for text in _head_lines(request, "  < ", "ws.in"):
+                self.console.print(text)
+            for text in _head_lines(response, "  > ", "ws.out"):
+                self.console.print(text)
+
+    def events(self, conn_id: int, events: Sequence[Event]) -> None:
+        """Frames, messages and closes on a connection."""
+        for event in events:
+            self._event(conn_id, event)
+
+    def _event(self, conn_id: int, event: Event) -> None:
+        if isinstance(event, (FrameReceived, FrameSent)):
+            if self.level < 1:
+                return
+            incoming = isinstance(event, FrameReceived)
+            if self.json_out is not None:
+                record = frame_record(event.frame, event.data)
+                direction = "in" if incoming else "out"
+                self._emit({"event": "frame", "conn": conn_id, "direction": direction, **record})
+                return
+            self._frame(conn_id, event.frame, event.data, incoming)
+        elif isinstance(event, MessageReceived):
+            if self.level < 1 or (event.frames == 1 and not event.compressed):
+                return
+            if self.json_out is not None:
+                self._emit(
+                    {
+                        "event": "message",
+                        "conn": conn_id,
+                        "opcode": event.opcode,
+                        "frames": event.frames,
+                        "compressed": event.compressed,
+                        "size": len(event.data),
+                        "wire_size": event.wire_size,
+                        **({"text": event.text} if event.text is not None else {}),
+                    }
+                )
+                return
+            line = self._tag(conn_id, "< ", "ws.in")
+            line.append("message ", "ws.note")
+            line.append("TEXT" if event.opcode == Opcode.TEXT else "BINARY", "ws.opcode")
+            line.append(f" {len(event.data)} bytes", "ws.length")
+            if event.frames > 1:
+                line.append(f" in {event.frames} frames", "ws.dim")
+            if event.compressed:
+                line.append(f", inflated from {event.wire_size}", "ws.dim")
+            line.append("  ")
+            line.append_text(_preview(event.data, event.opcode, self.preview))
+            self.console.print(line)
+        elif isinstance(event, ConnectionFailed):
+            if self.json_out is not None:
+                self._emit(
+                    {"event": "failed", "conn": conn_id, **violation_record(event.violation)}
+                )
+                return
+            line = self._tag(conn_id)
+            line.append_text(violation_line(event.violation, indent=0))
+            self.console.print(line)
+        elif isinstance(event, ConnectionClosed):
+            self._closed(conn_id, event)
+
+    def _frame(self, conn_id: int, frame: WireFrame, data: bytes, incoming: bool) -> None:
+        arrow, style = ("< ", "ws.in") if incoming else ("> ", "ws.out")
+        line = self._tag(conn_id, arrow, style)
+        if self.level >= 2:
+            line.append_text(frame_header(frame, verbose=True))
+            self.console.print(line)
+            view = payload_view(data, frame.opcode, limit=None)
+            if view is not None:
+                self.console.print(view)
+            return
+        line.append_text(frame_header(frame, verbose=False))
+        if incoming and frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+            if frame.rsv1:
+                self._compressed.add(conn_id)
+            else:
+                self._compressed.discard(conn_id)
+        compressed = frame.rsv1 or (
+            incoming and frame.opcode == Opcode.CONTINUATION and conn_id in self._compressed
+        )
+        if compressed:
+            line.append(f"  ({len(data)} compressed bytes)", "ws.note")
+        else:
+            line.append("  ")
+            line.append_text(_preview(data, frame.opcode, self.preview))
+        self.console.print(line)
+
+    def _closed(self, conn_id: int, event: ConnectionClosed) -> None:
+        initiator = event.initiator.value if event.initiator is not None else None
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "close",
+                    "conn": conn_id,
+                    "code": event.code,
+                    "code_name": close_code_name(event.code),
+                    "reason": event.reason,
+                    "initiator": initiator,
+                    "clean": event.clean,
+                }
+            )
+            return
+        line = self._tag(conn_id)
+        line.append("close ", "ws.close")
+        line.append(f"{event.code} {close_code_name(event.code)}", "ws.close")
+        if event.reason:
+            line.append(f" '{terminal_safe(event.reason)}'", "ws.text")
+        who = f"started by the {initiator}" if initiator else "no Close frame"
+        line.append(f" ({who}, {'clean' if event.clean else 'not clean'})", "ws.dim")
+        self.console.print(line)
+
+    def closed(self, conn_id: int, peer: str, cause: str) -> None:
+        """The TCP connection is gone."""
+        if self.json_out is not None:
+            self._emit({"event": "disconnect", "conn": conn_id, "peer": peer, "cause": cause})
+            return
+        line = self._tag(conn_id)
+        line.append(f"{peer} disconnected: {cause}", "ws.dim")
+        self.console.print(line)
+
+    def rejected(self, peer: str, request: bytes, status: int, reason: str) -> None:
+        """A request was refused with an HTTP error."""
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "rejected",
+                    "peer": peer,
+                    "status": status,
+                    "reason": reason,
+                    "request": request.decode("latin-1"),
+                }
+            )
+            return
+        line = Text(f"{peer} refused: ", "ws.violation")
+        line.append(f"{status} {terminal_safe(reason)}")
+        self.console.print(line)
+        if self.level >= 1:
+            for text in _head_lines(request, "  < ", "ws.in"):
+                self.console.print(text)

@@ -1,0 +1,39 @@
+"""Peer text -> terminal-safe text.
+
+A peer can put ``ESC[2J`` in a text frame or a close reason, or a bidi
+override that makes a line read backwards. rich's ``Text`` strips only a few
+control characters and lets ESC through, so every string from the wire goes
+through :func:`terminal_safe` before it reaches a renderable.
+"""
+
+from __future__ import annotations
+
+__all__ = ["terminal_safe"]
+
+# C0 controls, DEL and C1 controls become visible \xNN escapes; so do the
+# Unicode line separators and the bidirectional formatting characters, which
+# terminals honour and which can disguise what a line says.
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_VISIBLE.update(
+    {c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+_TABLE_KEEP_BACKSLASH = str.maketrans(_VISIBLE)
+_VISIBLE[ord("\\")] = "\\\\"
+_TABLE = str.maketrans(_VISIBLE)
+
+
+def terminal_safe(text: str, *, escape_backslash: bool = True) -> str:
+    """Make every control and formatting character in ``text`` a visible escape.
+
+    Backslashes are doubled, so an escape in the output always means a
+    character that was escaped, never one the peer typed.
+
+    Args:
+        text: text from the wire.
+        escape_backslash: double backslashes (turn off for text that is
+            already escaped, such as JSON from ``json.dumps``).
+
+    Returns:
+        Text that moves no cursor and changes no terminal state.
+    """
+    return text.translate(_TABLE if escape_backslash else _TABLE_KEEP_BACKSLASH)
