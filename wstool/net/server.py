@@ -1,0 +1,264 @@
+"""``wstool serve``: the upgrading resource, the echo and broadcast behaviours, the site.
+
+twisted.web parses each HTTP request; :class:`WebSocketResource` checks a
+WebSocket upgrade with :mod:`wstool.core.handshake` (on the request head
+exactly as received) and answers 101, or 400/403/426 with a one-line
+reason; a plain GET of ``/`` gets the built-in browser console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from importlib import resources
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+from wstool.core.connection import Connection
+from wstool.core.deflate import PerMessageDeflate, server_negotiate
+from wstool.core.errors import HandshakeError
+from wstool.core.events import MessageReceived
+from wstool.core.frames import CloseCode, Role
+from wstool.core.handshake import (
+    build_response,
+    check_request,
+    parse_request_head,
+    select_subprotocol,
+)
+from wstool.net.upgrade import UpgradingChannel
+from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
+
+__all__ = ["ServerObserver", "ServerOptions", "WebSocketResource", "WebSocketSite"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
+
+
+class ServerObserver(FrameObserver, Protocol):
+    """A frame observer that also hears of refused handshakes."""
+
+    def rejected(self, peer: str, request: bytes, status: int, reason: str) -> None:
+        """A request was answered with an HTTP error instead of a 101."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How ``wstool serve`` behaves; every limit has a safe default.
+
+    Attributes:
+        mode: ``"echo"`` (each message back to its sender) or
+            ``"broadcast"`` (each message to every other client).
+        subprotocols: the subprotocols we speak, in no particular order: the
+            first one the client offers that is here is selected.
+        deflate: negotiate permessage-deflate when offered.
+        max_message_size: larger messages fail the connection with 1009.
+        max_inflated_size: cap on an inflated message (1009 beyond it).
+        max_request_size: bytes a request head may take (431 beyond it).
+        handshake_timeout: seconds a client has to complete its request.
+        timeouts: close-handshake, keepalive and idle timers.
+        origins: if given, the Origin values accepted (403 otherwise).
+    """
+
+    mode: str = "echo"
+    subprotocols: tuple[str, ...] = ()
+    deflate: bool = True
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_inflated_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_request_size: int = 16384
+    handshake_timeout: float | None = 10.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    origins: tuple[str, ...] | None = None
+
+
+def _peer(request: Request) -> str:
+    address: Any = request.getClientAddress()
+    host = getattr(address, "host", "?")
+    port = getattr(address, "port", "?")
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+_PAGE_CACHE: list[bytes] = []
+
+
+def console_page() -> bytes:
+    """The built-in browser console (``wstool/net/console.html``)."""
+    if not _PAGE_CACHE:
+        _PAGE_CACHE.append(resources.files("wstool.net").joinpath("console.html").read_bytes())
+    return _PAGE_CACHE[0]
+
+
+class WebSocketResource(Resource):
+    """Upgrades WebSocket requests on any path; serves the console page at ``/``."""
+
+    isLeaf = True
+
+    def __init__(self, site: WebSocketSite) -> None:
+        super().__init__()
+        self.site = site
+
+    def render_GET(self, request: Request) -> bytes | int:
+        is_upgrade = request.getHeader("upgrade") is not None or (
+            request.getHeader("sec-websocket-key") is not None
+        )
+        if not is_upgrade:
+            return self._plain(request)
+        return self.site.upgrade(request)
+
+    def _plain(self, request: Request) -> bytes:
+        if request.path != b"/":
+            request.setResponseCode(404)
+            request.setHeader("content-type", "text/plain; charset=utf-8")
+            return b"not found: WebSocket clients may connect to any path; / is the console\n"
+        request.setHeader("content-type", "text/html; charset=utf-8")
+        request.setHeader("cache-control", "no-store")
+        return console_page()
+
+
+class WebSocketSite(Site):
+    """A twisted.web site whose channels can become WebSocket connections.
+
+    Args:
+        options: behaviour and limits.
+        observer: where handshakes, frames and closes are reported.
+        clock: the reactor (timers).
+    """
+
+    protocol = UpgradingChannel
+
+    def __init__(self, options: ServerOptions, observer: ServerObserver, clock: IReactorTime):
+        super().__init__(WebSocketResource(self))
+        self.options = options
+        self.observer = observer
+        self.clock = clock
+        self.wires: set[WireProtocol] = set()
+        self._next_id = 1
+        self._all_closed: list[Deferred[None]] = []
+        self.noisy = False
+
+    def buildProtocol(self, addr: Any) -> Any:
+        channel = super().buildProtocol(addr)
+        channel.max_head_size = self.options.max_request_size
+        channel.handshake_timeout = self.options.handshake_timeout
+        channel.clock = self.clock
+        return channel
+
+    def log(self, request: Request) -> None:
+        """twisted.web's access log: wstool reports through its observer instead."""
+
+    # -- the opening handshake ----------------------------------------------
+
+    def upgrade(self, request: Request) -> bytes | int:
+        """Answer an upgrade request: 101 and a :class:`WireProtocol`, or an HTTP error."""
+        channel = request.channel
+        assert isinstance(channel, UpgradingChannel)
+        raw = channel.request_head
+        peer = _peer(request)
+        try:
+            response, conn = self._accept(raw)
+        except HandshakeError as exc:
+            self.observer.rejected(peer, raw, exc.status, exc.reason)
+            request.setResponseCode(exc.status, _phrase(exc.status))
+            for name, value in exc.headers:
+                request.setHeader(name, value)
+            request.setHeader("content-type", "text/plain; charset=utf-8")
+            request.setHeader("connection", "close")
+            return exc.reason.encode("utf-8", "replace") + b"\n"
+        conn_id = self._next_id
+        self._next_id += 1
+        wire = WireProtocol(
+            conn,
+            conn_id=conn_id,
+            peer=peer,
+            observer=self.observer,
+            on_message=self._broadcast if self.options.mode == "broadcast" else _echo,
+            clock=self.clock,
+            timeouts=self.options.timeouts,
+            on_close=self._forget,
+        )
+        self.wires.add(wire)
+        self.observer.opened(conn_id, peer, raw, response)
+        channel.upgrade(wire, response)
+        return NOT_DONE_YET
+
+    def _accept(self, raw: bytes) -> tuple[bytes, Connection]:
+        options = self.options
+        parsed = parse_request_head(raw, max_size=options.max_request_size)
+        if parsed is None:  # the channel only hands over complete heads
+            raise HandshakeError("incomplete request head")
+        head = parsed[0]
+        request = check_request(head.method, head.target, head.headers, version=head.version)
+        if options.origins is not None and request.origin not in options.origins:
+            raise HandshakeError(f"Origin {request.origin!r} is not allowed", 403, header="Origin")
+        subprotocol = select_subprotocol(request.subprotocols, options.subprotocols)
+        codec = None
+        extensions = []
+        if options.deflate:
+            agreed = server_negotiate(request.extensions)
+            if agreed is not None:
+                params, answer = agreed
+                codec = PerMessageDeflate(
+                    params, is_client=False, max_inflated_size=options.max_inflated_size
+                )
+                extensions.append(answer)
+        response = build_response(request, subprotocol=subprotocol, extensions=extensions)
+        conn = Connection(
+            Role.SERVER,
+            max_message_size=options.max_message_size,
+            codec=codec,
+            record_frames=self.observer.wants_frames,
+        )
+        return response, conn
+
+    # -- behaviours ----------------------------------------------------------
+
+    def _broadcast(self, sender: WireProtocol, message: MessageReceived) -> None:
+        for wire in list(self.wires):
+            if wire is not sender and wire.conn.state.value == "open":
+                wire.conn.send_message(message.opcode, message.data)
+                wire.flush()
+
+    def _forget(self, wire: WireProtocol) -> None:
+        self.wires.discard(wire)
+        if not self.wires:
+            waiting, self._all_closed = self._all_closed, []
+            for d in waiting:
+                d.callback(None)
+
+    # -- shutting down -------------------------------------------------------
+
+    def shutdown(self, reason: str = "server shutting down") -> Deferred[None]:
+        """Send Close 1001 on every connection; fire when all are gone (or time is up)."""
+        if not self.wires:
+            return succeed(None)
+        done: Deferred[None] = Deferred()
+        self._all_closed.append(done)
+        for wire in list(self.wires):
+            wire.close(CloseCode.GOING_AWAY, reason)
+        limit = self.options.timeouts.close or 2.0
+        timer = self.clock.callLater(limit, self._drop_all)
+        done.addBoth(lambda result: (timer.active() and timer.cancel(), result)[1])
+        return done
+
+    def _drop_all(self) -> None:
+        for wire in list(self.wires):
+            transport: Any = wire.transport
+            wire.cause = "no Close frame from the peer before shutdown"
+            if transport is not None:
+                transport.abortConnection()
+
+
+def _phrase(status: int) -> bytes:
+    """The reason phrase of a status (twisted.web lacks some, such as 426's)."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"Error"
+
+
+def _echo(wire: WireProtocol, message: MessageReceived) -> None:
+    # Text stays text and binary stays binary: the bytes were checked as
+    # UTF-8 already, so they go back as they came.
+    wire.conn.send_message(message.opcode, message.data)

@@ -1,0 +1,168 @@
+"""Taking over twisted.web's HTTP channel after a 101 Switching Protocols.
+
+twisted.web has no public API to hand a connection to another protocol after
+a request. This module is the one place that reaches into it: an
+``HTTPChannel`` subclass that sees the raw bytes before twisted.web parses
+them. It feeds twisted.web one request head at a time, so the bytes right
+behind a WebSocket upgrade request (frames a client sent without waiting for
+the 101) never enter twisted.web's buffers and are not lost; and it keeps the
+head exactly as sent, because twisted.web rewrites header casing and merges
+repeated headers, and a debugger must show what was on the wire.
+
+Internals relied on (checked by ``tests/net/test_upgrade.py``):
+``HTTPChannel`` registers itself as the transport's streaming producer in
+``connectionMade`` and is a ``TimeoutMixin``; request heads without a body
+are handled synchronously inside ``dataReceived``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
+
+__all__ = ["UpgradingChannel", "head_has_body"]
+
+_END_OF_HEAD = b"\r\n\r\n"
+
+
+def head_has_body(head: bytes) -> bool:
+    """Whether a request head announces a body (Content-Length > 0 or Transfer-Encoding)."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length" and value.strip() not in (b"0", b""):
+            return True
+    return False
+
+
+class UpgradingChannel(HTTPChannel):
+    """An ``HTTPChannel`` that can hand its connection to a WebSocket protocol.
+
+    Class attributes set by the site (``Site.buildProtocol`` makes channels):
+        max_head_size: bytes a request head may take before 431 and close.
+        handshake_timeout: seconds from connect to a finished upgrade (or a
+            finished plain request) before the connection is dropped.
+        clock: the reactor, for the handshake timer.
+    """
+
+    max_head_size = 16384
+    handshake_timeout: float | None = 10.0
+    clock: IReactorTime | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_head: bytes = b""
+        """The last request head exactly as received, through the blank line."""
+        self._pending = b""
+        self._upgraded: Any = None
+        self._passthrough = False
+        self._timer: IDelayedCall | None = None
+
+    # -- the takeover -------------------------------------------------------
+
+    @property
+    def upgraded(self) -> bool:
+        """Whether the connection now belongs to a WebSocket protocol."""
+        return self._upgraded is not None
+
+    def upgrade(self, protocol: Any, response: bytes) -> None:
+        """Write the 101 ``response`` and give the connection to ``protocol``.
+
+        Called from the resource while twisted.web is handling the request;
+        the bytes that followed the head are delivered once that returns.
+        """
+        transport = self.transport
+        assert transport is not None
+        self._cancel_timer()
+        self.setTimeout(None)  # TimeoutMixin: HTTP keep-alive timeouts end here
+        self._upgraded = protocol
+        transport.write(response)
+        # HTTPChannel registered itself as the transport's producer; the new
+        # protocol manages back-pressure itself from now on.
+        transport.unregisterProducer()  # type: ignore[attr-defined]
+        protocol.makeConnection(transport)
+
+    # -- byte routing -------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        if self.handshake_timeout and self.clock is not None:
+            self._timer = self.clock.callLater(self.handshake_timeout, self._handshake_timed_out)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._upgraded is not None:
+            self._upgraded.dataReceived(data)
+            return
+        if self._passthrough:
+            super().dataReceived(data)
+            return
+        self._pending += data
+        while self._upgraded is None and not self._passthrough:
+            end = self._pending.find(_END_OF_HEAD)
+            if end < 0:
+                if len(self._pending) > self.max_head_size:
+                    self._refuse_head()
+                return
+            if end + 4 > self.max_head_size:
+                self._refuse_head()
+                return
+            head = self._pending[: end + 4]
+            self._pending = self._pending[end + 4 :]
+            self.request_head = head
+            if head_has_body(head):
+                # Not an upgrade we accept; twisted.web reads the body and
+                # handles the rest of the connection as plain HTTP.
+                self._passthrough = True
+                self._cancel_timer()
+                rest, self._pending = self._pending, b""
+                super().dataReceived(head + rest)
+                return
+            super().dataReceived(head)
+            if self.transport is None or getattr(self.transport, "disconnecting", False):
+                return
+        if self._upgraded is not None and self._pending:
+            rest, self._pending = self._pending, b""
+            self._upgraded.dataReceived(rest)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        self._cancel_timer()
+        if self._upgraded is not None:
+            self._upgraded.connectionLost(reason)
+            return
+        super().connectionLost(reason)
+
+    # -- limits -------------------------------------------------------------
+
+    def _refuse_head(self) -> None:
+        self._cancel_timer()
+        assert self.transport is not None
+        body = b"request head too large\n"
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self._pending = b""
+        self._passthrough = True
+        self.transport.loseConnection()
+
+    def _handshake_timed_out(self) -> None:
+        self._timer = None
+        if self._upgraded is None and self.transport is not None:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def requestDone(self, request: Any) -> None:
+        # A plain request (the console page, a refusal) is finished: the
+        # handshake timer has done its job for this connection.
+        self._cancel_timer()
+        super().requestDone(request)

@@ -1,0 +1,249 @@
+"""A core :class:`~wstool.core.connection.Connection` driven by a Twisted transport.
+
+The driver stays small: bytes in, one write out per read, events to an
+observer, and the timers the sans-I/O core leaves to it (close handshake,
+keepalive pings, idle connections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.python.failure import Failure
+
+from wstool.core.connection import Connection, State
+from wstool.core.errors import UsageError
+from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
+from wstool.core.frames import CloseCode
+
+__all__ = ["FrameObserver", "Timeouts", "WireProtocol"]
+
+
+class FrameObserver(Protocol):
+    """What a wire reports to (the terminal log, a test, or nothing)."""
+
+    wants_frames: bool
+    """Whether FrameReceived/FrameSent events are wanted at all."""
+
+    def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
+        """A connection was upgraded: the request head as received, the 101 as sent."""
+
+    def events(self, conn_id: int, events: Sequence[Event]) -> None:
+        """What happened on a connection, in order, one batch per read or write."""
+
+    def closed(self, conn_id: int, peer: str, cause: str) -> None:
+        """The TCP connection is gone; ``cause`` says how it ended, in a few words."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The timers of a live connection, in seconds; ``None`` or 0 turns one off.
+
+    Attributes:
+        close: wait this long for the peer's Close after ours (then drop).
+        ping_interval: send a Ping after this long without one.
+        ping_timeout: fail with 1011 when a Ping's Pong is this late.
+        idle: close with 1001 after this long without a frame from the peer.
+    """
+
+    close: float | None = 5.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    idle: float | None = None
+
+
+MessageHandler = Callable[["WireProtocol", MessageReceived], None]
+
+
+class WireProtocol(TwistedProtocol):
+    """Drives one WebSocket connection over a Twisted transport.
+
+    Args:
+        conn: the core connection, after the opening handshake.
+        conn_id: a number that names the connection in reports.
+        peer: the peer's address, for reports.
+        observer: where events go.
+        on_message: what to do with each whole message (echo, broadcast).
+        clock: the reactor's clock, for the timers.
+        timeouts: the timers.
+        on_close: called once when the TCP connection is gone.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        conn_id: int,
+        peer: str,
+        observer: FrameObserver,
+        on_message: MessageHandler | None,
+        clock: IReactorTime,
+        timeouts: Timeouts = Timeouts(),
+        on_close: Callable[[WireProtocol], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.conn_id = conn_id
+        self.peer = peer
+        self.observer = observer
+        self.on_message = on_message
+        self.clock = clock
+        self.timeouts = timeouts
+        self.on_close = on_close
+        self.cause = ""
+        self._close_timer: IDelayedCall | None = None
+        self._ping_timer: IDelayedCall | None = None
+        self._pong_timer: IDelayedCall | None = None
+        self._idle_timer: IDelayedCall | None = None
+        self._ping_payload: bytes | None = None
+        self._pings_sent = 0
+
+    # -- Twisted's side ------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        transport: Any = self.transport
+        transport.registerProducer(self, True)
+        self._schedule_ping()
+        self._touch()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        self._touch()
+        self.flush()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        for timer in (self._close_timer, self._ping_timer, self._pong_timer, self._idle_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self.conn.receive_eof()
+        events = self.conn.events()
+        if not self.cause:
+            closed = next((e for e in events if isinstance(e, ConnectionClosed)), None)
+            self.cause = "connection lost without a Close frame" if closed else "closed"
+        if events:
+            self.observer.events(self.conn_id, events)
+        self.observer.closed(self.conn_id, self.peer, self.cause or "closed")
+        if self.on_close is not None:
+            self.on_close(self)
+
+    # IPushProducer: the transport asks us to stop while its buffer is full;
+    # we stop reading, so a peer that sends without reading is slowed down.
+    def pauseProducing(self) -> None:
+        transport: Any = self.transport
+        transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        transport: Any = self.transport
+        transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        pass
+
+    # -- our side ------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Act on new events, write what the connection has to send, report."""
+        events = self.conn.events()
+        acted = False
+        for event in events:
+            kind = type(event)
+            if kind is MessageReceived:
+                if self.on_message is not None and self.conn.state is State.OPEN:
+                    self.on_message(self, event)  # type: ignore[arg-type]
+                    acted = True
+            elif kind is PongReceived:
+                self._pong(event.data)  # type: ignore[union-attr]
+        if acted:
+            events += self.conn.events()
+        out = self.conn.data_to_send()
+        transport: Any = self.transport
+        if out and transport is not None:
+            transport.write(out)
+        if events:
+            self.observer.events(self.conn_id, events)
+        self._after_state_change()
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake (ignored if it has started already)."""
+        try:
+            self.conn.send_close(code, reason)
+        except UsageError:
+            return
+        self.flush()
+
+    def _after_state_change(self) -> None:
+        transport: Any = self.transport
+        if transport is None:
+            return
+        if self.conn.transport_should_close:
+            if not self.cause:
+                failure = self.conn.failure
+                if failure is not None:
+                    self.cause = f"failed: {failure.rule} ({failure.close_code})"
+                else:
+                    self.cause = "closed cleanly"
+            transport.loseConnection()
+            # A peer that stops reading could hold loseConnection() forever.
+            self._start_close_timer(transport.abortConnection)
+        elif self.conn.state is State.CLOSING:
+            self._start_close_timer(self._close_timed_out)
+
+    def _start_close_timer(self, action: Callable[[], None]) -> None:
+        limit = self.timeouts.close
+        if self._close_timer is None and limit:
+            self._close_timer = self.clock.callLater(limit, action)
+
+    def _close_timed_out(self) -> None:
+        self.cause = "no Close frame from the peer in time"
+        transport: Any = self.transport
+        transport.abortConnection()
+
+    # -- keepalive -----------------------------------------------------------
+
+    def _schedule_ping(self) -> None:
+        interval = self.timeouts.ping_interval
+        if interval:
+            self._ping_timer = self.clock.callLater(interval, self._send_ping)
+
+    def _send_ping(self) -> None:
+        self._ping_timer = None
+        if self.conn.state is not State.OPEN:
+            return
+        self._pings_sent += 1
+        self._ping_payload = f"wstool keepalive {self._pings_sent}".encode()
+        self.conn.send_ping(self._ping_payload)
+        self.flush()
+        limit = self.timeouts.ping_timeout
+        if limit:
+            self._pong_timer = self.clock.callLater(limit, self._pong_timed_out)
+
+    def _pong(self, data: bytes) -> None:
+        if data != self._ping_payload:
+            return  # an unsolicited Pong, or one for an older ping
+        self._ping_payload = None
+        if self._pong_timer is not None and self._pong_timer.active():
+            self._pong_timer.cancel()
+        self._pong_timer = None
+        self._schedule_ping()
+
+    def _pong_timed_out(self) -> None:
+        self._pong_timer = None
+        self.cause = "no Pong in time"
+        self.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+
+    def _touch(self) -> None:
+        limit = self.timeouts.idle
+        if not limit:
+            return
+        if self._idle_timer is not None and self._idle_timer.active():
+            self._idle_timer.reset(limit)
+        else:
+            self._idle_timer = self.clock.callLater(limit, self._idle_timed_out)
+
+    def _idle_timed_out(self) -> None:
+        self._idle_timer = None
+        self.cause = "idle timeout"
+        self.close(CloseCode.GOING_AWAY, "idle timeout")
