@@ -106,16 +106,16 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
             outcome["error"] = f"cannot listen on {host}:{args.port}: {why}"
         else:
             outcome["error"] = f"cannot listen on {host}:{args.port}: {failure.getErrorMessage()}"
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()
 
     d = endpoint.listen(site)
     d.addCallbacks(listening, failed)
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger(
         "before", "shutdown", lambda: site.shutdown("server shutting down")
     )
     # Twisted turns SIGINT into reactor.stop(); SIGTERM the same way, so
     # both run the graceful shutdown above.
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
     if "error" in outcome:
         raise CommandError(outcome["error"])
     _ = signal  # SIGINT/SIGTERM are installed by reactor.run()

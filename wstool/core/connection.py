@@ -374,6 +374,8 @@ class Connection:
         ):
             found = violations(frame, self._peer, deflate=self.codec is not None, check_utf8=False)
             if found:
+                if self.record_frames:  # show the offending frame, then the failure
+                    self._events.append(FrameReceived(frame, frame.data))
                 self.fail(found[0])
                 return
         key = frame.mask_key
@@ -393,8 +395,9 @@ class Connection:
         if opcode == Opcode.PING:
             # RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
             # send a Pong frame in response, unless it already received a
-            # Close frame." Nor do we send after our own Close (§5.5.1).
-            if self.state is State.OPEN:
+            # Close frame." After our own Close only data frames are barred
+            # (§5.5.1), so a Ping during the closing handshake is answered.
+            if self.close_received is None:
                 self._send(Opcode.PONG, data)
         elif opcode == Opcode.CLOSE:
             self._receive_close(data)

@@ -126,7 +126,7 @@ class WebSocketSite(Site):
         clock: the reactor (timers).
     """
 
-    protocol = UpgradingChannel
+    protocol = UpgradingChannel  # type: ignore[assignment]
 
     def __init__(self, options: ServerOptions, observer: ServerObserver, clock: IReactorTime):
         super().__init__(WebSocketResource(self))
@@ -145,7 +145,7 @@ class WebSocketSite(Site):
         channel.clock = self.clock
         return channel
 
-    def log(self, request: Request) -> None:
+    def log(self, request: Any) -> None:
         """twisted.web's access log: wstool reports through its observer instead."""
 
     # -- the opening handshake ----------------------------------------------
@@ -239,7 +239,13 @@ class WebSocketSite(Site):
             wire.close(CloseCode.GOING_AWAY, reason)
         limit = self.options.timeouts.close or 2.0
         timer = self.clock.callLater(limit, self._drop_all)
-        done.addBoth(lambda result: (timer.active() and timer.cancel(), result)[1])
+
+        def stop_timer(result: None) -> None:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        done.addCallback(stop_timer)
         return done
 
     def _drop_all(self) -> None:

@@ -94,6 +94,33 @@ def _opcode_style(opcode: int) -> str:
     return "ws.opcode.control" if opcode & 0x8 else "ws.opcode"
 
 
+Parts = list[tuple[str, str]]
+"""A line as (text, style name) pieces: ``Text.assemble(*parts)`` styles it,
+joining the texts gives it plain, with no renderer in between."""
+
+
+def frame_header_parts(frame: WireFrame, *, verbose: bool = True) -> Parts:
+    """The pieces of :func:`frame_header`."""
+    parts = [
+        (f"{frame.opcode_name:<13}", _opcode_style(frame.opcode)),
+        ("FIN " if frame.fin else "--- ", "ws.flag" if frame.fin else "ws.flag.off"),
+    ]
+    rsv = f"{frame.rsv1:d}{frame.rsv2:d}{frame.rsv3:d}"
+    if verbose or rsv != "000":
+        parts.append((f"rsv={rsv} ", "ws.flag" if rsv != "000" else "ws.flag.off"))
+    if frame.mask_key is not None:
+        parts.append(("mask=", "ws.dim"))
+        parts.append((f"{frame.mask_key.hex()} ", "ws.key"))
+    elif verbose:
+        parts.append(("unmasked ", "ws.flag.off"))
+    parts.append((f"len={frame.length}", "ws.length"))
+    if verbose or frame.length_bits != 7:
+        parts.append((f" ({frame.length_bits}-bit)", "ws.dim"))
+    if len(frame.payload) < frame.length:
+        parts.append((f" [{len(frame.payload)} present]", "ws.violation"))
+    return parts
+
+
 def frame_header(frame: WireFrame, *, verbose: bool = True) -> Text:
     """One line with every header field of ``frame``.
 
@@ -102,23 +129,7 @@ def frame_header(frame: WireFrame, *, verbose: bool = True) -> Text:
         verbose: include the RSV bits, the mask key and the length encoding
             even when they are unremarkable.
     """
-    text = Text()
-    text.append(f"{frame.opcode_name:<13}", _opcode_style(frame.opcode))
-    text.append("FIN " if frame.fin else "--- ", "ws.flag" if frame.fin else "ws.flag.off")
-    rsv = "".join(str(int(bit)) for bit in frame.rsv)
-    if verbose or rsv != "000":
-        text.append(f"rsv={rsv} ", "ws.flag" if rsv != "000" else "ws.flag.off")
-    if frame.mask_key is not None:
-        text.append("mask=", "ws.dim")
-        text.append(f"{frame.mask_key.hex()} ", "ws.key")
-    elif verbose:
-        text.append("unmasked ", "ws.flag.off")
-    text.append(f"len={frame.length}", "ws.length")
-    if verbose or frame.length_bits != 7:
-        text.append(f" ({frame.length_bits}-bit)", "ws.dim")
-    if len(frame.payload) < frame.length:
-        text.append(f" [{len(frame.payload)} present]", "ws.violation")
-    return text
+    return Text.assemble(*frame_header_parts(frame, verbose=verbose))
 
 
 def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 0) -> Text:
@@ -215,21 +226,25 @@ def payload_view(
     return hex_ascii(data, limit=limit, indent=indent)
 
 
-def close_summary(data: bytes) -> Text:
-    """Code, code name and reason of a Close payload."""
+def close_parts(data: bytes) -> Parts:
+    """The pieces of :func:`close_summary`."""
     code, raw_reason = parse_close_payload(data)
-    text = Text()
     if code is None:
-        text.append("no status code", "ws.close")
+        parts = [("no status code", "ws.close")]
         if data:
-            text.append(f" (1 stray byte {data.hex()})", "ws.violation")
-        return text
-    text.append(f"{code} {close_code_name(code)}", "ws.close")
+            parts.append((f" (1 stray byte {data.hex()})", "ws.violation"))
+        return parts
+    parts = [(f"{code} {close_code_name(code)}", "ws.close")]
     if raw_reason:
         reason = raw_reason.decode("utf-8", "backslashreplace")
-        text.append(" reason ")
-        text.append(f"'{terminal_safe(reason)}'", "ws.text")
-    return text
+        parts.append((" reason ", ""))
+        parts.append((f"'{terminal_safe(reason)}'", "ws.text"))
+    return parts
+
+
+def close_summary(data: bytes) -> Text:
+    """Code, code name and reason of a Close payload."""
+    return Text.assemble(*close_parts(data))
 
 
 def violation_line(violation: Violation, *, indent: int = 2) -> Text:
@@ -464,38 +479,51 @@ def report_records(
         yield {**record, "sender": sender, **where}
 
 
-def _preview(data: bytes, opcode: int, limit: int) -> Text:
+def _text_head(data: bytes, size: int) -> str | None:
+    """The first ``size`` bytes of ``data`` as UTF-8, or None if they are not text.
+
+    A character cut by the ``size`` boundary is dropped, not held against the text.
+    """
+    head = data[:size]
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < len(data) and exc.reason == "unexpected end of data":
+            return head[: exc.start].decode("utf-8")
+        return None
+
+
+def preview_parts(data: bytes, opcode: int, limit: int) -> Parts:
     """A one-line payload preview: text, close details or the first bytes in hex."""
     if not data:
-        return Text()
+        return []
     if opcode == Opcode.CLOSE:
-        return close_summary(data)
+        return close_parts(data)
     if opcode in (Opcode.TEXT, Opcode.PING, Opcode.PONG):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            shown = terminal_safe(text[:limit])
-            more = f" … {len(text) - limit} more" if len(text) > limit else ""
-            return Text.assemble((shown, "ws.text"), (more, "ws.note"))
+        text = _text_head(data, limit * 4)
+        if text is not None:
+            more = " …" if len(text) > limit or len(data) > limit * 4 else ""
+            return [(terminal_safe(text[:limit]), "ws.text"), (more, "ws.note")]
     count = min(len(data), max(limit // 3, 8))
     more = f" … {len(data) - count} more bytes" if len(data) > count else ""
-    return Text.assemble((data[:count].hex(" "), "ws.hex"), (more, "ws.note"))
+    return [(data[:count].hex(" "), "ws.hex"), (more, "ws.note")]
 
 
-def _head_lines(raw: bytes, marker: str, style: str) -> list[Text]:
-    lines = []
-    for line in raw.decode("latin-1").split("\r\n"):
-        if line:
-            lines.append(Text.assemble((marker, style), terminal_safe(line)))
-    return lines
+def _head_lines(raw: bytes, marker: str, style: str) -> list[Parts]:
+    return [
+        [(marker, style), (terminal_safe(line), "")]
+        for line in raw.decode("latin-1").split("\r\n")
+        if line
+    ]
 
 
 class TrafficLog:
     """Prints what a live server or client sees: handshakes, frames, closes.
 
-    It is the frame observer that ``serve`` and ``connect`` report to.
+    It is the frame observer that ``serve`` and ``connect`` report to. Lines
+    are built as :data:`Parts`; on a console without colour (a file, a pipe)
+    they are written as plain text without going through rich's renderer,
+    so that logging every frame does not limit throughput.
 
     Args:
         console: where lines go.
@@ -518,17 +546,27 @@ class TrafficLog:
         self.json_out = json_out
         self.preview = preview
         self.wants_frames = level >= 1
+        self._plain = console.color_system is None and not console.is_terminal
         # Connections whose incoming message in progress is compressed: its
         # continuation frames carry deflate data, not text.
         self._compressed: set[int] = set()
 
+    # -- output ---------------------------------------------------------------
+
+    def _line(self, parts: Parts) -> None:
+        if self._plain:
+            self.console.file.write("".join([text for text, _ in parts]) + "\n")
+        else:
+            self.console.print(Text.assemble(*parts))
+
     def _emit(self, record: dict[str, Any]) -> None:
         assert self.json_out is not None
         self.json_out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.json_out.flush()
 
-    def _tag(self, conn_id: int, arrow: str = "", style: str = "ws.dim") -> Text:
-        return Text.assemble((f"#{conn_id} ", "ws.offset"), (arrow, style))
+    def _flush(self) -> None:
+        (self.json_out or self.console.file).flush()
+
+    # -- the observer -----------------------------------------------------------
 
     def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
         """A connection was upgraded."""
@@ -542,99 +580,114 @@ class TrafficLog:
                     "response": response.decode("latin-1"),
                 }
             )
-            return
-        first = request.split(b"\r\n", 1)[0].decode("latin-1")
-        line = self._tag(conn_id)
-        line.append(f"{peer} connected: ", "ws.ok")
-        line.append(terminal_safe(first))
-        self.console.print(line)
-        if self.level >= 1:
-            for text in _head_lines(request, "  < ", "ws.in"):
-                self.console.print(text)
-            for text in _head_lines(response, "  > ", "ws.out"):
-                self.console.print(text)
+        else:
+            first = request.split(b"\r\n", 1)[0].decode("latin-1")
+            self._line(
+                [
+                    (f"#{conn_id} ", "ws.offset"),
+                    (f"{peer} connected: ", "ws.ok"),
+                    (terminal_safe(first), ""),
+                ]
+            )
+            if self.level >= 1:
+                for parts in _head_lines(request, "  < ", "ws.in"):
+                    self._line(parts)
+                for parts in _head_lines(response, "  > ", "ws.out"):
+                    self._line(parts)
+        self._flush()
 
     def events(self, conn_id: int, events: Sequence[Event]) -> None:
         """Frames, messages and closes on a connection."""
         for event in events:
-            self._event(conn_id, event)
+            kind = type(event)
+            if kind is FrameReceived or kind is FrameSent:
+                if self.level >= 1:
+                    self._frame(conn_id, event, kind is FrameReceived)  # type: ignore[arg-type]
+            elif kind is MessageReceived:
+                self._message(conn_id, event)  # type: ignore[arg-type]
+            elif kind is ConnectionFailed:
+                self._failed(conn_id, event)  # type: ignore[arg-type]
+            elif kind is ConnectionClosed:
+                self._closed(conn_id, event)  # type: ignore[arg-type]
+        self._flush()
 
-    def _event(self, conn_id: int, event: Event) -> None:
-        if isinstance(event, (FrameReceived, FrameSent)):
-            if self.level < 1:
-                return
-            incoming = isinstance(event, FrameReceived)
-            if self.json_out is not None:
-                record = frame_record(event.frame, event.data)
-                direction = "in" if incoming else "out"
-                self._emit({"event": "frame", "conn": conn_id, "direction": direction, **record})
-                return
-            self._frame(conn_id, event.frame, event.data, incoming)
-        elif isinstance(event, MessageReceived):
-            if self.level < 1 or (event.frames == 1 and not event.compressed):
-                return
-            if self.json_out is not None:
-                self._emit(
-                    {
-                        "event": "message",
-                        "conn": conn_id,
-                        "opcode": event.opcode,
-                        "frames": event.frames,
-                        "compressed": event.compressed,
-                        "size": len(event.data),
-                        "wire_size": event.wire_size,
-                        **({"text": event.text} if event.text is not None else {}),
-                    }
-                )
-                return
-            line = self._tag(conn_id, "< ", "ws.in")
-            line.append("message ", "ws.note")
-            line.append("TEXT" if event.opcode == Opcode.TEXT else "BINARY", "ws.opcode")
-            line.append(f" {len(event.data)} bytes", "ws.length")
-            if event.frames > 1:
-                line.append(f" in {event.frames} frames", "ws.dim")
-            if event.compressed:
-                line.append(f", inflated from {event.wire_size}", "ws.dim")
-            line.append("  ")
-            line.append_text(_preview(event.data, event.opcode, self.preview))
-            self.console.print(line)
-        elif isinstance(event, ConnectionFailed):
-            if self.json_out is not None:
-                self._emit(
-                    {"event": "failed", "conn": conn_id, **violation_record(event.violation)}
-                )
-                return
-            line = self._tag(conn_id)
-            line.append_text(violation_line(event.violation, indent=0))
-            self.console.print(line)
-        elif isinstance(event, ConnectionClosed):
-            self._closed(conn_id, event)
-
-    def _frame(self, conn_id: int, frame: WireFrame, data: bytes, incoming: bool) -> None:
-        arrow, style = ("< ", "ws.in") if incoming else ("> ", "ws.out")
-        line = self._tag(conn_id, arrow, style)
+    def _frame(self, conn_id: int, event: FrameReceived | FrameSent, incoming: bool) -> None:
+        frame, data = event.frame, event.data
+        if self.json_out is not None:
+            direction = "in" if incoming else "out"
+            record = frame_record(frame, data)
+            self._emit({"event": "frame", "conn": conn_id, "direction": direction, **record})
+            return
+        arrow = ("< ", "ws.in") if incoming else ("> ", "ws.out")
+        parts = [(f"#{conn_id} ", "ws.offset"), arrow]
+        parts += frame_header_parts(frame, verbose=self.level >= 2)
         if self.level >= 2:
-            line.append_text(frame_header(frame, verbose=True))
-            self.console.print(line)
+            self._line(parts)
             view = payload_view(data, frame.opcode, limit=None)
             if view is not None:
                 self.console.print(view)
             return
-        line.append_text(frame_header(frame, verbose=False))
-        if incoming and frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+        opcode = frame.opcode
+        if incoming and (opcode == Opcode.TEXT or opcode == Opcode.BINARY):
             if frame.rsv1:
                 self._compressed.add(conn_id)
             else:
                 self._compressed.discard(conn_id)
-        compressed = frame.rsv1 or (
-            incoming and frame.opcode == Opcode.CONTINUATION and conn_id in self._compressed
-        )
-        if compressed:
-            line.append(f"  ({len(data)} compressed bytes)", "ws.note")
+        if frame.rsv1 or (
+            incoming and opcode == Opcode.CONTINUATION and conn_id in self._compressed
+        ):
+            parts.append((f"  ({len(data)} compressed bytes)", "ws.note"))
         else:
-            line.append("  ")
-            line.append_text(_preview(data, frame.opcode, self.preview))
-        self.console.print(line)
+            parts.append(("  ", ""))
+            parts += preview_parts(data, opcode, self.preview)
+        self._line(parts)
+
+    def _message(self, conn_id: int, event: MessageReceived) -> None:
+        if self.level < 1 or (event.frames == 1 and not event.compressed):
+            return
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "message",
+                    "conn": conn_id,
+                    "opcode": event.opcode,
+                    "frames": event.frames,
+                    "compressed": event.compressed,
+                    "size": len(event.data),
+                    "wire_size": event.wire_size,
+                    **({"text": event.text} if event.text is not None else {}),
+                }
+            )
+            return
+        parts = [
+            (f"#{conn_id} ", "ws.offset"),
+            ("< ", "ws.in"),
+            ("message ", "ws.note"),
+            ("TEXT" if event.opcode == Opcode.TEXT else "BINARY", "ws.opcode"),
+            (f" {len(event.data)} bytes", "ws.length"),
+        ]
+        if event.frames > 1:
+            parts.append((f" in {event.frames} frames", "ws.dim"))
+        if event.compressed:
+            parts.append((f", inflated from {event.wire_size}", "ws.dim"))
+        parts.append(("  ", ""))
+        parts += preview_parts(event.data, event.opcode, self.preview)
+        self._line(parts)
+
+    def _failed(self, conn_id: int, event: ConnectionFailed) -> None:
+        violation = event.violation
+        if self.json_out is not None:
+            self._emit({"event": "failed", "conn": conn_id, **violation_record(violation)})
+            return
+        self._line(
+            [
+                (f"#{conn_id} ", "ws.offset"),
+                ("✗ ", "ws.violation"),
+                (violation.rule, "ws.violation"),
+                (f": {violation.message} ", ""),
+                (f"({violation.section}; close {violation.close_code})", "ws.dim"),
+            ]
+        )
 
     def _closed(self, conn_id: int, event: ConnectionClosed) -> None:
         initiator = event.initiator.value if event.initiator is not None else None
@@ -651,23 +704,23 @@ class TrafficLog:
                 }
             )
             return
-        line = self._tag(conn_id)
-        line.append("close ", "ws.close")
-        line.append(f"{event.code} {close_code_name(event.code)}", "ws.close")
+        parts = [
+            (f"#{conn_id} ", "ws.offset"),
+            (f"close {event.code} {close_code_name(event.code)}", "ws.close"),
+        ]
         if event.reason:
-            line.append(f" '{terminal_safe(event.reason)}'", "ws.text")
+            parts.append((f" '{terminal_safe(event.reason)}'", "ws.text"))
         who = f"started by the {initiator}" if initiator else "no Close frame"
-        line.append(f" ({who}, {'clean' if event.clean else 'not clean'})", "ws.dim")
-        self.console.print(line)
+        parts.append((f" ({who}, {'clean' if event.clean else 'not clean'})", "ws.dim"))
+        self._line(parts)
 
     def closed(self, conn_id: int, peer: str, cause: str) -> None:
         """The TCP connection is gone."""
         if self.json_out is not None:
             self._emit({"event": "disconnect", "conn": conn_id, "peer": peer, "cause": cause})
-            return
-        line = self._tag(conn_id)
-        line.append(f"{peer} disconnected: {cause}", "ws.dim")
-        self.console.print(line)
+        else:
+            self._line([(f"#{conn_id} ", "ws.offset"), (f"{peer} disconnected: {cause}", "ws.dim")])
+        self._flush()
 
     def rejected(self, peer: str, request: bytes, status: int, reason: str) -> None:
         """A request was refused with an HTTP error."""
@@ -681,10 +734,11 @@ class TrafficLog:
                     "request": request.decode("latin-1"),
                 }
             )
-            return
-        line = Text(f"{peer} refused: ", "ws.violation")
-        line.append(f"{status} {terminal_safe(reason)}")
-        self.console.print(line)
-        if self.level >= 1:
-            for text in _head_lines(request, "  < ", "ws.in"):
-                self.console.print(text)
+        else:
+            self._line(
+                [(f"{peer} refused: ", "ws.violation"), (f"{status} {terminal_safe(reason)}", "")]
+            )
+            if self.level >= 1:
+                for parts in _head_lines(request, "  < ", "ws.in"):
+                    self._line(parts)
+        self._flush()

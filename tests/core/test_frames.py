@@ -1,0 +1,734 @@
+"""Tests of :mod:`wstool.core.frames`: RFC 6455 §5 frames as they are on the wire."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wstool.core.errors import PayloadTooBig, UsageError
+from wstool.core.frames import (
+    FrameParser,
+    Opcode,
+    Role,
+    WireFrame,
+    close_code_name,
+    encode_frame,
+    encode_header,
+    forge_frame,
+    is_valid_close_code,
+    opcode_name,
+    parse_close_payload,
+    violations,
+)
+from wstool.core.masking import apply_mask_python
+
+# The masking key of every masked example in RFC 6455 §5.7.
+KEY = bytes.fromhex("37fa213d")
+HELLO = b"Hello"
+DATA_256 = bytes(range(256))
+DATA_64K = bytes(range(256)) * 256
+
+# Lengths where the length encoding changes (RFC 6455 §5.2).
+BOUNDARY_LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 2**16 + 1]
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def parse_all(data: bytes, **kwargs: int | None) -> list[WireFrame]:
+    """All frames of ``data`` fed at once, checking nothing is left over."""
+    parser = FrameParser(**kwargs)
+    frames = list(parser.feed(data))
+    assert parser.buffered == 0
+    assert parser.incomplete is None
+    return frames
+
+
+# (name, frames as (opcode, payload, fin, mask key), bytes on the wire)
+RFC_EXAMPLES = [
+    ("single-frame unmasked text", [(0x1, HELLO, True, None)], "810548656c6c6f"),
+    ("single-frame masked text", [(0x1, HELLO, True, KEY)], "818537fa213d7f9f4d5158"),
+    (
+        "fragmented unmasked text",
+        [(0x1, b"Hel", False, None), (0x0, b"lo", True, None)],
+        "010348656c" + "80026c6f",
+    ),
+    ("unmasked ping", [(0x9, HELLO, True, None)], "890548656c6c6f"),
+    ("masked pong", [(0xA, HELLO, True, KEY)], "8a8537fa213d7f9f4d5158"),
+    ("256 bytes binary", [(0x2, DATA_256, True, None)], "827e0100" + DATA_256.hex()),
+    (
+        "64 KiB binary",
+        [(0x2, DATA_64K, True, None)],
+        "827f0000000000010000" + DATA_64K.hex(),
+    ),
+]
+
+
+class TestSection5_7Examples:
+    """RFC 6455 §5.7: the example frames, byte for byte, in both directions."""
+
+    @pytest.mark.parametrize(("name", "frames", "wire"), RFC_EXAMPLES, ids=lambda v: v)
+    def test_encode(self, name: str, frames: list[tuple], wire: str) -> None:
+        """encode_frame with the RFC's mask key writes exactly the RFC's bytes."""
+        encoded = b"".join(
+            encode_frame(opcode, payload, fin=fin, mask_key=key)
+            for opcode, payload, fin, key in frames
+        )
+        assert encoded == bytes.fromhex(wire)
+
+    @pytest.mark.parametrize(("name", "frames", "wire"), RFC_EXAMPLES, ids=lambda v: v)
+    def test_parse(self, name: str, frames: list[tuple], wire: str) -> None:
+        """Parsing the RFC's bytes gives back every header field, the offsets and the data."""
+        parsed = parse_all(bytes.fromhex(wire))
+        expected = []
+        offset = 0
+        for opcode, payload, fin, key in frames:
+            bits = 7 if len(payload) < 126 else 16 if len(payload) < 65536 else 64
+            on_wire = payload if key is None else apply_mask_python(payload, key)
+            frame = WireFrame(
+                fin, False, False, False, opcode, key, len(payload), bits, on_wire, offset
+            )
+            expected.append(frame)
+            offset += frame.size
+        assert parsed == expected
+        assert [frame.data for frame in parsed] == [payload for _, payload, _, _ in frames]
+        assert b"".join(frame.to_bytes() for frame in parsed) == bytes.fromhex(wire)
+
+    @pytest.mark.parametrize(("name", "frames", "wire"), RFC_EXAMPLES, ids=lambda v: v)
+    def test_no_violations(self, name: str, frames: list[tuple], wire: str) -> None:
+        """The RFC's examples break no rule when checked against the role that sent them."""
+        for frame in parse_all(bytes.fromhex(wire)):
+            sender = Role.CLIENT if frame.masked else Role.SERVER
+            assert violations(frame, sender) == []
+
+    def test_masked_payload_is_the_rfcs(self) -> None:
+        """§5.7: "Hello" masked with 37 fa 21 3d is 7f 9f 4d 51 58 on the wire."""
+        (frame,) = parse_all(bytes.fromhex("818537fa213d7f9f4d5158"))
+        assert frame.payload == bytes.fromhex("7f9f4d5158")
+        assert frame.data == HELLO
+        assert frame.header_size == 6
+        assert frame.size == 11
+
+    @pytest.mark.parametrize(
+        ("length", "header"),
+        [
+            (0, "8200"),
+            (1, "8201"),
+            (125, "827d"),
+            (126, "827e007e"),
+            (127, "827e007f"),
+            (65535, "827effff"),
+            (65536, "827f0000000000010000"),
+            (2**16 + 1, "827f0000000000010001"),
+        ],
+    )
+    def test_minimal_length_encoding(self, length: int, header: str) -> None:
+        """§5.2: the length takes 7, 16 or 64 bits, the fewest that hold it."""
+        payload = b"\xaa" * length
+        assert encode_frame(Opcode.BINARY, payload) == bytes.fromhex(header) + payload
+        head, bits = encode_header(Opcode.BINARY, length)
+        assert head == bytes.fromhex(header)
+        assert bits == {4: 7, 8: 16, 20: 64}[len(header)]
+
+    def test_encode_header_with_key(self) -> None:
+        """encode_header includes the mask key, so header + masked payload is the frame."""
+        head, bits = encode_header(Opcode.TEXT, 5, mask_key=KEY)
+        assert (head, bits) == (bytes.fromhex("818537fa213d"), 7)
+        assert head + apply_mask_python(HELLO, KEY) == bytes.fromhex("818537fa213d7f9f4d5158")
+
+
+# -- strategies ----------------------------------------------------------------
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> bytes:
+    """A payload at a length-encoding boundary (patterned) or of a random small size."""
+    if draw(st.booleans()):
+        n = draw(st.sampled_from(BOUNDARY_LENGTHS))
+        seed = draw(st.binary(min_size=1, max_size=8))
+        return (seed * (n // len(seed) + 1))[:n]
+    return draw(st.binary(max_size=300))
+
+
+keys = st.none() | st.binary(min_size=4, max_size=4)
+PAYLOADS = payloads()
+
+
+@st.composite
+def frame_shapes(draw: st.DrawFn, payload: st.SearchStrategy[bytes] = PAYLOADS) -> dict:
+    """Keyword arguments of forge_frame for any shape of frame, valid or not."""
+    return {
+        "opcode": draw(st.integers(0, 15)),
+        "payload": draw(payload),
+        "fin": draw(st.booleans()),
+        "rsv1": draw(st.booleans()),
+        "rsv2": draw(st.booleans()),
+        "rsv3": draw(st.booleans()),
+        "mask_key": draw(keys),
+    }
+
+
+def expected_frame(shape: dict, offset: int = 0) -> WireFrame:
+    """The WireFrame that parsing forge_frame(**shape) must give."""
+    payload, key = shape["payload"], shape["mask_key"]
+    n = len(payload)
+    return WireFrame(
+        shape["fin"],
+        shape["rsv1"],
+        shape["rsv2"],
+        shape["rsv3"],
+        shape["opcode"],
+        key,
+        n,
+        7 if n < 126 else 16 if n < 65536 else 64,
+        payload if key is None else apply_mask_python(payload, key),
+        offset,
+    )
+
+
+class TestSection5_2RoundTrip:
+    """RFC 6455 §5.2: what is written parses back to every bit, in any chunking."""
+
+    @FAST
+    @given(shape=frame_shapes())
+    def test_forge_then_parse(self, shape: dict) -> None:
+        """Any frame shape (any opcode, RSV bits, FIN, mask) parses back to exactly its bits."""
+        wire = forge_frame(**shape)
+        (frame,) = parse_all(wire)
+        assert frame == expected_frame(shape)
+        assert frame.data == shape["payload"]
+        assert frame.size == len(wire)
+        assert frame.to_bytes() == wire
+
+    @FAST
+    @given(shape=frame_shapes())
+    def test_encode_is_forge_for_well_formed_frames(self, shape: dict) -> None:
+        """encode_frame writes the same bytes as forge_frame for every frame it accepts."""
+        is_control = shape["opcode"] & 0x8
+        if is_control and (len(shape["payload"]) > 125 or not shape["fin"]):
+            with pytest.raises(UsageError):
+                encode_frame(**shape)
+            return
+        assert encode_frame(**shape) == forge_frame(**shape)
+
+    @FAST
+    @given(
+        shapes=st.lists(frame_shapes(st.binary(max_size=200)), min_size=1, max_size=6),
+        cuts=st.lists(st.integers(0, 2000), max_size=12),
+        base=st.integers(0, 2**40),
+    )
+    def test_any_chunking_gives_the_same_frames(
+        self, shapes: list[dict], cuts: list[int], base: int
+    ) -> None:
+        """A stream cut anywhere yields the same frames, at the same stream offsets."""
+        stream = b"".join(forge_frame(**shape) for shape in shapes)
+        bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+        parser = FrameParser(offset=base)
+        frames = []
+        for start, stop in itertools.pairwise(bounds):
+            frames.extend(parser.feed(stream[start:stop]))
+        expected = []
+        offset = base
+        for shape in shapes:
+            expected.append(expected_frame(shape, offset))
+            offset += expected[-1].size
+        assert frames == expected
+        assert parser.buffered == 0
+        assert parser.incomplete is None
+
+    def test_one_byte_at_a_time(self) -> None:
+        """Every §5.7 example, concatenated and fed one byte at a time, parses as a whole."""
+        stream = b"".join(bytes.fromhex(wire) for _, _, wire in RFC_EXAMPLES)
+        whole = parse_all(stream)
+        parser = FrameParser()
+        frames = []
+        for i in range(len(stream)):
+            frames.extend(parser.feed(stream[i : i + 1]))
+        assert frames == whole
+        assert [f.offset for f in frames] == [0, 7, 18, 23, 27, 34, 45, 305]
+        assert parser.buffered == 0
+
+    def test_empty_feed(self) -> None:
+        """Feeding nothing yields nothing and changes nothing."""
+        parser = FrameParser()
+        assert list(parser.feed(b"")) == []
+        assert parser.incomplete is None
+
+    def test_bytearray_and_memoryview_input(self) -> None:
+        """Buffers other than bytes are copied in, so reusing them later changes nothing."""
+        buf = bytearray.fromhex("810548656c6c6f")
+        parser = FrameParser()
+        assert list(parser.feed(memoryview(buf)[:4])) == []
+        buf[2:4] = b"XX"  # the driver reuses its read buffer
+        (frame,) = parser.feed(bytes(buf[4:]))
+        assert frame.payload == HELLO
+
+
+class TestSection5_2Incomplete:
+    """A frame cut short at the end of the input: how much is there, how much is needed."""
+
+    @FAST
+    @given(shape=frame_shapes(), cut=st.integers(1, 2**17), base=st.integers(0, 1000))
+    def test_truncated_last_frame(self, shape: dict, cut: int, base: int) -> None:
+        """``incomplete`` gives the frame's offset, the bytes held and its total size."""
+        first = encode_frame(Opcode.TEXT, HELLO)
+        wire = forge_frame(**shape)
+        cut = cut % len(wire)
+        if cut == 0:
+            cut = 1
+        parser = FrameParser(offset=base)
+        (frame,) = parser.feed(first + wire[:cut])
+        assert frame.offset == base
+        length_bytes = {7: 0, 16: 2, 64: 8}[expected_frame(shape).length_bits]
+        need = len(wire) if cut >= 2 + length_bytes else None
+        assert parser.incomplete == (base + len(first), cut, need)
+        assert parser.buffered == cut
+        (last,) = parser.feed(wire[cut:])
+        assert last == expected_frame(shape, base + len(first))
+        assert parser.incomplete is None
+
+    def test_missing_count(self) -> None:
+        """A 256-byte frame cut after 100 payload bytes misses exactly 156."""
+        wire = encode_frame(Opcode.BINARY, DATA_256)
+        parser = FrameParser()
+        assert list(parser.feed(wire[:104])) == []
+        incomplete = parser.incomplete
+        assert incomplete is not None
+        assert (incomplete.offset, incomplete.have, incomplete.need) == (0, 104, 260)
+        assert incomplete.need - incomplete.have == 156
+
+    def test_header_cut_short(self) -> None:
+        """With the extended length not all there, the total size is unknown."""
+        parser = FrameParser()
+        assert list(parser.feed(bytes.fromhex("827f0000"))) == []
+        assert parser.incomplete == (0, 4, None)
+
+
+class TestSection7_4_1FrameSizeLimit:
+    """A declared length over the limit is refused before the payload is buffered (1009)."""
+
+    @pytest.mark.parametrize(
+        "header",
+        ["82fe03e9", "82ff00000000000003e9", "827e03e9", "82ff8000000000000000"],
+    )
+    def test_refused_on_the_header(self, header: str) -> None:
+        """The header alone raises PayloadTooBig, with code 1009 and the frame's offset."""
+        parser = FrameParser(max_frame_size=1000, offset=50)
+        (first,) = parser.feed(encode_frame(Opcode.PING))
+        with pytest.raises(PayloadTooBig) as info:
+            list(parser.feed(bytes.fromhex(header)))
+        assert info.value.close_code == 1009
+        assert info.value.offset == 52
+        assert first.offset == 50
+
+    def test_at_the_limit_is_fine(self) -> None:
+        """A payload of exactly max_frame_size bytes is accepted."""
+        (frame,) = parse_all(encode_frame(Opcode.BINARY, b"x" * 1000), max_frame_size=1000)
+        assert frame.length == 1000
+
+    def test_frames_before_the_big_one_are_yielded(self) -> None:
+        """The frames ahead of the oversized one come out before the error."""
+        parser = FrameParser(max_frame_size=10)
+        stream = encode_frame(Opcode.TEXT, HELLO) + encode_frame(Opcode.BINARY, b"x" * 11)
+        frames = []
+        with pytest.raises(PayloadTooBig) as info:
+            for frame in parser.feed(stream):
+                frames.append(frame)
+        assert [f.data for f in frames] == [HELLO]
+        assert info.value.offset == 7
+
+    @settings(max_examples=1500, deadline=None)
+    @given(
+        data=st.binary(max_size=400)
+        | st.tuples(
+            st.lists(frame_shapes(st.binary(max_size=120)), max_size=4), st.binary(max_size=20)
+        ).map(lambda t: b"".join(forge_frame(**shape) for shape in t[0]) + t[1]),
+        limit=st.integers(0, 300),
+        cuts=st.lists(st.integers(0, 400), max_size=6),
+    )
+    def test_any_bytes_parse_or_are_too_big(self, data: bytes, limit: int, cuts: list[int]) -> None:
+        """Arbitrary bytes, in any chunking, give frames that re-encode to the input, or 1009."""
+        parser = FrameParser(max_frame_size=limit)
+        bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+        frames: list[WireFrame] = []
+        try:
+            for start, stop in itertools.pairwise(bounds):
+                frames.extend(parser.feed(data[start:stop]))
+        except PayloadTooBig as exc:
+            assert exc.close_code == 1009
+            consumed = b"".join(f.to_bytes() for f in frames)
+            assert exc.offset == len(consumed)
+            assert data.startswith(consumed)
+            return
+        consumed = b"".join(frame.to_bytes() for frame in frames)
+        assert consumed + data[len(consumed) :] == data
+        assert parser.buffered == len(data) - len(consumed)
+        assert all(frame.length <= limit for frame in frames)
+
+
+class TestForgeFrame:
+    """forge_frame writes every bit as asked, including what the RFC forbids."""
+
+    @FAST
+    @given(
+        shape=frame_shapes(st.binary(max_size=40)),
+        declared=st.integers(0, 2**64 - 1),
+        bits=st.sampled_from([7, 16, 64]),
+        mask_payload=st.booleans(),
+    )
+    def test_exact_bits(self, shape: dict, declared: int, bits: int, mask_payload: bool) -> None:
+        """Header fields, declared length, length encoding and key are written exactly."""
+        declared %= {7: 126, 16: 65536, 64: 2**64}[bits]
+        wire = forge_frame(**shape, length=declared, length_bits=bits, mask_payload=mask_payload)
+        key = shape["mask_key"]
+        b0 = (
+            shape["fin"] << 7
+            | shape["rsv1"] << 6
+            | shape["rsv2"] << 5
+            | shape["rsv3"] << 4
+            | shape["opcode"]
+        )
+        mask_bit = 0x80 if key is not None else 0
+        if bits == 7:
+            head = bytes([b0, mask_bit | declared])
+        elif bits == 16:
+            head = bytes([b0, mask_bit | 126]) + struct.pack("!H", declared)
+        else:
+            head = bytes([b0, mask_bit | 127]) + struct.pack("!Q", declared)
+        body = shape["payload"]
+        if key is not None:
+            head += key
+            if mask_payload:
+                body = apply_mask_python(body, key)
+        assert wire == head + body
+
+    def test_declared_length_differs_from_payload(self) -> None:
+        """A declared length longer than the payload is written as declared."""
+        assert forge_frame(opcode=1, payload=b"hi", length=5) == bytes.fromhex("81056869")
+
+    def test_non_minimal_length(self) -> None:
+        """A 5-byte payload forced into 64 bits keeps that encoding when parsed."""
+        wire = forge_frame(opcode=2, payload=HELLO, length_bits=64)
+        assert wire == bytes.fromhex("827f0000000000000005") + HELLO
+        (frame,) = parse_all(wire)
+        assert (frame.length, frame.length_bits, frame.header_size) == (5, 64, 10)
+        assert frame.to_bytes() == wire
+
+    def test_already_masked_payload(self) -> None:
+        """mask_payload=False writes the payload as given after the key."""
+        wire = forge_frame(opcode=1, payload=b"\x7f\x9fM", mask_key=KEY, mask_payload=False)
+        assert wire == bytes.fromhex("818337fa213d7f9f4d")
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"opcode": 16},
+            {"opcode": -1},
+            {"opcode": 1, "mask_key": b"abc"},
+            {"opcode": 1, "mask_key": b"abcde"},
+            {"opcode": 1, "length": 126, "length_bits": 7},
+            {"opcode": 1, "length": 65536, "length_bits": 16},
+            {"opcode": 1, "length": 2**64, "length_bits": 64},
+            {"opcode": 1, "length": -1},
+            {"opcode": 1, "length_bits": 32},
+        ],
+    )
+    def test_unwritable_values(self, kwargs: dict) -> None:
+        """Values that have no bits to be written in raise UsageError."""
+        with pytest.raises(UsageError):
+            forge_frame(**kwargs)
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"opcode": Opcode.PING, "payload": b"x" * 126},
+            {"opcode": Opcode.CLOSE, "payload": b"\x03\xe8", "fin": False},
+        ],
+    )
+    def test_encode_refuses_bad_control_frames(self, kwargs: dict) -> None:
+        """§5.5: encode_frame refuses a control frame over 125 bytes or without FIN."""
+        with pytest.raises(UsageError):
+            encode_frame(**kwargs)
+
+
+# -- violations() ---------------------------------------------------------------
+
+# Every frame under test follows this one, so offsets are stream offsets, not 0.
+PREAMBLE = bytes.fromhex("810548656c6c6f")
+AT = len(PREAMBLE)
+
+
+def frame_after_preamble(**shape: object) -> WireFrame:
+    """The frame forge_frame(**shape) makes, parsed at stream offset AT."""
+    frames = parse_all(PREAMBLE + forge_frame(**shape))  # type: ignore[arg-type]
+    assert len(frames) == 2
+    assert frames[1].offset == AT
+    return frames[1]
+
+
+def found(frame: WireFrame, sender: Role | None, **kwargs: bool) -> list[tuple]:
+    """The violations of ``frame`` as (rule, section, close code, offset)."""
+    result = violations(frame, sender, **kwargs)
+    assert all(v.message for v in result)
+    return [(v.rule, v.section, v.close_code, v.offset) for v in result]
+
+
+class TestSection5_1Masking:
+    """RFC 6455 §5.1: clients mask every frame, servers mask none."""
+
+    def test_mask_required(self) -> None:
+        """An unmasked client frame breaks mask-required, reported at the MASK bit's byte."""
+        frame = frame_after_preamble(opcode=1, payload=HELLO)
+        assert found(frame, Role.CLIENT) == [("mask-required", "RFC 6455 §5.1", 1002, AT + 1)]
+
+    def test_mask_forbidden(self) -> None:
+        """A masked server frame breaks mask-forbidden, reported at the MASK bit's byte."""
+        frame = frame_after_preamble(opcode=1, payload=HELLO, mask_key=KEY)
+        assert found(frame, Role.SERVER) == [("mask-forbidden", "RFC 6455 §5.1", 1002, AT + 1)]
+
+    @pytest.mark.parametrize("key", [None, KEY])
+    def test_unknown_sender(self, key: bytes | None) -> None:
+        """With the sender unknown (a dump), masking is not judged."""
+        frame = frame_after_preamble(opcode=1, payload=HELLO, mask_key=key)
+        assert found(frame, None) == []
+
+    @pytest.mark.parametrize(("sender", "key"), [(Role.CLIENT, KEY), (Role.SERVER, None)])
+    def test_clean_frame(self, sender: Role, key: bytes | None) -> None:
+        """A well-formed frame from either end has no violation."""
+        for opcode, payload in [(1, HELLO), (2, DATA_256), (9, b""), (10, HELLO), (8, b"")]:
+            frame = frame_after_preamble(opcode=opcode, payload=payload, mask_key=key)
+            assert found(frame, sender) == []
+
+
+class TestSection5_2ReservedBitsAndOpcodes:
+    """RFC 6455 §5.2 (and RFC 7692 §6): RSV bits and reserved opcodes."""
+
+    def test_rsv1_without_deflate(self) -> None:
+        """RSV1 with no extension negotiated is reserved-bits under RFC 6455 §5.2."""
+        frame = frame_after_preamble(opcode=1, payload=HELLO, rsv1=True)
+        assert found(frame, Role.SERVER) == [("reserved-bits", "RFC 6455 §5.2", 1002, AT)]
+
+    @pytest.mark.parametrize(
+        ("rsv2", "rsv3"), [(True, False), (False, True), (True, True)], ids=["2", "3", "2+3"]
+    )
+    @pytest.mark.parametrize("deflate", [False, True])
+    def test_rsv2_rsv3(self, rsv2: bool, rsv3: bool, deflate: bool) -> None:
+        """RSV2 and RSV3 are never allowed: one reserved-bits violation for both."""
+        frame = frame_after_preamble(opcode=2, payload=HELLO, rsv2=rsv2, rsv3=rsv3)
+        assert found(frame, Role.SERVER, deflate=deflate) == [
+            ("reserved-bits", "RFC 6455 §5.2", 1002, AT)
+        ]
+
+    def test_rsv1_and_rsv2(self) -> None:
+        """RSV1 and RSV2 both set without an extension are two violations."""
+        frame = frame_after_preamble(opcode=2, payload=HELLO, rsv1=True, rsv2=True)
+        assert found(frame, Role.SERVER) == [
+            ("reserved-bits", "RFC 6455 §5.2", 1002, AT),
+            ("reserved-bits", "RFC 6455 §5.2", 1002, AT),
+        ]
+
+    @pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+    def test_rsv1_with_deflate_on_data(self, opcode: int) -> None:
+        """RFC 7692 §6: RSV1 marks a compressed message on its first (TEXT/BINARY) frame."""
+        for fin in (True, False):
+            frame = frame_after_preamble(opcode=opcode, payload=b"\xf2\x00", rsv1=True, fin=fin)
+            assert found(frame, Role.SERVER, deflate=True) == []
+
+    @pytest.mark.parametrize(
+        "opcode", [Opcode.CONTINUATION, Opcode.CLOSE, Opcode.PING, Opcode.PONG]
+    )
+    def test_rsv1_with_deflate_on_control_or_continuation(self, opcode: int) -> None:
+        """RFC 7692 §6: RSV1 on a control frame or a continuation frame is reserved-bits."""
+        frame = frame_after_preamble(opcode=opcode, payload=b"", rsv1=True)
+        assert found(frame, Role.SERVER, deflate=True) == [
+            ("reserved-bits", "RFC 7692 §6", 1002, AT)
+        ]
+
+    @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
+    def test_reserved_opcode(self, opcode: int) -> None:
+        """Opcodes 3-7 and 0xB-0xF are reserved; the frame still parses with its opcode."""
+        frame = frame_after_preamble(opcode=opcode, payload=b"")
+        assert frame.opcode == opcode
+        assert found(frame, Role.SERVER) == [("reserved-opcode", "RFC 6455 §5.2", 1002, AT)]
+
+    def test_order_follows_the_bytes(self) -> None:
+        """Several faults are listed in the order of the bytes they concern."""
+        frame = frame_after_preamble(opcode=0x3, payload=b"", rsv3=True, mask_key=KEY)
+        assert found(frame, Role.SERVER) == [
+            ("reserved-bits", "RFC 6455 §5.2", 1002, AT),
+            ("reserved-opcode", "RFC 6455 §5.2", 1002, AT),
+            ("mask-forbidden", "RFC 6455 §5.1", 1002, AT + 1),
+        ]
+
+    def test_names(self) -> None:
+        """Opcodes and close codes have their RFC names, reserved values a description."""
+        assert [opcode_name(op) for op in (0, 1, 2, 8, 9, 10)] == [
+            "CONTINUATION",
+            "TEXT",
+            "BINARY",
+            "CLOSE",
+            "PING",
+            "PONG",
+        ]
+        assert opcode_name(3) == "RESERVED_NON_CONTROL_0x3"
+        assert opcode_name(0xB) == "RESERVED_CONTROL_0xB"
+        assert [close_code_name(c) for c in (1000, 1005, 999, 2999, 3000, 4999, 5000)] == [
+            "NORMAL_CLOSURE",
+            "NO_STATUS_RCVD",
+            "UNUSED",
+            "RESERVED",
+            "REGISTERED",
+            "PRIVATE",
+            "OUT_OF_RANGE",
+        ]
+
+
+class TestSection5_2PayloadLength:
+    """RFC 6455 §5.2: minimal length encoding, and the 64-bit length's top bit is 0."""
+
+    @pytest.mark.parametrize(("length", "bits"), [(5, 16), (0, 64), (125, 16), (200, 64)])
+    def test_length_not_minimal(self, length: int, bits: int) -> None:
+        """A length sent in more bits than needed is reported at the length byte."""
+        frame = frame_after_preamble(opcode=2, payload=b"z" * length, length_bits=bits)
+        assert frame.length_bits == bits
+        assert found(frame, Role.SERVER) == [("length-not-minimal", "RFC 6455 §5.2", 1002, AT + 1)]
+
+    @pytest.mark.parametrize(("length", "bits"), [(125, 7), (126, 16), (65535, 16), (65536, 64)])
+    def test_minimal(self, length: int, bits: int) -> None:
+        """The minimal encoding at each boundary is clean."""
+        frame = frame_after_preamble(opcode=2, payload=b"z" * length)
+        assert frame.length_bits == bits
+        assert found(frame, Role.SERVER) == []
+
+    def test_length_top_bit(self) -> None:
+        """A 64-bit length with its top bit set is reported at the first length byte."""
+        header = forge_frame(opcode=2, length=2**63 + 5, length_bits=64)
+        assert header == bytes.fromhex("827f8000000000000005")
+        parser = FrameParser(offset=AT)
+        assert list(parser.feed(header)) == []
+        assert parser.incomplete == (AT, 10, 10 + 2**63 + 5)
+        # The payload never comes; the header alone is enough to judge.
+        frame = WireFrame(True, False, False, False, 2, None, 2**63 + 5, 64, b"", AT)
+        assert found(frame, Role.SERVER) == [("length-top-bit", "RFC 6455 §5.2", 1002, AT + 2)]
+
+
+class TestSection5_5ControlFrames:
+    """RFC 6455 §5.5: control frames carry at most 125 bytes and are not fragmented."""
+
+    @pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG])
+    def test_control_too_long(self, opcode: int) -> None:
+        """126 bytes in a control frame is control-too-long; 125 is fine."""
+        frame = frame_after_preamble(opcode=opcode, payload=b"p" * 126)
+        assert found(frame, Role.SERVER) == [("control-too-long", "RFC 6455 §5.5", 1002, AT)]
+        frame = frame_after_preamble(opcode=opcode, payload=b"p" * 125)
+        assert found(frame, Role.SERVER) == []
+
+    @pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG, Opcode.CLOSE])
+    def test_control_fragmented(self, opcode: int) -> None:
+        """A control frame without FIN is control-fragmented."""
+        frame = frame_after_preamble(opcode=opcode, payload=b"", fin=False)
+        assert found(frame, Role.SERVER) == [("control-fragmented", "RFC 6455 §5.5", 1002, AT)]
+
+
+class TestSection5_5_1ClosePayload:
+    """RFC 6455 §5.5.1 and §7.4: the code and reason of a Close frame."""
+
+    def test_one_byte(self) -> None:
+        """A 1-byte Close payload is reported at the payload's first byte."""
+        frame = frame_after_preamble(opcode=8, payload=b"\x03")
+        assert found(frame, Role.SERVER) == [
+            ("close-payload-1-byte", "RFC 6455 §5.5.1", 1002, AT + 2)
+        ]
+        frame = frame_after_preamble(opcode=8, payload=b"\x03", mask_key=KEY)
+        assert found(frame, Role.CLIENT) == [
+            ("close-payload-1-byte", "RFC 6455 §5.5.1", 1002, AT + 6)
+        ]
+
+    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])
+    def test_invalid_code(self, code: int) -> None:
+        """Codes that may not be sent are close-code-invalid, at the code's first byte."""
+        assert not is_valid_close_code(code)
+        payload = code.to_bytes(2, "big") + b"bye"
+        frame = frame_after_preamble(opcode=8, payload=payload)
+        assert found(frame, Role.SERVER) == [("close-code-invalid", "RFC 6455 §7.4", 1002, AT + 2)]
+
+    @pytest.mark.parametrize(
+        "code",
+        [*range(1000, 1004), *range(1007, 1015), 3000, 3999, 4000, 4999],
+    )
+    def test_valid_code(self, code: int) -> None:
+        """Codes of §7.4.1, the IANA registry, and 3000-4999 may be sent."""
+        assert is_valid_close_code(code)
+        frame = frame_after_preamble(opcode=8, payload=code.to_bytes(2, "big"), mask_key=KEY)
+        assert found(frame, Role.CLIENT) == []
+
+    def test_empty_close(self) -> None:
+        """A Close without a payload is fine: no code, no reason."""
+        frame = frame_after_preamble(opcode=8, payload=b"")
+        assert found(frame, Role.SERVER) == []
+        assert parse_close_payload(frame.data) == (None, b"")
+
+    @pytest.mark.parametrize(("key", "header"), [(None, 2), (KEY, 6)])
+    def test_reason_not_utf8(self, key: bytes | None, header: int) -> None:
+        """A reason that is not UTF-8 is close-reason-utf8 (1007), at its bad byte."""
+        frame = frame_after_preamble(opcode=8, payload=b"\x03\xe8ok\xffok", mask_key=key)
+        sender = Role.CLIENT if key else Role.SERVER
+        assert parse_close_payload(frame.data) == (1000, b"ok\xffok")
+        assert found(frame, sender) == [
+            ("close-reason-utf8", "RFC 6455 §5.5.1", 1007, AT + header + 2 + 2)
+        ]
+
+    def test_bad_code_and_reason(self) -> None:
+        """A bad code and a bad reason are both reported, in byte order."""
+        frame = frame_after_preamble(opcode=8, payload=b"\x03\xed\xed\xa0\x80")
+        assert found(frame, Role.SERVER) == [
+            ("close-code-invalid", "RFC 6455 §7.4", 1002, AT + 2),
+            ("close-reason-utf8", "RFC 6455 §5.5.1", 1007, AT + 4),
+        ]
+
+    def test_reason_utf8_checked_even_without_text_check(self) -> None:
+        """check_utf8=False turns off the text check, not the close reason check."""
+        frame = frame_after_preamble(opcode=8, payload=b"\x03\xe8\xc0")
+        assert found(frame, Role.SERVER, check_utf8=False) == [
+            ("close-reason-utf8", "RFC 6455 §5.5.1", 1007, AT + 4)
+        ]
+
+
+class TestSection8_1Utf8:
+    """RFC 6455 §8.1: the payload of a text message is UTF-8."""
+
+    @pytest.mark.parametrize(
+        ("text", "index"),
+        [(b"ab\xffcd", 2), (b"\xc0\xaf", 0), (b"ok\xed\xa0\x80", 2), (b"ok\xe2\x82", 2)],
+    )
+    @pytest.mark.parametrize(("key", "header"), [(None, 2), (KEY, 6)])
+    def test_single_text_frame(
+        self, text: bytes, index: int, key: bytes | None, header: int
+    ) -> None:
+        """A single-frame text message that is not UTF-8 is text-utf8 (1007) at its bad byte."""
+        frame = frame_after_preamble(opcode=1, payload=text, mask_key=key)
+        sender = Role.CLIENT if key else Role.SERVER
+        assert found(frame, sender) == [("text-utf8", "RFC 6455 §8.1", 1007, AT + header + index)]
+
+    def test_not_checked_on_request(self) -> None:
+        """check_utf8=False leaves text to a caller that decodes it itself."""
+        frame = frame_after_preamble(opcode=1, payload=b"\xff")
+        assert found(frame, Role.SERVER, check_utf8=False) == []
+
+    def test_fragment_not_checked(self) -> None:
+        """A first fragment may end mid-character: that is the assembler's to judge."""
+        frame = frame_after_preamble(opcode=1, payload=b"\xe2\x82", fin=False)
+        assert found(frame, Role.SERVER) == []
+
+    def test_compressed_not_checked(self) -> None:
+        """A compressed (RSV1) text frame is judged after inflating, not here."""
+        frame = frame_after_preamble(opcode=1, payload=b"\xff", rsv1=True)
+        assert found(frame, Role.SERVER, deflate=True) == []
+
+    def test_binary_not_checked(self) -> None:
+        """Binary payloads are any bytes."""
+        frame = frame_after_preamble(opcode=2, payload=b"\xff\xfe")
+        assert found(frame, Role.SERVER) == []
