@@ -25,6 +25,7 @@ from wstool.core.events import (
     FrameReceived,
     FrameSent,
     MessageReceived,
+    MessageSent,
     PongReceived,
 )
 from wstool.core.frames import (
@@ -196,7 +197,10 @@ class TestSection5_7ExamplesOnTheWire:
         """A server's "Hello" is 81 05 48 65 6c 6c 6f; the client gets the message."""
         pair.server.send_text("Hello")
         assert pair.send(SERVER) == bytes.fromhex("810548656c6c6f")
-        assert pair.server.events() == [FrameSent(wire_frame(1, HELLO), HELLO)]
+        assert pair.server.events() == [
+            FrameSent(wire_frame(1, HELLO), HELLO),
+            MessageSent(1, HELLO, 1, 5, False),
+        ]
         assert pair.client.events() == [
             FrameReceived(wire_frame(1, HELLO), HELLO),
             MessageReceived(1, HELLO, "Hello", 1, 5, False),
@@ -206,7 +210,10 @@ class TestSection5_7ExamplesOnTheWire:
         """A client's "Hello" is 81 85 37 fa 21 3d 7f 9f 4d 51 58; the server gets it."""
         pair.client.send_text("Hello")
         assert pair.send(CLIENT) == bytes.fromhex("818537fa213d7f9f4d5158")
-        assert pair.client.events() == [FrameSent(wire_frame(1, HELLO, key=KEY), HELLO)]
+        assert pair.client.events() == [
+            FrameSent(wire_frame(1, HELLO, key=KEY), HELLO),
+            MessageSent(1, HELLO, 1, 5, False),
+        ]
         assert pair.server.events() == [
             FrameReceived(wire_frame(1, HELLO, key=KEY), HELLO),
             MessageReceived(1, HELLO, "Hello", 1, 5, False),

@@ -49,6 +49,8 @@ frame (RFC 6455, with permessage-deflate from RFC 7692), says which rule a
 frame breaks and which close code a peer would answer with.
 
 commands:
+  connect    a REPL client (or a pipe, in scripts) that shows every frame
+             both ways and can ping, close and forge frames
   serve      a strict WebSocket echo (or broadcast) server that prints every
              frame it sees, with a browser console at http://HOST:PORT/
   decode     turn a hexdump of frames (xxd, hexdump -C, od, Wireshark,
@@ -108,6 +110,9 @@ def _build_parser(stderr: IO[str]) -> _Parser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_serve(commands, stderr)
+    from wstool.cli.connect import add_connect
+
+    add_connect(commands, stderr, _Parser, _size, _seconds)
     decode = commands.add_parser(
         "decode",
         help="decode frames from a hexdump",
@@ -329,17 +334,29 @@ def _run_serve(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> int
     return run_serve(args, stdout, _console(args.color, stdout))
 
 
-def _console(color: str, stream: IO[str]) -> Any:
+def _console(color: str, stream: IO[str] | None) -> Any:
     from rich.console import Console
 
     from wstool.ui.render import THEME
 
     if color == "always":
         return Console(
-            file=stream, theme=THEME, force_terminal=True, no_color=False, soft_wrap=True
+            file=stream,
+            theme=THEME,
+            force_terminal=True,
+            no_color=False,
+            soft_wrap=True,
+            highlight=False,
         )
     if color == "never":
-        return Console(file=stream, theme=THEME, no_color=True, color_system=None, soft_wrap=True)
+        return Console(
+            file=stream,
+            theme=THEME,
+            no_color=True,
+            color_system=None,
+            soft_wrap=True,
+            highlight=False,
+        )
     # soft_wrap: long lines are left to the terminal rather than cut by rich,
     # so output piped to a file or grep keeps one line per field.
     return Console(file=stream, theme=THEME, highlight=False, soft_wrap=True)

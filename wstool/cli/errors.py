@@ -16,7 +16,13 @@ class ExitStatus(enum.IntEnum):
     USAGE = 2
     """Bad command line or unreadable input."""
     HANDSHAKE_REJECTED = 3
+    """connect: the server refused the opening handshake."""
     PEER_VIOLATION = 4
+    """connect: the server broke the protocol; we failed the connection."""
+    CONNECTION_FAILED = 5
+    """connect: refused, DNS, TLS, proxy or timeout before the handshake."""
+    ABNORMAL_CLOSURE = 6
+    """connect: no closing handshake, or a close code other than 1000/1001."""
     INTERRUPTED = 130
 
 

@@ -13,7 +13,7 @@ __all__ = ["run_serve"]
 
 
 def _observer(args: argparse.Namespace, stdout: IO[str], console: Any) -> Any:
-    from wstool.ui.render import TrafficLog
+    from wstool.ui.traffic import TrafficLog
 
     level = 0 if args.quiet else 2 if args.verbose else 1
     return TrafficLog(console, level=level, json_out=stdout if args.json else None)

@@ -24,6 +24,7 @@ from wstool.core.events import (
     FrameReceived,
     FrameSent,
     MessageReceived,
+    MessageSent,
     PongReceived,
 )
 from wstool.core.frames import (
@@ -302,6 +303,8 @@ class Connection:
         self.transport_should_close = False
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.frames_received = 0
+        self.frames_sent = 0
         self._mask_source = mask_source
         self._echo_reason = echo_close_reason
         self.record_frames = record_frames
@@ -359,6 +362,7 @@ class Connection:
         )
 
     def _receive_frame(self, frame: WireFrame) -> None:
+        self.frames_received += 1
         opcode = frame.opcode
         # Cheap screen first: most frames break no rule, and violations() is
         # only worth its cost when something is off.
@@ -475,11 +479,14 @@ class Connection:
         """
         self._check_can_send_data()
         rsv1 = self.codec is not None if compress is None else compress
+        payload = data
         if rsv1:
             if self.codec is None:
                 raise UsageError("compression was not negotiated")
-            data = self.codec.compress(data)
-        self._send(opcode, data, rsv1=rsv1)
+            payload = self.codec.compress(data)
+        self._send(opcode, payload, rsv1=rsv1)
+        if self.record_frames:
+            self._events.append(MessageSent(int(opcode), data, 1, len(payload), rsv1))
 
     def send_fragments(self, opcode: int, parts: Iterable[bytes]) -> None:
         """Send one data message as several frames, one per part, uncompressed."""
@@ -489,6 +496,9 @@ class Connection:
             self._send(
                 opcode if index == 0 else Opcode.CONTINUATION, part, fin=index == len(chunks) - 1
             )
+        if self.record_frames:
+            data = b"".join(chunks)
+            self._events.append(MessageSent(int(opcode), data, len(chunks), len(data), False))
 
     def send_ping(self, data: bytes = b"") -> None:
         """Send a Ping with up to 125 bytes of application data."""
@@ -557,6 +567,7 @@ class Connection:
         self._out.append(head)
         self._out.append(body)
         self.bytes_sent += len(head) + len(body)
+        self.frames_sent += 1
 
     # -- output ------------------------------------------------------------
 

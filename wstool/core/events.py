@@ -13,6 +13,7 @@ __all__ = [
     "FrameReceived",
     "FrameSent",
     "MessageReceived",
+    "MessageSent",
     "PongReceived",
 ]
 
@@ -65,6 +66,25 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSent:
+    """We sent a whole data message (reported when frames are recorded).
+
+    Attributes:
+        opcode: 1 (text) or 2 (binary).
+        data: the message before compression.
+        frames: how many frames carry it.
+        wire_size: the payload bytes on the wire (after compression).
+        compressed: whether permessage-deflate was used.
+    """
+
+    opcode: int
+    data: bytes
+    frames: int
+    wire_size: int
+    compressed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PongReceived:
     """A Pong arrived (reported even when frames are not recorded, for keepalives).
 
@@ -108,5 +128,11 @@ class ConnectionClosed:
 
 
 Event = (
-    FrameReceived | FrameSent | MessageReceived | PongReceived | ConnectionFailed | ConnectionClosed
+    FrameReceived
+    | FrameSent
+    | MessageReceived
+    | MessageSent
+    | PongReceived
+    | ConnectionFailed
+    | ConnectionClosed
 )

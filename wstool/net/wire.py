@@ -94,6 +94,8 @@ class WireProtocol(TwistedProtocol):
         self.timeouts = timeouts
         self.on_close = on_close
         self.cause = ""
+        self.close_event: ConnectionClosed | None = None
+        """The connection's ConnectionClosed event, once there is one."""
         self._close_timer: IDelayedCall | None = None
         self._ping_timer: IDelayedCall | None = None
         self._pong_timer: IDelayedCall | None = None
@@ -120,8 +122,10 @@ class WireProtocol(TwistedProtocol):
                 timer.cancel()
         self.conn.receive_eof()
         events = self.conn.events()
+        closed = next((e for e in events if isinstance(e, ConnectionClosed)), None)
+        if closed is not None:
+            self.close_event = closed
         if not self.cause:
-            closed = next((e for e in events if isinstance(e, ConnectionClosed)), None)
             self.cause = "connection lost without a Close frame" if closed else "closed"
         if events:
             self.observer.events(self.conn_id, events)
@@ -156,6 +160,8 @@ class WireProtocol(TwistedProtocol):
                     acted = True
             elif kind is PongReceived:
                 self._pong(event.data)  # type: ignore[union-attr]
+            elif kind is ConnectionClosed:
+                self.close_event = event  # type: ignore[assignment]
         if acted:
             events += self.conn.events()
         out = self.conn.data_to_send()

@@ -1,0 +1,528 @@
+"""``wstool connect``: ws:// and wss:// over Twisted endpoints, proxies, the client handshake.
+
+:func:`connect` resolves and connects (IPv4, IPv6 literals, host names),
+tunnels through an HTTP CONNECT proxy when asked, starts TLS with the
+server's certificate verified (host name included, via service-identity),
+performs the masked client side of the opening handshake with
+:mod:`wstool.core.handshake`, and hands the transport to a
+:class:`~wstool.net.wire.WireProtocol`. What it returns is a
+:class:`ClientSession`, which the REPL drives.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.python.failure import Failure
+
+from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, State
+from wstool.core.deflate import PerMessageDeflate, client_accept, client_offer
+from wstool.core.errors import HandshakeError, WstoolError
+from wstool.core.events import ConnectionClosed
+from wstool.core.frames import Role
+from wstool.core.handshake import (
+    ExtensionOffer,
+    ResponseHead,
+    build_request,
+    check_response,
+    generate_key,
+    parse_response_head,
+)
+from wstool.core.uri import WebSocketURI, parse_uri
+from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
+
+__all__ = [
+    "ClientOptions",
+    "ClientSession",
+    "ConnectFailed",
+    "HandshakeRejected",
+    "connect",
+    "proxy_for",
+]
+
+
+class ConnectFailed(WstoolError):
+    """The TCP connection, the proxy tunnel or TLS failed; the message says which, in one line."""
+
+
+class HandshakeRejected(WstoolError):
+    """The server answered the upgrade with something other than a valid 101.
+
+    Attributes:
+        status: the HTTP status received (0 if there was no valid response).
+        reason: one line saying what was wrong.
+        head: the response head as received, if any.
+        body: the start of the response body, if any.
+    """
+
+    def __init__(self, reason: str, status: int, head: bytes = b"", body: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.head = head
+        self.body = body
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Everything ``wstool connect`` can set.
+
+    Attributes:
+        uri: where to connect.
+        headers: extra request headers, in order.
+        subprotocols: subprotocols to offer.
+        origin: an Origin header.
+        auth: user and password for Basic auth (default: the URI's userinfo).
+        deflate: offer permessage-deflate.
+        max_message_size: larger messages from the server fail with 1009.
+        connect_timeout: seconds for TCP, the proxy, TLS and the handshake.
+        ca_file: a PEM file of certificates to trust instead of the system's.
+        insecure: do not verify the server's certificate.
+        cert_file: a PEM client certificate.
+        key_file: its private key (default: in ``cert_file``).
+        proxy: ``http://[user:pass@]host:port``; ``None`` means none.
+        timeouts: close-handshake and keepalive timers.
+        mask_source: where mask keys come from.
+    """
+
+    uri: WebSocketURI
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    origin: str | None = None
+    auth: tuple[str, str] | None = None
+    deflate: bool = True
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    connect_timeout: float = 10.0
+    ca_file: str | None = None
+    insecure: bool = False
+    cert_file: str | None = None
+    key_file: str | None = None
+    proxy: str | None = None
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts(ping_interval=None))
+    mask_source: Callable[[int], bytes] = os.urandom
+
+
+def proxy_for(uri: WebSocketURI, environ: dict[str, str] | None = None) -> str | None:
+    """The proxy the environment names for ``uri`` (https_proxy for wss, http_proxy for ws).
+
+    ``no_proxy`` is honoured; loopback addresses are never proxied.
+    """
+    env = os.environ if environ is None else environ
+    lowered = {k.lower(): v for k, v in env.items() if v}
+    names = ("https_proxy", "all_proxy") if uri.secure else ("http_proxy", "all_proxy")
+    proxy = next((lowered[name] for name in names if name in lowered), None)
+    if proxy is None:
+        return None
+    if uri.host in ("localhost", "127.0.0.1", "::1"):
+        return None
+    if _bypassed(uri.host, lowered.get("no_proxy", "")):
+        return None
+    return proxy
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` (comma-separated names, ``.suffix`` or ``*``) covers ``host``."""
+    host = host.lower().rstrip(".")
+    for entry in no_proxy.lower().replace(" ", "").split(","):
+        entry = entry.split(":")[0] if entry.count(":") == 1 else entry
+        name = entry.lstrip("*").lstrip(".").rstrip(".")
+        if entry == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
+@dataclass
+class ClientSession:
+    """A live client connection, as the REPL drives it.
+
+    Attributes:
+        wire: the protocol driving the core connection.
+        request: the request head as sent.
+        response: the 101 response head as received.
+        subprotocol: the subprotocol the server selected.
+        extensions: the extensions agreed.
+        closed: fires with the :class:`ConnectionClosed` event (or ``None``)
+            when the TCP connection is gone.
+    """
+
+    wire: WireProtocol
+    request: bytes
+    response: bytes
+    subprotocol: str | None
+    extensions: tuple[ExtensionOffer, ...]
+    closed: Deferred[ConnectionClosed | None]
+
+    @property
+    def conn(self) -> Connection:
+        """The core connection."""
+        return self.wire.conn
+
+    @property
+    def is_open(self) -> bool:
+        """Whether messages can still be sent."""
+        return self.wire.conn.state is State.OPEN and self.wire.transport is not None
+
+    def send_text(self, text: str) -> None:
+        """Send a text message."""
+        self.conn.send_text(text)
+        self.wire.flush()
+
+    def send_binary(self, data: bytes) -> None:
+        """Send a binary message."""
+        self.conn.send_binary(data)
+        self.wire.flush()
+
+    def send_fragments(self, opcode: int, parts: Sequence[bytes]) -> None:
+        """Send one message as several frames."""
+        self.conn.send_fragments(opcode, parts)
+        self.wire.flush()
+
+    def ping(self, data: bytes = b"") -> None:
+        """Send a Ping."""
+        self.conn.send_ping(data)
+        self.wire.flush()
+
+    def pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited Pong."""
+        self.conn.send_pong(data)
+        self.wire.flush()
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Start the closing handshake."""
+        self.conn.send_close(code, reason)
+        self.wire.flush()
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (forged frames)."""
+        self.conn.send_raw(data)
+        self.wire.flush()
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake."""
+        transport: Any = self.wire.transport
+        if transport is not None:
+            transport.abortConnection()
+
+
+def _basic(user: str, password: str) -> str:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def _tls_creator(options: ClientOptions, host: str) -> Any:
+    from twisted.internet import ssl
+
+    client_cert = None
+    if options.cert_file:
+        with open(options.cert_file, "rb") as cert:
+            pem = cert.read()
+        if options.key_file:
+            with open(options.key_file, "rb") as key:
+                pem += b"\n" + key.read()
+        client_cert = ssl.PrivateCertificate.loadPEM(pem)
+    if options.insecure:
+        extra: dict[str, Any] = {}
+        if client_cert is not None:
+            extra = {"privateKey": client_cert.privateKey.original}
+            extra["certificate"] = client_cert.original
+        return ssl.CertificateOptions(verify=False, **extra)
+    trust: Any = None
+    if options.ca_file:
+        with open(options.ca_file, "rb") as ca:
+            trust = ssl.trustRootFromCertificates(
+                [ssl.Certificate.loadPEM(block) for block in _pem_blocks(ca.read())]
+            )
+    return ssl.optionsForClientTLS(host, trustRoot=trust, clientCertificate=client_cert)
+
+
+def _pem_blocks(data: bytes) -> list[bytes]:
+    marker = b"-----END CERTIFICATE-----"
+    return [block + marker for block in data.split(marker) if b"-----BEGIN" in block]
+
+
+class _Handshake(TwistedProtocol):
+    """The client side before the 101: proxy tunnel, TLS, the upgrade request."""
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        observer: FrameObserver,
+        clock: IReactorTime,
+        result: Deferred[ClientSession],
+        proxy: WebSocketURI | None,
+    ) -> None:
+        self.options = options
+        self.observer = observer
+        self.clock = clock
+        self.result = result
+        self.proxy = proxy
+        self.key = generate_key(options.mask_source)
+        self.request = b""
+        self.stage = "proxy" if proxy is not None else "upgrade"
+        self.buffer = b""
+        self.head: ResponseHead | None = None
+        self.wire: WireProtocol | None = None
+        self.error: Exception | None = None
+        self.timer: IDelayedCall | None = None
+
+    # -- stages ---------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.timer = self.clock.callLater(self.options.connect_timeout, self._timed_out)
+        if self.proxy is not None:
+            uri = self.options.uri
+            target = uri.host_header if not uri.default_port else f"{uri.host_header}:{uri.port}"
+            if ":" not in target.rsplit("]", 1)[-1]:
+                target = f"{target}:{uri.port}"
+            lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+            if self.proxy.user is not None:
+                lines.append(
+                    f"Proxy-Authorization: {_basic(self.proxy.user, self.proxy.password or '')}"
+                )
+            self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        """After the tunnel (if any): TLS (if wss), then the upgrade request."""
+        uri = self.options.uri
+        if uri.secure and self.proxy is not None:
+            transport: Any = self.transport
+            transport.startTLS(_tls_creator(self.options, uri.host))
+        self.stage = "upgrade"
+        options = self.options
+        headers = list(options.headers)
+        auth = options.auth
+        if auth is None and uri.user is not None:
+            auth = (uri.user, uri.password or "")
+        if auth is not None and not any(n.lower() == "authorization" for n, _ in headers):
+            headers.append(("Authorization", _basic(*auth)))
+        extensions = [client_offer()] if options.deflate else []
+        self.request = build_request(
+            uri.host_header,
+            uri.resource,
+            key=self.key,
+            subprotocols=options.subprotocols,
+            extensions=extensions,
+            origin=options.origin,
+            extra_headers=headers,
+        )
+        self._write(self.request)
+
+    def _write(self, data: bytes) -> None:
+        transport: Any = self.transport
+        transport.write(data)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.wire is not None:
+            self.wire.dataReceived(data)
+            return
+        self.buffer += data
+        if self.stage == "body":
+            if len(self.buffer) >= 1024:
+                self._reject()
+            return
+        try:
+            parsed = parse_response_head(self.buffer)
+        except HandshakeError as exc:
+            self._fail(HandshakeRejected(exc.reason, 0, self.buffer[:4096]))
+            return
+        if parsed is None:
+            return
+        head, used = parsed
+        self.buffer = self.buffer[used:]
+        if self.stage == "proxy":
+            self._proxy_answered(head)
+        else:
+            self._upgrade_answered(head)
+
+    def _proxy_answered(self, head: ResponseHead) -> None:
+        if head.status != 200:
+            self._fail(
+                ConnectFailed(f"the proxy refused the tunnel: {head.status} {head.reason}".strip())
+            )
+            return
+        self._start()
+
+    def _upgrade_answered(self, head: ResponseHead) -> None:
+        self.head = head
+        options = self.options
+        offer = [client_offer()] if options.deflate else []
+        if head.status != 101:
+            # Keep the start of the body: it usually says why.
+            self.stage = "body"
+            if self.buffer:
+                self.clock.callLater(0.2, self._reject)
+            else:
+                self.clock.callLater(0.5, self._reject)
+            return
+        try:
+            answer = check_response(
+                head, key=self.key, subprotocols=options.subprotocols, extensions=offer
+            )
+            codec = None
+            for extension in answer.extensions:
+                params = client_accept(offer[0], extension)
+                codec = PerMessageDeflate(
+                    params, is_client=True, max_inflated_size=options.max_message_size
+                )
+        except HandshakeError as exc:
+            self._fail(HandshakeRejected(exc.reason, head.status, head.raw))
+            return
+        self._cancel_timer()
+        conn = Connection(
+            Role.CLIENT,
+            max_message_size=options.max_message_size,
+            codec=codec,
+            mask_source=options.mask_source,
+            record_frames=self.observer.wants_frames,
+        )
+        closed: Deferred[ConnectionClosed | None] = Deferred()
+        wire = WireProtocol(
+            conn,
+            conn_id=1,
+            peer=str(options.uri),
+            observer=self.observer,
+            on_message=None,
+            clock=self.clock,
+            timeouts=options.timeouts,
+            on_close=lambda w: closed.callback(w.close_event),
+        )
+        self.wire = wire
+        session = ClientSession(
+            wire, self.request, head.raw, answer.subprotocol, answer.extensions, closed
+        )
+        rest, self.buffer = self.buffer, b""
+        transport: Any = self.transport
+        wire.makeConnection(transport)
+        self.observer.opened(1, str(options.uri), self.request, head.raw)
+        result, self.result = self.result, Deferred()
+        result.callback(session)
+        if rest:
+            wire.dataReceived(rest)
+
+    def _reject(self) -> None:
+        if self.result.called or self.head is None:
+            return
+        head = self.head
+        self._fail(
+            HandshakeRejected(
+                f"the server answered {head.status} {head.reason}".strip()
+                + " instead of 101 Switching Protocols",
+                head.status,
+                head.raw,
+                self.buffer[:1024],
+            )
+        )
+
+    def _fail(self, error: Exception) -> None:
+        self._cancel_timer()
+        if not self.result.called:
+            self.error = error
+            result, self.result = self.result, Deferred()
+            result.errback(Failure(error))
+        transport: Any = self.transport
+        if transport is not None:
+            transport.loseConnection()
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        stage = {"proxy": "the proxy's answer", "upgrade": "the server's 101", "body": "the body"}
+        self._fail(
+            ConnectFailed(f"no {stage[self.stage]} within {self.options.connect_timeout:g} s")
+        )
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        if self.wire is not None:
+            self.wire.connectionLost(reason)
+            return
+        self._cancel_timer()
+        if self.stage == "body" and self.head is not None:
+            self._reject()
+        if not self.result.called:
+            self._fail(ConnectFailed(_describe(reason, self.options.uri)))
+
+
+def _describe(reason: Failure, uri: WebSocketURI) -> str:
+    """One line for why a connection or TLS failed."""
+    value = reason.value
+    text = str(value)
+    name = type(value).__name__
+    if "certificate verify failed" in text or "VerificationError" in name:
+        for needle, why in (
+            ("certificate has expired", "the server's certificate has expired"),
+            (
+                "self-signed",
+                "the server's certificate is self-signed (use --ca FILE or --insecure)",
+            ),
+            (
+                "self signed",
+                "the server's certificate is self-signed (use --ca FILE or --insecure)",
+            ),
+            (
+                "unable to get local issuer",
+                "the server's certificate is not from a trusted CA (use --ca FILE or --insecure)",
+            ),
+        ):
+            if needle in text:
+                return f"TLS: {why}"
+        if "VerificationError" in name or "hostname" in text.lower():
+            return f"TLS: the server's certificate is not valid for {uri.host}"
+        return f"TLS: the server's certificate could not be verified ({text})"
+    if name == "Error" and "SSL" in type(value).__module__.upper():
+        return f"TLS handshake failed: {text}"
+    if "ConnectionRefused" in name:
+        return f"connection refused by {uri.host_header}"
+    if "DNSLookup" in name:
+        return f"cannot resolve {uri.host}"
+    if "Timeout" in name:
+        return f"no answer from {uri.host_header} (timed out)"
+    if "ConnectionDone" in name or "ConnectionLost" in name:
+        return "the server closed the connection during the handshake"
+    return f"{name}: {text}"
+
+
+def connect(
+    reactor: Any, options: ClientOptions, observer: FrameObserver
+) -> Deferred[ClientSession]:
+    """Connect, tunnel, start TLS and perform the opening handshake.
+
+    Returns:
+        A Deferred that fires with a :class:`ClientSession`, or fails with
+        :class:`ConnectFailed` or :class:`HandshakeRejected`.
+    """
+    uri = options.uri
+    proxy = parse_uri(options.proxy.replace("http://", "ws://", 1)) if options.proxy else None
+    target_host, target_port = (proxy.host, proxy.port) if proxy else (uri.host, uri.port)
+    endpoint: Any = endpoints.HostnameEndpoint(
+        reactor,
+        target_host.encode("idna") if target_host.isascii() else target_host,
+        target_port,
+        timeout=options.connect_timeout,
+    )
+    if uri.secure and proxy is None:
+        endpoint = endpoints.wrapClientTLS(_tls_creator(options, uri.host), endpoint)
+    result: Deferred[ClientSession] = Deferred()
+    factory = Factory.forProtocol(lambda: _Handshake(options, observer, reactor, result, proxy))
+    connecting = endpoint.connect(factory)
+
+    def failed(failure: Failure) -> None:
+        if not result.called:
+            result.errback(Failure(ConnectFailed(_describe(failure, uri))))
+
+    connecting.addErrback(failed)
+    return result

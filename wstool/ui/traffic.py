@@ -1,0 +1,345 @@
+"""The live traffic view: what ``serve`` and ``connect`` print as frames go by.
+
+:class:`TrafficLog` is the frame observer both commands report to. Lines are
+built as :data:`~wstool.ui.render.Parts`; on a console without colour (a
+file, a pipe) they are written as plain text without going through rich's
+renderer, so that logging every frame does not limit throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from rich.console import Console
+from rich.text import Text
+
+from wstool.core.events import (
+    ConnectionClosed,
+    ConnectionFailed,
+    Event,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+    MessageSent,
+)
+from wstool.core.frames import Opcode, close_code_name
+from wstool.ui.render import (
+    Parts,
+    close_parts,
+    frame_header_parts,
+    frame_record,
+    payload_view,
+    violation_record,
+)
+from wstool.ui.sanitize import terminal_safe
+
+__all__ = ["TrafficLog", "preview_parts"]
+
+
+def _text_head(data: bytes, size: int) -> str | None:
+    """The first ``size`` bytes of ``data`` as UTF-8, or None if they are not text.
+
+    A character cut by the ``size`` boundary is dropped, not held against the text.
+    """
+    head = data[:size]
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < len(data) and exc.reason == "unexpected end of data":
+            return head[: exc.start].decode("utf-8")
+        return None
+
+
+def preview_parts(data: bytes, opcode: int, limit: int) -> Parts:
+    """A one-line payload preview: text, close details or the first bytes in hex."""
+    if not data:
+        return []
+    if opcode == Opcode.CLOSE:
+        return close_parts(data)
+    if opcode in (Opcode.TEXT, Opcode.PING, Opcode.PONG):
+        text = _text_head(data, limit * 4)
+        if text is not None:
+            more = " …" if len(text) > limit or len(data) > limit * 4 else ""
+            return [(terminal_safe(text[:limit]), "ws.text"), (more, "ws.note")]
+    count = min(len(data), max(limit // 3, 8))
+    more = f" … {len(data) - count} more bytes" if len(data) > count else ""
+    return [(data[:count].hex(" "), "ws.hex"), (more, "ws.note")]
+
+
+def _head_lines(raw: bytes, marker: str, style: str) -> list[Parts]:
+    return [
+        [(marker, style), (terminal_safe(line), "")]
+        for line in raw.decode("latin-1").split("\r\n")
+        if line
+    ]
+
+
+class TrafficLog:
+    """Prints what a live server or client sees: handshakes, frames, closes.
+
+    It is the frame observer that ``serve`` and ``connect`` report to. Lines
+    are built as :data:`Parts`; on a console without colour (a file, a pipe)
+    they are written as plain text without going through rich's renderer,
+    so that logging every frame does not limit throughput.
+
+    Args:
+        console: where lines go.
+        level: 0 shows connects and closes only, 1 every frame on one line,
+            2 every header bit, the mask key and whole payloads.
+        json_out: print NDJSON records here instead of lines.
+        preview: characters of payload on a one-line frame view.
+        show_ids: start lines with the connection number (a server has many).
+        clock: seconds, for Ping round trips and timestamps; ``None`` for
+            no timestamps (Ping round trips then use ``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        level: int = 1,
+        json_out: IO[str] | None = None,
+        preview: int = 120,
+        show_ids: bool = True,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.console = console
+        self.show_ids = show_ids
+        self.clock = clock
+        self._pings: dict[tuple[int, bytes], float] = {}
+        self.level = level
+        self.json_out = json_out
+        self.preview = preview
+        self.wants_frames = level >= 1
+        self._plain = console.color_system is None and not console.is_terminal
+        # Connections whose incoming message in progress is compressed: its
+        # continuation frames carry deflate data, not text.
+        self._compressed: set[int] = set()
+
+    # -- output ---------------------------------------------------------------
+
+    def _line(self, parts: Parts) -> None:
+        if self._plain:
+            self.console.file.write("".join([text for text, _ in parts]) + "\n")
+        else:
+            self.console.print(Text.assemble(*parts))
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        assert self.json_out is not None
+        self.json_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _flush(self) -> None:
+        (self.json_out or self.console.file).flush()
+
+    # -- the observer -----------------------------------------------------------
+
+    def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
+        """A connection was upgraded."""
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "open",
+                    "conn": conn_id,
+                    "peer": peer,
+                    "request": request.decode("latin-1"),
+                    "response": response.decode("latin-1"),
+                }
+            )
+        else:
+            first = request.split(b"\r\n", 1)[0].decode("latin-1")
+            self._line(
+                [
+                    *self._prefix(conn_id),
+                    (f"{peer} connected: ", "ws.ok"),
+                    (terminal_safe(first), ""),
+                ]
+            )
+            if self.level >= 1:
+                for parts in _head_lines(request, "  < ", "ws.in"):
+                    self._line(parts)
+                for parts in _head_lines(response, "  > ", "ws.out"):
+                    self._line(parts)
+        self._flush()
+
+    def events(self, conn_id: int, events: Sequence[Event]) -> None:
+        """Frames, messages and closes on a connection."""
+        for event in events:
+            kind = type(event)
+            if kind is FrameReceived or kind is FrameSent:
+                if self.level >= 1:
+                    self._frame(conn_id, event, kind is FrameReceived)  # type: ignore[arg-type]
+            elif kind is MessageReceived or kind is MessageSent:
+                self._message(conn_id, event)  # type: ignore[arg-type]
+            elif kind is ConnectionFailed:
+                self._failed(conn_id, event)  # type: ignore[arg-type]
+            elif kind is ConnectionClosed:
+                self._closed(conn_id, event)  # type: ignore[arg-type]
+        self._flush()
+
+    def _frame(self, conn_id: int, event: FrameReceived | FrameSent, incoming: bool) -> None:
+        frame, data = event.frame, event.data
+        if self.json_out is not None:
+            direction = "in" if incoming else "out"
+            record = frame_record(frame, data)
+            self._emit({"event": "frame", "conn": conn_id, "direction": direction, **record})
+            return
+        arrow = ("< ", "ws.in") if incoming else ("> ", "ws.out")
+        parts = [*self._prefix(conn_id), arrow]
+        parts += frame_header_parts(frame, verbose=self.level >= 2)
+        rtt = self._round_trip(conn_id, frame.opcode, data, incoming)
+        if rtt is not None:
+            parts.append((f" rtt {rtt * 1000:.2f} ms", "ws.ok"))
+        opcode = frame.opcode
+        if incoming and (opcode == Opcode.TEXT or opcode == Opcode.BINARY):
+            if frame.rsv1:
+                self._compressed.add(conn_id)
+            else:
+                self._compressed.discard(conn_id)
+        compressed = frame.rsv1 or (
+            incoming and opcode == Opcode.CONTINUATION and conn_id in self._compressed
+        )
+        if self.level >= 2:
+            if compressed:
+                parts.append((f"  ({len(data)} compressed bytes)", "ws.note"))
+            self._line(parts)
+            view = None if compressed else payload_view(data, frame.opcode, limit=None)
+            if view is not None:
+                self.console.print(view)
+            return
+        if compressed:
+            parts.append((f"  ({len(data)} compressed bytes)", "ws.note"))
+        else:
+            parts.append(("  ", ""))
+            parts += preview_parts(data, opcode, self.preview)
+        self._line(parts)
+
+    def _prefix(self, conn_id: int) -> Parts:
+        parts: Parts = []
+        if self.clock is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
+            parts.append((f"{stamp}.{int(self.clock() * 1000) % 1000:03d} ", "ws.dim"))
+        if self.show_ids:
+            parts.append((f"#{conn_id} ", "ws.offset"))
+        return parts
+
+    def _round_trip(self, conn_id: int, opcode: int, data: bytes, incoming: bool) -> float | None:
+        """Time since our Ping with this payload, for its Pong."""
+        now = (self.clock or time.monotonic)()
+        if opcode == Opcode.PING and not incoming:
+            if len(self._pings) < 1024:
+                self._pings[(conn_id, data)] = now
+        elif opcode == Opcode.PONG and incoming:
+            sent = self._pings.pop((conn_id, data), None)
+            if sent is not None:
+                return now - sent
+        return None
+
+    def _message(self, conn_id: int, event: MessageReceived | MessageSent) -> None:
+        if self.level < 1 or (event.frames == 1 and not event.compressed):
+            return
+        incoming = isinstance(event, MessageReceived)
+        text = event.text if isinstance(event, MessageReceived) else None
+        if text is None and event.opcode == Opcode.TEXT:
+            text = event.data.decode("utf-8", "replace")
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "message",
+                    "conn": conn_id,
+                    "direction": "in" if incoming else "out",
+                    "opcode": event.opcode,
+                    "frames": event.frames,
+                    "compressed": event.compressed,
+                    "size": len(event.data),
+                    "wire_size": event.wire_size,
+                    **({"text": text} if text is not None else {}),
+                }
+            )
+            return
+        parts = [
+            *self._prefix(conn_id),
+            ("< ", "ws.in") if incoming else ("> ", "ws.out"),
+            ("message ", "ws.note"),
+            ("TEXT" if event.opcode == Opcode.TEXT else "BINARY", "ws.opcode"),
+            (f" {len(event.data)} bytes", "ws.length"),
+        ]
+        if event.frames > 1:
+            parts.append((f" in {event.frames} frames", "ws.dim"))
+        if event.compressed:
+            how = "inflated from" if incoming else "deflated to"
+            parts.append((f", {how} {event.wire_size}", "ws.dim"))
+        parts.append(("  ", ""))
+        parts += preview_parts(event.data, event.opcode, self.preview)
+        self._line(parts)
+
+    def _failed(self, conn_id: int, event: ConnectionFailed) -> None:
+        violation = event.violation
+        if self.json_out is not None:
+            self._emit({"event": "failed", "conn": conn_id, **violation_record(violation)})
+            return
+        self._line(
+            [
+                *self._prefix(conn_id),
+                ("✗ ", "ws.violation"),
+                (violation.rule, "ws.violation"),
+                (f": {violation.message} ", ""),
+                (f"({violation.section}; close {violation.close_code})", "ws.dim"),
+            ]
+        )
+
+    def _closed(self, conn_id: int, event: ConnectionClosed) -> None:
+        initiator = event.initiator.value if event.initiator is not None else None
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "close",
+                    "conn": conn_id,
+                    "code": event.code,
+                    "code_name": close_code_name(event.code),
+                    "reason": event.reason,
+                    "initiator": initiator,
+                    "clean": event.clean,
+                }
+            )
+            return
+        parts = [
+            *self._prefix(conn_id),
+            (f"close {event.code} {close_code_name(event.code)}", "ws.close"),
+        ]
+        if event.reason:
+            parts.append((f" '{terminal_safe(event.reason)}'", "ws.text"))
+        who = f"started by the {initiator}" if initiator else "no Close frame"
+        parts.append((f" ({who}, {'clean' if event.clean else 'not clean'})", "ws.dim"))
+        self._line(parts)
+
+    def closed(self, conn_id: int, peer: str, cause: str) -> None:
+        """The TCP connection is gone."""
+        if self.json_out is not None:
+            self._emit({"event": "disconnect", "conn": conn_id, "peer": peer, "cause": cause})
+        else:
+            self._line([*self._prefix(conn_id), (f"{peer} disconnected: {cause}", "ws.dim")])
+        self._flush()
+
+    def rejected(self, peer: str, request: bytes, status: int, reason: str) -> None:
+        """A request was refused with an HTTP error."""
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "rejected",
+                    "peer": peer,
+                    "status": status,
+                    "reason": reason,
+                    "request": request.decode("latin-1"),
+                }
+            )
+        else:
+            self._line(
+                [(f"{peer} refused: ", "ws.violation"), (f"{status} {terminal_safe(reason)}", "")]
+            )
+            if self.level >= 1:
+                for parts in _head_lines(request, "  < ", "ws.in"):
+                    self._line(parts)
+        self._flush()
