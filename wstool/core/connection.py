@@ -120,17 +120,17 @@ class MessageAssembler:
         """Whether a fragmented message has started and not yet finished."""
         return self._opcode is not None
 
-    def add(self, frame: WireFrame, data: bytes) -> tuple[MessageReceived | None, Violation | None]:
+    def add(self, frame: WireFrame, data: bytes) -> MessageReceived | Violation | None:
         """Take a data frame (TEXT, BINARY or CONTINUATION) with its unmasked payload.
 
         Returns:
-            The finished message, if this frame finished one, and the first
-            rule broken, if any. After a violation the assembler starts over.
+            The message this frame finished, or the first rule it broke (the
+            assembler then starts over), or ``None`` while a message goes on.
         """
         opcode = frame.opcode
         if opcode == Opcode.CONTINUATION:
             if self._opcode is None:
-                return None, self._reset(
+                return self._reset(
                     "continuation-unexpected",
                     "continuation frame with no message to continue",
                     "RFC 6455 §5.4",
@@ -138,7 +138,7 @@ class MessageAssembler:
                     frame.offset,
                 )
         elif self._opcode is not None:
-            return None, self._reset(
+            return self._reset(
                 "fragment-interleaved",
                 f"new {Opcode(opcode).name} message before the fragmented one finished",
                 "RFC 6455 §5.4",
@@ -146,25 +146,26 @@ class MessageAssembler:
                 frame.offset,
             )
         elif frame.fin and not frame.rsv1:
-            return self._single(frame, data)
+            return self.single(frame, data)
         else:
             self._start(frame)
         return self._more(frame, data)
 
-    def _single(
-        self, frame: WireFrame, data: bytes
-    ) -> tuple[MessageReceived | None, Violation | None]:
-        """The common case: one uncompressed frame is the whole message."""
+    def single(self, frame: WireFrame, data: bytes) -> MessageReceived | Violation:
+        """The common case: one final uncompressed frame is the whole message.
+
+        Only valid while no fragmented message is in progress.
+        """
         limit = self.max_message_size
         if limit is not None and len(data) > limit:
-            return None, _too_big(len(data), limit, frame.offset)
+            return _too_big(len(data), limit, frame.offset)
         text = None
         if frame.opcode == Opcode.TEXT:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return None, _bad_utf8(frame, exc.start)
-        return MessageReceived(frame.opcode, data, text, 1, len(data), False), None
+                return _bad_utf8(frame, exc.start)
+        return MessageReceived(frame.opcode, data, text, 1, len(data), False)
 
     def _start(self, frame: WireFrame) -> None:
         self._opcode = frame.opcode
@@ -177,29 +178,25 @@ class MessageAssembler:
         else:
             self._utf8 = None
 
-    def _more(
-        self, frame: WireFrame, data: bytes
-    ) -> tuple[MessageReceived | None, Violation | None]:
+    def _more(self, frame: WireFrame, data: bytes) -> MessageReceived | Violation | None:
         self._frames += 1
         self._wire_size += len(data)
         limit = self.max_message_size
         if limit is not None and self._wire_size > limit:
             self._opcode = None
-            return None, _too_big(self._wire_size, limit, frame.offset)
+            return _too_big(self._wire_size, limit, frame.offset)
         if self._compressed:
             if self.codec is None:  # RSV1 without deflate is caught by violations()
                 raise UsageError("compressed frame without a codec")
             try:
                 data = self.codec.decompress_fragment(data, final=frame.fin)
             except ProtocolError as exc:
-                return None, self._reset(
-                    "inflate", exc.reason, exc.section, exc.close_code, frame.offset
-                )
+                return self._reset("inflate", exc.reason, exc.section, exc.close_code, frame.offset)
         start = self._size
         self._size += len(data)
         if limit is not None and self._size > limit:
             self._opcode = None
-            return None, _too_big(self._size, limit, frame.offset)
+            return _too_big(self._size, limit, frame.offset)
         self._parts.append(data)
         if self._utf8 is not None:
             # The decoder counts the bytes it held back from earlier frames
@@ -210,20 +207,19 @@ class MessageAssembler:
             try:
                 self._text.append(self._utf8.decode(data, frame.fin))
             except UnicodeDecodeError as exc:
-                return None, self._text_fault(frame, start, max(exc.start - held, 0))
+                return self._text_fault(frame, start, max(exc.start - held, 0))
             tail = self._utf8.getstate()[0]
             if not _prefix_ok(tail):
-                return None, self._text_fault(frame, start, max(len(data) - len(tail), 0))
+                return self._text_fault(frame, start, max(len(data) - len(tail), 0))
         if not frame.fin:
-            return None, None
+            return None
         self._opcode = None
         message = b"".join(self._parts)
         text = "".join(self._text) if self._utf8 is not None else None
         self._parts, self._text = [], []
         opcode = 1 if text is not None else 2
-        return (
-            MessageReceived(opcode, message, text, self._frames, self._wire_size, self._compressed),
-            None,
+        return MessageReceived(
+            opcode, message, text, self._frames, self._wire_size, self._compressed
         )
 
     def _text_fault(self, frame: WireFrame, start: int, index: int) -> Violation:
@@ -308,6 +304,7 @@ class Connection:
         self._mask_source = mask_source
         self._echo_reason = echo_close_reason
         self.record_frames = record_frames
+        self._max_message = max_message_size
         self._parser = FrameParser(
             max_frame_size=max_message_size if max_frame_size is None else max_frame_size
         )
@@ -328,8 +325,41 @@ class Connection:
         if self.state is State.CLOSED or not data:
             return
         self.bytes_received += len(data)
+        events = self._events
+        assembler = self._assembler
+        record = self.record_frames
+        masked = self._peer is Role.CLIENT
+        small_ok = self._max_message is None or self._max_message >= 125
         try:
             for frame in self._parser.feed(data):
+                opcode = frame.opcode
+                # The common case in line: a whole, small, uncompressed data
+                # message in one frame, masked as the sender's role requires,
+                # with no fragmented message in progress. Anything else takes
+                # the general path, which checks every rule.
+                if (
+                    (opcode == 1 or opcode == 2)
+                    and frame.fin
+                    and frame.length_bits == 7
+                    and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
+                    and (frame.mask_key is not None) is masked
+                    and assembler._opcode is None
+                    and small_ok
+                ):
+                    self.frames_received += 1
+                    key = frame.mask_key
+                    payload = frame.payload if key is None else apply_mask(frame.payload, key)
+                    if record:
+                        events.append(FrameReceived(frame, payload))
+                    text = None
+                    if opcode == 1:
+                        try:
+                            text = payload.decode("utf-8")
+                        except UnicodeDecodeError as exc:
+                            self.fail(_bad_utf8(frame, exc.start))
+                            break
+                    events.append(MessageReceived(opcode, payload, text, 1, len(payload), False))
+                    continue
                 self._receive_frame(frame)
                 if self.closed:
                     break
@@ -389,11 +419,11 @@ class Connection:
         if opcode & 0x8:
             self._receive_control(opcode, data)
             return
-        message, problem = self._assembler.add(frame, data)
-        if problem is not None:
-            self.fail(problem)
-        elif message is not None:
-            self._events.append(message)
+        result = self._assembler.add(frame, data)
+        if type(result) is MessageReceived:
+            self._events.append(result)
+        elif result is not None:
+            self.fail(result)  # type: ignore[arg-type]
 
     def _receive_control(self, opcode: int, data: bytes) -> None:
         if opcode == Opcode.PING:

@@ -1,8 +1,14 @@
-"""What happened on a connection: the events :class:`~wstool.core.connection.Connection` reports."""
+"""What happened on a connection: the events :class:`~wstool.core.connection.Connection` reports.
+
+Events are immutable NamedTuples rather than frozen dataclasses: a busy
+connection makes one or two per frame, and building a NamedTuple costs a
+third of a frozen dataclass. Equality also compares the type, so a
+FrameSent never equals a FrameReceived that happens to hold the same values.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from wstool.core.frames import Role, Violation, WireFrame
 
@@ -18,8 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class FrameReceived:
+class FrameReceived(NamedTuple):
     """A frame arrived.
 
     Attributes:
@@ -31,8 +36,7 @@ class FrameReceived:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class FrameSent:
+class FrameSent(NamedTuple):
     """A frame was queued for sending.
 
     Attributes:
@@ -44,8 +48,7 @@ class FrameSent:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class MessageReceived:
+class MessageReceived(NamedTuple):
     """A whole data message arrived: one frame, or its fragments reassembled.
 
     Attributes:
@@ -65,8 +68,7 @@ class MessageReceived:
     compressed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class MessageSent:
+class MessageSent(NamedTuple):
     """We sent a whole data message (reported when frames are recorded).
 
     Attributes:
@@ -84,8 +86,7 @@ class MessageSent:
     compressed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PongReceived:
+class PongReceived(NamedTuple):
     """A Pong arrived (reported even when frames are not recorded, for keepalives).
 
     Attributes:
@@ -95,8 +96,7 @@ class PongReceived:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionFailed:
+class ConnectionFailed(NamedTuple):
     """We failed the connection because the peer broke a rule (RFC 6455 §7.1.7).
 
     Attributes:
@@ -106,8 +106,7 @@ class ConnectionFailed:
     violation: Violation
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
+class ConnectionClosed(NamedTuple):
     """The WebSocket connection is closed; nothing more will be sent or received.
 
     Attributes:
@@ -125,6 +124,32 @@ class ConnectionClosed:
     initiator: Role | None
     clean: bool
     sent_code: int | None = None
+
+
+def _eq(self: tuple[Any, ...], other: object) -> bool:
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _ne(self: tuple[Any, ...], other: object) -> bool:
+    return not _eq(self, other)
+
+
+def _hash(self: tuple[Any, ...]) -> int:
+    return hash((type(self).__name__, tuple(self)))
+
+
+for _event in (
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+    MessageSent,
+    PongReceived,
+    ConnectionFailed,
+    ConnectionClosed,
+):
+    setattr(_event, "__eq__", _eq)  # noqa: B010 (mypy rejects assigning methods)
+    setattr(_event, "__ne__", _ne)  # noqa: B010
+    setattr(_event, "__hash__", _hash)  # noqa: B010
 
 
 Event = (

@@ -300,11 +300,11 @@ def inspect_stream(
             continue
         if frame.opcode != Opcode.CONTINUATION:
             message_start = frame.offset
-        message, problem = assembler.add(frame, data_)
-        if problem is not None:
-            report.items.append(SequenceViolation(problem))
-        elif message is not None and (message.frames > 1 or message.compressed):
-            report.items.append(MessageReport(message, message_start))
+        result = assembler.add(frame, data_)
+        if isinstance(result, Violation):
+            report.items.append(SequenceViolation(result))
+        elif result is not None and (result.frames > 1 or result.compressed):
+            report.items.append(MessageReport(result, message_start))
     cut = parser.incomplete
     if cut is not None:
         report.items.append(Truncated(cut.offset, cut.have, cut.need))
