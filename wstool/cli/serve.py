@@ -11,6 +11,10 @@ from wstool.cli.errors import CommandError, ExitStatus
 
 __all__ = ["run_serve"]
 
+# Twisted's default listen backlog is 50: a burst of clients (a load test,
+# a reconnect storm) would sit in SYN retries.
+_BACKLOG = 1024
+
 
 def _observer(args: argparse.Namespace, stdout: IO[str], console: Any) -> Any:
     from wstool.ui.traffic import TrafficLog
@@ -76,13 +80,17 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
     host = args.host
     interface = host.strip("[]")
     if tls is not None:
-        endpoint: Any = endpoints.SSL4ServerEndpoint(reactor, args.port, tls, interface=interface)
-        if ":" in interface:
-            endpoint = endpoints.SSL4ServerEndpoint(reactor, args.port, tls, interface=interface)
+        endpoint: Any = endpoints.SSL4ServerEndpoint(
+            reactor, args.port, tls, backlog=_BACKLOG, interface=interface
+        )
     elif ":" in interface:
-        endpoint = endpoints.TCP6ServerEndpoint(reactor, args.port, interface=interface)
+        endpoint = endpoints.TCP6ServerEndpoint(
+            reactor, args.port, backlog=_BACKLOG, interface=interface
+        )
     else:
-        endpoint = endpoints.TCP4ServerEndpoint(reactor, args.port, interface=interface)
+        endpoint = endpoints.TCP4ServerEndpoint(
+            reactor, args.port, backlog=_BACKLOG, interface=interface
+        )
     outcome: dict[str, Any] = {}
 
     def listening(port: Any) -> None:

@@ -73,6 +73,13 @@ class ServerOptions:
     origins: tuple[str, ...] | None = None
 
 
+def _is_upgrade(request: Request) -> bool:
+    return (
+        request.getHeader("upgrade") is not None
+        or request.getHeader("sec-websocket-key") is not None
+    )
+
+
 def _peer(request: Request) -> str:
     address: Any = request.getClientAddress()
     host = getattr(address, "host", "?")
@@ -99,11 +106,16 @@ class WebSocketResource(Resource):
         super().__init__()
         self.site = site
 
+    def render(self, request: Request) -> bytes | int:
+        # An upgrade request with another method gets the handshake's own
+        # one-line 405 (with Allow: GET), not twisted.web's HTML page.
+        if request.method not in (b"GET", b"HEAD") and _is_upgrade(request):
+            return self.site.upgrade(request)
+        result: bytes | int = super().render(request)
+        return result
+
     def render_GET(self, request: Request) -> bytes | int:
-        is_upgrade = request.getHeader("upgrade") is not None or (
-            request.getHeader("sec-websocket-key") is not None
-        )
-        if not is_upgrade:
+        if not _is_upgrade(request):
             return self._plain(request)
         return self.site.upgrade(request)
 
@@ -129,7 +141,9 @@ class WebSocketSite(Site):
     protocol = UpgradingChannel  # type: ignore[assignment]
 
     def __init__(self, options: ServerOptions, observer: ServerObserver, clock: IReactorTime):
-        super().__init__(WebSocketResource(self))
+        # The clock also drives twisted.web's keep-alive timeouts (TimeoutMixin),
+        # which would otherwise fall back to the global reactor.
+        super().__init__(WebSocketResource(self), reactor=clock)
         self.options = options
         self.observer = observer
         self.clock = clock
@@ -165,6 +179,7 @@ class WebSocketSite(Site):
                 request.setHeader(name, value)
             request.setHeader("content-type", "text/plain; charset=utf-8")
             request.setHeader("connection", "close")
+            channel.close_after_response()
             return exc.reason.encode("utf-8", "replace") + b"\n"
         conn_id = self._next_id
         self._next_id += 1

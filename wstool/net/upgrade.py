@@ -87,6 +87,14 @@ class UpgradingChannel(HTTPChannel):
         transport.unregisterProducer()  # type: ignore[attr-defined]
         protocol.makeConnection(transport)
 
+    def close_after_response(self) -> None:
+        """Close the connection once the current response is written.
+
+        A refusal says ``Connection: close``; RFC 9112 §9.6 then obliges the
+        server to close. ``persistent`` is what ``requestDone`` consults.
+        """
+        self.persistent = False
+
     # -- byte routing -------------------------------------------------------
 
     def connectionMade(self) -> None:
