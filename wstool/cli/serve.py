@@ -116,8 +116,14 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
             outcome["error"] = f"cannot listen on {host}:{args.port}: {failure.getErrorMessage()}"
         reactor.stop()
 
-    d = endpoint.listen(site)
-    d.addCallbacks(listening, failed)
+    def start() -> None:
+        d = endpoint.listen(site)
+        d.addCallbacks(listening, failed)
+
+    # Listen (and say so) only once the reactor runs and has installed its
+    # SIGINT/SIGTERM handlers, so a signal right after the first line still
+    # takes the graceful path.
+    reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger(
         "before", "shutdown", lambda: site.shutdown("server shutting down")
     )
