@@ -56,7 +56,11 @@ def main(argv: list[str]) -> int:
         return subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT).returncode
     if command == "lint":
         setup("dev.txt")
-        for cmd in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+        for cmd in (
+            ["ruff", "check", "wstool", "tests", "scripts"],
+            ["ruff", "format", "--check", "wstool", "tests", "scripts"],
+            ["mypy"],
+        ):
             code = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT).returncode
             if code:
                 return code
