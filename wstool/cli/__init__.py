@@ -403,24 +403,30 @@ def _run_decode(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
     problems = sum(len(r.violations) for _, _, r in reports)
     problems += sum(1 for _, _, r in reports if r.truncated)
     if args.json:
-        _print_json(reports, stdout)
+        _print_json(reports, dump.notes, stdout)
     else:
-        _print_reports(reports, dump.format, args, stdout)
+        _print_reports(reports, dump.format, dump.notes, args, stdout)
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
-def _print_json(reports: Sequence[Any], stdout: IO[str]) -> None:
+def _print_json(reports: Sequence[Any], notes: Sequence[str], stdout: IO[str]) -> None:
     import json
 
     from wstool.ui.render import report_records
 
+    for note in notes:
+        stdout.write(json.dumps({"type": "note", "message": note}) + "\n")
     for source, destination, report in reports:
         for record in report_records(report, source=source, destination=destination):
             stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _print_reports(
-    reports: Sequence[Any], format_name: str, args: argparse.Namespace, stdout: IO[str]
+    reports: Sequence[Any],
+    format_name: str,
+    notes: Sequence[str],
+    args: argparse.Namespace,
+    stdout: IO[str],
 ) -> None:
     from rich.text import Text
 
@@ -430,6 +436,8 @@ def _print_reports(
     frames = sum(len(r.frames) for _, _, r in reports)
     found = sum(len(r.violations) for _, _, r in reports)
     console.print(Text(f"read as {format_name}", "ws.note"))
+    for note in notes:
+        console.print(Text(f"note: {note}", "ws.note"))
     limit = None if args.full else 1024
     for source, destination, report in reports:
         for block in report_blocks(report, source=source, destination=destination, limit=limit):
