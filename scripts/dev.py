@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     if command == "run":
         setup("runtime.txt")
         wstool = BIN / "wstool"
-        cmd = rest or ["decode", str(ROOT / "examples" / "session.xxd")]
+        cmd = rest or ["serve"]
         print("+ wstool", " ".join(cmd), flush=True)
         return subprocess.run([str(wstool), *cmd], cwd=ROOT).returncode
     if command == "test":

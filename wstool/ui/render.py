@@ -97,7 +97,7 @@ joining the texts gives it plain, with no renderer in between."""
 def frame_header_parts(frame: WireFrame, *, verbose: bool = True) -> Parts:
     """The pieces of :func:`frame_header`."""
     parts = [
-        (f"{frame.opcode_name:<13}", _opcode_style(frame.opcode)),
+        (f"{frame.opcode_name:<12} ", _opcode_style(frame.opcode)),
         ("FIN " if frame.fin else "--- ", "ws.flag" if frame.fin else "ws.flag.off"),
     ]
     rsv = f"{frame.rsv1:d}{frame.rsv2:d}{frame.rsv3:d}"
