@@ -8,11 +8,12 @@ path needs, so ``wstool decode`` and ``wstool --help`` start fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from wstool import __version__
 from wstool.cli.errors import CommandError, ExitStatus
@@ -29,9 +30,21 @@ class _UsageExit(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and no exit from inside the library."""
 
-    def __init__(self, *args: Any, stderr: IO[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, stderr: IO[str], stdout: IO[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._stderr = stderr
+        self._stdout = stdout
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse writes --help and --version to sys.stdout itself; send them
+        # to the streams main() was given instead.
+        if file is sys.stdout and self._stdout is not None:
+            file = self._stdout
+        elif file is None or file is sys.stderr:
+            file = self._stderr
+        super()._print_message(message, file)
 
     def error(self, message: str) -> NoReturn:
         self._stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -97,18 +110,23 @@ exit statuses: 0 no violation, 1 violations found or a frame cut short,
 """
 
 
-def _build_parser(stderr: IO[str]) -> _Parser:
+def _build_parser(stderr: IO[str], stdout: IO[str] | None = None) -> _Parser:
     parser = _Parser(
         prog="wstool",
         description=_MAIN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         stderr=stderr,
+        stdout=stdout,
     )
     parser.add_argument("--version", action="version", version=f"wstool {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="show a traceback when something goes wrong"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        parser_class=cast("type[_Parser]", functools.partial(_Parser, stdout=stdout)),
+    )
     _add_serve(commands, stderr)
     from wstool.cli.connect import add_connect
 
@@ -154,7 +172,10 @@ def _build_parser(stderr: IO[str]) -> _Parser:
         default="auto",
         help="colour output (default: on a terminal, unless NO_COLOR is set)",
     )
-    decode.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    # default=SUPPRESS: without it this default would overwrite "wstool --debug decode".
+    decode.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     decode.set_defaults(run=_run_decode)
     return parser
 
@@ -324,7 +345,10 @@ def _add_serve(commands: Any, stderr: IO[str]) -> None:
         default="auto",
         help="colour output (default: on a terminal, unless NO_COLOR is set)",
     )
-    serve.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    # default=SUPPRESS: without it this default would overwrite "wstool --debug serve".
+    serve.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     serve.set_defaults(run=_run_serve)
 
 
@@ -334,13 +358,22 @@ def _run_serve(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> int
     return run_serve(args, stdout, _console(args.color, stdout))
 
 
-def _console(color: str, stream: IO[str] | None) -> Any:
+def _console(color: str, stream: IO[str] | None, *, epipe_raises: bool = False) -> Any:
     from rich.console import Console
 
     from wstool.ui.render import THEME
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich raises SystemExit(1) here, out of main(); with epipe_raises
+            # main() turns the BrokenPipeError into its quiet exit instead.
+            if not epipe_raises:
+                super().on_broken_pipe()
+            self.quiet = True
+            raise BrokenPipeError
+
     if color == "always":
-        return Console(
+        return _Console(
             file=stream,
             theme=THEME,
             force_terminal=True,
@@ -348,8 +381,10 @@ def _console(color: str, stream: IO[str] | None) -> Any:
             soft_wrap=True,
             highlight=False,
         )
-    if color == "never":
-        return Console(
+    # NO_COLOR (https://no-color.org, set and not empty) turns off what
+    # --color never does: rich alone would still send bold, dim and italic.
+    if color == "never" or (color == "auto" and os.environ.get("NO_COLOR")):
+        return _Console(
             file=stream,
             theme=THEME,
             no_color=True,
@@ -359,7 +394,7 @@ def _console(color: str, stream: IO[str] | None) -> Any:
         )
     # soft_wrap: long lines are left to the terminal rather than cut by rich,
     # so output piped to a file or grep keeps one line per field.
-    return Console(file=stream, theme=THEME, highlight=False, soft_wrap=True)
+    return _Console(file=stream, theme=THEME, highlight=False, soft_wrap=True)
 
 
 def _read_input(path: str, binary: bool, stdin: IO[str]) -> bytes:
@@ -409,6 +444,18 @@ def _run_decode(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
+# json.dumps escapes only C0 controls; peer text can also hold DEL, C1
+# controls (0x9b is CSI), line separators and bidi overrides, which a
+# terminal showing the NDJSON would act on. As \uXXXX the JSON is the same.
+_JSON_UNSAFE_CODES = (*range(0x7F, 0xA0), 0x2028, 0x2029, 0x061C, 0x200E, 0x200F)
+_JSON_UNSAFE = str.maketrans(
+    {
+        c: f"\\u{c:04x}"
+        for c in (*_JSON_UNSAFE_CODES, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    }
+)
+
+
 def _print_json(reports: Sequence[Any], notes: Sequence[str], stdout: IO[str]) -> None:
     import json
 
@@ -418,7 +465,8 @@ def _print_json(reports: Sequence[Any], notes: Sequence[str], stdout: IO[str]) -
         stdout.write(json.dumps({"type": "note", "message": note}) + "\n")
     for source, destination, report in reports:
         for record in report_records(report, source=source, destination=destination):
-            stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False).translate(_JSON_UNSAFE)
+            stdout.write(line + "\n")
 
 
 def _print_reports(
@@ -432,7 +480,7 @@ def _print_reports(
 
     from wstool.ui.render import report_blocks
 
-    console = _console(args.color, stdout)
+    console = _console(args.color, stdout, epipe_raises=True)
     frames = sum(len(r.frames) for _, _, r in reports)
     found = sum(len(r.violations) for _, _, r in reports)
     console.print(Text(f"read as {format_name}", "ws.note"))
@@ -447,6 +495,10 @@ def _print_reports(
         summary.append(f"{found} violation{'s' * (found != 1)}", "ws.violation")
     else:
         summary.append("no violations", "ws.ok")
+    cut = sum(1 for _, _, r in reports if r.truncated)
+    if cut:
+        # A cut frame fails the decode (exit 1) as a violation does: say so.
+        summary.append(f", {cut} stream{'s' * (cut != 1)} cut short", "ws.violation")
     console.print(summary)
 
 
@@ -468,7 +520,7 @@ def main(
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
     inp = sys.stdin if stdin is None else stdin
-    parser = _build_parser(err)
+    parser = _build_parser(err, out)
     try:
         args = parser.parse_args(argv)
     except _UsageExit as exc:
@@ -488,9 +540,11 @@ def main(
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, and keep Python
-        # from complaining when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # from complaining when it flushes stdout at exit. A stream passed in
+        # is the caller's: the process's stdout is left alone then.
+        if out is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         return ExitStatus.OK
     except Exception as exc:
         if args.debug:

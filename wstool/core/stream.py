@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from wstool.core.connection import MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
+from wstool.core.errors import UsageError
 from wstool.core.events import MessageReceived
 from wstool.core.frames import (
     FrameParser,
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 _MAX_HEAD = 64 * 1024
+# Violations about the order of frames: the frame that breaks them starts or
+# continues nothing, so the frames after it are checked as usual.
+_ORDER_RULES = frozenset({"continuation-unexpected", "fragment-interleaved"})
 
 
 @dataclass(frozen=True)
@@ -201,12 +205,15 @@ def negotiated_deflate(head: HandshakeReport) -> DeflateParams | None:
     for name, params in offers:
         if name == "permessage-deflate":
             values_by_name = dict(params)
-            return DeflateParams(
-                server_no_context_takeover="server_no_context_takeover" in values_by_name,
-                client_no_context_takeover="client_no_context_takeover" in values_by_name,
-                server_max_window_bits=_bits(values_by_name.get("server_max_window_bits")),
-                client_max_window_bits=_bits(values_by_name.get("client_max_window_bits")),
-            )
+            try:
+                return DeflateParams(
+                    server_no_context_takeover="server_no_context_takeover" in values_by_name,
+                    client_no_context_takeover="client_no_context_takeover" in values_by_name,
+                    server_max_window_bits=_bits(values_by_name.get("server_max_window_bits")),
+                    client_max_window_bits=_bits(values_by_name.get("client_max_window_bits")),
+                )
+            except UsageError:  # a window size outside 8..15: no agreement to use
+                return None
     return None
 
 
@@ -276,6 +283,7 @@ def inspect_stream(
     message_start = 0
     message_opcode: int | None = None
     compressed = False
+    unreadable = skipping = False
     closed_at: int | None = None
     for frame in parser.feed(data[start:]):
         data_ = frame.data
@@ -298,12 +306,24 @@ def inspect_stream(
             closed_at = frame.offset if closed_at is None else closed_at
         if frame.opcode & 0x8 or frame.opcode not in (0, 1, 2):
             continue
+        to_assemble = frame
         if frame.opcode != Opcode.CONTINUATION:
             message_start = frame.offset
-        result = assembler.add(frame, data_)
+            skipping = False
+            # Without a codec a compressed message cannot be read: its frames
+            # are kept in sequence as opaque bytes, and no message is shown.
+            unreadable = frame.rsv1 and codec is None
+            if unreadable:
+                to_assemble = frame._replace(rsv1=False, opcode=Opcode.BINARY)
+        elif skipping:
+            # The rest of a message the assembler gave up on is not news.
+            skipping = not frame.fin
+            continue
+        result = assembler.add(to_assemble, data_)
         if isinstance(result, Violation):
             report.items.append(SequenceViolation(result))
-        elif result is not None and (result.frames > 1 or result.compressed):
+            skipping = not frame.fin and result.rule not in _ORDER_RULES
+        elif result is not None and not unreadable and (result.frames > 1 or result.compressed):
             report.items.append(MessageReport(result, message_start))
     cut = parser.incomplete
     if cut is not None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 __all__ = ["terminal_safe"]
 
 # C0 controls, DEL and C1 controls become visible \xNN escapes; so do the
-# Unicode line separators and the bidirectional formatting characters, which
-# terminals honour and which can disguise what a line says.
+# Unicode line separators and every bidirectional control (Unicode's
+# Bidi_Control: the marks ALM, LRM, RLM as well as the embeddings, overrides
+# and isolates), which terminals honour and which can disguise what a line says.
 _VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-_VISIBLE.update(
-    {c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-)
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_VISIBLE.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *_BIDI)})
 _TABLE_KEEP_BACKSLASH = str.maketrans(_VISIBLE)
 _VISIBLE[ord("\\")] = "\\\\"
 _TABLE = str.maketrans(_VISIBLE)
