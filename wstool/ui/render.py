@@ -40,6 +40,7 @@ __all__ = [
     "Parts",
     "close_parts",
     "close_summary",
+    "count",
     "frame_block",
     "frame_header",
     "frame_header_parts",
@@ -80,6 +81,13 @@ THEME = Theme(
 )
 
 _JSON = JSONHighlighter()
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 byte", "2 bytes"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 _DEFAULT_LIMIT = 1024
 
 
@@ -150,7 +158,7 @@ def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 
         text.append(f"{hex_part:<49}", "ws.hex")
         text.append(f" |{ascii_part}|\n", "ws.ascii")
     if len(shown) < len(data):
-        text.append(f"{pad}… {len(data) - len(shown)} more bytes\n", "ws.note")
+        text.append(f"{pad}… {count(len(data) - len(shown), 'more byte')}\n", "ws.note")
     text.rstrip()
     return text
 
@@ -216,7 +224,7 @@ def payload_view(
         line = Text(pad)
         line.append(terminal_safe(shown), "ws.text")
         if len(shown) < len(text):
-            line.append(f" … {len(text) - len(shown)} more characters", "ws.note")
+            line.append(f" … {count(len(text) - len(shown), 'more character')}", "ws.note")
         return line
     return hex_ascii(data, limit=limit, indent=indent)
 
@@ -292,7 +300,7 @@ def frame_block(
         if view is not None:
             parts.append(view)
     else:
-        parts.append(Text(f"  {len(data)} compressed bytes", "ws.note"))
+        parts.append(Text(f"  {count(len(data), 'compressed byte')}", "ws.note"))
     parts.extend(violation_line(v) for v in found)
     return Group(*parts)
 
@@ -422,7 +430,7 @@ def truncated_line(cut: Truncated) -> Text:
     text = Text(f"@{cut.offset:#06x} ", "ws.offset")
     text.append("truncated: ", "ws.violation")
     if cut.missing is None:
-        text.append(f"the stream ends inside a frame header ({cut.have} bytes of it)")
+        text.append(f"the stream ends inside a frame header ({count(cut.have, 'byte')} of it)")
     else:
         text.append(
             f"the last frame needs {cut.need} bytes, {cut.have} present, {cut.missing} missing"

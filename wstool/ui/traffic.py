@@ -34,6 +34,7 @@ from wstool.ui.render import (
     payload_view,
     violation_record,
 )
+from wstool.ui.render import count as count_of
 from wstool.ui.sanitize import terminal_safe
 
 __all__ = ["TrafficLog", "preview_parts"]
@@ -65,7 +66,7 @@ def preview_parts(data: bytes, opcode: int, limit: int) -> Parts:
             more = " …" if len(text) > limit or len(data) > limit * 4 else ""
             return [(terminal_safe(text[:limit]), "ws.text"), (more, "ws.note")]
     count = min(len(data), max(limit // 3, 8))
-    more = f" … {len(data) - count} more bytes" if len(data) > count else ""
+    more = f" … {count_of(len(data) - count, 'more byte')}" if len(data) > count else ""
     return [(data[:count].hex(" "), "ws.hex"), (more, "ws.note")]
 
 
@@ -203,14 +204,14 @@ class TrafficLog:
         )
         if self.level >= 2:
             if compressed:
-                parts.append((f"  ({len(data)} compressed bytes)", "ws.note"))
+                parts.append((f"  ({count_of(len(data), 'compressed byte')})", "ws.note"))
             self._line(parts)
             view = None if compressed else payload_view(data, frame.opcode, limit=None)
             if view is not None:
                 self.console.print(view)
             return
         if compressed:
-            parts.append((f"  ({len(data)} compressed bytes)", "ws.note"))
+            parts.append((f"  ({count_of(len(data), 'compressed byte')})", "ws.note"))
         else:
             parts.append(("  ", ""))
             parts += preview_parts(data, opcode, self.preview)
