@@ -478,7 +478,7 @@ def _print_reports(
 ) -> None:
     from rich.text import Text
 
-    from wstool.ui.render import report_blocks
+    from wstool.ui.render import print_block, report_blocks
 
     console = _console(args.color, stdout, epipe_raises=True)
     frames = sum(len(r.frames) for _, _, r in reports)
@@ -489,7 +489,7 @@ def _print_reports(
     limit = None if args.full else 1024
     for source, destination, report in reports:
         for block in report_blocks(report, source=source, destination=destination, limit=limit):
-            console.print(block)
+            print_block(console, block)
     summary = Text(f"{frames} frame{'s' * (frames != 1)}, ")
     if found:
         summary.append(f"{found} violation{'s' * (found != 1)}", "ws.violation")

@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.highlighter import JSONHighlighter
-from rich.text import Text
+from rich.text import Span, Text
 from rich.theme import Theme
 
 from wstool.core.events import MessageReceived
@@ -49,6 +49,7 @@ __all__ = [
     "hex_ascii",
     "message_block",
     "payload_view",
+    "print_block",
     "report_blocks",
     "report_records",
     "truncated_line",
@@ -81,6 +82,25 @@ THEME = Theme(
 )
 
 _JSON = JSONHighlighter()
+# Bytes -> themselves when printable ASCII, else "." (the ASCII column).
+_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))
+
+
+def print_block(console: Console, renderable: RenderableType) -> None:
+    """Print a block; without colour and off a terminal, its text is written as is.
+
+    rich renders a Text span by span even when there is no style to show;
+    for a file or a pipe the plain text is the same and far cheaper.
+    """
+    if console.color_system is None and not console.is_terminal:
+        if isinstance(renderable, Text):
+            console.file.write(renderable.plain + renderable.end)
+            return
+        if isinstance(renderable, Group):
+            for part in renderable.renderables:
+                print_block(console, part)
+            return
+    console.print(renderable)
 
 
 def count(n: int, noun: str) -> str:
@@ -145,18 +165,27 @@ def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 
         indent: spaces before each line.
     """
     shown = data if limit is None else data[:limit]
-    text = Text()
     pad = " " * indent
     digits = max(4, len(f"{len(shown) - 1:x}"))
+    # One string and its spans, computed: a Text built by thousands of
+    # appends costs more than printing it.
+    lines = []
+    spans = []
+    at = 0
+    offset_end = indent + digits + 2
     for start in range(0, len(shown), 16):
         row = shown[start : start + 16]
-        hex_part = " ".join(f"{b:02x}" for b in row[:8])
+        hex_part = row[:8].hex(" ")
         if len(row) > 8:
-            hex_part += "  " + " ".join(f"{b:02x}" for b in row[8:])
-        ascii_part = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in row)
-        text.append(f"{pad}{start:0{digits}x}  ", "ws.offset")
-        text.append(f"{hex_part:<49}", "ws.hex")
-        text.append(f" |{ascii_part}|\n", "ws.ascii")
+            hex_part += "  " + row[8:].hex(" ")
+        ascii_part = row.translate(_PRINTABLE).decode("ascii")
+        line = f"{pad}{start:0{digits}x}  {hex_part:<49} |{ascii_part}|"
+        spans.append(Span(at + indent, at + offset_end, "ws.offset"))
+        spans.append(Span(at + offset_end, at + offset_end + 49, "ws.hex"))
+        spans.append(Span(at + offset_end + 49, at + len(line), "ws.ascii"))
+        lines.append(line)
+        at += len(line) + 1
+    text = Text("\n".join(lines) + ("\n" if lines else ""), spans=spans)
     if len(shown) < len(data):
         text.append(f"{pad}… {count(len(data) - len(shown), 'more byte')}\n", "ws.note")
     text.rstrip()
