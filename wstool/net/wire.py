@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
 
 from wstool.core.connection import Connection, State
 from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
-from wstool.core.frames import CloseCode
+from wstool.core.frames import CloseCode, Role
 
 __all__ = ["FrameObserver", "Timeouts", "WireProtocol"]
 
@@ -102,12 +102,15 @@ class WireProtocol(TwistedProtocol):
         self._idle_timer: IDelayedCall | None = None
         self._ping_payload: bytes | None = None
         self._pings_sent = 0
+        self._closing_tcp = False
+        self._producing = False
 
     # -- Twisted's side ------------------------------------------------------
 
     def connectionMade(self) -> None:
         transport: Any = self.transport
         transport.registerProducer(self, True)
+        self._producing = True
         self._schedule_ping()
         self._touch()
 
@@ -191,7 +194,16 @@ class WireProtocol(TwistedProtocol):
                     self.cause = f"failed: {failure.rule} ({failure.close_code})"
                 else:
                     self.cause = "closed cleanly"
-            transport.loseConnection()
+            # TLS (twisted.protocols.tls) holds its close_notify, and so the
+            # close, until the producer is unregistered: without this, every
+            # wss:// connection would end by the close timer below.
+            if self._producing:
+                self._producing = False
+                transport.unregisterProducer()
+            if not self._closing_tcp:
+                self._closing_tcp = True
+                failed = self.conn.failure is not None
+                _close_first(transport, half=failed and self.conn.role is Role.SERVER)
             # A peer that stops reading could hold loseConnection() forever.
             self._start_close_timer(transport.abortConnection)
         elif self.conn.state is State.CLOSING:
@@ -253,3 +265,25 @@ class WireProtocol(TwistedProtocol):
         self._idle_timer = None
         self.cause = "idle timeout"
         self.close(CloseCode.GOING_AWAY, "idle timeout")
+
+
+def _close_first(transport: Any, *, half: bool) -> None:
+    """Close our side of TCP, with a half-close when ``half`` so the Close frame survives.
+
+    RFC 6455 §7.1.1: the server closes first; "one would call shutdown() with SHUT_WR on
+    the socket, call recv() until obtaining a return value of 0 indicating that the peer
+    has also performed an orderly shutdown, and finally call close() on the socket."
+    A server that fails a connection usually has the peer's frames still unread (it may
+    be mid-way through a message just failed with 1009); closing outright then makes the
+    kernel send RST, which can destroy our Close frame, and its code, before the peer
+    reads it. So a failing server half-closes plain TCP and keeps reading (the
+    connection ignores what comes) until the peer closes or the close timer aborts.
+    Over TLS (which must send close_notify), after a clean closing handshake and on the
+    client side, the transport is closed at once, as before.
+    """
+    tls = ISSLTransport.providedBy(transport)
+    if half and not tls and hasattr(transport, "loseWriteConnection"):
+        transport.loseWriteConnection()  # once: twisted fails a second one with EPIPE
+        transport.resumeProducing()
+        return
+    transport.loseConnection()

@@ -1,0 +1,21 @@
+"""Section 5: fragmentation (RFC 6455 §5.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conformance.cases import cases_in
+from conformance.model import Case
+from conformance.runner import Result
+
+CASES = cases_in("5")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_fragmentation(case: Case, conform: Callable[[Case], Result]) -> None:
+    """Fragments are reassembled into one message (empty ones included), control frames
+    between them are answered at once, and a continuation without a start, a new message
+    inside an open one or a fragmented control frame fails with 1002."""
+    conform(case)
