@@ -679,14 +679,35 @@ class TestSendClose:
         ids=["text", "binary", "message", "fragments", "ping", "pong"],
     )
     def test_nothing_after_close(self, pair: ConnectionPair, send: Callable) -> None:
-        """After our Close (§5.5.1) and once closed, sending is a UsageError."""
+        """After our Close (§5.5.1) and once our reply is out, sending is a UsageError."""
         pair.client.send_close(1000)
         with pytest.raises(UsageError):
             send(pair.client)
         pair.send(CLIENT)
+        assert pair.send(SERVER) == bytes.fromhex("880203e8")
         with pytest.raises(UsageError):
             send(pair.server)
-        assert pair.send(SERVER) == bytes.fromhex("880203e8")
+
+    def test_answers_before_the_close_reply(self, pair: ConnectionPair) -> None:
+        """A message sent after the peer's Close arrived goes out before our Close reply.
+
+        §5.5.1 lets an endpoint "delay sending a Close frame until its current
+        message is sent": an echo server answering messages that came in the same
+        read as the Close loses nothing.
+        """
+        pair.client.send_text("one")
+        pair.client.send_close(1000)
+        pair.send(CLIENT)
+        events = pair.server.events()
+        assert [e.text for e in events if isinstance(e, MessageReceived)] == ["one"]
+        assert not [e for e in events if isinstance(e, ConnectionClosed)], "not answered yet"
+        with pytest.raises(UsageError):
+            pair.server.send_ping(b"x")  # control frames: the peer has closed
+        pair.server.send_text("one")
+        assert pair.send(SERVER) == bytes.fromhex("81036f6e65") + bytes.fromhex("880203e8")
+        closed = [e for e in pair.server.events() if isinstance(e, ConnectionClosed)]
+        assert closed == [ConnectionClosed(1000, "", Role.CLIENT, True, 1000)]
+        assert pair.server.transport_should_close
 
     def test_compression_not_negotiated(self, pair: ConnectionPair) -> None:
         """Asking to compress without a codec is a UsageError."""

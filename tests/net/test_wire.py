@@ -98,11 +98,17 @@ class WireFixture(SynchronousTestCase):
         getattr(self.peer, f"send_{build}")(*args)
         self.wire.dataReceived(self.peer.data_to_send())
 
-    def received(self) -> list[Event]:
-        """What the peer makes of everything the wire wrote since the last call."""
+    def received(self, *, answer: bool = False) -> list[Event]:
+        """What the peer makes of everything the wire wrote since the last call.
+
+        With ``answer``, the peer also collects its output (and drops it), as a
+        driver would: a Close it owes is then sent and its close reported.
+        """
         data = self.transport.value()
         self.transport.clear()
         self.peer.receive_data(data)
+        if answer:
+            self.peer.data_to_send()
         return self.peer.events()
 
     def frames(self) -> list[tuple[int, bytes]]:
@@ -153,7 +159,7 @@ class DataTests(WireFixture):
         """An unmasked client frame: Close 1002, our side closes, the cause names the rule."""
         self.start(Timeouts(close=5.0, ping_interval=None, ping_timeout=None))
         self.wire.dataReceived(b"\x81\x05hello")
-        closes = [e for e in self.received() if isinstance(e, ConnectionClosed)]
+        closes = [e for e in self.received(answer=True) if isinstance(e, ConnectionClosed)]
         self.assertEqual([c.code for c in closes], [CloseCode.PROTOCOL_ERROR])
         self.assertTrue(self.transport.disconnecting)
         failed = self.observer.of_type(ConnectionFailed)
@@ -166,7 +172,7 @@ class DataTests(WireFixture):
         self.start(NO_TIMERS, max_message_size=100)
         self.peer.send_binary(b"x" * 101)
         self.wire.dataReceived(self.peer.data_to_send()[:10])  # the header is enough
-        closes = [e for e in self.received() if isinstance(e, ConnectionClosed)]
+        closes = [e for e in self.received(answer=True) if isinstance(e, ConnectionClosed)]
         self.assertEqual([c.code for c in closes], [CloseCode.MESSAGE_TOO_BIG])
         self.assertTrue(self.transport.disconnecting)
 

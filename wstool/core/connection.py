@@ -296,6 +296,7 @@ class Connection:
         self.close_sent: tuple[int | None, str] | None = None
         self.close_received: tuple[int | None, str] | None = None
         self.failure: Violation | None = None
+        self._close_reply: tuple[int | None, str] | None = None
         self.transport_should_close = False
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -377,6 +378,8 @@ class Connection:
     def receive_eof(self) -> None:
         """The peer closed the TCP connection (or it was lost)."""
         self.transport_should_close = True
+        if self._close_reply is not None:  # its Close came; ours can no longer go
+            self._release_close_reply()
         if self.state is State.CLOSED:
             return
         self.state = State.CLOSED
@@ -442,22 +445,29 @@ class Connection:
         code, raw_reason = parse_close_payload(data)
         reason = raw_reason.decode("utf-8")  # checked by violations()
         self.close_received = (code, reason)
+        self.state = State.CLOSED
         if self.close_sent is None:
             # RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did
             # not previously send a Close frame, the endpoint MUST send a
             # Close frame in response. (When sending a Close frame in
             # response, the endpoint typically echos the status code it
-            # received.)"
-            self._send_close(code, reason if self._echo_reason else "")
-            initiator = self._peer
+            # received.)" It "may delay sending a Close frame until its
+            # current message is sent": the reply is queued when the driver
+            # next collects output, so what it sends in answer to messages
+            # that came before the Close (an echo) goes out first. The
+            # connection is reported closed once the reply is queued.
+            self._close_reply = (code, reason if self._echo_reason else "")
         else:
-            initiator = self.role
-        self.state = State.CLOSED
+            self._closed_cleanly(self.role)
+
+    def _closed_cleanly(self, initiator: Role) -> None:
+        """Close frames went both ways (RFC 6455 §7.1.4)."""
+        code, reason = self.close_received or (None, "")
+        sent = self.close_sent[0] if self.close_sent else None
         # RFC 6455 §7.1.1: the server closes the TCP connection first; a
         # client waits for it (with a timeout, which is the driver's).
         if self.role is Role.SERVER:
             self.transport_should_close = True
-        sent = self.close_sent[0] if self.close_sent else None
         self._events.append(
             ConnectionClosed(
                 CloseCode.NO_STATUS_RCVD if code is None else code,
@@ -467,6 +477,14 @@ class Connection:
                 sent,
             )
         )
+
+    def _release_close_reply(self) -> None:
+        """Queue the Close frame owed to the peer, after what was sent since its Close."""
+        if self._close_reply is not None:
+            code, reason = self._close_reply
+            self._close_reply = None
+            self._send_close(code, reason)
+            self._closed_cleanly(self._peer)
 
     def fail(self, violation: Violation) -> None:
         """Fail the connection (RFC 6455 §7.1.7): send Close with the rule's code, stop.
@@ -568,10 +586,15 @@ class Connection:
         self._out.append(data)
         self.bytes_sent += len(data)
 
+    @property
+    def can_send_data(self) -> bool:
+        """Whether a message may be sent: open, or the peer's Close not yet answered."""
+        return self.state is State.OPEN or self._close_reply is not None
+
     def _check_can_send_data(self) -> None:
         # RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT
         # send any more data frames."
-        if self.state is not State.OPEN:
+        if not self.can_send_data:
             raise UsageError(f"cannot send a message: the connection is {self.state.value}")
 
     def _check_control(self, data: bytes) -> None:
@@ -607,7 +630,12 @@ class Connection:
         return events
 
     def data_to_send(self) -> bytes:
-        """The bytes to write to the transport since the last call."""
+        """The bytes to write to the transport since the last call.
+
+        A Close frame owed to the peer is queued here, after whatever was
+        sent since the peer's Close arrived.
+        """
+        self._release_close_reply()
         if not self._out:
             return b""
         out = self._out[0] if len(self._out) == 1 else b"".join(self._out)

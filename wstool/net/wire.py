@@ -154,20 +154,21 @@ class WireProtocol(TwistedProtocol):
     def flush(self) -> None:
         """Act on new events, write what the connection has to send, report."""
         events = self.conn.events()
-        acted = False
         for event in events:
             kind = type(event)
             if kind is MessageReceived:
-                if self.on_message is not None and self.conn.state is State.OPEN:
+                # Messages that came before a Close in the same read are still
+                # answered: the core holds its Close reply until the output is
+                # collected below.
+                if self.on_message is not None and self.conn.can_send_data:
                     self.on_message(self, event)  # type: ignore[arg-type]
-                    acted = True
             elif kind is PongReceived:
                 self._pong(event.data)  # type: ignore[union-attr]
-            elif kind is ConnectionClosed:
-                self.close_event = event  # type: ignore[assignment]
-        if acted:
-            events += self.conn.events()
         out = self.conn.data_to_send()
+        events += self.conn.events()  # what was sent, and a close now complete
+        for event in events:
+            if type(event) is ConnectionClosed:
+                self.close_event = event
         transport: Any = self.transport
         if out and transport is not None:
             transport.write(out)
