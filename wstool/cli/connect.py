@@ -215,7 +215,37 @@ def _options(args: argparse.Namespace) -> Any:
         key_file=args.key,
         proxy=proxy,
         timeouts=Timeouts(ping_interval=args.ping_interval or None),
+        explain_certificate=lambda chain: _certificate_problem(chain, args.ca),
     )
+
+
+def _certificate_problem(chain: Any, ca_file: str | None) -> str | None:
+    """OpenSSL's reason why ``chain`` (PEM, leaf first) does not verify, or None.
+
+    Checked against ``ca_file``, or the system's certificates as the ``ssl``
+    module finds them (``SSL_CERT_FILE`` honoured); used only to word the
+    error of a connection that has already failed verification.
+    """
+    import ssl
+
+    from OpenSSL import crypto
+
+    if not chain:
+        return None
+    try:
+        certs = [crypto.load_certificate(crypto.FILETYPE_PEM, pem) for pem in chain]
+        store = crypto.X509Store()
+        if ca_file:
+            store.load_locations(ca_file)
+        else:
+            paths = ssl.get_default_verify_paths()
+            store.load_locations(paths.cafile, paths.capath)
+        crypto.X509StoreContext(store, certs[0], certs[1:]).verify_certificate()
+    except crypto.X509StoreContextError as exc:
+        return str(exc)
+    except (crypto.Error, OSError):
+        return None
+    return None
 
 
 def _install_reactor() -> Any:
@@ -289,7 +319,11 @@ def run_connect(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
             outcome.status = ExitStatus.ERROR
 
     def start() -> None:
-        d = connect(reactor, options, observer)
+        from twisted.internet.defer import maybeDeferred
+
+        # An exception raised before the Deferred exists (an unreadable --cert)
+        # must end the run too, not leave the reactor running.
+        d = maybeDeferred(connect, reactor, options, observer)
         d.addCallbacks(connected, failed)
         d.addErrback(failed)
         d.addBoth(lambda _: reactor.stop())

@@ -92,6 +92,9 @@ class ClientOptions:
         proxy: ``http://[user:pass@]host:port``; ``None`` means none.
         timeouts: close-handshake and keepalive timers.
         mask_source: where mask keys come from.
+        explain_certificate: given the PEM chain of a server whose certificate
+            failed verification, OpenSSL's reason (such as "certificate has
+            expired"), for the error message; ``None`` for the bare error.
     """
 
     uri: WebSocketURI
@@ -109,6 +112,7 @@ class ClientOptions:
     proxy: str | None = None
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(ping_interval=None))
     mask_source: Callable[[int], bytes] = os.urandom
+    explain_certificate: Callable[[Sequence[bytes]], str | None] | None = None
 
 
 def proxy_for(uri: WebSocketURI, environ: dict[str, str] | None = None) -> str | None:
@@ -411,7 +415,7 @@ class _Handshake(TwistedProtocol):
             wire.dataReceived(rest)
 
     def _reject(self) -> None:
-        if self.result.called or self.head is None:
+        if self.error is not None or self.result.called or self.head is None:
             return
         head = self.head
         self._fail(
@@ -426,7 +430,10 @@ class _Handshake(TwistedProtocol):
 
     def _fail(self, error: Exception) -> None:
         self._cancel_timer()
-        if not self.result.called:
+        # self.result is swapped for a fresh Deferred once fired, so "called"
+        # alone cannot tell; a second failure (the body timer, then the lost
+        # connection) must not errback that fresh Deferred unhandled.
+        if self.error is None and not self.result.called:
             self.error = error
             result, self.result = self.result, Deferred()
             result.errback(Failure(error))
@@ -436,7 +443,11 @@ class _Handshake(TwistedProtocol):
 
     def _timed_out(self) -> None:
         self.timer = None
-        stage = {"proxy": "the proxy's answer", "upgrade": "the server's 101", "body": "the body"}
+        stage = {
+            "proxy": "answer from the proxy",
+            "upgrade": "101 answer from the server",
+            "body": "end of the server's answer",
+        }
         self._fail(
             ConnectFailed(f"no {stage[self.stage]} within {self.options.connect_timeout:g} s")
         )
@@ -454,17 +465,43 @@ class _Handshake(TwistedProtocol):
         if self.stage == "body" and self.head is not None:
             self._reject()
         if not self.result.called:
-            self._fail(ConnectFailed(_describe(reason, self.options.uri)))
+            detail = None
+            if "certificate verify failed" in str(reason.value):
+                detail = _certificate_detail(self.transport, self.options)
+            self._fail(ConnectFailed(_describe(reason, self.options.uri, detail)))
 
 
-def _describe(reason: Failure, uri: WebSocketURI) -> str:
-    """One line for why a connection or TLS failed."""
+def _certificate_detail(transport: Any, options: ClientOptions) -> str | None:
+    """Why the server's certificate was refused, from ``options.explain_certificate``.
+
+    The error from pyOpenSSL says only "certificate verify failed"; the chain
+    the server sent, checked again, says why. Only the wording of the error
+    depends on it: the connection has failed already.
+    """
+    explain = options.explain_certificate
+    get_handle = getattr(transport, "getHandle", None)
+    if explain is None or get_handle is None:
+        return None
+    from twisted.internet import ssl
+
+    try:
+        chain = get_handle().get_peer_cert_chain() or []
+        return explain([ssl.Certificate(cert).dumpPEM() for cert in chain])
+    except (AttributeError, TypeError, ValueError):  # not a TLS connection after all
+        return None
+
+
+def _describe(reason: Failure, uri: WebSocketURI, detail: str | None = None) -> str:
+    """One line for why a connection or TLS failed; ``detail`` is OpenSSL's verify error."""
     value = reason.value
     text = str(value)
+    if detail:
+        text += f" ({detail})"
     name = type(value).__name__
     if "certificate verify failed" in text or "VerificationError" in name:
         for needle, why in (
             ("certificate has expired", "the server's certificate has expired"),
+            ("not yet valid", "the server's certificate is not valid yet"),
             (
                 "self-signed",
                 "the server's certificate is self-signed (use --ca FILE or --insecure)",
@@ -522,7 +559,9 @@ def connect(
 
     def failed(failure: Failure) -> None:
         if not result.called:
-            result.errback(Failure(ConnectFailed(_describe(failure, uri))))
+            # The TCP connection goes to the proxy when there is one: name it.
+            text = _describe(failure, proxy or uri)
+            result.errback(Failure(ConnectFailed(f"{text} (the proxy)" if proxy else text)))
 
     connecting.addErrback(failed)
     return result

@@ -228,6 +228,12 @@ def _flag(value: str, key: str) -> bool:
     raise CommandSyntaxError(f"/forge {key}: {value!r} is not 0 or 1")
 
 
+def _bits(value: str) -> int:
+    if value not in ("7", "16", "64"):
+        raise CommandSyntaxError(f"/forge bits: {value!r} is not 7, 16 or 64")
+    return int(value)
+
+
 def _forge(rest: str) -> Forge:
     try:
         words = shlex.split(rest)
@@ -268,7 +274,7 @@ def _forge(rest: str) -> Forge:
         length=_int(fields.pop("length"), "/forge length", 0, 2**64 - 1)
         if "length" in fields
         else None,
-        length_bits=int(fields.pop("bits")) if fields.get("bits") in ("7", "16", "64") else None,
+        length_bits=_bits(fields.pop("bits")) if "bits" in fields else None,
     )
     if fields:
         raise CommandSyntaxError(
@@ -278,9 +284,9 @@ def _forge(rest: str) -> Forge:
 
 
 def _file(rest: str) -> SendFile:
-    words = rest.split()
-    as_text = "--text" in words
-    path = rest.replace("--text", "").strip()
+    # Only the word --text is the flag: a path such as "my--textfile" stays whole.
+    as_text = re.search(r"(?:^|\s)--text(?:\s|$)", rest) is not None
+    path = re.sub(r"(?:^|\s)--text(?=\s|$)", " ", rest).strip()
     if not path:
         raise _usage("file")
     return SendFile(path, as_text)

@@ -191,6 +191,19 @@ def _bindings() -> KeyBindings:
     return bindings
 
 
+async def _ask(prompt: PromptSession[str]) -> str | None:
+    """One line from the prompt, or None for Ctrl-C.
+
+    KeyboardInterrupt must not leave this coroutine: an asyncio task that
+    raises it re-raises it out of the event loop itself (the reactor), which
+    would skip the 1001 Close and the summary.
+    """
+    try:
+        return await prompt.prompt_async("ws> ")
+    except KeyboardInterrupt:
+        return None
+
+
 async def run_repl(
     session: ClientSession,
     log: TrafficLog,
@@ -229,7 +242,7 @@ async def run_repl(
     how = "closed"
     with patch_stdout(raw=True):
         while not closed.done():
-            asking = asyncio.ensure_future(prompt.prompt_async("ws> "))
+            asking = asyncio.ensure_future(_ask(prompt))
             done, _ = await asyncio.wait({asking, closed}, return_when=asyncio.FIRST_COMPLETED)
             if asking not in done:
                 asking.cancel()
@@ -239,7 +252,7 @@ async def run_repl(
             except EOFError:
                 how = "quit"
                 break
-            except KeyboardInterrupt:
+            if line is None:
                 how = "interrupt"
                 break
             try:

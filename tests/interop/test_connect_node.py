@@ -1,0 +1,69 @@
+"""``wstool connect`` against Node's ``ws`` server, over loopback.
+
+``connect_peers/ws_server.js`` runs on Node with permessage-deflate on (every
+message compressed: threshold 0) or off. ``npm ci`` installs ``ws`` from the
+lock file when ``node_modules`` is missing. Skipped without node and npm
+(CI installs them).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "connect_peers"))
+from connect_harness import PEERS_DIR, Peer, check_echo, run_connect, start_peer
+
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+pytestmark = pytest.mark.skipif(
+    NODE is None or NPM is None, reason="node and npm are needed for Node's ws server"
+)
+
+
+@pytest.fixture(scope="module")
+def node_ws() -> str:
+    """The node binary, after ``npm ci`` if the ws package is not installed yet."""
+    assert NODE is not None and NPM is not None
+    if not (PEERS_DIR / "node_modules" / "ws" / "package.json").exists():
+        done = subprocess.run(
+            [NPM, "ci", "--no-audit", "--no-fund"],
+            cwd=PEERS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci failed in {PEERS_DIR}:\n{done.stdout}\n{done.stderr}")
+    return NODE
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["server-deflate", "server-plain"])
+def server(request: pytest.FixtureRequest, node_ws: str) -> Iterator[tuple[Peer, bool]]:
+    """A ws echo server, with permessage-deflate on or off; killed at teardown."""
+    deflate: bool = request.param
+    argv = [node_ws, str(PEERS_DIR / "ws_server.js")]
+    peer = start_peer([*argv, "--deflate"] if deflate else argv)
+    yield peer, deflate
+    peer.stop()
+
+
+@pytest.mark.parametrize("client_deflate", [True, False], ids=["client-deflate", "client-plain"])
+def test_echo(server: tuple[Peer, bool], client_deflate: bool) -> None:
+    """Messages come back exactly, exit 0, and the JSON shows what was negotiated."""
+    peer, server_deflate = server
+    check_echo(peer.url(), server_deflate=server_deflate, client_deflate=client_deflate)
+
+
+def test_large_message(server: tuple[Peer, bool]) -> None:
+    """A 1 MiB line (64-bit length) goes out and comes back whole."""
+    peer, _ = server
+    line = "0123456789abcdef" * 65536
+    result = run_connect(peer.url(), input=line + "\n")
+    assert result.status == 0, result.explain()
+    assert result.stdout == line + "\n"
