@@ -170,7 +170,10 @@ def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, se
         default="auto",
         help="colour output (default: on a terminal, unless NO_COLOR is set)",
     )
-    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    # default=SUPPRESS: without it this default would overwrite "wstool --debug connect".
+    p.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     p.set_defaults(run=run_connect)
 
 
@@ -296,7 +299,7 @@ def run_connect(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
     outcome = _Outcome()
     if interactive:
         console = _console(args.color, None)
-        log = TrafficLog(console, level=level, show_ids=False, clock=time.time)
+        log = TrafficLog(console, level=level, show_ids=False, clock=time.time, client=True)
         observer: Any = log
     else:
         err_console = _console(args.color, sys.stderr)
@@ -422,11 +425,13 @@ def _pipe_observer(
     if out is None:
         out = _TextToBytes(stdout)
     json_log = (
-        TrafficLog(err_console, level=1, json_out=stdout, show_ids=False) if args.json else None
+        TrafficLog(err_console, level=1, json_out=stdout, show_ids=False, client=True)
+        if args.json
+        else None
     )
     diagnostics = None
     if args.verbose:
-        diagnostics = TrafficLog(err_console, level=2, show_ids=False, clock=time.time)
+        diagnostics = TrafficLog(err_console, level=2, show_ids=False, clock=time.time, client=True)
     sink = MessageSink(out, raw_binary=args.raw, json_log=json_log, diagnostics=diagnostics)
     return sink, json_log or diagnostics, err_console
 

@@ -93,6 +93,8 @@ class TrafficLog:
         json_out: print NDJSON records here instead of lines.
         preview: characters of payload on a one-line frame view.
         show_ids: start lines with the connection number (a server has many).
+        client: we are the client: the request head is ours (``>``) and the
+            response the peer's (``<``); a server sees them the other way.
         clock: seconds, for Ping round trips and timestamps; ``None`` for
             no timestamps (Ping round trips then use ``time.monotonic``).
     """
@@ -106,7 +108,9 @@ class TrafficLog:
         preview: int = 120,
         show_ids: bool = True,
         clock: Callable[[], float] | None = None,
+        client: bool = False,
     ) -> None:
+        self.client = client
         self.console = console
         self.show_ids = show_ids
         self.clock = clock
@@ -159,9 +163,11 @@ class TrafficLog:
                 ]
             )
             if self.level >= 1:
-                for parts in _head_lines(request, "  < ", "ws.in"):
+                sent, got = (("  > ", "ws.out"), ("  < ", "ws.in"))
+                ours, theirs = (sent, got) if self.client else (got, sent)
+                for parts in _head_lines(request, *ours):
                     self._line(parts)
-                for parts in _head_lines(response, "  > ", "ws.out"):
+                for parts in _head_lines(response, *theirs):
                     self._line(parts)
         self._flush()
 
