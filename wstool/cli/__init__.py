@@ -110,6 +110,20 @@ exit statuses: 0 no violation, 1 violations found or a frame cut short,
 """
 
 
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--color, and a hidden --debug that also works after the command's name."""
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour output (default: on a terminal, unless NO_COLOR is set)",
+    )
+    # default=SUPPRESS: without it this default would overwrite "wstool --debug COMMAND".
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
+
 def _build_parser(stderr: IO[str], stdout: IO[str] | None = None) -> _Parser:
     parser = _Parser(
         prog="wstool",
@@ -166,16 +180,7 @@ def _build_parser(stderr: IO[str], stdout: IO[str] | None = None) -> _Parser:
     decode.add_argument(
         "--full", action="store_true", help="show whole payloads (default: the first 1024 bytes)"
     )
-    decode.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour output (default: on a terminal, unless NO_COLOR is set)",
-    )
-    # default=SUPPRESS: without it this default would overwrite "wstool --debug decode".
-    decode.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    add_output_options(decode)
     decode.set_defaults(run=_run_decode)
     return parser
 
@@ -339,16 +344,7 @@ def _add_serve(commands: Any, stderr: IO[str]) -> None:
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
-    serve.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour output (default: on a terminal, unless NO_COLOR is set)",
-    )
-    # default=SUPPRESS: without it this default would overwrite "wstool --debug serve".
-    serve.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    add_output_options(serve)
     serve.set_defaults(run=_run_serve)
 
 

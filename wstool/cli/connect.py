@@ -164,16 +164,9 @@ def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, se
         "--count", type=int, default=None, metavar="N", help="close after N received messages"
     )
     pipe.add_argument("--raw", action="store_true", help="write binary messages as they are")
-    p.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour output (default: on a terminal, unless NO_COLOR is set)",
-    )
-    # default=SUPPRESS: without it this default would overwrite "wstool --debug connect".
-    p.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    from wstool.cli import add_output_options
+
+    add_output_options(p)
     p.set_defaults(run=run_connect)
 
 

@@ -357,8 +357,22 @@ def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
+class _HeaderLookup:
+    """Case-insensitive header lookup for the heads below."""
+
+    headers: Headers
+
+    def get(self, name: str) -> str | None:
+        """Return all values of ``name`` (any casing) joined by ``", "``, or None."""
+        return _get(self.headers, name)
+
+    def get_all(self, name: str) -> list[str]:
+        """Return each value of ``name`` (any casing), one per header line."""
+        return _get_all(self.headers, name)
+
+
 @dataclass(frozen=True)
-class RequestHead:
+class RequestHead(_HeaderLookup):
     """An HTTP request head as received.
 
     Attributes:
@@ -375,17 +389,9 @@ class RequestHead:
     headers: Headers
     raw: bytes
 
-    def get(self, name: str) -> str | None:
-        """Return all values of ``name`` (any casing) joined by ``", "``, or None."""
-        return _get(self.headers, name)
-
-    def get_all(self, name: str) -> list[str]:
-        """Return each value of ``name`` (any casing), one per header line."""
-        return _get_all(self.headers, name)
-
 
 @dataclass(frozen=True)
-class ResponseHead:
+class ResponseHead(_HeaderLookup):
     """An HTTP response head as received.
 
     Attributes:
@@ -401,14 +407,6 @@ class ResponseHead:
     reason: str
     headers: Headers
     raw: bytes
-
-    def get(self, name: str) -> str | None:
-        """Return all values of ``name`` (any casing) joined by ``", "``, or None."""
-        return _get(self.headers, name)
-
-    def get_all(self, name: str) -> list[str]:
-        """Return each value of ``name`` (any casing), one per header line."""
-        return _get_all(self.headers, name)
 
 
 @dataclass(frozen=True)
