@@ -440,29 +440,15 @@ def _run_decode(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
-# json.dumps escapes only C0 controls; peer text can also hold DEL, C1
-# controls (0x9b is CSI), line separators and bidi overrides, which a
-# terminal showing the NDJSON would act on. As \uXXXX the JSON is the same.
-_JSON_UNSAFE_CODES = (*range(0x7F, 0xA0), 0x2028, 0x2029, 0x061C, 0x200E, 0x200F)
-_JSON_UNSAFE = str.maketrans(
-    {
-        c: f"\\u{c:04x}"
-        for c in (*_JSON_UNSAFE_CODES, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-    }
-)
-
-
 def _print_json(reports: Sequence[Any], notes: Sequence[str], stdout: IO[str]) -> None:
-    import json
-
     from wstool.ui.render import report_records
+    from wstool.ui.sanitize import json_line
 
     for note in notes:
-        stdout.write(json.dumps({"type": "note", "message": note}) + "\n")
+        stdout.write(json_line({"type": "note", "message": note}))
     for source, destination, report in reports:
         for record in report_records(report, source=source, destination=destination):
-            line = json.dumps(record, ensure_ascii=False).translate(_JSON_UNSAFE)
-            stdout.write(line + "\n")
+            stdout.write(json_line(record))
 
 
 def _print_reports(

@@ -8,7 +8,10 @@ through :func:`terminal_safe` before it reaches a renderable.
 
 from __future__ import annotations
 
-__all__ = ["terminal_safe"]
+import json
+from typing import Any
+
+__all__ = ["json_line", "terminal_safe"]
 
 # C0 controls, DEL and C1 controls become visible \xNN escapes; so do the
 # Unicode line separators and every bidirectional control (Unicode's
@@ -37,3 +40,23 @@ def terminal_safe(text: str, *, escape_backslash: bool = True) -> str:
         Text that moves no cursor and changes no terminal state.
     """
     return text.translate(_TABLE if escape_backslash else _TABLE_KEEP_BACKSLASH)
+
+
+# json.dumps escapes only C0 controls; peer text can also hold DEL, C1
+# controls (0x9b is CSI), line separators and bidi controls, which a
+# terminal showing the NDJSON would act on. As \uXXXX the JSON is the same.
+_JSON_UNSAFE_CODES = (*range(0x7F, 0xA0), 0x2028, 0x2029, 0x061C, 0x200E, 0x200F)
+_JSON_UNSAFE = str.maketrans(
+    {
+        c: f"\\u{c:04x}"
+        for c in (*_JSON_UNSAFE_CODES, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    }
+)
+# One encoder for every record: json.dumps(ensure_ascii=False) builds a new
+# one per call, which is most of its cost on a busy NDJSON stream.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One NDJSON line for ``record``: UTF-8 text kept, terminal controls escaped."""
+    return _ENCODER.encode(record).translate(_JSON_UNSAFE) + "\n"

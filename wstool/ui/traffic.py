@@ -8,7 +8,6 @@ renderer, so that logging every frame does not limit throughput.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
@@ -35,7 +34,7 @@ from wstool.ui.render import (
     violation_record,
 )
 from wstool.ui.render import count as count_of
-from wstool.ui.sanitize import terminal_safe
+from wstool.ui.sanitize import json_line, terminal_safe
 
 __all__ = ["TrafficLog", "preview_parts"]
 
@@ -134,7 +133,7 @@ class TrafficLog:
 
     def _emit(self, record: dict[str, Any]) -> None:
         assert self.json_out is not None
-        self.json_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.json_out.write(json_line(record))
 
     def _flush(self) -> None:
         (self.json_out or self.console.file).flush()
