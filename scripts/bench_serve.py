@@ -1,0 +1,905 @@
+"""Benchmark ``wstool serve`` against other WebSocket echo servers, end to end.
+
+Run from the repository root::
+
+    .venv/bin/python scripts/bench_serve.py            # full run, ~15 minutes
+    .venv/bin/python scripts/bench_serve.py --quick    # smoke run, ~1.5 minutes
+    .venv/bin/python scripts/bench_serve.py --only wstool,ws --scenarios msg32,latency
+
+What is measured. Every server is an echo server started as its own process,
+pinned to one CPU (the first this process may use); the load generator, also
+its own process, is pinned to another. Servers (``--only`` names):
+
+  wstool       ``wstool serve -q --ping-interval 0 --no-deflate``
+  wstool-log   the same without ``-q`` (every frame printed) into /dev/null:
+               the difference to ``wstool`` is the cost of the logging
+  autobahn     Autobahn's Twisted WebSocketServerProtocol (no compression)
+  twisted-ws   Twisted's own ``twisted.web.websocket`` (wsproto underneath)
+  websockets   the ``websockets`` library, asyncio, compression=None
+  ws           Node's ``ws``, perMessageDeflate off (skipped without node)
+  tcp          a plain Twisted TCP echo, no WebSocket: the ceiling for any
+               server on Twisted; the generator sends it the same (masked,
+               framed) bytes and expects them back verbatim
+
+and scenarios (``--scenarios`` names), each timed for ``--duration`` seconds
+after a ``--warmup``, repeated ``--rounds`` times with a fresh server each
+round; the table shows the median round:
+
+  msg32        32-byte text messages, 50 connections x 16 in flight: msgs/s
+  bin64k       64 KiB binary messages, 4 connections x 2 in flight: MB/s
+  bin1m        1 MiB binary messages, 1 connection x 2 in flight: MB/s
+  latency      one connection, one 32-byte message in flight: round-trip
+               p50 and p99 in microseconds (blocking socket, perf_counter_ns)
+  handshakes   20 concurrent clients each looping connect, upgrade, Close,
+               wait for the server to drop TCP: handshakes/s (the tcp row:
+               connect, echo the request bytes, close)
+  rss          the server's VmRSS (/proc/PID/status) before and after opening
+               5000 idle connections (50 at a time), divided by 5000: KiB per
+               connection. RLIMIT_NOFILE is raised on both sides.
+
+MB/s is 10**6 bytes of payload echoed per second (counted once, not per
+direction). The load generator (scripts/bench_serve/loadgen.py: asyncio
+protocols on raw sockets, on uvloop if it is installed in the venv, else
+asyncio's own loop; see ``--loop``) masks every frame but precomputes them,
+checks every echo byte for byte and every count (what was sent must all come
+back before a run counts), and fails the run otherwise. A Node generator with
+the same method (loadgen.js, ``--loadgen node``, pipelined scenarios only) was
+measured against it: in generator CPU time per message the Python one was as
+cheap for 32-byte messages and 20-40% cheaper for 64 KiB and 1 MiB ones, so
+Python is the default. uvloop cuts the generator's cost per handshake
+by about 40%; the pipelined scenarios gain little from it.
+
+How to read it. The CPU table shows, per scenario, the server's CPU use, the
+generator's and that of anything else on those two CPUs, in % of one core,
+over the timed window. A server at ~100% is the bottleneck, which is the
+point; a generator near 100% means the generator limited the result (the row
+only shows a floor); "other" well above 0 means something else on the machine
+competed and the numbers are low and noisy. A round where "other" exceeded 15%
+of a core is run again (``--retries``, default once); each cell's median is
+taken over its undisturbed runs, or over all of them, marked ``*``, if none
+was. The spread table shows (max - min) / median over the runs used, and how
+many of a cell's runs were undisturbed: above ~10% the cell is noise-dominated.
+In the ratio table, throughput ratios above 1.00x mean wstool is faster;
+latency and KiB/connection ratios above 1.00x mean wstool is slower or bigger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent / "bench_serve"
+HOST = "127.0.0.1"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+GENERATOR_LIMIT = 0.9  # a generator busier than this may have limited the result
+OTHER_LOAD_LIMIT = 0.15  # other processes busier than this disturbed the run
+LISTENING = re.compile(rb"(?:ws|tcp)://127\.0\.0\.1:(\d+)/")
+
+
+# -- servers -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    key: str  # the --only name
+    label: str  # the row label
+    argv: Callable[[int], list[str]]  # port -> command line
+    raw: bool = False  # a plain TCP echo, not WebSocket
+    quiet_stdout: bool = False  # stdout to /dev/null (its port picked in advance)
+    node: bool = False
+
+
+def _wstool(*extra: str) -> Callable[[int], list[str]]:
+    script = ROOT / ".venv" / "bin" / "wstool"
+    base = [str(script)] if script.exists() else [PYTHON, "-m", "wstool"]
+
+    def argv(port: int) -> list[str]:
+        return [*base, "serve", "--port", str(port), "--ping-interval", "0", "--no-deflate", *extra]
+
+    return argv
+
+
+def _peer(kind: str) -> Callable[[int], list[str]]:
+    return lambda port: [PYTHON, str(HERE / "peers.py"), kind, "--port", str(port)]
+
+
+SERVERS = [
+    Server("wstool", "wstool serve -q", _wstool("-q")),
+    Server("wstool-log", "wstool serve >/dev/null", _wstool(), quiet_stdout=True),
+    Server("autobahn", "autobahn (twisted)", _peer("autobahn")),
+    Server("twisted-ws", "twisted.web.websocket", _peer("twisted-ws")),
+    Server("websockets", "websockets (asyncio)", _peer("websockets")),
+    Server(
+        "ws", "ws (node)", lambda port: ["node", str(HERE / "ws_echo.js"), str(port)], node=True
+    ),
+    Server("tcp", "tcp echo (twisted)", _peer("tcp"), raw=True),
+]
+SERVER_KEYS = [s.key for s in SERVERS]
+
+
+# -- scenarios -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # in the load generator's result
+    title: str  # column title
+    higher_is_better: bool
+    digits: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    spec: dict[str, Any]
+    metrics: tuple[Metric, ...]
+    timed: bool = True  # has a --duration window (not rss)
+
+
+SCENARIOS = [
+    Scenario(
+        "msg32",
+        {"scenario": "pipeline", "conns": 50, "inflight": 16, "size": 32, "binary": False},
+        (Metric("msgs_per_s", "32B msg/s", True),),
+    ),
+    Scenario(
+        "bin64k",
+        {"scenario": "pipeline", "conns": 4, "inflight": 2, "size": 65536, "binary": True},
+        (Metric("mb_per_s", "64KiB MB/s", True),),
+    ),
+    Scenario(
+        "bin1m",
+        {"scenario": "pipeline", "conns": 1, "inflight": 2, "size": 1 << 20, "binary": True},
+        (Metric("mb_per_s", "1MiB MB/s", True),),
+    ),
+    Scenario(
+        "latency",
+        {"scenario": "latency", "size": 32},
+        (Metric("p50_us", "p50 us", False, 1), Metric("p99_us", "p99 us", False, 1)),
+    ),
+    Scenario(
+        "handshakes",
+        {"scenario": "handshakes", "concurrency": 20},
+        (Metric("hs_per_s", "hs/s", True),),
+    ),
+    Scenario(
+        "rss",
+        {"scenario": "rss", "batch": 50},
+        (Metric("kib_per_conn", "KiB/conn", False, 1),),
+        timed=False,
+    ),
+]
+SCENARIO_KEYS = [s.key for s in SCENARIOS]
+
+
+# -- processes -----------------------------------------------------------------
+
+
+class BenchFailure(Exception):
+    """A server did not start, or a run failed its checks."""
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pinned(cpu: int | None) -> Callable[[], None]:
+    """A preexec_fn: pin the child to ``cpu`` and raise its RLIMIT_NOFILE."""
+
+    def setup() -> None:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        raise_nofile()
+
+    return setup
+
+
+class Processes:
+    """Every child this benchmark starts, so that all are stopped whatever happens."""
+
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], cpu: int | None, **kwargs: Any) -> subprocess.Popen[bytes]:
+        # A session of its own: Ctrl-C reaches only this process, which then
+        # stops the children itself, in order.
+        proc = subprocess.Popen(
+            argv, preexec_fn=pinned(cpu), start_new_session=True, stdin=subprocess.DEVNULL, **kwargs
+        )
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait()
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.running):
+            self.stop(proc, timeout=3.0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+
+def start_server(
+    server: Server, procs: Processes, cpu: int | None, workdir: Path, timeout: float = 20.0
+) -> Running:
+    stderr_path = workdir / f"{server.key}.err"
+    stdout_path = workdir / f"{server.key}.out"
+    with open(stderr_path, "wb") as err:
+        if server.quiet_stdout:
+            port = free_port()
+            proc = procs.start(
+                server.argv(port), cpu, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT
+            )
+        else:
+            port = 0
+            with open(stdout_path, "wb") as out:
+                proc = procs.start(server.argv(0), cpu, stdout=out, stderr=err, cwd=ROOT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if server.quiet_stdout:
+            if accepts(port):
+                return Running(proc, port)
+        else:
+            match = LISTENING.search(stdout_path.read_bytes()[:4096])
+            if match:
+                return Running(proc, int(match.group(1)))
+        time.sleep(0.05)
+    procs.stop(proc)
+    lines = stderr_path.read_bytes()[-2000:].decode(errors="replace").strip().splitlines()
+    raise BenchFailure(f"{server.key} did not start: {lines[-1] if lines else 'no output'}")
+
+
+def run_loadgen(
+    spec: dict[str, Any], procs: Processes, cpu: int | None, timeout: float, node: bool = False
+) -> dict[str, Any]:
+    if node and spec["scenario"] == "pipeline":
+        argv = ["node", str(HERE / "loadgen.js"), json.dumps(spec)]
+    else:
+        argv = [PYTHON, str(HERE / "loadgen.py"), json.dumps(spec)]
+    proc = procs.start(argv, cpu, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        procs.stop(proc)
+        raise BenchFailure(f"load generator timed out after {timeout:.0f} s") from None
+    finally:
+        if proc in procs.running:
+            procs.running.remove(proc)
+    lines = out.decode(errors="replace").strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = " | ".join(err.decode(errors="replace").strip().splitlines()[-3:])
+        raise BenchFailure(f"load generator crashed: {tail or 'no output'}") from None
+    if "error" in result:
+        raise BenchFailure(result["error"])
+    return result
+
+
+# -- the run -------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    duration: float
+    warmup: float
+    rounds: int
+    idle_conns: int
+    servers: list[Server]
+    scenarios: list[Scenario]
+    server_cpu: int | None
+    gen_cpu: int | None
+    node_loadgen: bool = False
+    loop: str = "asyncio"  # the Python load generator's event loop
+    retries: int = 1  # extra runs of a round that other programs disturbed
+
+
+@dataclass
+class Results:
+    # (server key, scenario key) -> one result dict per round
+    rounds: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # (server key, scenario key) -> why each failed round failed
+    failures: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def used(self, server: str, scenario: str) -> list[dict[str, Any]]:
+        """The rounds a cell's numbers come from.
+
+        Those that other programs did not disturb (``other_cpu`` at most
+        OTHER_LOAD_LIMIT) if there is one, else all of them (see ``disturbed``).
+        """
+        rounds = self.rounds.get((server, scenario), [])
+        clean = [r for r in rounds if r.get("other_cpu", 0.0) <= OTHER_LOAD_LIMIT]
+        return clean or rounds
+
+    def disturbed(self, server: str, scenario: str) -> bool:
+        """True if every round of the cell was disturbed by other programs."""
+        rounds = self.rounds.get((server, scenario), [])
+        return bool(rounds) and all(r.get("other_cpu", 0.0) > OTHER_LOAD_LIMIT for r in rounds)
+
+    def median(self, server: str, scenario: str, key: str) -> float | None:
+        values = [r[key] for r in self.used(server, scenario) if key in r]
+        return statistics.median(values) if values else None
+
+    def spread(self, server: str, scenario: str, key: str) -> float | None:
+        values = [r[key] for r in self.used(server, scenario) if key in r]
+        if len(values) < 2:
+            return None
+        middle = statistics.median(values)
+        return (max(values) - min(values)) / middle if middle else None
+
+
+def progress(message: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def run_one(
+    settings: Settings, server: Server, scenario: Scenario, procs: Processes, workdir: Path
+) -> dict[str, Any]:
+    """One round of one cell: a fresh server, one load generator run, the server stopped."""
+    spec = {
+        **scenario.spec,
+        "loop": settings.loop,
+        "host": HOST,
+        "raw": server.raw,
+        "warmup": settings.warmup,
+        "duration": settings.duration,
+        "cpus": [c for c in (settings.server_cpu, settings.gen_cpu) if c is not None],
+    }
+    if scenario.key == "rss":
+        spec["conns"] = settings.idle_conns
+    timeout = settings.warmup + settings.duration + 120
+    running = start_server(server, procs, settings.server_cpu, workdir)
+    try:
+        spec.update(port=running.port, server_pid=running.proc.pid)
+        return run_loadgen(spec, procs, settings.gen_cpu, timeout, settings.node_loadgen)
+    finally:
+        procs.stop(running.proc)
+
+
+def run_all(settings: Settings, results: Results, procs: Processes, workdir: Path) -> None:
+    for scenario in settings.scenarios:
+        for round_no in range(1, settings.rounds + 1):
+            # Servers alternate inside a round, so that a slow spell of the
+            # machine hits every server rather than one.
+            for server in settings.servers:
+                cell = (server.key, scenario.key)
+                # A round that other programs disturbed is run again (up to
+                # --retries times); all are kept, the report uses clean ones.
+                # A failed round is recorded and the cell goes on with the
+                # next round: one bad round does not void the others.
+                for attempt in range(settings.retries + 1):
+                    label = f"  {scenario.key:<10} round {round_no}  {server.key:<11}"
+                    if attempt:
+                        label += f" (again, {attempt})"
+                    try:
+                        result = run_one(settings, server, scenario, procs, workdir)
+                    except BenchFailure as exc:
+                        results.failures.setdefault(cell, []).append(str(exc))
+                        progress(f"{label} FAILED: {exc}")
+                        break
+                    results.rounds.setdefault(cell, []).append(result)
+                    progress(f"{label} {describe(scenario, result)}")
+                    if result.get("other_cpu", 0.0) <= OTHER_LOAD_LIMIT:
+                        break
+                    time.sleep(1.0)
+
+
+def describe(scenario: Scenario, result: dict[str, Any]) -> str:
+    parts = [f"{m.title} {result[m.key]:,.{m.digits}f}" for m in scenario.metrics]
+    if "srv_cpu" in result:
+        parts.append(
+            f"cpu srv {result['srv_cpu']:.0%} gen {result['gen_cpu']:.0%}"
+            f" other {result['other_cpu']:.0%}"
+        )
+    if result.get("slow_conns"):
+        parts.append(f"{result['slow_conns']} conns reframed")
+    return ", ".join(parts)
+
+
+# -- the report ----------------------------------------------------------------
+
+
+def versions() -> list[tuple[str, str]]:
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    node = "absent"
+    if shutil.which("node"):
+        node = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    ws = "not installed"
+    ws_package = HERE / "node_modules" / "ws" / "package.json"
+    if ws_package.exists():
+        ws = json.loads(ws_package.read_text())["version"]
+    return [
+        ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
+        ("wstool", dist("wstool-workbench")),
+        ("Twisted", dist("Twisted")),
+        ("autobahn", dist("autobahn")),
+        ("websockets", dist("websockets")),
+        ("wsproto", dist("wsproto")),
+        ("node / ws", f"{node} / {ws}"),
+    ]
+
+
+def uvloop_version() -> str | None:
+    """uvloop's version in the load generator's Python, or None if it has none."""
+    done = subprocess.run(
+        [PYTHON, "-c", "import uvloop; print(uvloop.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def background_load(seconds: float = 1.0) -> float | None:
+    """CPU cores kept busy by other programs over ``seconds``, before the run starts."""
+
+    def busy() -> float:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        ticks = [int(x) for x in fields[1:9]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        before = busy()
+        time.sleep(seconds)
+        return (busy() - before) / seconds
+    except (OSError, ValueError):
+        return None
+
+
+def loop_name(loop: str) -> str:
+    if loop == "uvloop":
+        return f"asyncio on uvloop {uvloop_version()}"
+    return "asyncio's own event loop"
+
+
+def print_header(settings: Settings) -> None:
+    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    print(f"bench_serve: WebSocket echo servers, {now}")
+    print(
+        f"  machine      {os.cpu_count()} CPUs ({cpu_model()}), Linux {platform.release()}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    load = background_load()
+    if load is not None:
+        quiet = "quiet" if load < OTHER_LOAD_LIMIT else "NOT quiet: expect low, noisy numbers"
+        print(f"  before run   other programs kept {load:.0%} of a core busy ({quiet})")
+    print(
+        f"  pinning      servers on CPU {settings.server_cpu}, "
+        f"load generator ({'Node for msg32/bin64k/bin1m, ' if settings.node_loadgen else ''}"
+        f"Python, {loop_name(settings.loop)}) on CPU {settings.gen_cpu}"
+    )
+    print("  versions     " + ", ".join(f"{name} {version}" for name, version in versions()))
+    print(
+        f"  method       {settings.rounds} round(s) of {settings.duration:g} s after "
+        f"{settings.warmup:g} s warm-up, median shown; fresh server each round; "
+        f"{settings.idle_conns} idle conns for rss; disturbed rounds rerun "
+        f"up to {settings.retries}x"
+    )
+
+
+def fmt(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def columns(settings: Settings) -> list[tuple[Scenario, Metric]]:
+    return [(s, m) for s in settings.scenarios for m in s.metrics]
+
+
+def table(title: str, head: list[str], rows: list[list[str]], first_width: int = 24) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    widths[0] = max(widths[0], first_width)
+    print()
+    print(title)
+    line = "  ".join(
+        h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head)
+    )
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print(
+            "  ".join(
+                c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)
+            )
+        )
+
+
+def print_report(settings: Settings, results: Results) -> None:
+    cols = columns(settings)
+    head = ["server"] + [m.title for _, m in cols]
+
+    rows = []
+    for server in settings.servers:
+        row = [server.label]
+        for scenario, metric in cols:
+            if not results.rounds.get((server.key, scenario.key)):
+                row.append("FAILED" if (server.key, scenario.key) in results.failures else "-")
+            else:
+                value = fmt(results.median(server.key, scenario.key, metric.key), metric.digits)
+                mark = "*" if results.disturbed(server.key, scenario.key) else ""
+                row.append(value + mark)
+        rows.append(row)
+    table(
+        "Results: median of the undisturbed rounds (*: every round disturbed, median of all)",
+        head,
+        rows,
+    )
+
+    if settings.rounds > 1:
+        rows = []
+        for server in settings.servers:
+            row = [server.label]
+            for scenario, metric in cols:
+                spread = results.spread(server.key, scenario.key, metric.key)
+                used = len(results.used(server.key, scenario.key))
+                total = len(results.rounds.get((server.key, scenario.key), []))
+                cell = "-" if spread is None else f"{spread:.0%}"
+                row.append(cell if used == total else f"{cell} ({used}/{total})")
+            rows.append(row)
+        table(
+            "Spread over the runs used: (max - min) / median (n/m: n of m runs undisturbed)",
+            head,
+            rows,
+        )
+
+    timed = [s for s in settings.scenarios if s.timed]
+    if timed:
+        rows = []
+        for server in settings.servers:
+            row = [server.label]
+            for scenario in timed:
+                cpu = [
+                    results.median(server.key, scenario.key, k)
+                    for k in ("srv_cpu", "gen_cpu", "other_cpu")
+                ]
+                if None in cpu:
+                    row.append("-")
+                else:
+                    row.append("/".join(f"{100 * c:.0f}" for c in cpu if c is not None))
+            rows.append(row)
+        table(
+            "CPU % of one core during the window: server / load generator / other",
+            ["server"] + [s.key for s in timed],
+            rows,
+        )
+
+    print_ratios(settings, results, cols)
+    print_notes(settings, results)
+
+
+def print_ratios(settings: Settings, results: Results, cols: list[tuple[Scenario, Metric]]) -> None:
+    keys = {s.key for s in settings.servers}
+    pairs = [
+        ("wstool", "autobahn", "wstool / autobahn"),
+        ("wstool", "ws", "wstool / ws"),
+        ("wstool", "websockets", "wstool / websockets"),
+        ("wstool", "twisted-ws", "wstool / twisted.web.websocket"),
+        ("wstool", "tcp", "wstool / tcp echo"),
+        ("wstool-log", "wstool", "wstool logging / -q"),
+    ]
+    rows = []
+    for a, b, label in pairs:
+        if a not in keys or b not in keys:
+            continue
+        row = [label]
+        for scenario, metric in cols:
+            x = results.median(a, scenario.key, metric.key)
+            y = results.median(b, scenario.key, metric.key)
+            row.append("-" if x is None or not y else f"{x / y:.2f}x")
+        rows.append(row)
+    if rows:
+        table(
+            "Ratios (throughput: >1 = wstool faster; p50/p99/KiB: >1 = wstool slower/bigger)",
+            ["ratio"] + [m.title for _, m in cols],
+            rows,
+            first_width=30,
+        )
+    wstool_p50 = results.median("wstool", "latency", "p50_us")
+    tcp_p50 = results.median("tcp", "latency", "p50_us")
+    if wstool_p50 and tcp_p50:
+        print(
+            f"\nlatency: wstool p50 {wstool_p50:.1f} us / plain Twisted TCP echo p50 "
+            f"{tcp_p50:.1f} us = {wstool_p50 / tcp_p50:.2f}x"
+        )
+    rss = results.median("wstool", "rss", "kib_per_conn")
+    if rss is not None:
+        print(f"memory: wstool holds {rss:.1f} KiB of RSS per idle connection")
+
+
+def print_notes(settings: Settings, results: Results) -> None:
+    notes = []
+    for (server, scenario), messages in sorted(results.failures.items()):
+        good = len(results.rounds.get((server, scenario), []))
+        notes.append(
+            f"{server} / {scenario}: {len(messages)} run(s) failed ({good} succeeded): "
+            + "; ".join(sorted(set(messages)))
+        )
+    busy_runs: list[float] = []
+    total_runs = 0
+    for (server, scenario), rounds in sorted(results.rounds.items()):
+        gen = max((r.get("gen_cpu", 0.0) for r in rounds), default=0.0)
+        slow = max((r.get("slow_conns", 0) for r in rounds), default=0)
+        for r in rounds:
+            if "other_cpu" in r:
+                total_runs += 1
+                if r["other_cpu"] > OTHER_LOAD_LIMIT:
+                    busy_runs.append(r["other_cpu"])
+        if gen > GENERATOR_LIMIT:
+            notes.append(
+                f"{server} / {scenario}: load generator at {gen:.0%} of a core in its "
+                "busiest round: the generator may have been the bottleneck"
+            )
+        if slow:
+            notes.append(
+                f"{server} / {scenario}: the server framed echoes differently on {slow} "
+                "connection(s); each message was checked by the general parser instead"
+            )
+    if busy_runs:
+        notes.append(
+            f"other processes took {min(busy_runs):.0%}-{max(busy_runs):.0%} of a core in "
+            f"{len(busy_runs)} of {total_runs} timed runs: the machine was not quiet. Cells "
+            "use only undisturbed rounds where there is one; cells marked * had none and "
+            "are low and noisy"
+        )
+    if notes:
+        print()
+        print("Notes:")
+        for note in notes:
+            print("  " + note)
+
+
+# -- setup ---------------------------------------------------------------------
+
+
+def prepare_node(servers: list[Server]) -> tuple[list[Server], list[str]]:
+    """Drop the Node server if node is absent; ``npm ci`` if node_modules is."""
+    if not any(s.node for s in servers):
+        return servers, []
+    if shutil.which("node") is None:
+        return [s for s in servers if not s.node], ["ws (node) skipped: node is not installed"]
+    if not (HERE / "node_modules" / "ws").exists():
+        if shutil.which("npm") is None:
+            return [s for s in servers if not s.node], ["ws (node) skipped: npm is not installed"]
+        progress("installing ws: npm ci in scripts/bench_serve")
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip()[-300:]
+            return [s for s in servers if not s.node], [f"ws (node) skipped: npm ci failed: {tail}"]
+    return servers, []
+
+
+def choose_cpus() -> tuple[int | None, int | None]:
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None, None
+    return allowed[0], allowed[1]
+
+
+def split(value: str, allowed: list[str], what: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}"
+        )
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Benchmark wstool serve against Autobahn, twisted.web.websocket, websockets, "
+            "Node's ws and a plain Twisted TCP echo under one load generator."
+        ),
+        epilog=(
+            f"servers: {', '.join(SERVER_KEYS)}; scenarios: {', '.join(SCENARIO_KEYS)}. "
+            "See the module docstring for what each measures and how to read the tables."
+        ),
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds each run is timed (5; --quick: 1)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds before timing starts (1; --quick: 0.3)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="runs per cell, median shown (3; --quick: 1)"
+    )
+    parser.add_argument(
+        "--idle-conns",
+        type=int,
+        default=None,
+        help="idle connections for the rss scenario (5000; --quick: 500)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 s, 1 round, 500 idle connections"
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda v: split(v, SERVER_KEYS, "server"),
+        default=SERVER_KEYS,
+        metavar="NAME,...",
+        help=f"servers to run (default: all: {','.join(SERVER_KEYS)})",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=lambda v: split(v, SCENARIO_KEYS, "scenario"),
+        default=SCENARIO_KEYS,
+        metavar="NAME,...",
+        help=f"scenarios to run (default: all: {','.join(SCENARIO_KEYS)})",
+    )
+    parser.add_argument(
+        "--loadgen",
+        choices=["python", "node"],
+        default="python",
+        help="load generator for msg32/bin64k/bin1m (default: python; node needs node)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="run a round again up to this many times when other programs took more than "
+        f"{OTHER_LOAD_LIMIT:.0%} of a core during it (default: 1)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default=None,
+        help="the Python load generator's event loop (default: uvloop if installed)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write every round's raw result here")
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    settings = Settings(
+        duration=args.duration if args.duration is not None else (1.0 if quick else 5.0),
+        warmup=args.warmup if args.warmup is not None else (0.3 if quick else 1.0),
+        rounds=args.rounds if args.rounds is not None else (1 if quick else 3),
+        idle_conns=args.idle_conns if args.idle_conns is not None else (500 if quick else 5000),
+        servers=[s for s in SERVERS if s.key in args.only],
+        scenarios=[s for s in SCENARIOS if s.key in args.scenarios],
+        server_cpu=None,
+        gen_cpu=None,
+        node_loadgen=args.loadgen == "node",
+        loop=args.loop or ("uvloop" if uvloop_version() else "asyncio"),
+        retries=args.retries,
+    )
+    if settings.retries < 0:
+        parser.error("--retries must be at least 0")
+    if settings.loop == "uvloop" and not uvloop_version():
+        parser.error("--loop uvloop: uvloop is not installed (.venv/bin/pip install uvloop)")
+    if settings.node_loadgen and shutil.which("node") is None:
+        parser.error("--loadgen node: node is not installed")
+    if settings.duration <= 0 or settings.warmup < 0 or settings.rounds < 1:
+        parser.error("--duration must be above 0, --warmup at least 0, --rounds at least 1")
+    if settings.idle_conns < 1:
+        parser.error("--idle-conns must be at least 1")
+
+    settings.servers, notes = prepare_node(settings.servers)
+    settings.server_cpu, settings.gen_cpu = choose_cpus()
+    if settings.server_cpu is None:
+        notes.append("fewer than 2 CPUs: nothing pinned; server and generator share")
+    raise_nofile()
+    if settings.gen_cpu is not None:
+        # This process mostly waits; keep it off the servers' CPU all the same.
+        os.sched_setaffinity(0, {settings.gen_cpu})
+
+    procs = Processes()
+    results = Results()
+    # Ctrl-C and SIGTERM both stop the run cleanly and print what was measured
+    # (SIGINT explicitly: a shell without job control starts us with it ignored).
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupted = False
+    print_header(settings)
+    for note in notes:
+        print("  note         " + note)
+    sys.stdout.flush()
+    with tempfile.TemporaryDirectory(prefix="bench_serve.") as workdir:
+        try:
+            run_all(settings, results, procs, Path(workdir))
+        except KeyboardInterrupt:
+            interrupted = True
+            progress("interrupted: stopping every process started, then the partial results")
+        finally:
+            procs.stop_all()
+            signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        print("\nINTERRUPTED: partial results")
+    print_report(settings, results)
+    if args.json:
+        raw = {f"{server}/{scenario}": r for (server, scenario), r in results.rounds.items()}
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rounds": raw,
+                    "failures": {
+                        f"{server}/{scenario}": m
+                        for (server, scenario), m in results.failures.items()
+                    },
+                },
+                indent=1,
+            )
+        )
+    if interrupted:
+        return 130
+    return 1 if results.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
