@@ -331,6 +331,7 @@ class Connection:
         record = self.record_frames
         masked = self._peer is Role.CLIENT
         small_ok = self._max_message is None or self._max_message >= 125
+        new_tuple = tuple.__new__
         try:
             for frame in self._parser.feed(data):
                 opcode = frame.opcode
@@ -351,7 +352,7 @@ class Connection:
                     key = frame.mask_key
                     payload = frame.payload if key is None else apply_mask(frame.payload, key)
                     if record:
-                        events.append(FrameReceived(frame, payload))
+                        events.append(new_tuple(FrameReceived, (frame, payload)))
                     text = None
                     if opcode == 1:
                         try:
@@ -359,7 +360,10 @@ class Connection:
                         except UnicodeDecodeError as exc:
                             self.fail(_bad_utf8(frame, exc.start))
                             break
-                    events.append(MessageReceived(opcode, payload, text, 1, len(payload), False))
+                    # tuple.__new__: MessageReceived(...) without its __new__.
+                    events.append(
+                        new_tuple(MessageReceived, (opcode, payload, text, 1, len(payload), False))
+                    )
                     continue
                 self._receive_frame(frame)
                 if self.closed:
