@@ -216,6 +216,20 @@ class TestExitStatusUsage:
         assert_one_line_error(run)
         assert run.stderr.startswith("wstool decode: unreadable input: ")
 
+    def test_binary_input_suggests_raw(self) -> None:
+        """Bytes that are no text dump get a hint to read them with --raw; --raw reads them."""
+        frame = bytes.fromhex("810548656c6c6f") + b"\x00\xff\xfe"
+        run = wstool("decode", stdin=frame)
+        assert_one_line_error(run)
+        assert run.stderr.endswith("(it looks binary: --raw reads bytes as on the wire)\n")
+        raw = wstool("decode", "--raw", "--json", stdin=frame)
+        assert raw.records()[0]["text"] == "Hello"
+
+    def test_text_input_gets_no_binary_hint(self) -> None:
+        """A text dump that fails is not called binary."""
+        run = wstool("decode", stdin="zz zz")
+        assert "looks binary" not in run.stderr
+
     def test_missing_file(self, tmp_path: Path) -> None:
         """A file that does not exist is named in the error."""
         missing = tmp_path / "missing.hex"

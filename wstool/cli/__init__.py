@@ -422,7 +422,8 @@ def _run_decode(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
             text = raw.decode("utf-8", "replace")
             dump = hexdump.read_base64(text) if args.base64 else hexdump.read_dump(text)
     except hexdump.DumpError as exc:
-        raise CommandError(f"unreadable input: {exc}", ExitStatus.USAGE) from exc
+        hint = " (it looks binary: --raw reads bytes as on the wire)" if _binary(raw) else ""
+        raise CommandError(f"unreadable input: {exc}{hint}", ExitStatus.USAGE) from exc
     sender = Role(args.direction) if args.direction else None
     deflate = None
     if args.deflate or args.no_context_takeover:
@@ -438,6 +439,18 @@ def _run_decode(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
     else:
         _print_reports(reports, dump.format, dump.notes, args, stdout)
     return ExitStatus.ERROR if problems else ExitStatus.OK
+
+
+def _binary(data: bytes) -> bool:
+    """Whether input that failed as a text dump looks like raw bytes instead."""
+    head = data[:4096]
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 3  # not just a character cut at the 4 KiB mark
+    return False
 
 
 def _print_json(reports: Sequence[Any], notes: Sequence[str], stdout: IO[str]) -> None:
