@@ -225,22 +225,23 @@ class TrafficLog:
     def _prefix(self, conn_id: int) -> Parts:
         parts: Parts = []
         if self.clock is not None:
-            stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
-            parts.append((f"{stamp}.{int(self.clock() * 1000) % 1000:03d} ", "ws.dim"))
+            now = self.clock()  # once: two readings could straddle a second
+            stamp = time.strftime("%H:%M:%S", time.localtime(now))
+            parts.append((f"{stamp}.{int(now * 1000) % 1000:03d} ", "ws.dim"))
         if self.show_ids:
             parts.append((f"#{conn_id} ", "ws.offset"))
         return parts
 
     def _round_trip(self, conn_id: int, opcode: int, data: bytes, incoming: bool) -> float | None:
         """Time since our Ping with this payload, for its Pong."""
-        now = (self.clock or time.monotonic)()
+        # Only Pings and Pongs read the clock: this runs for every frame logged.
         if opcode == Opcode.PING and not incoming:
             if len(self._pings) < 1024:
-                self._pings[(conn_id, data)] = now
+                self._pings[(conn_id, data)] = (self.clock or time.monotonic)()
         elif opcode == Opcode.PONG and incoming:
             sent = self._pings.pop((conn_id, data), None)
             if sent is not None:
-                return now - sent
+                return (self.clock or time.monotonic)() - sent
         return None
 
     def _message(self, conn_id: int, event: MessageReceived | MessageSent) -> None:
