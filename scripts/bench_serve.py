@@ -814,7 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=1,
         help="run a round again up to this many times when other programs took more than "
-        f"{OTHER_LOAD_LIMIT:.0%} of a core during it (default: 1)",
+        f"{OTHER_LOAD_LIMIT * 100:.0f}%% of a core during it (default: 1)",
     )
     parser.add_argument(
         "--loop",

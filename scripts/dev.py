@@ -45,6 +45,9 @@ def setup(lock: str) -> None:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command in ("-h", "--help", "help"):
+        print("usage: python3 scripts/dev.py run|test|lint [ARGS...]\n\n" + __doc__)
+        return 0
     if command == "run":
         setup("runtime.txt")
         wstool = BIN / "wstool"
@@ -65,7 +68,7 @@ def main(argv: list[str]) -> int:
             if code:
                 return code
         return 0
-    print(__doc__, file=sys.stderr)
+    print("usage: python3 scripts/dev.py run|test|lint [ARGS...]\n\n" + __doc__, file=sys.stderr)
     return 2
 
 
