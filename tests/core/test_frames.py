@@ -239,6 +239,32 @@ class TestSection5_2RoundTrip:
         assert parser.buffered == 0
         assert parser.incomplete is None
 
+    @FAST
+    @given(
+        sizes=st.lists(st.sampled_from([0, 5, 125, 126, 300, 65535, 65536, 70000]), max_size=5),
+        reads=st.lists(st.integers(1, 40000), min_size=1, max_size=8),
+        masked=st.booleans(),
+    )
+    def test_large_frames_in_many_reads(
+        self, sizes: list[int], reads: list[int], masked: bool
+    ) -> None:
+        """Frames spread over many reads, large ones included, parse as the whole stream does."""
+        key = b"\x01\x02\x03\x04" if masked else None
+        stream = b"".join(
+            forge_frame(opcode=2, payload=bytes([n % 251]) * n, mask_key=key) for n in sizes
+        )
+        parser = FrameParser(max_frame_size=70000)
+        frames: list[WireFrame] = []
+        pos = 0
+        for i in itertools.count():
+            if pos >= len(stream):
+                break
+            step = reads[i % len(reads)]
+            frames.extend(parser.feed(stream[pos : pos + step]))
+            pos += step
+        assert frames == parse_all(stream)
+        assert parser.buffered == 0
+
     def test_one_byte_at_a_time(self) -> None:
         """Every §5.7 example, concatenated and fed one byte at a time, parses as a whole."""
         stream = b"".join(bytes.fromhex(wire) for _, _, wire in RFC_EXAMPLES)

@@ -313,6 +313,17 @@ class BehaviourTests(SiteFixture):
         self.assertEqual(bob.transport.value(), b"")
         self.assertEqual(carol.messages(), [b"still here?"])
 
+    def test_idle_callback_when_the_last_client_goes(self) -> None:
+        """on_idle runs once the last open connection is gone, not before."""
+        self.serve()
+        idle: list[int] = []
+        self.site._on_idle = lambda: idle.append(len(self.site.wires))
+        alice, bob = self.connect(), self.connect()
+        alice.lose()
+        self.assertEqual(idle, [])
+        bob.lose()
+        self.assertEqual(idle, [0])
+
     def test_message_too_big_is_1009(self) -> None:
         """A message over max_message_size fails the connection with 1009."""
         self.serve(max_message_size=1000)

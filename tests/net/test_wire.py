@@ -144,6 +144,22 @@ class DataTests(WireFixture):
         self.assertEqual(len(self.observer.of_type(MessageReceived)), 3)
         self.assertTrue(all(conn_id == 7 for conn_id, _ in self.observer.events_seen))
 
+    def test_large_echo_is_not_joined_again(self) -> None:
+        """A large frame's header and payload go to the transport as two pieces, once."""
+        self.start(NO_TIMERS)
+        sequences: list[list[bytes]] = []
+        real = self.transport.writeSequence
+        self.transport.writeSequence = lambda seq: (sequences.append(list(seq)), real(seq))  # type: ignore[method-assign]
+        payload = bytes(range(256)) * 4096
+        self.peer.send_binary(payload)
+        wire = self.peer.data_to_send()
+        for start in range(0, len(wire), 65536):
+            self.wire.dataReceived(wire[start : start + 65536])
+        self.assertEqual(len(sequences), 1)
+        head, body = sequences[0]
+        self.assertEqual(body, payload)
+        self.assertEqual(self.transport.value(), head + body)
+
     def test_frame_split_across_reads(self) -> None:
         """A frame that arrives a byte at a time is echoed once it is whole."""
         self.start(NO_TIMERS)

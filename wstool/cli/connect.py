@@ -281,8 +281,10 @@ def _status_of(closed: Any, failed: bool) -> int:
 def run_connect(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> int:
     """Connect, run the REPL or the pipe, and return the exit status."""
     from wstool.cli import _console
+    from wstool.cli.allocator import tune_allocator
 
     options = _options(args)
+    tune_allocator()
     interactive = not args.execute and stdin.isatty() and stdout.isatty() and not args.json
     reactor = _install_reactor()
     from wstool.net.client import ConnectFailed, HandshakeRejected, connect

@@ -73,10 +73,12 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
     from twisted.internet import endpoints, reactor
     from twisted.internet.error import CannotListenError
 
+    from wstool.cli.allocator import release_free_memory, tune_allocator
     from wstool.net.server import WebSocketSite
 
+    tune_allocator()
     observer = _observer(args, stdout, console)
-    site = WebSocketSite(_options(args), observer, reactor)
+    site = WebSocketSite(_options(args), observer, reactor, on_idle=release_free_memory)
     host = args.host
     interface = host.strip("[]")
     if tls is not None:

@@ -646,6 +646,15 @@ class Connection:
         self._out = []
         return out
 
+    def chunks_to_send(self) -> list[bytes]:
+        """:meth:`data_to_send` as the list of its pieces, for a writer that takes them.
+
+        A transport with a ``writeSequence`` then joins large frames once, not twice.
+        """
+        self._release_close_reply()
+        out, self._out = self._out, []
+        return out
+
 
 def _truncate_reason(message: str) -> str:
     """A close reason fits in 123 bytes of UTF-8 (RFC 6455 §5.5)."""

@@ -193,6 +193,9 @@ class WireFrame(NamedTuple):
         )
 
 
+_MAX_HEADER = 14  # 2 + 8 bytes of length + 4 of mask key
+
+
 class _Incomplete(NamedTuple):
     offset: int
     have: int
@@ -255,6 +258,14 @@ class FrameParser:
 
     def _parse(self) -> Iterator[WireFrame]:
         chunks = self._chunks
+        if len(chunks) > 1 and len(chunks[0]) >= _MAX_HEADER:
+            # A large frame that arrived in many reads: join only its payload,
+            # not the whole buffer (and then slice it out again).
+            frame = self._spanning()
+            if frame is not None:
+                yield frame
+                if self._have < self._need:
+                    return
         buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._have = 0
@@ -332,6 +343,63 @@ class FrameParser:
                 self._have = len(rest)
             self._offset = base + pos
             self._need = need if pos < end else 2
+
+    def _spanning(self) -> WireFrame | None:
+        """The first frame, if it starts in the first chunk and ends in a later one."""
+        chunks = self._chunks
+        first = chunks[0]
+        b0, b1 = first[0], first[1]
+        length = b1 & 0x7F
+        start = 2
+        bits = 7
+        if length == 126:
+            (length,) = struct.unpack_from("!H", first, 2)
+            start, bits = 4, 16
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", first, 2)
+            start, bits = 10, 64
+        limit = self.max_frame_size
+        if limit is not None and length > limit:
+            return None  # the general path raises, at the right offset
+        key = None
+        if b1 & 0x80:
+            key = first[start : start + 4]
+            start += 4
+        stop = start + length
+        if stop <= len(first) or stop > self._have:
+            return None
+        parts = [first[start:]]
+        used = 1
+        remaining = stop - len(first)
+        while remaining > len(chunks[used]):
+            parts.append(chunks[used])
+            remaining -= len(chunks[used])
+            used += 1
+        last = chunks[used]
+        parts.append(last[:remaining])
+        rest = last[remaining:]
+        del chunks[: used + 1]
+        if rest:
+            chunks.insert(0, rest)
+        pos = self._offset
+        self._offset = pos + stop
+        self._have -= stop
+        self._need = 2
+        return tuple.__new__(
+            WireFrame,
+            (
+                bool(b0 & 0x80),
+                bool(b0 & 0x40),
+                bool(b0 & 0x20),
+                bool(b0 & 0x10),
+                b0 & 0x0F,
+                key,
+                length,
+                bits,
+                b"".join(parts),
+                pos,
+            ),
+        )
 
 
 def _frame_size(buf: bytes, pos: int) -> int | None:

@@ -8,6 +8,7 @@ reason; a plain GET of ``/`` gets the built-in browser console.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib import resources
@@ -136,11 +137,19 @@ class WebSocketSite(Site):
         options: behaviour and limits.
         observer: where handshakes, frames and closes are reported.
         clock: the reactor (timers).
+        on_idle: called when the last open connection is gone (to give
+            memory back, say).
     """
 
     protocol = UpgradingChannel  # type: ignore[assignment]
 
-    def __init__(self, options: ServerOptions, observer: ServerObserver, clock: IReactorTime):
+    def __init__(
+        self,
+        options: ServerOptions,
+        observer: ServerObserver,
+        clock: IReactorTime,
+        on_idle: Callable[[], None] | None = None,
+    ):
         # The clock also drives twisted.web's keep-alive timeouts (TimeoutMixin),
         # which would otherwise fall back to the global reactor.
         super().__init__(WebSocketResource(self), reactor=clock)
@@ -150,6 +159,7 @@ class WebSocketSite(Site):
         self.wires: set[WireProtocol] = set()
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
+        self._on_idle = on_idle
         self.noisy = False
 
     def buildProtocol(self, addr: Any) -> Any:
@@ -238,6 +248,8 @@ class WebSocketSite(Site):
     def _forget(self, wire: WireProtocol) -> None:
         self.wires.discard(wire)
         if not self.wires:
+            if self._on_idle is not None:
+                self._on_idle()
             waiting, self._all_closed = self._all_closed, []
             for d in waiting:
                 d.callback(None)

@@ -22,6 +22,9 @@ from wstool.core.frames import CloseCode, Role
 
 __all__ = ["FrameObserver", "Timeouts", "WireProtocol"]
 
+_JOIN_UP_TO = 65536
+"""Output up to this size is joined into one write; beyond, pieces go as they are."""
+
 
 class FrameObserver(Protocol):
     """What a wire reports to (the terminal log, a test, or nothing)."""
@@ -164,14 +167,19 @@ class WireProtocol(TwistedProtocol):
                     self.on_message(self, event)  # type: ignore[arg-type]
             elif kind is PongReceived:
                 self._pong(event.data)  # type: ignore[union-attr]
-        out = self.conn.data_to_send()
+        out = self.conn.chunks_to_send()
         events += self.conn.events()  # what was sent, and a close now complete
         for event in events:
             if type(event) is ConnectionClosed:
                 self.close_event = event
         transport: Any = self.transport
         if out and transport is not None:
-            transport.write(out)
+            if len(out) == 2 and len(out[1]) > _JOIN_UP_TO:
+                # One large frame, header and payload: the transport joins
+                # them when it writes; joining here as well would copy twice.
+                transport.writeSequence(out)
+            else:
+                transport.write(out[0] if len(out) == 1 else b"".join(out))
         if events:
             self.observer.events(self.conn_id, events)
         self._after_state_change()
