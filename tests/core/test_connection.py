@@ -914,3 +914,22 @@ class TestSection7_1_7FailingTheConnection:
         code, reason = parse_close_payload(frame.data)
         assert (code, reason) == (1008, ("é" * 61).encode())
         assert frame.length == 124
+
+
+def test_idle_assemblers_share_nothing_that_grows() -> None:
+    """The empty part lists idle assemblers share stay empty through messages and faults."""
+    from wstool.core import connection as module
+
+    server = Connection(Role.SERVER)
+    client = Connection(Role.CLIENT)
+    client.send_fragments(Opcode.TEXT, [b"fr", b"ag"])
+    client.send_fragments(Opcode.BINARY, [b"\x00", b"\x01"])
+    client.send_text("whole")
+    server.receive_data(client.data_to_send())
+    texts = [e for e in server.events() if isinstance(e, MessageReceived)]
+    assert [m.data for m in texts] == [b"frag", b"\x00\x01", b"whole"]
+    client.send_raw(b"\x01\x82" + b"\x00" * 4 + b"\xc3\x28"[:1] + b"\x28")  # a fragment...
+    client.send_raw(b"\x80\x81" + b"\x00" * 4 + b"\xff")  # ...ending in bad UTF-8
+    server.receive_data(client.data_to_send())
+    assert server.failure is not None and server.failure.close_code == 1007
+    assert module._NO_PARTS == [] and module._NO_TEXT == []

@@ -10,6 +10,7 @@ Twisted version, if they change.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -162,6 +163,26 @@ class TwistedInternalsTests(SynchronousTestCase):
         )
         channel.connectionLost(Failure(ConnectionDone()))
 
+    def test_transports_deliver_through_their_protocol_attribute(self) -> None:
+        """TCP reads go to ``transport.protocol``; TLS to its ``wrappedProtocol``."""
+        import inspect
+
+        from twisted.internet import tcp
+        from twisted.protocols.tls import TLSMemoryBIOProtocol
+
+        self.require(
+            "self.protocol.dataReceived" in inspect.getsource(tcp.Connection._dataReceived),
+            "tcp.Connection delivers reads to self.protocol",
+        )
+        from twisted.protocols.policies import ProtocolWrapper
+
+        self.require(
+            issubclass(TLSMemoryBIOProtocol, ProtocolWrapper)
+            and "self.wrappedProtocol.dataReceived"
+            in inspect.getsource(ProtocolWrapper.dataReceived),
+            "TLSMemoryBIOProtocol delivers to self.wrappedProtocol",
+        )
+
     def test_site_protocol_attribute_builds_the_channel(self) -> None:
         """Site.buildProtocol makes an instance of Site.protocol, unwrapped."""
         site = WebSocketSite(ServerOptions(), Recorder(), MemoryReactorClock())
@@ -270,6 +291,41 @@ class TakeoverTests(ChannelFixture):
         events = _client_events(response[len(SWITCHING) :])
         texts = [e.text for e in events if isinstance(e, MessageReceived)]
         self.assertEqual(texts, ["Hello", "Hello"])
+
+    def _rerouted(self, tls: bool) -> None:
+        site = WebSocketSite(ServerOptions(timeouts=NO_TIMERS), self.observer, self.clock)
+        channel = site.buildProtocol(PEER)
+        transport = StringTransport(peerAddress=PEER)
+        holder: Any = transport
+        if tls:  # Twisted's TLS: the TCP transport -> TLS protocol -> channel
+            holder = type("TLSProtocol", (), {})()
+            transport.protocol = holder  # type: ignore[attr-defined]
+        holder.wrappedProtocol = channel if tls else None
+        if not tls:
+            transport.protocol = channel  # type: ignore[attr-defined]
+        channel.makeConnection(transport)
+        gone = weakref.ref(channel)
+        channel.dataReceived(UPGRADE_REQUEST + MASKED_HELLO)
+        wire = transport.protocol.wrappedProtocol if tls else transport.protocol  # type: ignore[attr-defined]
+        self.assertIsInstance(wire, WireProtocol)
+        del channel
+        self.assertIsNone(gone(), "the HTTP channel outlived the upgrade")
+        wire.dataReceived(MASKED_HELLO)
+        response = transport.value()
+        events = _client_events(response[len(SWITCHING) :])
+        texts = [e.text for e in events if isinstance(e, MessageReceived)]
+        self.assertEqual(texts, ["Hello", "Hello"])
+        transport.connected = False
+        wire.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(site.wires, set())
+
+    def test_tcp_transport_delivers_to_the_wire(self) -> None:
+        """Over TCP the transport is handed to the wire; the HTTP channel is freed at once."""
+        self._rerouted(tls=False)
+
+    def test_tls_transport_delivers_to_the_wire(self) -> None:
+        """Over TLS the TLS layer is pointed at the wire; the HTTP channel is freed at once."""
+        self._rerouted(tls=True)
 
     def test_request_split_across_reads(self) -> None:
         """A head trickling in one byte per read still upgrades, and a frame after it echoes."""

@@ -88,6 +88,10 @@ def _prefix_ok(tail: bytes) -> bool:
     return len(tail) < 2 or lo <= tail[1] <= hi
 
 
+_NO_PARTS: list[bytes] = []
+_NO_TEXT: list[str] = []
+
+
 class MessageAssembler:
     """Frames -> messages, with the rules that span frames (RFC 6455 §5.4, §8.1).
 
@@ -107,12 +111,15 @@ class MessageAssembler:
         self.max_message_size = max_message_size
         self.codec = codec
         self._opcode: int | None = None  # of the message in progress
-        self._parts: list[bytes] = []
+        # Idle connections share these empty lists: _start() gives a message
+        # its own before anything is appended (an open server holds
+        # thousands of connections, most of them between messages).
+        self._parts: list[bytes] = _NO_PARTS
         self._size = 0
         self._wire_size = 0
         self._frames = 0
         self._compressed = False
-        self._text: list[str] = []
+        self._text: list[str] = _NO_TEXT
         self._utf8: codecs.BufferedIncrementalDecoder | None = None
 
     @property
@@ -216,7 +223,7 @@ class MessageAssembler:
         self._opcode = None
         message = b"".join(self._parts)
         text = "".join(self._text) if self._utf8 is not None else None
-        self._parts, self._text = [], []
+        self._parts, self._text = _NO_PARTS, _NO_TEXT
         opcode = 1 if text is not None else 2
         return MessageReceived(
             opcode, message, text, self._frames, self._wire_size, self._compressed
@@ -235,7 +242,7 @@ class MessageAssembler:
 
     def _reset(self, rule: str, message: str, section: str, code: int, offset: int) -> Violation:
         self._opcode = None
-        self._parts, self._text = [], []
+        self._parts, self._text = _NO_PARTS, _NO_TEXT
         return Violation(rule, message, section, code, offset)
 
 
@@ -312,7 +319,7 @@ class Connection:
         self._assembler = MessageAssembler(max_message_size=max_message_size, codec=codec)
         self._peer = role.peer
         self._events: list[Event] = []
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None  # made on the first send
 
     @property
     def closed(self) -> bool:
@@ -587,6 +594,8 @@ class Connection:
 
     def send_raw(self, data: bytes) -> None:
         """Queue bytes as they are, frames forged by hand included."""
+        if self._out is None:
+            self._out = []
         self._out.append(data)
         self.bytes_sent += len(data)
 
@@ -621,8 +630,11 @@ class Connection:
                 fin, rsv1, False, False, int(opcode), key, len(data), bits, body, self.bytes_sent
             )
             self._events.append(FrameSent(frame, data))
-        self._out.append(head)
-        self._out.append(body)
+        out = self._out
+        if out is None:
+            out = self._out = []
+        out.append(head)
+        out.append(body)
         self.bytes_sent += len(head) + len(body)
         self.frames_sent += 1
 
@@ -640,11 +652,11 @@ class Connection:
         sent since the peer's Close arrived.
         """
         self._release_close_reply()
-        if not self._out:
+        out = self._out
+        if not out:
             return b""
-        out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        self._out = []
-        return out
+        self._out = None
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def chunks_to_send(self) -> list[bytes]:
         """:meth:`data_to_send` as the list of its pieces, for a writer that takes them.
@@ -652,8 +664,8 @@ class Connection:
         A transport with a ``writeSequence`` then joins large frames once, not twice.
         """
         self._release_close_reply()
-        out, self._out = self._out, []
-        return out
+        out, self._out = self._out, None
+        return out or []
 
 
 def _truncate_reason(message: str) -> str:

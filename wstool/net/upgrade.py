@@ -62,6 +62,7 @@ class UpgradingChannel(HTTPChannel):
         self._upgraded: Any = None
         self._passthrough = False
         self._timer: IDelayedCall | None = None
+        self._rerouted = False
 
     # -- the takeover -------------------------------------------------------
 
@@ -86,6 +87,24 @@ class UpgradingChannel(HTTPChannel):
         # protocol manages back-pressure itself from now on.
         transport.unregisterProducer()  # type: ignore[attr-defined]
         protocol.makeConnection(transport)
+        self._reroute(transport, protocol)
+
+    def _reroute(self, transport: Any, protocol: Any) -> None:
+        """Have the transport deliver straight to ``protocol`` from now on.
+
+        The channel, its request and twisted.web's parsing state are then
+        garbage, instead of a few KiB kept alive by every open WebSocket.
+        Where the transport is not one we know (a test's), the channel
+        stays in between and forwards.
+        """
+        tls: Any = getattr(transport, "protocol", None)
+        if tls is self:  # plain TCP
+            transport.protocol = protocol
+        elif getattr(tls, "wrappedProtocol", None) is self:  # TLS under TCP
+            tls.wrappedProtocol = protocol
+        else:
+            return
+        self._rerouted = True
 
     def close_after_response(self) -> None:
         """Close the connection once the current response is written.
@@ -133,9 +152,16 @@ class UpgradingChannel(HTTPChannel):
             super().dataReceived(head)
             if self.transport is None or getattr(self.transport, "disconnecting", False):
                 return
-        if self._upgraded is not None and self._pending:
+        upgraded = self._upgraded
+        if upgraded is not None:
             rest, self._pending = self._pending, b""
-            self._upgraded.dataReceived(rest)
+            if self._rerouted:
+                # Nothing of the HTTP exchange is needed any more: break the
+                # request <-> channel cycle so both go now, not at the next
+                # garbage collection.
+                self.requests = []
+            if rest:
+                upgraded.dataReceived(rest)
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         self._cancel_timer()
