@@ -993,3 +993,18 @@ class TestInteropWebsockets:
         assert response.status_code == 426
         assert response.headers["Sec-WebSocket-Version"] == "13"
         assert client.handshake_exc is not None
+
+
+@given(st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b"\x00", b"\t", b"\x7f", b" "])))
+def test_head_bytes_fast_check_agrees_with_the_full_one(pieces: list[bytes]) -> None:
+    """The quick screen of a head's bytes accepts exactly what the full search accepts."""
+    from wstool.core import handshake as module
+
+    data = b"".join(pieces)
+    expect_ok = module._BAD_BYTE.search(data) is None
+    try:
+        module._check_bytes(data, module._REQUEST)
+    except HandshakeError:
+        assert not expect_ok
+    else:
+        assert expect_ok

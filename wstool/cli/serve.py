@@ -16,11 +16,17 @@ __all__ = ["run_serve"]
 _BACKLOG = 1024
 
 
-def _observer(args: argparse.Namespace, stdout: IO[str], console: Any) -> Any:
+def _observer(args: argparse.Namespace, stdout: IO[str], console: Any, reactor: Any) -> Any:
     from wstool.ui.traffic import TrafficLog
 
     level = 0 if args.quiet else 2 if args.verbose else 1
-    return TrafficLog(console, level=level, json_out=stdout if args.json else None)
+    return TrafficLog(
+        console,
+        level=level,
+        json_out=stdout if args.json else None,
+        # Flush once per turn of the reactor, after every read it handled.
+        flush_soon=lambda flush: reactor.callLater(0, flush),
+    )
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -77,7 +83,12 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
     from wstool.net.server import WebSocketSite
 
     tune_allocator()
-    observer = _observer(args, stdout, console)
+    # The log flushes once per turn of the reactor (see _observer), so the
+    # stream need not write every line through, whatever PYTHONUNBUFFERED says.
+    reconfigure = getattr(stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(write_through=False)
+    observer = _observer(args, stdout, console, reactor)
     site = WebSocketSite(_options(args), observer, reactor, on_idle=release_free_memory)
     host = args.host
     interface = host.strip("[]")
@@ -132,6 +143,7 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
     # Twisted turns SIGINT into reactor.stop(); SIGTERM the same way, so
     # both run the graceful shutdown above.
     reactor.run()
+    observer.flush()  # what the last turns of the reactor logged
     if "error" in outcome:
         raise CommandError(outcome["error"])
     _ = signal  # SIGINT/SIGTERM are installed by reactor.run()

@@ -80,6 +80,8 @@ _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[\x21-\x7e]+")
 _REQUEST_LINE = re.compile(rb"([" + _TCHARS.encode() + rb"]+) ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
 _STATUS_LINE = re.compile(rb"(HTTP/[0-9]\.[0-9]) ([0-9]{3}) ([\t\x20-\x7e\x80-\xff]*)")
 # Controls other than HTAB, and CR or LF that are not part of a CRLF pair.
+_HEADER_BLOCK = re.compile(rf"(?:[{_TCHARS}]+:[^\r\n]*\r\n)*")
+_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _BAD_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
 _FIELD_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _OWS = " \t"
@@ -347,8 +349,24 @@ def format_extensions(exts: Sequence[ExtensionOffer]) -> str:
 # --- heads ---------------------------------------------------------------------------
 
 
+class _IndexedHeaders(tuple[tuple[str, str], ...]):
+    """Headers with their names indexed once, for the many lookups of one check."""
+
+    index: dict[str, list[str]]
+
+    def __new__(cls, headers: Sequence[tuple[str, str]]) -> _IndexedHeaders:
+        self = super().__new__(cls, headers)
+        index: dict[str, list[str]] = {}
+        for key, value in self:
+            index.setdefault(key.lower(), []).append(value)
+        self.index = index
+        return self
+
+
 def _get_all(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     wanted = name.lower()
+    if type(headers) is _IndexedHeaders:
+        return list(headers.index.get(wanted, ()))
     return [value for key, value in headers if key.lower() == wanted]
 
 
@@ -428,6 +446,10 @@ _RESPONSE = _HeadSyntax(
 
 def _check_bytes(data: bytes, syntax: _HeadSyntax) -> None:
     """Reject control bytes and line endings other than CRLF."""
+    if len(data.translate(None, _CONTROLS)) == len(data) and data.count(b"\r") == data.count(
+        b"\n"
+    ) == data.count(b"\r\n"):
+        return  # the common case, without the slower search below
     bad = _BAD_BYTE.search(data)
     if bad is None:
         return
@@ -498,9 +520,20 @@ def _split_head(
         return None
     raw = bytes(data[: end + 4])
     _check_bytes(raw, syntax)
-    lines = raw[:end].split(b"\r\n")
-    start = _match_start(lines[0], syntax)
-    headers = [_parse_header_line(line, syntax) for line in lines[1:]]
+    first = raw.find(b"\r\n")
+    start = _match_start(raw[:first], syntax)
+    # Each header line with its CRLF; the common case, every line well formed,
+    # is checked by one regular expression, and only a bad head is gone
+    # through line by line to say what is wrong with it.
+    block = raw[first + 2 : end + 2].decode("latin-1")
+    if _HEADER_BLOCK.fullmatch(block):
+        headers = [
+            (name, value.strip(_OWS))
+            for name, _, value in (line.partition(":") for line in block.split("\r\n")[:-1])
+        ]
+    else:
+        lines = raw[:end].split(b"\r\n")
+        headers = [_parse_header_line(line, syntax) for line in lines[1:]]
     return start, headers, raw
 
 
@@ -774,6 +807,7 @@ def check_request(
     # and return an HTTP response with an appropriate error code (such as 400
     # Bad Request)." Each check below raises at the first violation.
     _check_request_line(method, target, version)
+    headers = _IndexedHeaders(headers)
     host = _check_host(headers)
     _check_upgrade_headers(headers)
     _check_no_body(headers)

@@ -96,6 +96,10 @@ class TrafficLog:
             response the peer's (``<``); a server sees them the other way.
         clock: seconds, for Ping round trips and timestamps; ``None`` for
             no timestamps (Ping round trips then use ``time.monotonic``).
+        flush_soon: if given, output is flushed through it (it calls its
+            argument soon, once the current batch of work is done) instead of
+            after every report: a server logging thousands of connects a
+            second then makes one write per batch, not one per line.
     """
 
     def __init__(
@@ -108,8 +112,11 @@ class TrafficLog:
         show_ids: bool = True,
         clock: Callable[[], float] | None = None,
         client: bool = False,
+        flush_soon: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.client = client
+        self._flush_soon = flush_soon
+        self._flush_pending = False
         self.console = console
         self.show_ids = show_ids
         self.clock = clock
@@ -136,6 +143,15 @@ class TrafficLog:
         self.json_out.write(json_line(record))
 
     def _flush(self) -> None:
+        if self._flush_soon is None:
+            self.flush()
+        elif not self._flush_pending:
+            self._flush_pending = True
+            self._flush_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write out what is buffered."""
+        self._flush_pending = False
         (self.json_out or self.console.file).flush()
 
     # -- the observer -----------------------------------------------------------
