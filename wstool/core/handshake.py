@@ -352,21 +352,21 @@ def format_extensions(exts: Sequence[ExtensionOffer]) -> str:
 class _IndexedHeaders(tuple[tuple[str, str], ...]):
     """Headers with their names indexed once, for the many lookups of one check."""
 
-    index: dict[str, list[str]]
+    by_name: dict[str, list[str]]
 
     def __new__(cls, headers: Sequence[tuple[str, str]]) -> _IndexedHeaders:
         self = super().__new__(cls, headers)
         index: dict[str, list[str]] = {}
         for key, value in self:
             index.setdefault(key.lower(), []).append(value)
-        self.index = index
+        self.by_name = index
         return self
 
 
 def _get_all(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     wanted = name.lower()
     if type(headers) is _IndexedHeaders:
-        return list(headers.index.get(wanted, ()))
+        return list(headers.by_name.get(wanted, ()))
     return [value for key, value in headers if key.lower() == wanted]
 
 
