@@ -933,3 +933,22 @@ def test_idle_assemblers_share_nothing_that_grows() -> None:
     server.receive_data(client.data_to_send())
     assert server.failure is not None and server.failure.close_code == 1007
     assert module._NO_PARTS == [] and module._NO_TEXT == []
+
+
+@given(
+    opcode=st.sampled_from([Opcode.TEXT, Opcode.BINARY]),
+    sizes=st.lists(st.integers(0, 300), min_size=1, max_size=5),
+)
+def test_unrecorded_server_sends_the_same_bytes(opcode: int, sizes: list[int]) -> None:
+    """A server that records no frames writes exactly what one that records them writes."""
+    quiet = Connection(Role.SERVER, record_frames=False)
+    recording = Connection(Role.SERVER, record_frames=True)
+    for n in sizes:
+        data = b"a" * n
+        quiet.send_message(opcode, data)
+        recording.send_message(opcode, data)
+    wire = quiet.data_to_send()
+    assert wire == recording.data_to_send()
+    assert wire == b"".join(encode_frame(opcode, b"a" * n) for n in sizes)
+    assert (quiet.bytes_sent, quiet.frames_sent) == (recording.bytes_sent, recording.frames_sent)
+    assert quiet.events() == []

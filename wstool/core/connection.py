@@ -266,6 +266,9 @@ def _bad_utf8(frame: WireFrame, index: int) -> Violation:
     )
 
 
+# The headers of short, final, unmasked TEXT and BINARY frames, by length.
+_SHORT_HEADERS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (1, 2)}
+
 _DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
 
 
@@ -536,7 +539,26 @@ class Connection:
             data: the payload.
             compress: compress it (default: when a codec was negotiated).
         """
-        self._check_can_send_data()
+        if self.state is not State.OPEN:
+            self._check_can_send_data()
+        if (
+            len(data) < 126
+            and (opcode == 1 or opcode == 2)
+            and self.codec is None
+            and not compress
+            and self.role is Role.SERVER
+            and not self.record_frames
+        ):
+            # The common case of a busy server in line: a short unmasked frame
+            # whose header is one of a few prebuilt ones, and no events.
+            out = self._out
+            if out is None:
+                out = self._out = []
+            out.append(_SHORT_HEADERS[opcode][len(data)])
+            out.append(data)
+            self.bytes_sent += len(data) + 2
+            self.frames_sent += 1
+            return
         rsv1 = self.codec is not None if compress is None else compress
         payload = data
         if rsv1:

@@ -22,6 +22,7 @@ from wstool.core.frames import CloseCode, Role
 
 __all__ = ["FrameObserver", "Timeouts", "WireProtocol"]
 
+_OPEN = State.OPEN
 _JOIN_UP_TO = 65536
 """Output up to this size is joined into one write; beyond, pieces go as they are."""
 
@@ -156,19 +157,21 @@ class WireProtocol(TwistedProtocol):
 
     def flush(self) -> None:
         """Act on new events, write what the connection has to send, report."""
-        events = self.conn.events()
+        conn = self.conn
+        events = conn.events()
+        on_message = self.on_message
         for event in events:
             kind = type(event)
             if kind is MessageReceived:
                 # Messages that came before a Close in the same read are still
                 # answered: the core holds its Close reply until the output is
                 # collected below.
-                if self.on_message is not None and self.conn.can_send_data:
-                    self.on_message(self, event)  # type: ignore[arg-type]
+                if on_message is not None and (conn.state is _OPEN or conn.can_send_data):
+                    on_message(self, event)  # type: ignore[arg-type]
             elif kind is PongReceived:
                 self._pong(event.data)  # type: ignore[union-attr]
-        out = self.conn.chunks_to_send()
-        events += self.conn.events()  # what was sent, and a close now complete
+        out = conn.chunks_to_send()
+        events += conn.events()  # what was sent, and a close now complete
         for event in events:
             if type(event) is ConnectionClosed:
                 self.close_event = event
