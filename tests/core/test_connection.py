@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -952,3 +953,57 @@ def test_unrecorded_server_sends_the_same_bytes(opcode: int, sizes: list[int]) -
     assert wire == b"".join(encode_frame(opcode, b"a" * n) for n in sizes)
     assert (quiet.bytes_sent, quiet.frames_sent) == (recording.bytes_sent, recording.frames_sent)
     assert quiet.events() == []
+
+
+class TestEcho:
+    """Connection(echo=True): every message answered with itself, in order."""
+
+    def serve(self, record: bool, **options: Any) -> tuple[Connection, Connection]:
+        server = Connection(Role.SERVER, record_frames=record, echo=True, **options)
+        client = Connection(Role.CLIENT, mask_source=lambda n: KEY)
+        return server, client
+
+    def echoed(self, server: Connection, wire: bytes) -> list[tuple[int, bytes]]:
+        server.receive_data(wire)
+        reader = Connection(Role.CLIENT)
+        reader.receive_data(server.data_to_send())
+        return [(e.opcode, e.data) for e in reader.events() if isinstance(e, MessageReceived)]
+
+    @pytest.mark.parametrize("record", [False, True])
+    def test_order_kept_across_short_long_and_fragmented(self, record: bool) -> None:
+        server, client = self.serve(record)
+        client.send_text("one")
+        client.send_fragments(Opcode.BINARY, [b"tw", b"o"])
+        client.send_binary(b"x" * 300)
+        client.send_text("four")
+        expected = [(1, b"one"), (2, b"two"), (2, b"x" * 300), (1, b"four")]
+        assert self.echoed(server, client.data_to_send()) == expected
+        received = [e for e in server.events() if isinstance(e, MessageReceived)]
+        assert len(received) == (4 if record else 0)
+
+    @pytest.mark.parametrize("record", [False, True])
+    def test_messages_before_the_peers_close_are_answered_first(self, record: bool) -> None:
+        server, client = self.serve(record)
+        client.send_text("last words")
+        client.send_close(1000, "bye")
+        server.receive_data(client.data_to_send())
+        reader = Connection(Role.CLIENT)
+        reader.receive_data(server.data_to_send())
+        frames = [e.frame.opcode for e in reader.events() if isinstance(e, FrameReceived)]
+        assert frames == [Opcode.TEXT, Opcode.CLOSE]
+        assert reader.close_received == (1000, "bye")
+
+    @pytest.mark.parametrize("record", [False, True])
+    def test_nothing_echoed_after_our_close(self, record: bool) -> None:
+        server, client = self.serve(record)
+        server.send_close(1001, "going away")
+        server.data_to_send()
+        client.send_text("too late")
+        assert self.echoed(server, client.data_to_send()) == []
+
+    @pytest.mark.parametrize("record", [False, True])
+    def test_bad_utf8_still_fails(self, record: bool) -> None:
+        server, client = self.serve(record)
+        client.send_raw(forge_frame(opcode=Opcode.TEXT, payload=b"\xff", mask_key=KEY))
+        server.receive_data(client.data_to_send())
+        assert server.failure is not None and server.failure.close_code == 1007

@@ -287,6 +287,10 @@ class Connection:
         record_frames: report every frame in and out as
             :class:`FrameReceived` / :class:`FrameSent` events; a driver
             that shows no frames turns this off and saves their cost.
+        echo: answer every message with the same message (text stays text,
+            binary stays binary) as soon as it is complete, in the order
+            received: an echo server. The messages are then reported as
+            :class:`MessageReceived` only when frames are recorded.
     """
 
     def __init__(
@@ -299,8 +303,10 @@ class Connection:
         mask_source: Callable[[int], bytes] = os.urandom,
         echo_close_reason: bool = True,
         record_frames: bool = True,
+        echo: bool = False,
     ) -> None:
         self.role = role
+        self.echo = echo
         self.codec = codec
         self.state = State.OPEN
         self.close_sent: tuple[int | None, str] | None = None
@@ -342,6 +348,14 @@ class Connection:
         masked = self._peer is Role.CLIENT
         small_ok = self._max_message is None or self._max_message >= 125
         new_tuple = tuple.__new__
+        # Echo short messages straight back: prebuilt header, no events.
+        reflex = (
+            self.echo
+            and not record
+            and self.codec is None
+            and self.role is Role.SERVER
+            and self.state is State.OPEN
+        )
         try:
             for frame in self._parser.feed(data):
                 opcode = frame.opcode
@@ -370,10 +384,23 @@ class Connection:
                         except UnicodeDecodeError as exc:
                             self.fail(_bad_utf8(frame, exc.start))
                             break
+                    if reflex:
+                        out = self._out
+                        if out is None:
+                            out = self._out = []
+                        out.append(_SHORT_HEADERS[opcode][len(payload)])
+                        out.append(payload)
+                        self.bytes_sent += len(payload) + 2
+                        self.frames_sent += 1
+                        continue
                     # tuple.__new__: MessageReceived(...) without its __new__.
-                    events.append(
-                        new_tuple(MessageReceived, (opcode, payload, text, 1, len(payload), False))
+                    message = new_tuple(
+                        MessageReceived, (opcode, payload, text, 1, len(payload), False)
                     )
+                    if self.echo:
+                        self._echo_message(message)
+                    else:
+                        events.append(message)
                     continue
                 self._receive_frame(frame)
                 if self.closed:
@@ -438,9 +465,20 @@ class Connection:
             return
         result = self._assembler.add(frame, data)
         if type(result) is MessageReceived:
-            self._events.append(result)
+            if self.echo:
+                self._echo_message(result)
+            else:
+                self._events.append(result)
         elif result is not None:
             self.fail(result)  # type: ignore[arg-type]
+
+    def _echo_message(self, message: MessageReceived) -> None:
+        if self.record_frames:
+            self._events.append(message)
+        # RFC 6455 §5.5.1: no data frames after our Close; a message that
+        # came before the peer's Close is still answered.
+        if self.can_send_data:
+            self.send_message(message.opcode, message.data)
 
     def _receive_control(self, opcode: int, data: bytes) -> None:
         if opcode == Opcode.PING:

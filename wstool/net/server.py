@@ -198,7 +198,8 @@ class WebSocketSite(Site):
             conn_id=conn_id,
             peer=peer,
             observer=self.observer,
-            on_message=self._broadcast if self.options.mode == "broadcast" else _echo,
+            # In echo mode the core connection answers each message itself.
+            on_message=self._broadcast if self.options.mode == "broadcast" else None,
             clock=self.clock,
             timeouts=self.options.timeouts,
             on_close=self._forget,
@@ -234,6 +235,7 @@ class WebSocketSite(Site):
             max_message_size=options.max_message_size,
             codec=codec,
             record_frames=self.observer.wants_frames,
+            echo=options.mode == "echo",
         )
         return response, conn
 
@@ -289,9 +291,3 @@ def _phrase(status: int) -> bytes:
         return HTTPStatus(status).phrase.encode("ascii")
     except ValueError:
         return b"Error"
-
-
-def _echo(wire: WireProtocol, message: MessageReceived) -> None:
-    # Text stays text and binary stays binary: the bytes were checked as
-    # UTF-8 already, so they go back as they came.
-    wire.conn.send_message(message.opcode, message.data)
