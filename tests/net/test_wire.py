@@ -10,6 +10,7 @@ bytes fed in and reading the bytes written out. Timers are driven with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -25,7 +26,7 @@ from wstool.core.events import (
     MessageReceived,
 )
 from wstool.core.frames import CloseCode, Opcode, Role
-from wstool.net.wire import Timeouts, WireProtocol
+from wstool.net.wire import PingSchedule, Timeouts, WireProtocol
 
 MASK = b"\x37\xfa\x21\x3d"
 PEER = "127.0.0.1:50000"
@@ -363,3 +364,57 @@ class IdleTests(WireFixture):
         self.clock.advance(1)
         self.received()
         self.assertEqual(self.peer.close_received, (CloseCode.GOING_AWAY, "idle timeout"))
+
+
+class PingScheduleTests(SynchronousTestCase):
+    """One shared timer pings many connections, each one interval after it was scheduled."""
+
+    class Stub:
+        def __init__(self, name: str, log: list[tuple[str, float]], clock: Any) -> None:
+            self.name, self.log, self.clock = name, log, clock
+
+        def _send_ping(self) -> None:
+            self.log.append((self.name, self.clock.seconds()))
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.log: list[tuple[str, float]] = []
+        self.schedule = PingSchedule(self.clock, 10.0)
+
+    def stub(self, name: str) -> Any:
+        return self.Stub(name, self.log, self.clock)
+
+    def test_each_pinged_one_interval_after_it_was_added(self) -> None:
+        a, b, c = self.stub("a"), self.stub("b"), self.stub("c")
+        self.schedule.add(a)
+        self.clock.advance(3)
+        self.schedule.add(b)
+        self.clock.advance(4)
+        self.schedule.add(c)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1, "one reactor timer for all")
+        for _ in range(30):
+            self.clock.advance(1)
+        self.assertEqual(self.log, [("a", 10.0), ("b", 13.0), ("c", 17.0)])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_adding_again_postpones(self) -> None:
+        a, b = self.stub("a"), self.stub("b")
+        self.schedule.add(a)
+        self.schedule.add(b)
+        self.clock.advance(5)
+        self.schedule.add(a)  # a was active: its ping moves to 15
+        self.clock.advance(5)
+        self.assertEqual(self.log, [("b", 10.0)])
+        self.clock.advance(5)
+        self.assertEqual(self.log, [("b", 10.0), ("a", 15.0)])
+
+    def test_timer_stops_when_the_last_is_discarded(self) -> None:
+        a, b = self.stub("a"), self.stub("b")
+        self.schedule.add(a)
+        self.schedule.add(b)
+        self.schedule.discard(a)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.schedule.discard(b)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(20)
+        self.assertEqual(self.log, [])

@@ -31,7 +31,7 @@ from wstool.core.handshake import (
     select_subprotocol,
 )
 from wstool.net.upgrade import UpgradingChannel
-from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
+from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol
 
 __all__ = ["ServerObserver", "ServerOptions", "WebSocketResource", "WebSocketSite"]
 
@@ -160,6 +160,8 @@ class WebSocketSite(Site):
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
+        interval = options.timeouts.ping_interval
+        self._pings = PingSchedule(clock, interval) if interval else None
         self.noisy = False
 
     def buildProtocol(self, addr: Any) -> Any:
@@ -203,6 +205,7 @@ class WebSocketSite(Site):
             clock=self.clock,
             timeouts=self.options.timeouts,
             on_close=self._forget,
+            pings=self._pings,
         )
         self.wires.add(wire)
         self.observer.opened(conn_id, peer, raw, response)

@@ -20,7 +20,7 @@ from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
 from wstool.core.frames import CloseCode, Role
 
-__all__ = ["FrameObserver", "Timeouts", "WireProtocol"]
+__all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol"]
 
 _OPEN = State.OPEN
 _JOIN_UP_TO = 65536
@@ -63,6 +63,55 @@ class Timeouts:
 MessageHandler = Callable[["WireProtocol", MessageReceived], None]
 
 
+class PingSchedule:
+    """One reactor timer for the keepalive pings of many connections.
+
+    A server holds thousands of mostly idle connections; a timer each would
+    be a reactor ``DelayedCall`` each (about half a KiB). All of them wait the
+    same interval, so their deadlines come in the order they were set, and an
+    insertion-ordered dict is the whole queue.
+
+    Args:
+        clock: the reactor's clock.
+        interval: seconds from (re)scheduling to the ping.
+    """
+
+    def __init__(self, clock: IReactorTime, interval: float) -> None:
+        self.clock = clock
+        self.interval = interval
+        self._due: dict[WireProtocol, float] = {}
+        self._timer: IDelayedCall | None = None
+
+    def add(self, wire: WireProtocol) -> None:
+        """Ping ``wire`` one interval from now (instead of any earlier time set)."""
+        due = self._due
+        due.pop(wire, None)
+        due[wire] = self.clock.seconds() + self.interval
+        if self._timer is None:
+            self._timer = self.clock.callLater(self.interval, self._fire)
+
+    def discard(self, wire: WireProtocol) -> None:
+        """Forget ``wire`` (it is gone, or its ping was sent)."""
+        due = self._due
+        if due.pop(wire, None) is not None and not due and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.clock.seconds()
+        due = self._due
+        while due:
+            wire = next(iter(due))
+            if due[wire] > now:
+                break
+            del due[wire]
+            wire._send_ping()
+        if due:
+            first = due[next(iter(due))]
+            self._timer = self.clock.callLater(max(first - now, 0.0), self._fire)
+
+
 class WireProtocol(TwistedProtocol):
     """Drives one WebSocket connection over a Twisted transport.
 
@@ -75,6 +124,9 @@ class WireProtocol(TwistedProtocol):
         clock: the reactor's clock, for the timers.
         timeouts: the timers.
         on_close: called once when the TCP connection is gone.
+        pings: a keepalive schedule shared with other connections (with the
+            interval of ``timeouts``); without one the connection has its own
+            timer.
     """
 
     def __init__(
@@ -88,8 +140,10 @@ class WireProtocol(TwistedProtocol):
         clock: IReactorTime,
         timeouts: Timeouts = Timeouts(),
         on_close: Callable[[WireProtocol], None] | None = None,
+        pings: PingSchedule | None = None,
     ) -> None:
         self.conn = conn
+        self.pings = pings
         self.conn_id = conn_id
         self.peer = peer
         self.observer = observer
@@ -127,6 +181,8 @@ class WireProtocol(TwistedProtocol):
         for timer in (self._close_timer, self._ping_timer, self._pong_timer, self._idle_timer):
             if timer is not None and timer.active():
                 timer.cancel()
+        if self.pings is not None:
+            self.pings.discard(self)
         self.conn.receive_eof()
         events = self.conn.events()
         closed = next((e for e in events if isinstance(e, ConnectionClosed)), None)
@@ -235,7 +291,11 @@ class WireProtocol(TwistedProtocol):
 
     def _schedule_ping(self) -> None:
         interval = self.timeouts.ping_interval
-        if interval:
+        if not interval:
+            return
+        if self.pings is not None:
+            self.pings.add(self)
+        else:
             self._ping_timer = self.clock.callLater(interval, self._send_ping)
 
     def _send_ping(self) -> None:
