@@ -685,3 +685,21 @@ class TestHelp:
             f"wstool {__version__}\n",
             "",
         )
+
+
+@pytest.mark.parametrize(
+    ("interface", "wildcard"),
+    [
+        ("", True),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("0:0::0", True),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("localhost", False),
+    ],
+)
+def test_serve_knows_wildcard_interfaces(interface: str, wildcard: bool) -> None:
+    from wstool.cli.serve import _is_wildcard
+
+    assert _is_wildcard(interface) is wildcard

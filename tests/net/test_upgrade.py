@@ -474,3 +474,19 @@ class LimitTests(ChannelFixture):
         channel.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         self.clock.advance(5)
         self.assertFalse(transport.disconnected)
+
+
+class LocalAddressTests(ChannelFixture):
+    """A site that knows its one listening address answers getHost() without asking the socket."""
+
+    def test_known_address(self) -> None:
+        site = WebSocketSite(ServerOptions(timeouts=NO_TIMERS), self.observer, self.clock)
+        site.local_address = IPv4Address("TCP", "127.0.0.2", 9999)
+        channel = site.buildProtocol(PEER)
+        channel.makeConnection(StringTransport(peerAddress=PEER))
+        self.assertEqual(channel.getHost(), IPv4Address("TCP", "127.0.0.2", 9999))
+        channel.connectionLost(Failure(ConnectionDone()))
+
+    def test_unknown_address_asks_the_transport(self) -> None:
+        channel, transport = self.connect()
+        self.assertEqual(channel.getHost(), transport.getHost())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import sys
 from typing import IO, Any
@@ -73,6 +74,16 @@ def _tls_context(args: argparse.Namespace) -> Any:
     return certificate.options()
 
 
+def _is_wildcard(interface: str) -> bool:
+    """Whether listening on ``interface`` accepts connections on several addresses."""
+    if not interface:
+        return True
+    try:
+        return ipaddress.ip_address(interface).is_unspecified
+    except ValueError:  # a host name: Twisted binds the one address it resolves to
+        return False
+
+
 def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
     """Listen, serve until Ctrl-C or SIGTERM, close every connection with 1001, exit 0."""
     tls = _tls_context(args)
@@ -107,7 +118,10 @@ def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
     outcome: dict[str, Any] = {}
 
     def listening(port: Any) -> None:
-        actual = port.getHost().port
+        address = port.getHost()
+        actual = address.port
+        if not _is_wildcard(interface):
+            site.local_address = address
         shown = f"[{interface}]" if ":" in interface else interface
         scheme = "wss" if tls is not None else "ws"
         web = "https" if tls is not None else "http"

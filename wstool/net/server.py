@@ -160,6 +160,9 @@ class WebSocketSite(Site):
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
+        self.local_address: Any = None
+        """Set by whoever listens on one address (not a wildcard): every
+        connection's local address, so it need not be asked for each one."""
         interval = options.timeouts.ping_interval
         self._pings = PingSchedule(clock, interval) if interval else None
         self.noisy = False
@@ -169,6 +172,7 @@ class WebSocketSite(Site):
         channel.max_head_size = self.options.max_request_size
         channel.handshake_timeout = self.options.handshake_timeout
         channel.clock = self.clock
+        channel.local_address = self.local_address
         return channel
 
     def log(self, request: Any) -> None:

@@ -48,11 +48,14 @@ class UpgradingChannel(HTTPChannel):
         handshake_timeout: seconds from connect to a finished upgrade (or a
             finished plain request) before the connection is dropped.
         clock: the reactor, for the handshake timer.
+        local_address: see below.
     """
 
     max_head_size = 16384
     handshake_timeout: float | None = 10.0
     clock: IReactorTime | None = None
+    local_address: Any = None
+    """The listening address, when every connection's local address is that one."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,6 +116,13 @@ class UpgradingChannel(HTTPChannel):
         server to close. ``persistent`` is what ``requestDone`` consults.
         """
         self.persistent = False
+
+    def getHost(self) -> Any:
+        # twisted.web asks once per request; a server bound to one address
+        # knows the answer without a getsockname() call per connection.
+        if self.local_address is not None:
+            return self.local_address
+        return super().getHost()
 
     # -- byte routing -------------------------------------------------------
 
