@@ -385,13 +385,7 @@ class Connection:
                             self.fail(_bad_utf8(frame, exc.start))
                             break
                     if reflex:
-                        out = self._out
-                        if out is None:
-                            out = self._out = []
-                        out.append(_SHORT_HEADERS[opcode][len(payload)])
-                        out.append(payload)
-                        self.bytes_sent += len(payload) + 2
-                        self.frames_sent += 1
+                        self._send_short(opcode, payload)
                         continue
                     # tuple.__new__: MessageReceived(...) without its __new__.
                     message = new_tuple(
@@ -587,15 +581,7 @@ class Connection:
             and self.role is Role.SERVER
             and not self.record_frames
         ):
-            # The common case of a busy server in line: a short unmasked frame
-            # whose header is one of a few prebuilt ones, and no events.
-            out = self._out
-            if out is None:
-                out = self._out = []
-            out.append(_SHORT_HEADERS[opcode][len(data)])
-            out.append(data)
-            self.bytes_sent += len(data) + 2
-            self.frames_sent += 1
+            self._send_short(opcode, data)
             return
         rsv1 = self.codec is not None if compress is None else compress
         payload = data
@@ -675,6 +661,17 @@ class Connection:
             raise UsageError(f"cannot send: the connection is {self.state.value}")
         if len(data) > 125:
             raise UsageError("a control frame carries at most 125 bytes")
+
+    def _send_short(self, opcode: int, data: bytes) -> None:
+        """The common case of a busy server: a short, final, unmasked TEXT or
+        BINARY frame whose header is one of a few prebuilt ones; no events."""
+        out = self._out
+        if out is None:
+            out = self._out = []
+        out.append(_SHORT_HEADERS[opcode][len(data)])
+        out.append(data)
+        self.bytes_sent += len(data) + 2
+        self.frames_sent += 1
 
     def _send_close(self, code: int | None, reason: str) -> None:
         payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode("utf-8")
