@@ -15,6 +15,7 @@ Arguments after the command go to the command run (``pytest`` for ``test``).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -29,6 +30,22 @@ PY = BIN / "python"
 def _run(*cmd: str | Path) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def _run_child(cmd: list[str]) -> int:
+    """Run ``cmd`` and return its exit status; Ctrl-C is the child's to handle.
+
+    The terminal sends SIGINT to the whole foreground group: the child (wstool
+    serve closes its connections with 1001, pytest reports) decides how to
+    stop, and this script just waits for it and passes its status on.
+    """
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    # Ignored only now: a child started with SIGINT ignored would inherit that.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def setup(lock: str) -> None:
@@ -53,10 +70,10 @@ def main(argv: list[str]) -> int:
         wstool = BIN / "wstool"
         cmd = rest or ["serve"]
         print("+ wstool", " ".join(cmd), flush=True)
-        return subprocess.run([str(wstool), *cmd], cwd=ROOT).returncode
+        return _run_child([str(wstool), *cmd])
     if command == "test":
         setup("dev.txt")
-        return subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT).returncode
+        return _run_child([str(PY), "-m", "pytest", *rest])
     if command == "lint":
         setup("dev.txt")
         for cmd in (
