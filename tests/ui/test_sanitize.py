@@ -127,3 +127,28 @@ def test_output_is_unambiguous(text: str) -> None:
             decoded.append(chr(int(out[i + 2 : i + 6], 16)))
             i += 6
     assert "".join(decoded) == text
+
+
+@given(st.text(), st.booleans())
+def test_quick_path_changes_nothing_the_tables_would_change(
+    text: str, escape_backslash: bool
+) -> None:
+    """Text returned as it is by the printable screen is exactly what the tables give."""
+    from wstool.ui import sanitize
+
+    table = sanitize._TABLE if escape_backslash else sanitize._TABLE_KEEP_BACKSLASH
+    assert terminal_safe(text, escape_backslash=escape_backslash) == text.translate(table)
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x9b", "\u2028", "\u202e", "\u061c", "\u200f", "\t"])
+def test_each_kind_of_dangerous_character_is_escaped(char: str) -> None:
+    assert char not in terminal_safe(f"a{char}b")
+
+
+def test_every_escaped_character_fails_the_printable_screen() -> None:
+    """The quick path relies on this: nothing the tables escape (but \\) is printable."""
+    from wstool.ui import sanitize
+
+    escaped = [chr(code) for code in sanitize._VISIBLE if code != ord("\\")]
+    assert len(escaped) > 60
+    assert not any(c.isprintable() for c in escaped)

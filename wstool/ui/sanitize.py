@@ -39,6 +39,11 @@ def terminal_safe(text: str, *, escape_backslash: bool = True) -> str:
     Returns:
         Text that moves no cursor and changes no terminal state.
     """
+    # Every character the tables change is a control, a format character or
+    # a line separator, none of which str.isprintable() accepts: most text
+    # passes that C-speed check and is returned as it is.
+    if text.isprintable() and not (escape_backslash and "\\" in text):
+        return text
     return text.translate(_TABLE if escape_backslash else _TABLE_KEEP_BACKSLASH)
 
 
