@@ -183,6 +183,15 @@ class TwistedInternalsTests(SynchronousTestCase):
             "TLSMemoryBIOProtocol delivers to self.wrappedProtocol",
         )
 
+    def test_write_buffer_starts_as_class_attributes(self) -> None:
+        """FileDescriptor's dataBuffer/offset default to b"" and 0 (set early, unchanged)."""
+        from twisted.internet.abstract import FileDescriptor
+
+        self.require(
+            FileDescriptor.dataBuffer == b"" and FileDescriptor.offset == 0,
+            "FileDescriptor.dataBuffer and .offset are class attributes b'' and 0",
+        )
+
     def test_site_protocol_attribute_builds_the_channel(self) -> None:
         """Site.buildProtocol makes an instance of Site.protocol, unwrapped."""
         site = WebSocketSite(ServerOptions(), Recorder(), MemoryReactorClock())
