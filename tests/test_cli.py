@@ -703,3 +703,23 @@ def test_serve_knows_wildcard_interfaces(interface: str, wildcard: bool) -> None
     from wstool.cli.serve import _is_wildcard
 
     assert _is_wildcard(interface) is wildcard
+
+
+def test_decode_and_help_load_no_event_loop(tmp_path: Path) -> None:
+    """decode and --help start fast: neither Twisted nor asyncio is imported for them."""
+    import subprocess
+    import sys
+
+    dump = tmp_path / "one.hex"
+    dump.write_text("81 05 48 65 6c 6c 6f\n")
+    code = (
+        "import sys, contextlib, io\n"
+        "from wstool.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['decode', {str(dump)!r}])\n"
+        "    with contextlib.suppress(SystemExit):\n"
+        "        main(['--help'])\n"
+        "print(sorted(m for m in ('asyncio', 'twisted') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
-import threading
 import time
 from typing import IO, Any
 
@@ -246,6 +244,8 @@ def _certificate_problem(chain: Any, ca_file: str | None) -> str | None:
 
 def _install_reactor() -> Any:
     """The asyncio reactor on a new, current loop (prompt_toolkit runs on the same loop)."""
+    import asyncio  # here, not at the top: every command's parser loads this module
+
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor
 
@@ -374,6 +374,8 @@ def _summary(session: Any, outcome: _Outcome) -> Any:
 
 
 def _interactive(session: Any, log: Any, console: Any, reactor: Any, outcome: _Outcome) -> Any:
+    import asyncio
+
     from rich.text import Text
     from twisted.internet.defer import Deferred
 
@@ -520,6 +522,8 @@ def _pipe(
 
 def _read_lines(stdin: IO[str], reactor: Any, send: Any, eof: Any) -> None:
     """Read stdin in a thread (it may be a file, a pipe or a terminal) and send each line."""
+    import threading
+
     source: Any = getattr(stdin, "buffer", stdin)
 
     def reader() -> None:
