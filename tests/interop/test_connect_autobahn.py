@@ -15,17 +15,13 @@ import pytest
 
 pytest.importorskip("autobahn", reason="autobahn is not installed")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "connect_peers"))
-from connect_harness import PEERS_DIR, Peer, check_echo, run_connect, start_peer
+from connect_harness import PEERS_DIR, Peer, check_echo, echo_peer, run_connect
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["server-deflate", "server-plain"])
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[Peer, bool]]:
     """An Autobahn echo server, accepting permessage-deflate or not; killed at teardown."""
-    deflate: bool = request.param
-    argv = [sys.executable, str(PEERS_DIR / "autobahn_server.py")]
-    peer = start_peer([*argv, "--deflate"] if deflate else argv)
-    yield peer, deflate
-    peer.stop()
+    yield from echo_peer([sys.executable, str(PEERS_DIR / "autobahn_server.py")], request.param)
 
 
 @pytest.mark.parametrize("client_deflate", [True, False], ids=["client-deflate", "client-plain"])

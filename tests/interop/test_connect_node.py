@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "connect_peers"))
-from connect_harness import PEERS_DIR, Peer, check_echo, run_connect, start_peer
+from connect_harness import PEERS_DIR, Peer, check_echo, echo_peer, run_connect
 
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
@@ -46,11 +46,7 @@ def node_ws() -> str:
 @pytest.fixture(scope="module", params=[True, False], ids=["server-deflate", "server-plain"])
 def server(request: pytest.FixtureRequest, node_ws: str) -> Iterator[tuple[Peer, bool]]:
     """A ws echo server, with permessage-deflate on or off; killed at teardown."""
-    deflate: bool = request.param
-    argv = [node_ws, str(PEERS_DIR / "ws_server.js")]
-    peer = start_peer([*argv, "--deflate"] if deflate else argv)
-    yield peer, deflate
-    peer.stop()
+    yield from echo_peer([node_ws, str(PEERS_DIR / "ws_server.js")], request.param)
 
 
 @pytest.mark.parametrize("client_deflate", [True, False], ids=["client-deflate", "client-plain"])

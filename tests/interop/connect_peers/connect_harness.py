@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -134,6 +134,15 @@ def start_peer(
         peer.stop()
         raise RuntimeError(f"{argv} did not print its port:\n{peer.output()}") from None
     return peer
+
+
+def echo_peer(argv: Sequence[str], deflate: bool) -> Iterator[tuple[Peer, bool]]:
+    """A fixture body: the echo server ``argv`` (``--deflate`` added if asked), then stopped."""
+    peer = start_peer([*argv, "--deflate"] if deflate else argv)
+    try:
+        yield peer, deflate
+    finally:
+        peer.stop()
 
 
 def serve_argv(*extra: str) -> list[str]:
