@@ -12,7 +12,11 @@ repeated headers, and a debugger must show what was on the wire.
 Internals relied on (checked by ``tests/net/test_upgrade.py``):
 ``HTTPChannel`` registers itself as the transport's streaming producer in
 ``connectionMade`` and is a ``TimeoutMixin``; request heads without a body
-are handled synchronously inside ``dataReceived``.
+are handled synchronously inside ``dataReceived``; a TCP transport delivers
+to its ``protocol`` attribute and Twisted's TLS layer to its
+``wrappedProtocol`` (both repointed at the WebSocket protocol after the 101,
+so the channel is freed); ``FileDescriptor.dataBuffer``/``offset`` default to
+``b""``/``0``.
 """
 
 from __future__ import annotations
