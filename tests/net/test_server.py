@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -22,7 +23,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from wstool.core.connection import Connection
 from wstool.core.events import ConnectionClosed, Event, MessageReceived
 from wstool.core.frames import CloseCode, Opcode, Role, encode_frame
-from wstool.net.server import ServerOptions, WebSocketSite, console_page
+from wstool.net.server import (
+    ServerOptions,
+    WebSocketSite,
+    console_page,
+    is_wildcard,
+    listen_endpoint,
+)
 from wstool.net.wire import Timeouts
 
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -430,3 +437,58 @@ class ShutdownTests(SiteFixture):
         alice.lose()
         bob.lose()
         self.assertIsNone(self.successResultOf(done))
+
+
+class ListenEndpointTests(SynchronousTestCase):
+    """listen_endpoint picks TCP4, TCP6 or SSL4 for serve's --host and TLS options."""
+
+    def listen(self, host: str, tls: Any = None) -> MemoryReactorClock:
+        reactor = MemoryReactorClock()
+        site = WebSocketSite(ServerOptions(timeouts=NO_TIMERS), Recorder(), reactor)
+        endpoint = listen_endpoint(reactor, host, 8765, tls, backlog=77)
+        self.successResultOf(endpoint.listen(site))
+        return reactor
+
+    def test_ipv4(self) -> None:
+        """An IPv4 address listens with TCP on it, with the backlog given."""
+        [(port, _factory, backlog, interface)] = self.listen("127.0.0.1").tcpServers
+        self.assertEqual((port, backlog, interface), (8765, 77, "127.0.0.1"))
+
+    def test_ipv6_in_brackets(self) -> None:
+        """An IPv6 literal in brackets listens on the bare address."""
+        [(_port, _factory, _backlog, interface)] = self.listen("[::1]").tcpServers
+        self.assertEqual(interface, "::1")
+
+    def test_tls(self) -> None:
+        """With TLS options the endpoint listens with SSL, passing the options along."""
+        tls = object()
+        reactor = self.listen("127.0.0.1", tls)
+        self.assertEqual(reactor.tcpServers, [])
+        [(port, _factory, context, backlog, interface)] = reactor.sslServers
+        self.assertEqual((port, context, backlog, interface), (8765, tls, 77, "127.0.0.1"))
+
+    def test_default_backlog_is_large(self) -> None:
+        """The default backlog is 1024, not Twisted's 50 (bursts of clients)."""
+        reactor = MemoryReactorClock()
+        site = WebSocketSite(ServerOptions(timeouts=NO_TIMERS), Recorder(), reactor)
+        self.successResultOf(listen_endpoint(reactor, "", 0, None).listen(site))
+        self.assertEqual(reactor.tcpServers[0][2], 1024)
+
+
+@pytest.mark.parametrize(
+    ("interface", "wildcard"),
+    [
+        ("", True),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("[::]", True),
+        ("0:0::0", True),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("localhost", False),
+    ],
+)
+def test_is_wildcard(interface: str, wildcard: bool) -> None:
+    """Unspecified addresses (and no address) are wildcards; host names are not."""
+    assert is_wildcard(interface) is wildcard

@@ -38,6 +38,7 @@ from wstool.core.handshake import (
     parse_response_head,
 )
 from wstool.core.uri import WebSocketURI, parse_uri
+from wstool.net.tls import certificate_detail, client_tls_creator
 from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
 
 __all__ = [
@@ -223,34 +224,13 @@ def _basic(user: str, password: str) -> str:
 
 
 def _tls_creator(options: ClientOptions, host: str) -> Any:
-    from twisted.internet import ssl
-
-    client_cert = None
-    if options.cert_file:
-        with open(options.cert_file, "rb") as cert:
-            pem = cert.read()
-        if options.key_file:
-            with open(options.key_file, "rb") as key:
-                pem += b"\n" + key.read()
-        client_cert = ssl.PrivateCertificate.loadPEM(pem)
-    if options.insecure:
-        extra: dict[str, Any] = {}
-        if client_cert is not None:
-            extra = {"privateKey": client_cert.privateKey.original}
-            extra["certificate"] = client_cert.original
-        return ssl.CertificateOptions(verify=False, **extra)
-    trust: Any = None
-    if options.ca_file:
-        with open(options.ca_file, "rb") as ca:
-            trust = ssl.trustRootFromCertificates(
-                [ssl.Certificate.loadPEM(block) for block in _pem_blocks(ca.read())]
-            )
-    return ssl.optionsForClientTLS(host, trustRoot=trust, clientCertificate=client_cert)
-
-
-def _pem_blocks(data: bytes) -> list[bytes]:
-    marker = b"-----END CERTIFICATE-----"
-    return [block + marker for block in data.split(marker) if b"-----BEGIN" in block]
+    return client_tls_creator(
+        host,
+        ca_file=options.ca_file,
+        insecure=options.insecure,
+        cert_file=options.cert_file,
+        key_file=options.key_file,
+    )
 
 
 class _Handshake(TwistedProtocol):
@@ -263,8 +243,10 @@ class _Handshake(TwistedProtocol):
         clock: IReactorTime,
         result: Deferred[ClientSession],
         proxy: WebSocketURI | None,
+        tls: Any = None,
     ) -> None:
         self.options = options
+        self.tls = tls
         self.observer = observer
         self.clock = clock
         self.result = result
@@ -301,7 +283,7 @@ class _Handshake(TwistedProtocol):
         uri = self.options.uri
         if uri.secure and self.proxy is not None:
             transport: Any = self.transport
-            transport.startTLS(_tls_creator(self.options, uri.host))
+            transport.startTLS(self.tls or _tls_creator(self.options, uri.host))
         self.stage = "upgrade"
         options = self.options
         headers = list(options.headers)
@@ -467,28 +449,8 @@ class _Handshake(TwistedProtocol):
         if not self.result.called:
             detail = None
             if "certificate verify failed" in str(reason.value):
-                detail = _certificate_detail(self.transport, self.options)
+                detail = certificate_detail(self.transport, self.options.explain_certificate)
             self._fail(ConnectFailed(_describe(reason, self.options.uri, detail)))
-
-
-def _certificate_detail(transport: Any, options: ClientOptions) -> str | None:
-    """Why the server's certificate was refused, from ``options.explain_certificate``.
-
-    The error from pyOpenSSL says only "certificate verify failed"; the chain
-    the server sent, checked again, says why. Only the wording of the error
-    depends on it: the connection has failed already.
-    """
-    explain = options.explain_certificate
-    get_handle = getattr(transport, "getHandle", None)
-    if explain is None or get_handle is None:
-        return None
-    from twisted.internet import ssl
-
-    try:
-        chain = get_handle().get_peer_cert_chain() or []
-        return explain([ssl.Certificate(cert).dumpPEM() for cert in chain])
-    except (AttributeError, TypeError, ValueError):  # not a TLS connection after all
-        return None
 
 
 def _describe(reason: Failure, uri: WebSocketURI, detail: str | None = None) -> str:
@@ -541,6 +503,10 @@ def connect(
     Returns:
         A Deferred that fires with a :class:`ClientSession`, or fails with
         :class:`ConnectFailed` or :class:`HandshakeRejected`.
+
+    Raises:
+        TLSSetupError: for wss://, a certificate, key or CA file that cannot
+            be read or used (raised at once, before any connection is made).
     """
     uri = options.uri
     proxy = parse_uri(options.proxy.replace("http://", "ws://", 1)) if options.proxy else None
@@ -551,10 +517,15 @@ def connect(
         target_port,
         timeout=options.connect_timeout,
     )
-    if uri.secure and proxy is None:
-        endpoint = endpoints.wrapClientTLS(_tls_creator(options, uri.host), endpoint)
+    # Built before connecting: a bad certificate file is the user's to fix
+    # (TLSSetupError), not something to find out inside the proxy's tunnel.
+    tls = _tls_creator(options, uri.host) if uri.secure else None
+    if tls is not None and proxy is None:
+        endpoint = endpoints.wrapClientTLS(tls, endpoint)
     result: Deferred[ClientSession] = Deferred()
-    factory = Factory.forProtocol(lambda: _Handshake(options, observer, reactor, result, proxy))
+    factory = Factory.forProtocol(
+        lambda: _Handshake(options, observer, reactor, result, proxy, tls)
+    )
     connecting = endpoint.connect(factory)
 
     def failed(failure: Failure) -> None:

@@ -8,12 +8,14 @@ reason; a plain GET of ``/`` gets the built-in browser console.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib import resources
 from typing import Any, Protocol
 
+from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import Resource
@@ -33,9 +35,64 @@ from wstool.core.handshake import (
 from wstool.net.upgrade import UpgradingChannel
 from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol
 
-__all__ = ["ServerObserver", "ServerOptions", "WebSocketResource", "WebSocketSite"]
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "ServerObserver",
+    "ServerOptions",
+    "WebSocketResource",
+    "WebSocketSite",
+    "is_wildcard",
+    "listen_endpoint",
+]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
+
+DEFAULT_BACKLOG = 1024
+"""Twisted's default listen backlog is 50: a burst of clients (a load test, a
+reconnect storm) would sit in SYN retries."""
+
+
+def listen_endpoint(
+    reactor: Any, host: str, port: int, tls: Any | None, backlog: int = DEFAULT_BACKLOG
+) -> Any:
+    """The server endpoint ``wstool serve`` listens on.
+
+    Args:
+        reactor: the reactor to listen with.
+        host: the interface: an IPv4 or IPv6 address (with or without
+            brackets), a host name, or ``""`` for every IPv4 address.
+        port: the port; 0 picks a free one.
+        tls: TLS options (see :func:`wstool.net.tls.server_tls_options`), or
+            ``None`` for plain TCP.
+        backlog: the listen queue's length.
+
+    Returns:
+        An ``SSL4ServerEndpoint`` with ``tls``, a ``TCP6ServerEndpoint`` for an
+        IPv6 literal, else a ``TCP4ServerEndpoint``.
+    """
+    interface = host.strip("[]")
+    if tls is not None:
+        return endpoints.SSL4ServerEndpoint(
+            reactor, port, tls, backlog=backlog, interface=interface
+        )
+    if ":" in interface:
+        return endpoints.TCP6ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
+    return endpoints.TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
+
+
+def is_wildcard(interface: str) -> bool:
+    """Whether listening on ``interface`` accepts connections on several addresses.
+
+    Brackets around an IPv6 address are allowed. A host name is not a
+    wildcard: Twisted binds the one address it resolves to.
+    """
+    interface = interface.strip("[]")
+    if not interface:
+        return True
+    try:
+        return ipaddress.ip_address(interface).is_unspecified
+    except ValueError:
+        return False
 
 
 class ServerObserver(FrameObserver, Protocol):
