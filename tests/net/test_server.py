@@ -205,6 +205,14 @@ class RefusalTests(SiteFixture):
         response = self.refuse(data, 403, origins=("http://good.example",))
         self.assertIn(b"http://evil.example", response.body)
 
+    def test_missing_origin_is_403_saying_so(self) -> None:
+        """No Origin header when origins are restricted: 403 saying "no Origin header"."""
+        response = self.refuse(upgrade_request("/"), 403, origins=("http://good.example",))
+        self.assertEqual(
+            response.body, b"no Origin header (this server allows only: http://good.example)\n"
+        )
+        self.assertNotIn(b"None", response.body)
+
     def test_allowed_origin_upgrades(self) -> None:
         """An Origin in the allowed list upgrades."""
         self.serve(origins=("http://good.example",))

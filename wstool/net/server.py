@@ -281,6 +281,11 @@ class WebSocketSite(Site):
         head = parsed[0]
         request = check_request(head.method, head.target, head.headers, version=head.version)
         if options.origins is not None and request.origin not in options.origins:
+            if request.origin is None:
+                allowed = ", ".join(options.origins)
+                raise HandshakeError(
+                    f"no Origin header (this server allows only: {allowed})", 403, header="Origin"
+                )
             raise HandshakeError(f"Origin {request.origin!r} is not allowed", 403, header="Origin")
         subprotocol = select_subprotocol(request.subprotocols, options.subprotocols)
         codec = None
