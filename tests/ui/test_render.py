@@ -9,7 +9,7 @@ from rich.console import Console, RenderableType
 
 from wstool.core.events import MessageReceived
 from wstool.core.frames import FrameParser, Opcode, Role, Violation, WireFrame, encode_frame
-from wstool.core.stream import HandshakeReport, Truncated, inspect_stream
+from wstool.core.inspect import HandshakeReport, Truncated, inspect_stream
 from wstool.ui.render import (
     THEME,
     close_summary,

@@ -25,7 +25,7 @@ from wstool.core.frames import (
     close_code_name,
     parse_close_payload,
 )
-from wstool.core.stream import (
+from wstool.core.inspect import (
     FrameReport,
     HandshakeReport,
     MessageReport,
@@ -389,7 +389,7 @@ def report_blocks(
     destination: str | None = None,
     limit: int | None = _DEFAULT_LIMIT,
 ) -> Iterator[RenderableType]:
-    """Everything :func:`wstool.core.stream.inspect_stream` found, block by block.
+    """Everything :func:`wstool.core.inspect.inspect_stream` found, block by block.
 
     Args:
         report: one direction of a capture.

@@ -1,4 +1,4 @@
-"""Tests of :mod:`wstool.core.stream`: a captured byte stream -> frames, messages, violations."""
+"""Tests of :mod:`wstool.core.inspect`: a captured byte stream -> frames, messages, violations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from wstool.core.deflate import DeflateParams
 from wstool.core.events import MessageReceived
 from wstool.core.frames import Opcode, Role, Violation, encode_frame, forge_frame
-from wstool.core.stream import (
+from wstool.core.inspect import (
     FrameReport,
     HandshakeReport,
     MessageReport,

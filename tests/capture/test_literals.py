@@ -1,0 +1,112 @@
+"""Tests of :mod:`wstool.capture.literals`: escapes, literals, 0x lists, base64 and raw bytes."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from capture.dumps import (
+    render_xxd,
+)
+from wstool.capture import (
+    Dump,
+    DumpError,
+    Segment,
+    detect_format,
+    read_base64,
+    read_dump,
+    read_raw,
+)
+
+
+class TestTextRenderings:
+    """Plain hex, escapes, Python literals and 0x lists."""
+
+    @pytest.mark.parametrize(
+        ("text", "name", "data"),
+        [
+            ("81 05 48 65", "plain hex", b"\x81\x05He"),
+            ("8105486565", "plain hex", b"\x81\x05Hee"),
+            ("8105 4865\n6C6C 6F\n", "plain hex", b"\x81\x05Hello"),
+            ("# a comment\n81 05\n  # another\n48 65\n", "plain hex", b"\x81\x05He"),
+            ("810548656c6c6\nf", "plain hex", b"\x81\x05Hello"),
+            (" 81 05 48\n 65 6c\n", "plain hex", b"\x81\x05Hel"),
+            ("\\x81\\x05Hello", "\\x escapes", b"\x81\x05Hello"),
+            (
+                "\\x81\\x05Hello \\\\ \\n\\r\\t\\'\n\\x00",
+                "\\x escapes",
+                b"\x81\x05Hello \\ \n\r\t'\x00",
+            ),
+            ('"\\x81\\x05" "Hel"\n"lo "', "C string", b"\x81\x05Hello "),
+            ('"\\201\\005\\"Hi\\"\\a\\v"', "C string", b'\x81\x05"Hi"\a\v'),
+            ("'\\x81\\x05Hello'", "\\x escapes", b"\x81\x05Hello"),
+            ("b'\\x81\\x05Hello'", "Python bytes literal", b"\x81\x05Hello"),
+            ('b"it\'s \\\\ \\t"', "Python bytes literal", b"it's \\ \t"),
+            (
+                "(b'GET / HTTP/1.1\\r\\n'\n b'Host: x\\r\\n')",
+                "Python bytes literal",
+                b"GET / HTTP/1.1\r\nHost: x\r\n",
+            ),
+            ("data = b'\\x81' + b'\\x00'", "Python bytes literal", b"\x81\x00"),
+            ("b'\\d\\u00e9'", "Python bytes literal", b"\\d\\u00e9"),
+            ("[b'ab', b'cd']", "Python bytes literal", b"abcd"),
+            ("0x81, 0x05, 0x48", "0x list", b"\x81\x05H"),
+            ("{0x81,0x05}", "0x list", b"\x81\x05"),
+            ("0x81 0x05\n0x48", "0x list", b"\x81\x05H"),
+            ("[]byte{0x81, 0x5, 0x0}", "0x list", b"\x81\x05\x00"),
+            ("unsigned char bytes[] = {0x81, 0x05};", "0x list", b"\x81\x05"),
+            ("bytes([0x81, 0x05])", "0x list", b"\x81\x05"),
+        ],
+    )
+    def test_read(self, text: str, name: str, data: bytes) -> None:
+        """Each rendering is detected and read back."""
+        dump = read_dump(text)
+        assert (dump.format, dump.data) == (name, data)
+        assert detect_format(text) == name
+
+    def test_crlf(self) -> None:
+        """Windows line endings are line endings."""
+        assert (
+            read_dump(render_xxd(b"cafe 1234" * 5).replace("\n", "\r\n")).data == b"cafe 1234" * 5
+        )
+
+
+class TestBase64AndRaw:
+    """--base64 and --raw inputs."""
+
+    def test_base64(self) -> None:
+        """Standard base64, wrapped, reads back."""
+        data = bytes(range(256))
+        text = base64.encodebytes(data).decode()
+        assert read_base64(text) == Dump("base64", (Segment(data),))
+
+    def test_base64_variants(self) -> None:
+        """URL-safe alphabet and dropped padding are accepted."""
+        assert read_base64("-_8").data == b"\xfb\xff"
+        assert read_base64("gQVIZWxsbw").data == b"\x81\x05Hello"
+
+    def test_base64_per_line(self) -> None:
+        """Lines padded separately are separate messages."""
+        dump = read_base64("gQVIZWxsbw==\ngQJIaQ==\n")
+        assert [s.data for s in dump.segments] == [b"\x81\x05Hello", b"\x81\x02Hi"]
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("gQVI\nZW!s", "line 2: '!' is not base64"),
+            ("", "no base64 data found"),
+            ("gQVIZ", "line 1: invalid base64"),
+        ],
+    )
+    def test_base64_errors(self, text: str, message: str) -> None:
+        """Bad base64 is a DumpError naming the line."""
+        with pytest.raises(DumpError, match=f"^{re.escape(message)}"):
+            read_base64(text)
+
+    def test_raw(self) -> None:
+        """Raw bytes are taken as they are; nothing is an error."""
+        assert read_raw(b"\x81\x05Hello") == Dump("raw", (Segment(b"\x81\x05Hello"),))
+        with pytest.raises(DumpError):
+            read_raw(b"")

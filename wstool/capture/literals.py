@@ -1,0 +1,251 @@
+"""Bytes written out as text: escapes, bytes literals, ``0x`` lists, plain hex, base64.
+
+Standard library only: ``decode`` must start fast.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import re
+import warnings
+
+from wstool.capture.dump import Dump, DumpError, Segment, line_of, prepare, quote
+
+__all__ = [
+    "HEX_ITEM",
+    "read_base64",
+    "read_escapes",
+    "read_hex_list",
+    "read_plain",
+    "read_python",
+    "read_raw",
+]
+
+HEX_ITEM = re.compile(r"0[xX]([0-9A-Fa-f]+)")
+_H = "[0-9A-Fa-f]"
+
+
+def read_base64(text: str) -> Dump:
+    """Read base64 (standard or URL-safe alphabet, padding optional, whitespace ignored).
+
+    Lines that are each padded separately (several messages, one per line) become one segment
+    per line.
+
+    Raises:
+        DumpError: A character is not base64, or the encoding is broken.
+    """
+    text = prepare(text)
+    bad = re.search(r"[^A-Za-z0-9+/=_\-\s]", text)
+    if bad:
+        raise DumpError(f"line {line_of(text, bad.start())}: {bad.group()!r} is not base64")
+    lines = [(number, "".join(line.split())) for number, line in enumerate(text.split("\n"), 1)]
+    lines = [(number, line) for number, line in lines if line]
+    if not lines:
+        raise DumpError("no base64 data found")
+    try:
+        chunks = [_unbase64("".join(line for _, line in lines))]
+    except binascii.Error as whole:
+        chunks = []
+        for number, line in lines:
+            try:
+                chunks.append(_unbase64(line))
+            except binascii.Error:
+                raise DumpError(f"line {number}: invalid base64: {whole}") from None
+    segments = tuple(Segment(chunk) for chunk in chunks if chunk)
+    if not segments:
+        raise DumpError("no data: the base64 decodes to nothing")
+    return Dump("base64", segments)
+
+
+def read_raw(data: bytes) -> Dump:
+    """Take binary input as it is.
+
+    Raises:
+        DumpError: The input is empty.
+    """
+    if not data:
+        raise DumpError("empty input")
+    return Dump("raw", (Segment(bytes(data)),))
+
+
+def _unbase64(compact: str) -> bytes:
+    # Both alphabets are common (JavaScript's btoa versus JWT-style payloads); padding is
+    # often dropped when base64 is pasted by hand.
+    altchars = b"-_" if "-" in compact or "_" in compact else None
+    compact = compact.rstrip("=")
+    return base64.b64decode(compact + "=" * (-len(compact) % 4), altchars, validate=True)
+
+
+# --- Text renderings: Python literals, escapes, 0x lists, plain hex -----------------------------
+
+_PY_PREFIX = re.compile(r"\s*(?:[A-Za-z_][\w.]*\s*=\s*)?(?:bytearray|bytes)?")
+_PY_TOKEN = re.compile(
+    r"(?P<literal>(?:[bB][rR]?|[rR][bB])(?:'''(?:[^\\]|\\.)*?'''|\"\"\"(?:[^\\]|\\.)*?\"\"\""
+    r"|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"))|(?P<gap>[\s()\[\]+,\\]+)|(?P<other>[^\s()+]+)",
+    re.S,
+)
+
+
+def read_python(text: str, name: str) -> Dump:
+    """Read Python ``b'...'`` literals, joined when there are several (as Python joins them)."""
+    parts = []
+    prefix = _PY_PREFIX.match(text)
+    for match in _PY_TOKEN.finditer(text, prefix.end() if prefix else 0):
+        if match.lastgroup == "other":
+            what = "an unterminated bytes literal" if match.group()[:2] in ("b'", 'b"') else "junk"
+            raise DumpError(f"line {line_of(text, match.start())}: {quote(match[0])} is {what}")
+        if match.lastgroup == "literal":
+            parts.append(_python_literal(match.group(), text, match.start()))
+    data = b"".join(parts)
+    if not data:
+        raise DumpError("no data: the bytes literals are empty")
+    return Dump(name, (Segment(data),))
+
+
+def _python_literal(source: str, text: str, position: int) -> bytes:
+    # literal_eval applies Python's own escape rules; it only ever sees one matched literal.
+    # The line number is counted only for a message: counting for every literal is quadratic.
+    def number() -> int:
+        return line_of(text, position)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown escapes such as \d stay as they are, as in Python
+        try:
+            value = ast.literal_eval(source)
+        except SyntaxError as error:
+            raise DumpError(f"line {number()}: invalid bytes literal: {error.msg}") from None
+        except ValueError as error:
+            raise DumpError(f"line {number()}: invalid bytes literal: {error}") from None
+    if not isinstance(value, bytes):
+        raise DumpError(f"line {number()}: {quote(source)} is not a bytes literal")
+    return value
+
+
+_QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
+_C_ESCAPE = re.compile(r"\\(?:[xX][0-9A-Fa-f]{2}|[0-7]{1,3}|[abfnrtv\\'\"])")
+
+
+def read_escapes(text: str, name: str) -> Dump:
+    """Read ``\\x81\\x05Hello``: C escapes (hex and octal) in printable text, quoted or not.
+
+    Line breaks are layout, as are spaces at either end of an unquoted line; inside quotes every
+    character counts. Adjacent quoted strings are joined, as C and Python do.
+    """
+    chunks = []
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.strip()
+        if line:
+            chunks += [_unescape(piece, number) for piece in _quoted_pieces(line)]
+    data = b"".join(chunks)
+    if not data:
+        raise DumpError("no data: the strings are empty")
+    return Dump(name, (Segment(data),))
+
+
+def _quoted_pieces(line: str) -> list[str]:
+    """The insides of a line of quoted strings; the line itself if it is not only that."""
+    pieces, end = [], 0
+    for match in _QUOTED.finditer(line):
+        if line[end : match.start()].strip(" \t+"):
+            return [line]
+        pieces.append(match.group(1) if match.group(1) is not None else match.group(2))
+        end = match.end()
+    return pieces if pieces and not line[end:].strip(" \t+;,") else [line]
+
+
+def _unescape(piece: str, number: int) -> bytes:
+    # Removing the known escapes, left to right as a reader would, leaves a backslash only
+    # where an unknown escape starts.
+    if "\\" in _C_ESCAPE.sub("", piece):
+        for match in re.finditer(r"\\.?", piece, re.S):
+            if not _C_ESCAPE.match(piece, match.start()):
+                raise DumpError(f"line {number}: unknown escape {match.group()!r}")
+    # Escapes are ASCII and reach the codec intact; any other character stands for its UTF-8
+    # bytes, which unicode_escape passes through one by one as Latin-1.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # octal above \377 warns, then fails below
+            return piece.encode("utf-8").decode("unicode_escape").encode("latin-1")
+    except UnicodeError:
+        raise DumpError(f"line {number}: an octal escape is above \\377") from None
+
+
+# Declarations may come before and after the values (C, Go, Python, xxd -i); numbers may not.
+_HEX_LIST_PREFIX = re.compile(r"(?:[A-Za-z_]\w*|\[\d*\]|[\s*=({\[])*")
+_HEX_LIST_SUFFIX = re.compile(r"[\s\])};,]*(?:(?:unsigned\s+)?int\s+\w+\s*=\s*\d+\s*;\s*)?")
+
+
+def read_hex_list(text: str, name: str) -> Dump:
+    """Read ``0x81, 0x05`` lists: C and Go arrays, Python lists, ``xxd -i`` output."""
+    items = list(HEX_ITEM.finditer(text))
+    if not items:
+        raise DumpError("no hex data found")
+    prefix_end = _HEX_LIST_PREFIX.match(text)
+    suffix_end = _HEX_LIST_SUFFIX.match(text, items[-1].end())
+    for end, limit in ((prefix_end, items[0].start()), (suffix_end, len(text))):
+        position = end.end() if end else limit
+        if position < limit:
+            raise DumpError(
+                f"line {line_of(text, position)}: {quote(text[position:][:20])} is not 0x hex"
+            )
+    previous = items[0].start()
+    for item in items:
+        gap = text[previous : item.start()]
+        if gap.strip(" \t\n,"):
+            position = previous + len(gap) - len(gap.lstrip(" \t\n,"))
+            junk = gap.strip(" \t\n,")
+            raise DumpError(f"line {line_of(text, position)}: {quote(junk)} is not 0x hex")
+        if len(item[1]) > 2 and int(item[1], 16) > 0xFF:
+            raise DumpError(f"line {line_of(text, item.start())}: {item[0]} is not a byte")
+        previous = item.end()
+    return Dump(name, (Segment(bytes.fromhex("".join(m[1][-2:].zfill(2) for m in items))),))
+
+
+_COMMENT_LINE = re.compile(r"^[ \t]*#[^\n]*$", re.M)
+
+
+def read_plain(text: str, name: str) -> Dump:
+    """Read plain hex in any spacing and case; lines starting with ``#`` are comments."""
+    body = _COMMENT_LINE.sub("", text) if "#" in text else text
+    try:
+        data = bytes.fromhex(body)
+    except ValueError:
+        data = _read_plain_slowly(body)
+    if not data:
+        raise DumpError("no hex data found")
+    return Dump(name, (Segment(data),))
+
+
+def _read_plain_slowly(body: str) -> bytes:
+    """Read hex that :meth:`bytes.fromhex` refused, or say which line is wrong."""
+    lines = [line.split() for line in body.split("\n")]
+    for number, tokens in enumerate(lines, 1):
+        for token in tokens:
+            if token == "*":
+                raise DumpError(
+                    f"line {number}: '*' repeats lines, but without offsets it cannot be "
+                    "expanded; dump with od -v or hexdump -v"
+                )
+            if not re.fullmatch(f"{_H}+", token):
+                hint = " (for base64 use --base64)" if _looks_base64(body) else ""
+                raise DumpError(f"line {number}: {quote(token)} is not hex{hint}")
+    odd = [(n, token) for n, tokens in enumerate(lines, 1) for token in tokens if len(token) % 2]
+    digits = "".join(token for tokens in lines for token in tokens)
+    # One run of hex wrapped at an odd width splits bytes across lines; spaced tokens may not.
+    if not odd or (len(digits) % 2 == 0 and all(len(tokens) <= 1 for tokens in lines)):
+        return bytes.fromhex(digits)
+    number, token = odd[0]
+    raise DumpError(f"line {number}: {quote(token)} has an odd number of hex digits")
+
+
+def _looks_base64(text: str) -> bool:
+    compact = "".join(text.split())
+    if len(compact) < 8:
+        return False  # short junk such as "zz" decodes too, by accident
+    try:
+        _unbase64(compact)
+    except (binascii.Error, ValueError):
+        return False
+    return True
