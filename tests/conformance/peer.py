@@ -34,7 +34,7 @@ from wstool.core.frames import (
     parse_close_payload,
     violations,
 )
-from wstool.core.handshake import ResponseHead, parse_response_head
+from wstool.core.http import ResponseHead, parse_response_head
 from wstool.core.uri import WebSocketURI, parse_uri
 
 __all__ = [

@@ -44,12 +44,8 @@ from conformance.peer import (
 from wstool.core.deflate import EXTENSION_NAME, PerMessageDeflate, client_accept
 from wstool.core.errors import HandshakeError, WstoolError
 from wstool.core.frames import Opcode
-from wstool.core.handshake import (
-    ResponseHead,
-    build_request,
-    check_response,
-    generate_key,
-)
+from wstool.core.handshake import build_request, check_response, generate_key
+from wstool.core.http import ResponseHead
 from wstool.core.uri import WebSocketURI
 
 __all__ = ["FAIL", "FIXED_KEY", "NON_STRICT", "PASS", "PROMPT", "SKIP", "Result", "run_case"]

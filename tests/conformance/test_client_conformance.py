@@ -29,9 +29,9 @@ from wstool.core.handshake import (
     accept_key,
     build_response,
     check_request,
-    parse_extensions,
-    parse_request_head,
 )
+from wstool.core.headers import parse_extensions
+from wstool.core.http import parse_request_head
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT = 20.0

@@ -1,10 +1,11 @@
-"""Tests for wstool.core.handshake: the RFC 6455 opening handshake, both roles."""
+"""Tests for wstool.core.handshake: the RFC 6455 opening handshake, both roles.
+
+Heads are tested in test_http.py, header grammar in test_headers.py.
+"""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
@@ -17,12 +18,8 @@ from websockets.uri import parse_uri
 
 from wstool.core.errors import HandshakeError, UsageError
 from wstool.core.handshake import (
-    BAD_RESPONSE_STATUS,
     GUID,
     ClientRequest,
-    ExtensionOffer,
-    RequestHead,
-    ResponseHead,
     ServerAnswer,
     accept_key,
     build_rejection,
@@ -30,15 +27,11 @@ from wstool.core.handshake import (
     build_response,
     check_request,
     check_response,
-    format_extensions,
     generate_key,
-    parse_extensions,
-    parse_request_head,
-    parse_response_head,
-    parse_subprotocols,
-    parse_token_list,
     select_subprotocol,
 )
+from wstool.core.headers import ExtensionOffer
+from wstool.core.http import ResponseHead, parse_request_head, parse_response_head
 
 # RFC 6455 §1.3
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -369,38 +362,19 @@ class TestRejection:
         assert build_rejection(HandshakeError("x", 499)).startswith(b"HTTP/1.1 499 Error\r\n")
 
 
-class TestRFC7230Section7TokenLists:
-    """RFC 7230 §7 list rules with OWS and empty elements (used by §4 headers)."""
+# The §1.3 response, with the subprotocol the client offered first.
+RESPONSE = (
+    b"HTTP/1.1 101 Switching Protocols\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+    b"Sec-WebSocket-Protocol: chat\r\n"
+    b"\r\n"
+)
 
-    @pytest.mark.parametrize(
-        ("values", "expected"),
-        [
-            (["Upgrade"], ["Upgrade"]),
-            (["keep-alive, Upgrade"], ["keep-alive", "Upgrade"]),
-            (["keep-alive,Upgrade"], ["keep-alive", "Upgrade"]),
-            ([" ,, keep-alive ,\t, upgrade ,"], ["keep-alive", "upgrade"]),
-            (["a", "b, c"], ["a", "b", "c"]),
-            ([], []),
-        ],
-    )
-    def test_parse(self, values: list[str], expected: list[str]) -> None:
-        """Elements come back in order with casing kept; empty ones are skipped."""
-        assert parse_token_list(values, "Connection") == expected
 
-    @pytest.mark.parametrize("value", ["a b", "a;b", "a/b", '"a"', "é", ",", " "])
-    def test_reject(self, value: str) -> None:
-        """Elements that are not tokens, or a list with no element, are errors."""
-        with pytest.raises(HandshakeError) as info:
-            parse_token_list([value], "Connection")
-        assert info.value.status == 400
-        assert info.value.header == "Connection"
-        assert info.value.reason.startswith("Connection ")
-
-    def test_subprotocols_unique(self) -> None:
-        """§4.1: subprotocol elements MUST all be unique (case-sensitive)."""
-        assert parse_subprotocols(["chat, Chat"]) == ["chat", "Chat"]
-        with pytest.raises(HandshakeError, match="twice"):
-            parse_subprotocols(["chat", "chat"])
+class TestSubprotocolSelection:
+    """RFC 6455 §4.2.1: the client lists subprotocols in order of preference."""
 
     @pytest.mark.parametrize(
         ("offered", "supported", "expected"),
@@ -417,301 +391,6 @@ class TestRFC7230Section7TokenLists:
     ) -> None:
         """The first subprotocol the client offers that we support wins."""
         assert select_subprotocol(offered, supported) == expected
-
-
-class TestSection9_1Extensions:
-    """RFC 6455 §9.1: the Sec-WebSocket-Extensions grammar."""
-
-    @pytest.mark.parametrize(
-        ("values", "expected"),
-        [
-            (["permessage-deflate"], [("permessage-deflate", ())]),
-            (["permessage-deflate; client_max_window_bits"], [PMD]),
-            (
-                ["permessage-deflate ;client_max_window_bits = 10 ; server_no_context_takeover"],
-                [
-                    (
-                        "permessage-deflate",
-                        (("client_max_window_bits", "10"), ("server_no_context_takeover", None)),
-                    )
-                ],
-            ),
-            (['x; a="10"'], [("x", (("a", "10"),))]),
-            (['x; a="1\\0"'], [("x", (("a", "10"),))]),
-            (["a, b", "c;d=e"], [("a", ()), ("b", ()), ("c", (("d", "e"),))]),
-            ([", a ,, b ,"], [("a", ()), ("b", ())]),
-            ([], []),
-        ],
-    )
-    def test_parse(self, values: list[str], expected: list[ExtensionOffer]) -> None:
-        """Names, parameters and unquoted values come back in order."""
-        assert parse_extensions(values) == expected
-
-    @pytest.mark.parametrize(
-        ("value", "fragment"),
-        [
-            ('x; a="b c"', "quoted value 'b c' is not a token"),
-            ('x; a="b,c"', "not a token"),
-            ('x; a=""', "not a token"),
-            ('x; a="10', "unterminated"),
-            ("x; a=", "parameter value"),
-            ("x;", "parameter name"),
-            ("x; =1", "parameter name"),
-            ("x y", "expected ',' or ';'"),
-            ("x; a=b c", "expected ',' or ';'"),
-            ("; a", "extension name"),
-            ("x; a=@", "parameter value"),
-            ("", "no extension"),
-            (" , ", "no extension"),
-        ],
-    )
-    def test_reject(self, value: str, fragment: str) -> None:
-        """Bad grammar is a 400 naming the header and what was expected."""
-        with pytest.raises(HandshakeError) as info:
-            parse_extensions([value])
-        assert info.value.status == 400
-        assert info.value.header == "Sec-WebSocket-Extensions"
-        assert fragment in info.value.reason
-        assert info.value.reason.startswith("Sec-WebSocket-Extensions ")
-
-    def test_format(self) -> None:
-        """Extensions format as name; param[=value], comma-separated."""
-        exts: list[ExtensionOffer] = [
-            (
-                "permessage-deflate",
-                (("client_max_window_bits", None), ("server_max_window_bits", "10")),
-            ),
-            ("x-foo", ()),
-        ]
-        text = format_extensions(exts)
-        assert text == (
-            "permessage-deflate; client_max_window_bits; server_max_window_bits=10, x-foo"
-        )
-        assert parse_extensions([text]) == exts
-
-    @pytest.mark.parametrize(
-        "ext", [("a b", ()), ("a", (("b c", None),)), ("a", (("b", "c d"),)), ("a", (("b", ""),))]
-    )
-    def test_format_refuses_non_tokens(self, ext: ExtensionOffer) -> None:
-        """§9.1 allows only tokens, so anything else is a local bug."""
-        with pytest.raises(UsageError):
-            format_extensions([ext])
-
-    _token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.!#$%&'*+^`|~", min_size=1)
-
-    @given(
-        st.lists(
-            st.tuples(
-                _token,
-                st.lists(st.tuples(_token, st.none() | _token), max_size=3).map(tuple),
-            ),
-            max_size=4,
-        )
-    )
-    def test_format_parse_round_trip(self, exts: list[ExtensionOffer]) -> None:
-        """Whatever we can format, we parse back the same."""
-        text = format_extensions(exts)
-        assert parse_extensions([text] if exts else []) == exts
-
-
-REQUEST = (
-    b"GET /chat HTTP/1.1\r\n"
-    b"Host: server.example.com\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    b"Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Protocol: chat, superchat\r\n"
-    b"Sec-WebSocket-Version: 13\r\n"
-    b"\r\n"
-)
-RESPONSE = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-    b"Sec-WebSocket-Protocol: chat\r\n"
-    b"\r\n"
-)
-
-
-class TestHeadParsing:
-    """HTTP heads (RFC 7230 §3): incremental, bounded, strict about structure."""
-
-    def test_rfc_request(self) -> None:
-        """The §1.3 request parses into method, target, version and ordered headers."""
-        parsed = parse_request_head(REQUEST)
-        assert parsed is not None
-        head, consumed = parsed
-        assert consumed == len(REQUEST)
-        assert (head.method, head.target, head.version) == ("GET", "/chat", "HTTP/1.1")
-        assert head.headers[0] == ("Host", "server.example.com")
-        assert head.get("sec-websocket-key") == SAMPLE_KEY
-        assert head.get("X-Missing") is None
-        assert head.raw == REQUEST
-
-    def test_rfc_response(self) -> None:
-        """The §1.3 response parses into status, reason and headers."""
-        parsed = parse_response_head(RESPONSE)
-        assert parsed is not None
-        head, consumed = parsed
-        assert consumed == len(RESPONSE)
-        assert (head.version, head.status, head.reason) == ("HTTP/1.1", 101, "Switching Protocols")
-        assert head.get("SEC-WEBSOCKET-ACCEPT") == SAMPLE_ACCEPT
-
-    def test_repeats_and_casing_kept(self) -> None:
-        """get_all keeps each line; get joins them; names keep their casing."""
-        data = b"GET / HTTP/1.1\r\nX-A: 1\r\nx-a:2\r\nX-B:  \t spaced \t \r\n\r\n"
-        parsed = parse_request_head(data)
-        assert parsed is not None
-        head = parsed[0]
-        assert head.headers == [("X-A", "1"), ("x-a", "2"), ("X-B", "spaced")]
-        assert head.get_all("X-a") == ["1", "2"]
-        assert head.get("x-A") == "1, 2"
-
-    def test_obs_text_value_kept_as_latin1(self) -> None:
-        """Bytes 0x80-0xFF in a value survive, decoded as Latin-1."""
-        parsed = parse_request_head(b"GET / HTTP/1.1\r\nX: caf\xe9\r\n\r\n")
-        assert parsed is not None
-        assert parsed[0].get("X") == "café"
-
-    def test_empty_reason_phrase(self) -> None:
-        """RFC 9112 §4: the reason phrase may be empty (the space may not be omitted)."""
-        parsed = parse_response_head(b"HTTP/1.1 101 \r\n\r\n")
-        assert parsed is not None
-        assert parsed[0].reason == ""
-
-    @pytest.mark.parametrize("data", [REQUEST, RESPONSE])
-    def test_incremental(self, data: bytes) -> None:
-        """Fed one byte at a time: None until the blank line, then the same head."""
-        parse = parse_request_head if data is REQUEST else parse_response_head
-        for end in range(len(data)):
-            assert parse(data[:end]) is None, end
-        assert parse(data) == parse(data + b"more")
-
-    @pytest.mark.parametrize("data", [REQUEST, RESPONSE])
-    def test_bytes_after_head_not_consumed(self, data: bytes) -> None:
-        """Frames sent right behind the head stay for the caller."""
-        parse = parse_request_head if data is REQUEST else parse_response_head
-        frame = b"\x81\x05hello\r\n\r\n"
-        parsed = parse(data + frame)
-        assert parsed is not None
-        head, consumed = parsed
-        assert consumed == len(data)
-        assert (data + frame)[consumed:] == frame
-        assert head.raw == data
-
-    def test_request_size_limit(self) -> None:
-        """A head over max_size is 431, as soon as max_size bytes came without its end."""
-        assert parse_request_head(REQUEST, max_size=len(REQUEST)) is not None
-        with pytest.raises(HandshakeError) as info:
-            parse_request_head(REQUEST, max_size=len(REQUEST) - 1)
-        assert info.value.status == 431
-        assert str(len(REQUEST) - 1) in info.value.reason
-        with pytest.raises(HandshakeError) as info:
-            parse_request_head(b"GET / HTTP/1.1\r\nX: " + b"a" * 100, max_size=64)
-        assert info.value.status == 431
-        assert parse_request_head(b"GET / HTTP/1.1\r\nX: " + b"a" * 40, max_size=64) is None
-
-    def test_response_size_limit(self) -> None:
-        """A response head over max_size is an error too."""
-        with pytest.raises(HandshakeError) as info:
-            parse_response_head(RESPONSE, max_size=len(RESPONSE) - 1)
-        assert info.value.status == BAD_RESPONSE_STATUS
-
-    @pytest.mark.parametrize(
-        ("data", "fragment"),
-        [
-            (b"GET / HTTP/1.1\nHost: x\n\n", "bare LF"),
-            (b"GET / HTTP/1.1\r\nHost: x\n", "bare LF at offset 23"),
-            (b"GET / HTTP/1.1\r\nHo\rst: x\r\n\r\n", "bare CR"),
-            (b"GET / HTTP/1.1\r\nHost: x\x00y\r\n\r\n", "control byte 0x00"),
-            (b"\x16\x03\x01\x02\x00\x01\x00", "TLS"),
-            (b"GET /  HTTP/1.1\r\n\r\n", "request line"),
-            (b"GET / HTTP/1.1 \r\n", "request line"),
-            (b"GET /\r\n\r\n", "request line"),
-            (b"G\xc9T / HTTP/1.1\r\n\r\n", "request line"),
-            (b"GET / HTTP/11\r\n", "request line"),
-            (b"\r\nGET / HTTP/1.1\r\n\r\n", "request line ''"),
-            (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", "no colon"),
-            (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", "whitespace before the colon"),
-            (b"GET / HTTP/1.1\r\nH\xe9st: x\r\n\r\n", "not a token"),
-            (b"GET / HTTP/1.1\r\n: x\r\n\r\n", "not a token"),
-            (b"GET / HTTP/1.1\r\nX: a\r\n  b\r\n\r\n", "obs-fold"),
-        ],
-    )
-    def test_malformed_request(self, data: bytes, fragment: str) -> None:
-        """Malformed heads are 400 with a one-line reason, as soon as visible."""
-        with pytest.raises(HandshakeError) as info:
-            parse_request_head(data)
-        assert info.value.status == 400
-        assert fragment in info.value.reason
-        assert "\n" not in info.value.reason
-
-    @pytest.mark.parametrize(
-        "data",
-        [
-            b"HTTP/1.1 101\r\n\r\n",
-            b"HTTP/1.1 1O1 Switching\r\n\r\n",
-            b"ICY 200 OK\r\n\r\n",
-            b"HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n",
-            b"HTTP/1.1 101 OK\r\n\tfolded\r\n\r\n",
-            b"HTTP/1.1 101 OK\nUpgrade: websocket\n\n",
-        ],
-    )
-    def test_malformed_response(self, data: bytes) -> None:
-        """Malformed response heads carry the 502 status, since none was received."""
-        with pytest.raises(HandshakeError) as info:
-            parse_response_head(data)
-        assert info.value.status == BAD_RESPONSE_STATUS
-
-    def test_bad_start_line_fails_before_head_ends(self) -> None:
-        """A garbage first line is rejected without waiting for the blank line."""
-        with pytest.raises(HandshakeError):
-            parse_request_head(b"hello world\r\n")
-        with pytest.raises(HandshakeError):
-            parse_response_head(b"SSH-2.0-OpenSSH_9.6\r\n")
-
-    @given(st.binary(max_size=300))
-    def test_request_parser_contract(self, data: bytes) -> None:
-        """Any bytes: None, a head within the data, or HandshakeError, nothing else."""
-        try:
-            parsed = parse_request_head(data, max_size=200)
-        except HandshakeError as exc:
-            assert exc.status in (400, 431)
-            assert "\n" not in exc.reason
-            return
-        if parsed is not None:
-            head, consumed = parsed
-            assert isinstance(head, RequestHead)
-            assert 0 < consumed <= min(len(data), 200)
-            assert data[:consumed] == head.raw
-
-    @given(st.binary(max_size=300))
-    def test_response_parser_contract(self, data: bytes) -> None:
-        """Any bytes: None, a head within the data, or HandshakeError, nothing else."""
-        try:
-            parsed = parse_response_head(data, max_size=200)
-        except HandshakeError as exc:
-            assert exc.status == BAD_RESPONSE_STATUS
-            assert "\n" not in exc.reason
-            return
-        if parsed is not None:
-            head, consumed = parsed
-            assert isinstance(head, ResponseHead)
-            assert data[:consumed] == head.raw
-
-    @given(
-        st.lists(st.sampled_from([b"GET / HTTP/1.1", b"Host: x", b"X:", b"", b"\r", b"\n"])).map(
-            b"\r\n".join
-        )
-    )
-    def test_request_parser_contract_near_valid(self, data: bytes) -> None:
-        """Near-valid heads exercise the deeper paths under the same contract."""
-        try:
-            parse_request_head(data)
-        except HandshakeError as exc:
-            assert exc.status == 400
 
 
 class TestSection4_1ClientRequest:
@@ -993,18 +672,3 @@ class TestInteropWebsockets:
         assert response.status_code == 426
         assert response.headers["Sec-WebSocket-Version"] == "13"
         assert client.handshake_exc is not None
-
-
-@given(st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b"\x00", b"\t", b"\x7f", b" "])))
-def test_head_bytes_fast_check_agrees_with_the_full_one(pieces: list[bytes]) -> None:
-    """The quick screen of a head's bytes accepts exactly what the full search accepts."""
-    from wstool.core import handshake as module
-
-    data = b"".join(pieces)
-    expect_ok = module._BAD_BYTE.search(data) is None
-    try:
-        module._check_bytes(data, module._REQUEST)
-    except HandshakeError:
-        assert not expect_ok
-    else:
-        assert expect_ok
