@@ -111,9 +111,10 @@ VALID: list[tuple[str, cmd.Command | None]] = [
     ("/raw 81 00", Raw(b"\x81\x00")),
     ("/raw 0x88,0x00", Raw(b"\x88\x00")),
     # views
-    ("/verbose", Verbosity(2)),
-    ("/normal", Verbosity(1)),
-    ("/quiet", Verbosity(0)),
+    ("/verbose", Verbosity("verbose")),
+    ("/normal", Verbosity("normal")),
+    ("/quiet", Verbosity("quiet")),
+    ("/QUIET", Verbosity("quiet")),
 ]
 
 

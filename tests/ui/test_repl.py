@@ -22,8 +22,8 @@ from rich.console import Console
 
 from wstool.core.errors import UsageError
 from wstool.ui import commands as cmd
-from wstool.ui.repl import help_text, history_path, run_repl
-from wstool.ui.traffic import TrafficLog
+from wstool.ui.repl import VIEWS, help_text, history_path, run_repl
+from wstool.ui.traffic import Detail, TrafficLog
 
 TIMEOUT = 10.0
 ENTER = "\r"
@@ -86,7 +86,7 @@ class Harness:
         self.pipe = pipe
         self.buffer = io.StringIO()
         self.console = Console(file=self.buffer, width=400, color_system=None, force_terminal=False)
-        self.log = TrafficLog(self.console, level=1, show_ids=False)
+        self.log = TrafficLog(self.console, level=Detail.FRAMES, show_ids=False)
         self.history = tmp_path / "state" / "wstool" / "history"
         self.session: FakeSession | None = None
 
@@ -259,7 +259,7 @@ def test_file_as_text_must_be_utf8(repl: Harness, tmp_path: Path) -> None:
 
 def test_verbosity_commands_change_the_log(repl: Harness) -> None:
     """/verbose, /quiet and /normal switch the traffic log's level and say so."""
-    levels: list[int] = []
+    levels: list[Detail] = []
     repl.run(lines("/verbose") + CTRL_D)
     levels.append(repl.log.level)
     assert "frame view: verbose" in repl.shown
@@ -267,9 +267,23 @@ def test_verbosity_commands_change_the_log(repl: Harness) -> None:
     levels.append(repl.log.level)
     repl.run(lines("/normal") + CTRL_D)
     levels.append(repl.log.level)
-    assert levels == [2, 0, 1]
+    assert levels == [Detail.BITS, Detail.MESSAGES, Detail.FRAMES]
     assert "frame view: quiet" in repl.shown
     assert "frame view: normal" in repl.shown
+
+
+@pytest.mark.parametrize("first", ["/quiet", "/normal", "/verbose"])
+@pytest.mark.parametrize("second", ["/quiet", "/normal", "/verbose"])
+def test_views_move_freely(repl: Harness, first: str, second: str) -> None:
+    """Any view can follow any other, and frames stay recorded so they can come back.
+
+    ``connect -q`` starts at MESSAGES; the connection decides once, when it
+    opens, whether to report frames, so every REPL view must want them.
+    """
+    repl.log.level = Detail.MESSAGES
+    repl.run(lines(first, second) + CTRL_D)
+    assert repl.log.level is VIEWS[second.lstrip("/")]
+    assert repl.log.wants_frames
 
 
 def test_help_lists_every_command(repl: Harness) -> None:

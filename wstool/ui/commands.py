@@ -12,6 +12,7 @@ import binascii
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "COMMANDS",
@@ -120,9 +121,14 @@ class Raw:
 
 @dataclass(frozen=True)
 class Verbosity:
-    """Switch the frame view: 2 verbose, 1 normal, 0 quiet."""
+    """Switch the traffic view.
 
-    level: int
+    Attributes:
+        view: ``"quiet"`` (messages and closes, no frames), ``"normal"``
+            (one line per frame) or ``"verbose"`` (every header bit).
+    """
+
+    view: Literal["quiet", "normal", "verbose"]
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "raw": ("/raw HEX", "write bytes straight onto the socket"),
     "verbose": ("/verbose", "show every header bit, mask keys and whole payloads"),
     "normal": ("/normal", "one line per frame (the default)"),
-    "quiet": ("/quiet", "show messages only, not frames"),
+    "quiet": ("/quiet", "show messages and closes only, not frames"),
     "quit": ("/quit", "close with 1000 and leave (also Ctrl-D)"),
 }
 
@@ -342,9 +348,9 @@ def parse_line(line: str) -> Command | None:
             raise _usage("raw")
         return Raw(_hex(rest, "/raw"))
     if name == "verbose":
-        return Verbosity(2)
+        return Verbosity("verbose")
     if name == "normal":
-        return Verbosity(1)
+        return Verbosity("normal")
     if name == "quiet":
-        return Verbosity(0)
+        return Verbosity("quiet")
     raise CommandSyntaxError(f"unknown command /{name} (type /help; // sends a leading slash)")

@@ -27,9 +27,12 @@ from wstool.core.errors import UsageError
 from wstool.core.frames import FrameParser, Opcode, forge_frame
 from wstool.ui import commands as cmd
 from wstool.ui.render import frame_header
-from wstool.ui.traffic import TrafficLog
+from wstool.ui.traffic import Detail, TrafficLog
 
-__all__ = ["ClientSession", "execute", "history_path", "run_repl"]
+__all__ = ["VIEWS", "ClientSession", "execute", "history_path", "run_repl"]
+
+VIEWS = {"quiet": Detail.MESSAGES, "normal": Detail.FRAMES, "verbose": Detail.BITS}
+"""The traffic log's level for each of ``/quiet``, ``/normal`` and ``/verbose``."""
 
 
 class ClientSession(Protocol):
@@ -119,10 +122,8 @@ def execute(
     if isinstance(command, cmd.Help):
         console.print(help_text(command.topic))
     elif isinstance(command, cmd.Verbosity):
-        log.level = command.level
-        console.print(
-            Text(f"frame view: {('quiet', 'normal', 'verbose')[command.level]}", "ws.note")
-        )
+        log.level = VIEWS[command.view]
+        console.print(Text(f"frame view: {command.view}", "ws.note"))
     elif isinstance(command, cmd.Text):
         session.send_text(command.text)
     elif isinstance(command, cmd.Binary):

@@ -4,12 +4,18 @@
 built as :data:`~wstool.ui.render.Parts`; on a console without colour (a
 file, a pipe) they are written as plain text without going through rich's
 renderer, so that logging every frame does not limit throughput.
+
+How much it shows is a :class:`Detail`. A reader that goes away (``| head``)
+ends the output quietly: the log stops writing and calls its
+``on_broken_pipe`` hook, which decides what happens to the program.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import IO, Any
 
 from rich.console import Console
@@ -36,7 +42,32 @@ from wstool.ui.render import (
 from wstool.ui.render import count as count_of
 from wstool.ui.sanitize import json_line, terminal_safe
 
-__all__ = ["TrafficLog", "preview_parts"]
+__all__ = ["Detail", "TrafficLog", "preview_parts"]
+
+
+class Detail(Enum):
+    """How much a :class:`TrafficLog` shows.
+
+    Connects, failures, rejections and closes are shown at every level. The
+    values are the numbers ``serve`` has always passed (0, 1, 2) plus
+    :attr:`MESSAGES`; they are names, not an order: compare with ``is``.
+    """
+
+    CLOSES = 0
+    """Connects, failures and closes only (``serve -q``)."""
+    FRAMES = 1
+    """Also every frame on one line, handshake heads and messages of several
+    frames or compressed (the default)."""
+    BITS = 2
+    """Also every header bit, the mask key and whole payloads (``-v``)."""
+    MESSAGES = 3
+    """Connects, closes and every message both ways on one line; no frames
+    and no handshake heads (``connect -q``, the REPL's ``/quiet``)."""
+
+
+def _is_broken_pipe(exc: OSError) -> bool:
+    """Whether ``exc`` says the reader of our output went away."""
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE
 
 
 def _text_head(data: bytes, size: int) -> str | None:
@@ -86,9 +117,10 @@ class TrafficLog:
     so that logging every frame does not limit throughput.
 
     Args:
-        console: where lines go.
-        level: 0 shows connects and closes only, 1 every frame on one line,
-            2 every header bit, the mask key and whole payloads.
+        console: where lines go. A rich console's ``on_broken_pipe`` should
+            raise :class:`BrokenPipeError` (rich's own exits the process).
+        level: how much to show, a :class:`Detail` or its value; it can be
+            changed later (the REPL's ``/quiet``, ``/normal``, ``/verbose``).
         json_out: print NDJSON records here instead of lines.
         preview: characters of payload on a one-line frame view.
         show_ids: start lines with the connection number (a server has many).
@@ -100,19 +132,22 @@ class TrafficLog:
             argument soon, once the current batch of work is done) instead of
             after every report: a server logging thousands of connects a
             second then makes one write per batch, not one per line.
+        on_broken_pipe: called once when the output's reader has gone
+            (EPIPE); the log writes nothing more after it.
     """
 
     def __init__(
         self,
         console: Console,
         *,
-        level: int = 1,
+        level: Detail | int = Detail.FRAMES,
         json_out: IO[str] | None = None,
         preview: int = 120,
         show_ids: bool = True,
         clock: Callable[[], float] | None = None,
         client: bool = False,
         flush_soon: Callable[[Callable[[], None]], object] | None = None,
+        on_broken_pipe: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self._flush_soon = flush_soon
@@ -121,26 +156,71 @@ class TrafficLog:
         self.show_ids = show_ids
         self.clock = clock
         self._pings: dict[tuple[int, bytes], float] = {}
-        self.level = level
         self.json_out = json_out
         self.preview = preview
-        self.wants_frames = level >= 1
+        self.on_broken_pipe = on_broken_pipe
+        self.gone = False
+        """The output's reader went away: nothing more is written."""
+        self.level = level
         self._plain = console.color_system is None and not console.is_terminal
         # Connections whose incoming message in progress is compressed: its
         # continuation frames carry deflate data, not text.
         self._compressed: set[int] = set()
 
+    @property
+    def level(self) -> Detail:
+        """How much is shown; setting it takes a :class:`Detail` or its value."""
+        return self._level
+
+    @level.setter
+    def level(self, level: Detail | int) -> None:
+        level = Detail(level)
+        self._level = level
+        self._frames = level is Detail.FRAMES or level is Detail.BITS
+        self._bits = level is Detail.BITS
+        self._every_message = level is Detail.MESSAGES
+        # A connection reports messages only while it records frames, and
+        # decides that once, when it opens: every level but CLOSES wants
+        # them, so that the REPL can move between levels afterwards.
+        self.wants_frames = level is not Detail.CLOSES
+
     # -- output ---------------------------------------------------------------
 
     def _line(self, parts: Parts) -> None:
-        if self._plain:
-            self.console.file.write("".join([text for text, _ in parts]) + "\n")
-        else:
-            self.console.print(Text.assemble(*parts))
+        if self.gone:
+            return
+        try:
+            if self._plain:
+                self.console.file.write("".join([text for text, _ in parts]) + "\n")
+            else:
+                self.console.print(Text.assemble(*parts))
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _print(self, renderable: Any) -> None:
+        if self.gone:
+            return
+        try:
+            self.console.print(renderable)
+        except OSError as exc:
+            self._write_failed(exc)
 
     def _emit(self, record: dict[str, Any]) -> None:
         assert self.json_out is not None
-        self.json_out.write(json_line(record))
+        if self.gone:
+            return
+        try:
+            self.json_out.write(json_line(record))
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: OSError) -> None:
+        """Stop for good when the reader went away; other errors are real."""
+        if not _is_broken_pipe(exc):
+            raise exc
+        self.gone = True
+        if self.on_broken_pipe is not None:
+            self.on_broken_pipe()
 
     def _flush(self) -> None:
         if self._flush_soon is None:
@@ -152,7 +232,12 @@ class TrafficLog:
     def flush(self) -> None:
         """Write out what is buffered."""
         self._flush_pending = False
-        (self.json_out or self.console.file).flush()
+        if self.gone:
+            return
+        try:
+            (self.json_out or self.console.file).flush()
+        except OSError as exc:
+            self._write_failed(exc)
 
     # -- the observer -----------------------------------------------------------
 
@@ -177,7 +262,7 @@ class TrafficLog:
                     (terminal_safe(first), ""),
                 ]
             )
-            if self.level >= 1:
+            if self._frames:
                 sent, got = (("  > ", "ws.out"), ("  < ", "ws.in"))
                 ours, theirs = (sent, got) if self.client else (got, sent)
                 for parts in _head_lines(request, *ours):
@@ -191,7 +276,7 @@ class TrafficLog:
         for event in events:
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
-                if self.level >= 1:
+                if self._frames:
                     self._frame(conn_id, event, kind is FrameReceived)  # type: ignore[arg-type]
             elif kind is MessageReceived or kind is MessageSent:
                 self._message(conn_id, event)  # type: ignore[arg-type]
@@ -210,7 +295,7 @@ class TrafficLog:
             return
         arrow = ("< ", "ws.in") if incoming else ("> ", "ws.out")
         parts = [*self._prefix(conn_id), arrow]
-        parts += frame_header_parts(frame, verbose=self.level >= 2)
+        parts += frame_header_parts(frame, verbose=self._bits)
         rtt = self._round_trip(conn_id, frame.opcode, data, incoming)
         if rtt is not None:
             parts.append((f" rtt {rtt * 1000:.2f} ms", "ws.ok"))
@@ -223,13 +308,13 @@ class TrafficLog:
         compressed = frame.rsv1 or (
             incoming and opcode == Opcode.CONTINUATION and conn_id in self._compressed
         )
-        if self.level >= 2:
+        if self._bits:
             if compressed:
                 parts.append((f"  ({count_of(len(data), 'compressed byte')})", "ws.note"))
             self._line(parts)
             view = None if compressed else payload_view(data, frame.opcode, limit=None)
             if view is not None:
-                self.console.print(view)
+                self._print(view)
             return
         if compressed:
             parts.append((f"  ({count_of(len(data), 'compressed byte')})", "ws.note"))
@@ -261,7 +346,10 @@ class TrafficLog:
         return None
 
     def _message(self, conn_id: int, event: MessageReceived | MessageSent) -> None:
-        if self.level < 1 or (event.frames == 1 and not event.compressed):
+        # One frame uncompressed: its frame line already said it all.
+        if not self._every_message and (
+            not self._frames or (event.frames == 1 and not event.compressed)
+        ):
             return
         incoming = isinstance(event, MessageReceived)
         text = event.text if isinstance(event, MessageReceived) else None
@@ -362,7 +450,7 @@ class TrafficLog:
             self._line(
                 [(f"{peer} refused: ", "ws.violation"), (f"{status} {terminal_safe(reason)}", "")]
             )
-            if self.level >= 1:
+            if self._frames:
                 for parts in _head_lines(request, "  < ", "ws.in"):
                     self._line(parts)
         self._flush()
