@@ -172,3 +172,74 @@ class TestRealTcpdump:
         dump = read_dump(result.stdout)
         assert dump.format == name
         assert dump.streams() == expected_streams("127.0.0.1", "127.0.0.1")
+
+
+class TestWithoutPacketHeaders:
+    """tcpdump lines that hold only the WebSocket bytes are read as the stream itself.
+
+    The samples are real tcpdump 4.99.3 output: the client's frames of the plain connection in
+    ``two-connections.tcpdump-X.txt``, each written as one packet of a raw-IP pcap file (so no
+    IP header is in front) and printed with ``tcpdump -nn -r FILE -X`` and ``-x``.
+    """
+
+    def client_frames(self) -> bytes:
+        """The plain connection's client frames, read from the capture with headers."""
+        dump = read_dump((SAMPLES / "two-connections.tcpdump-X.txt").read_text())
+        client, _, data = dump.streams()[0]
+        assert client.endswith(":35908")
+        return data[data.index(b"\r\n\r\n") + 4 :]
+
+    @pytest.mark.parametrize("flag", ["X", "x"])
+    def test_real_output(self, flag: str) -> None:
+        """Every byte of every block is kept, in order, as one stream, and the name says so."""
+        dump = read_dump((SAMPLES / f"websocket-payload.tcpdump-{flag}.txt").read_text())
+        assert (
+            dump.format == f"tcpdump -{flag} lines without packet headers (the bytes as one stream)"
+        )
+        assert dump.data == self.client_frames()
+        assert dump.streams() == [(None, None, self.client_frames())]
+        assert dump.notes == ()
+
+    def test_hex_lines_alone(self) -> None:
+        """The hex lines pasted without tcpdump's header lines read the same."""
+        text = (SAMPLES / "websocket-payload.tcpdump-X.txt").read_text()
+        lines = [line for line in text.splitlines() if line.lstrip().startswith("0x")]
+        assert read_dump("\n".join(lines)).data == self.client_frames()
+
+    def test_packets_win_when_one_block_is_a_packet(self) -> None:
+        """A dump with any IP packet is read as packets; other blocks are skipped with a note."""
+        packet = ip_packet(
+            "10.0.0.1",
+            "10.0.0.2",
+            tcp_segment("10.0.0.1", "10.0.0.2", (80, 9000), 7, 1, "P.", b"\x81\x00"),
+        )
+        text = render_tcpdump(b"\x81\x02hi", True) + "\nIP x > y\n" + render_tcpdump(packet, True)
+        dump = read_dump(text)
+        assert dump.segments == (Segment(b"\x81\x00", "10.0.0.1:80", "10.0.0.2:9000"),)
+        assert dump.notes == ("line 1: packet skipped: no IPv4 or IPv6 header found",)
+
+
+class TestTwoConnections:
+    """A real capture of two connections on 127.0.0.1 (websockets 17.4 client and server).
+
+    ``two-connections.tcpdump-X.txt``: ``tcpdump -i lo -s 0 -w`` of a plain connection, then a
+    permessage-deflate one, printed with ``tcpdump -nn -r FILE -X``.
+    """
+
+    def test_streams_by_connection_and_direction(self) -> None:
+        """Four streams, one per connection and direction, each starting with its HTTP head."""
+        dump = read_dump((SAMPLES / "two-connections.tcpdump-X.txt").read_text())
+        assert dump.format == "tcpdump -X"
+        streams = dump.streams()
+        assert [(source, destination) for source, destination, _ in streams] == [
+            ("127.0.0.1:35908", "127.0.0.1:47391"),
+            ("127.0.0.1:47391", "127.0.0.1:35908"),
+            ("127.0.0.1:38780", "127.0.0.1:47391"),
+            ("127.0.0.1:47391", "127.0.0.1:38780"),
+        ]
+        assert [data.split(b"\r\n", 1)[0] for _, _, data in streams] == [
+            b"GET /plain HTTP/1.1",
+            b"HTTP/1.1 101 Switching Protocols",
+            b"GET /deflate HTTP/1.1",
+            b"HTTP/1.1 101 Switching Protocols",
+        ]
