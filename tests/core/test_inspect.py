@@ -453,7 +453,7 @@ class TestDeflate:
 
 
 class TestInspectStreams:
-    """Both directions of one capture, sharing the handshake's deflate agreement."""
+    """The directions of a capture, each sharing its own connection's deflate agreement."""
 
     def test_deflate_from_101_applies_both_ways(self) -> None:
         """A 101 that agrees on deflate makes both directions' RSV1 messages inflate."""
@@ -479,6 +479,48 @@ class TestInspectStreams:
         """Without a handshake, RSV1 frames are reserved-bits violations."""
         ((_, _, report),) = inspect_streams([(None, None, DEFLATE_HELLO)])
         assert [v.rule for v in report.violations] == ["reserved-bits"]
+
+    def test_deflate_decided_per_connection(self) -> None:
+        """A plain connection, then one that agreed on deflate: each is read by its own 101.
+
+        The plain connection's RSV1 frame is a violation; the deflate connection's are not.
+        """
+        plain_client = (
+            REQUEST
+            + HELLO_CLIENT
+            + forge_frame(opcode=Opcode.TEXT, payload=b"x", rsv1=True, mask_key=KEY)
+        )
+        plain_server = response(extensions=None) + HELLO_SERVER
+        deflate_client = REQUEST + forge_frame(
+            opcode=Opcode.TEXT, payload=HELLO_DEFLATED, rsv1=True, mask_key=KEY
+        )
+        deflate_server = response() + DEFLATE_HELLO + DEFLATE_HELLO_AGAIN
+        streams = [
+            ("c:1", "s:80", plain_client),
+            ("s:80", "c:1", plain_server),
+            ("c:2", "s:80", deflate_client),
+            ("s:80", "c:2", deflate_server),
+        ]
+        reports = [report for _, _, report in inspect_streams(streams)]
+        assert [[v.rule for v in report.violations] for report in reports] == [
+            ["reserved-bits"],
+            [],
+            [],
+            [],
+        ]
+        assert [m.message.text for m in messages(reports[3])] == ["Hello", "Hello"]
+
+    def test_deflate_connection_first(self) -> None:
+        """The first connection's agreement does not carry over to a later plain one."""
+        streams = [
+            ("s:80", "c:2", response() + DEFLATE_HELLO),
+            ("s:80", "c:1", response(extensions=None) + DEFLATE_HELLO),
+        ]
+        reports = [report for _, _, report in inspect_streams(streams)]
+        assert [[v.rule for v in report.violations] for report in reports] == [
+            [],
+            ["reserved-bits"],
+        ]
 
     def test_sender_passed_to_every_stream(self) -> None:
         """A given sender applies to each stream."""

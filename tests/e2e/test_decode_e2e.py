@@ -16,6 +16,7 @@ from wstool.core.frames import Opcode, encode_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
+DUMPS = ROOT / "tests" / "samples" / "dumps"
 SCRIPT = Path(sys.executable).parent / "wstool"
 TIMEOUT = 60
 
@@ -140,6 +141,27 @@ class TestExamples:
             "CLOSE",
         ]
         assert all(r["violations"] == [] for r in records if r["type"] == "frame")
+
+    def test_two_connections_plain_then_deflate(self, wstool: list[str]) -> None:
+        """A real capture of a plain connection and then a deflate one: no false RSV1 findings."""
+        result = run(wstool, "decode", str(DUMPS / "two-connections.tcpdump-X.txt"))
+        assert (result.returncode, result.stderr) == (0, "")
+        out = result.stdout
+        assert out.startswith("read as tcpdump -X\n")
+        assert "  Hello, plain\n" in out
+        assert out.count("inflated from") == 4  # two messages, both ways
+        assert out.endswith("12 frames, no violations\n")
+
+    def test_tcpdump_lines_without_packet_headers(self, wstool: list[str]) -> None:
+        """Real tcpdump -X lines holding only WebSocket bytes decode as one stream."""
+        result = run(wstool, "decode", str(DUMPS / "websocket-payload.tcpdump-X.txt"))
+        assert (result.returncode, result.stderr) == (0, "")
+        out = result.stdout
+        assert out.startswith(
+            "read as tcpdump -X lines without packet headers (the bytes as one stream)\n"
+        )
+        assert "  Hello, plain\n" in out
+        assert out.endswith("3 frames, no violations\n")
 
     def test_errors_on_stderr(self, wstool: list[str]) -> None:
         """Unreadable input: status 2, one line on stderr, nothing on stdout."""

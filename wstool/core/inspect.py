@@ -349,19 +349,29 @@ def inspect_streams(
     sender: Role | None = None,
     deflate: DeflateParams | None = None,
 ) -> list[tuple[str | None, str | None, StreamReport]]:
-    """Inspect several directions of one capture, sharing what the handshake says.
+    """Inspect the directions of a capture, each with what its own connection's handshake says.
 
-    When one stream starts with a 101 response that agreed on
-    permessage-deflate, both directions are inflated with those parameters
-    unless ``deflate`` is given.
+    A connection is the pair of endpoints, whichever way the bytes go. When one of its streams
+    starts with a 101 response that agreed on permessage-deflate, both of its directions are
+    inflated with those parameters; other connections are not, unless ``deflate`` is given,
+    which then holds for every stream.
     """
+    agreed: dict[frozenset[str | None], DeflateParams | None] = {}
     if deflate is None:
-        for _, _, data in streams:
+        for source, destination, data in streams:
             head, _ = _split_head(data)
-            if head is not None and head.kind == "response":
-                deflate = negotiated_deflate(head)
-                break
+            connection = frozenset((source, destination))
+            if head is not None and head.kind == "response" and connection not in agreed:
+                agreed[connection] = negotiated_deflate(head)
     return [
-        (source, destination, inspect_stream(data, sender=sender, deflate=deflate))
+        (
+            source,
+            destination,
+            inspect_stream(
+                data,
+                sender=sender,
+                deflate=deflate or agreed.get(frozenset((source, destination))),
+            ),
+        )
         for source, destination, data in streams
     ]
