@@ -292,7 +292,7 @@ class TestInternalError:
         def fail(*args: object, **kwargs: object) -> None:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr("wstool.core.stream.inspect_streams", fail)
+        monkeypatch.setattr("wstool.core.inspect.inspect_streams", fail)
 
     @pytest.mark.usefixtures("broken")
     def test_one_line(self) -> None:
@@ -685,24 +685,6 @@ class TestHelp:
             f"wstool {__version__}\n",
             "",
         )
-
-
-@pytest.mark.parametrize(
-    ("interface", "wildcard"),
-    [
-        ("", True),
-        ("0.0.0.0", True),
-        ("::", True),
-        ("0:0::0", True),
-        ("127.0.0.1", False),
-        ("::1", False),
-        ("localhost", False),
-    ],
-)
-def test_serve_knows_wildcard_interfaces(interface: str, wildcard: bool) -> None:
-    from wstool.cli.serve import _is_wildcard
-
-    assert _is_wildcard(interface) is wildcard
 
 
 def test_decode_and_help_load_no_event_loop(tmp_path: Path) -> None:

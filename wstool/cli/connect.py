@@ -1,16 +1,19 @@
-"""``wstool connect`` wired together: options -> client, REPL or pipe mode, exit status."""
+"""``wstool connect``: options -> client; the REPL or the pipe; the exit status."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
+import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
+from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
+from wstool.cli.options import add_command, add_output_options, seconds, size
 
-__all__ = ["add_connect", "run_connect"]
+__all__ = ["add_parser", "exit_status", "run"]
 
 _HELP = """\
 Connect to a WebSocket server and show every frame both ways: the handshake
@@ -35,13 +38,15 @@ examples:
   wstool connect ws://example.com/ --proxy http://user:pass@proxy:3128
 
 exit statuses:
-  0  closed cleanly (1000 or 1001)
+  0  closed cleanly: with 1000 or 1001, or with the close you asked for
+     (/close CODE in the REPL, end of input in a pipe)
   1  error
   2  bad usage
   3  the server refused the handshake
   4  the server broke the protocol (we failed the connection with its code)
   5  could not connect (refused, DNS, TLS, proxy, timeout)
-  6  closed abnormally: no closing handshake, or a code other than 1000/1001
+  6  closed abnormally: no closing handshake, or the server closed with a
+     code other than 1000/1001
   130  interrupted (Ctrl-C)
 """
 
@@ -60,17 +65,40 @@ def _auth(text: str) -> tuple[str, str]:
     return user, password
 
 
-def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, seconds: Any) -> None:
-    """Add the ``connect`` subcommand to ``commands``."""
-    p = commands.add_parser(
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages (1 or more)")
+    return int(text)
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``connect`` to the subcommands."""
+    p = add_command(
+        commands,
         "connect",
-        help="a REPL client that shows every frame both ways",
+        help="a REPL client (or a pipe) that shows every frame both ways",
         description=_HELP,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        stderr=stderr,
     )
     p.add_argument("url", metavar="URL", help="ws:// or wss:// URL (IPv6 as ws://[::1]:8765/)")
+    _add_handshake_options(p)
+    _add_connection_options(p)
+    view = p.add_mutually_exclusive_group()
+    view.add_argument(
+        "-v", "--verbose", action="store_true", help="every header bit, mask keys, whole payloads"
+    )
+    view.add_argument("-q", "--quiet", action="store_true", help="messages only, not frames")
+    view.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per frame, handshake and close on stdout (NDJSON)",
+    )
+    _add_pipe_options(p)
+    add_output_options(p)
+    p.set_defaults(run=run)
+
+
+def _add_handshake_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-H",
         "--header",
@@ -78,7 +106,8 @@ def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, se
         type=_header,
         default=[],
         metavar="'NAME: VALUE'",
-        help="an extra request header (repeatable)",
+        help="an extra request header (repeatable); one wstool sends too (Host, "
+        "Origin ...) is replaced",
     )
     p.add_argument(
         "--subprotocol",
@@ -95,6 +124,9 @@ def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, se
         help="Basic auth (default: the URL's user:pass@, if any)",
     )
     p.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
+
+
+def _add_connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ping-interval",
         type=seconds,
@@ -128,19 +160,9 @@ def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, se
         "https_proxy/http_proxy from the environment, minus no_proxy",
     )
     p.add_argument("--no-proxy", action="store_true", help="ignore proxy environment variables")
-    view = p.add_mutually_exclusive_group()
-    view.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="every header bit, mask keys and whole payloads",
-    )
-    view.add_argument("-q", "--quiet", action="store_true", help="messages only, not frames")
-    view.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON object per frame, handshake and close on stdout (NDJSON)",
-    )
+
+
+def _add_pipe_options(p: argparse.ArgumentParser) -> None:
     pipe = p.add_argument_group("scripting")
     pipe.add_argument(
         "-x",
@@ -159,19 +181,32 @@ def add_connect(commands: Any, stderr: IO[str], parser_class: Any, size: Any, se
         "(default: until the server has answered each message, or closes)",
     )
     pipe.add_argument(
-        "--count", type=int, default=None, metavar="N", help="close after N received messages"
+        "--count",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="print N received messages, then close with 1000",
     )
     pipe.add_argument("--raw", action="store_true", help="write binary messages as they are")
-    from wstool.cli import add_output_options
-
-    add_output_options(p)
-    p.set_defaults(run=run_connect)
 
 
-def _options(args: argparse.Namespace) -> Any:
+def _check_readable(args: argparse.Namespace) -> None:
+    for name in ("ca", "cert", "key"):
+        path = getattr(args, name)
+        if path is not None:
+            try:
+                open(path, "rb").close()
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot read --{name} {path!r}: {exc.strerror}", ExitStatus.USAGE
+                ) from exc
+
+
+def _options(args: argparse.Namespace, env: Environment) -> Any:
     from wstool.core.errors import UsageError
     from wstool.core.uri import parse_uri
     from wstool.net.client import ClientOptions, proxy_for
+    from wstool.net.tls import certificate_problem
     from wstool.net.wire import Timeouts
 
     try:
@@ -183,17 +218,8 @@ def _options(args: argparse.Namespace) -> Any:
             parse_uri(proxy.replace("http://", "ws://", 1))
     except UsageError as exc:
         raise CommandError(str(exc), ExitStatus.USAGE) from exc
-    for name in ("ca", "cert", "key"):
-        path = getattr(args, name)
-        if path is not None:
-            try:
-                open(path, "rb").close()
-            except OSError as exc:
-                raise CommandError(
-                    f"cannot read --{name} {path!r}: {exc.strerror}", ExitStatus.USAGE
-                ) from exc
-    if args.count is not None and args.count < 1:
-        raise CommandError("--count must be 1 or more", ExitStatus.USAGE)
+    _check_readable(args)
+    _note_http_scheme(args.url, uri, env)
     return ClientOptions(
         uri=uri,
         headers=tuple(args.header),
@@ -209,101 +235,114 @@ def _options(args: argparse.Namespace) -> Any:
         key_file=args.key,
         proxy=proxy,
         timeouts=Timeouts(ping_interval=args.ping_interval or None),
-        explain_certificate=lambda chain: _certificate_problem(chain, args.ca),
+        explain_certificate=lambda chain: certificate_problem(chain, args.ca),
     )
 
 
-def _certificate_problem(chain: Any, ca_file: str | None) -> str | None:
-    """OpenSSL's reason why ``chain`` (PEM, leaf first) does not verify, or None.
-
-    Checked against ``ca_file``, or the system's certificates as the ``ssl``
-    module finds them (``SSL_CERT_FILE`` honoured); used only to word the
-    error of a connection that has already failed verification.
-    """
-    import ssl
-
-    from OpenSSL import crypto
-
-    if not chain:
-        return None
-    try:
-        certs = [crypto.load_certificate(crypto.FILETYPE_PEM, pem) for pem in chain]
-        store = crypto.X509Store()
-        if ca_file:
-            store.load_locations(ca_file)
-        else:
-            paths = ssl.get_default_verify_paths()
-            store.load_locations(paths.cafile, paths.capath)
-        crypto.X509StoreContext(store, certs[0], certs[1:]).verify_certificate()
-    except crypto.X509StoreContextError as exc:
-        return str(exc)
-    except (crypto.Error, OSError):
-        return None
-    return None
+def _note_http_scheme(url: str, uri: Any, env: Environment) -> None:
+    """http:// and https:// are taken as ws:// and wss://: say so."""
+    given = url.partition(":")[0].lower()
+    if given in ("http", "https"):
+        taken = "wss" if uri.secure else "ws"
+        env.stderr.write(f"wstool connect: note: {given}:// taken as {taken}://\n")
 
 
-def _install_reactor() -> Any:
-    """The asyncio reactor on a new, current loop (prompt_toolkit runs on the same loop)."""
-    import asyncio  # here, not at the top: every command's parser loads this module
-
-    if "twisted.internet.reactor" in sys.modules:
-        from twisted.internet import reactor
-
-        return reactor
-    from twisted.internet import asyncioreactor
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # without it, prompt_async() waits forever
-    asyncioreactor.install(loop)  # type: ignore[no-untyped-call]
-    from twisted.internet import reactor
-
-    return reactor
-
-
+@dataclass
 class _Outcome:
-    def __init__(self) -> None:
-        self.status: int = ExitStatus.OK
-        self.error: str | None = None
-        self.rejected: Any = None
-        self.started = time.monotonic()
+    """What the run ended with; filled in by reactor callbacks."""
+
+    status: int = ExitStatus.OK
+    error: str | None = None
+    rejected: Any = None
+    session: Any = None
+    broken_pipe: bool = False
+    started: float = field(default_factory=time.monotonic)
 
 
-def _status_of(closed: Any, failed: bool) -> int:
+def exit_status(session: Any) -> int:
+    """The exit status for a connection that has ended.
+
+    0 for a clean close with 1000 or 1001, or for a clean close that the user
+    asked for with any valid code; 4 when we failed the connection because the
+    server broke the protocol; 6 for everything else (no closing handshake,
+    another code from the server).
+    """
+    from wstool.core.frames import Role, is_valid_close_code
+
+    closed = session.wire.close_event
     if closed is None:
         return ExitStatus.ABNORMAL_CLOSURE
-    if failed:
+    if session.conn.failure is not None:
         return ExitStatus.PEER_VIOLATION
-    if closed.clean and closed.code in (1000, 1001):
+    if not closed.clean:
+        return ExitStatus.ABNORMAL_CLOSURE
+    if closed.code in (1000, 1001):
         return ExitStatus.OK
+    asked = getattr(session, "close_requested", None)
+    if asked is not None and closed.initiator is Role.CLIENT:
+        code = asked[0]
+        if code is None or is_valid_close_code(code):
+            return ExitStatus.OK
     return ExitStatus.ABNORMAL_CLOSURE
 
 
-def run_connect(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> int:
+def run(args: argparse.Namespace, env: Environment) -> int:
     """Connect, run the REPL or the pipe, and return the exit status."""
-    from wstool.cli import _console
     from wstool.cli.allocator import tune_allocator
 
-    options = _options(args)
+    options = _options(args, env)
     tune_allocator()
-    interactive = not args.execute and stdin.isatty() and stdout.isatty() and not args.json
-    reactor = _install_reactor()
-    from wstool.net.client import ConnectFailed, HandshakeRejected, connect
-    from wstool.ui.traffic import TrafficLog
-
-    level = 0 if args.quiet else 2 if args.verbose else 1
+    interactive = not args.execute and env.stdin_isatty and env.stdout_isatty and not args.json
+    reactor = env.get_reactor(asyncio=True)
     outcome = _Outcome()
+    stop = _stopper(reactor)
     if interactive:
-        console = _console(args.color, None)
-        log = TrafficLog(console, level=level, show_ids=False, clock=time.time, client=True)
-        observer: Any = log
+        observer, start_ui = _interactive_ui(args, env, reactor, outcome)
     else:
-        err_console = _console(args.color, sys.stderr)
-        observer, log, console = _pipe_observer(args, stdout, err_console, reactor, outcome)
+        observer, start_ui = _pipe_ui(args, env, reactor, outcome, stop)
+    _start(reactor, options, observer, start_ui, outcome, stop)
+    reactor.run(installSignalHandlers=not interactive)
+    if outcome.broken_pipe:
+        raise BrokenPipeError
+    if outcome.rejected is not None:
+        from wstool.ui.console import make_console
+        from wstool.ui.summary import rejection_lines
+
+        err = make_console(args.color, env.stderr, no_color_env=env.no_color)
+        rejected = outcome.rejected
+        for line in rejection_lines(rejected.reason, rejected.head, rejected.body):
+            err.print(line)
+        return outcome.status
+    if outcome.error is not None:
+        raise CommandError(outcome.error, ExitStatus(outcome.status))
+    return outcome.status
+
+
+def _stopper(reactor: Any) -> Callable[[], None]:
+    """reactor.stop(), once, whoever asks first."""
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        if not stopped:
+            stopped.append(True)
+            reactor.stop()
+
+    return stop
+
+
+def _start(
+    reactor: Any,
+    options: Any,
+    observer: Any,
+    start_ui: Callable[[Any], Any],
+    outcome: _Outcome,
+    stop: Callable[[], None],
+) -> None:
+    from wstool.net.client import ConnectFailed, HandshakeRejected, connect
 
     def connected(session: Any) -> Any:
-        if interactive:
-            return _interactive(session, log, console, reactor, outcome)
-        return _pipe(args, session, observer, reactor, stdin, outcome)
+        outcome.session = session
+        return start_ui(session)
 
     def failed(failure: Any) -> None:
         if failure.check(HandshakeRejected):
@@ -312,11 +351,11 @@ def run_connect(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
         elif failure.check(ConnectFailed):
             outcome.error = str(failure.value)
             outcome.status = ExitStatus.CONNECTION_FAILED
-        else:
+        elif not outcome.broken_pipe:
             outcome.error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
             outcome.status = ExitStatus.ERROR
 
-    def start() -> None:
+    def begin() -> None:
         from twisted.internet.defer import maybeDeferred
 
         # An exception raised before the Deferred exists (an unreadable --cert)
@@ -324,53 +363,32 @@ def run_connect(args: argparse.Namespace, stdout: IO[str], stdin: IO[str]) -> in
         d = maybeDeferred(connect, reactor, options, observer)
         d.addCallbacks(connected, failed)
         d.addErrback(failed)
-        d.addBoth(lambda _: reactor.stop())
+        d.addBoth(lambda _: stop())
 
-    reactor.callWhenRunning(start)
-    reactor.run(installSignalHandlers=not interactive)
-    if outcome.rejected is not None:
-        _show_rejection(outcome.rejected, _console(args.color, sys.stderr))
-        return outcome.status
-    if outcome.error is not None:
-        raise CommandError(outcome.error, ExitStatus(outcome.status))
-    return outcome.status
+    reactor.callWhenRunning(begin)
 
 
-def _show_rejection(error: Any, console: Any) -> None:
-    from rich.text import Text
+def _level(args: argparse.Namespace) -> Any:
+    from wstool.ui.traffic import Detail
 
-    from wstool.ui.sanitize import terminal_safe
-
-    console.print(Text(f"wstool connect: handshake refused: {error.reason}", "ws.violation"))
-    for line in error.head.decode("latin-1").split("\r\n"):
-        if line:
-            console.print(Text("  < " + terminal_safe(line)))
-    if error.body:
-        body = error.body.decode("utf-8", "replace")
-        console.print(Text("  " + terminal_safe(body[:500]), "ws.dim"))
+    if args.quiet:
+        return Detail.MESSAGES
+    return Detail.BITS if args.verbose else Detail.FRAMES
 
 
-def _summary(session: Any, outcome: _Outcome) -> Any:
-    from rich.text import Text
+def _interactive_ui(
+    args: argparse.Namespace, env: Environment, reactor: Any, outcome: _Outcome
+) -> tuple[Any, Callable[[Any], Any]]:
+    from wstool.ui.console import make_console
+    from wstool.ui.traffic import TrafficLog
 
-    from wstool.core.frames import close_code_name
+    console = make_console(args.color, None, no_color_env=env.no_color)
+    log = TrafficLog(console, level=_level(args), show_ids=False, clock=time.time, client=True)
 
-    conn = session.conn
-    closed = session.wire.close_event
-    seconds = time.monotonic() - outcome.started
-    text = Text()
-    if closed is None:
-        text.append("connection lost without a closing handshake", "ws.violation")
-    else:
-        who = f"by the {closed.initiator.value}" if closed.initiator else "without a Close frame"
-        text.append(f"closed {closed.code} {close_code_name(closed.code)} {who}", "ws.close")
-        text.append(", clean" if closed.clean else ", not clean", "ws.dim")
-    text.append(
-        f"; {seconds:.1f} s; sent {conn.frames_sent} frames / {conn.bytes_sent} bytes, "
-        f"received {conn.frames_received} frames / {conn.bytes_received} bytes",
-        "ws.dim",
-    )
-    return text
+    def start_repl(session: Any) -> Any:
+        return _interactive(session, log, console, reactor, outcome)
+
+    return log, start_repl
 
 
 def _interactive(session: Any, log: Any, console: Any, reactor: Any, outcome: _Outcome) -> Any:
@@ -378,12 +396,12 @@ def _interactive(session: Any, log: Any, console: Any, reactor: Any, outcome: _O
 
     from rich.text import Text
     from twisted.internet.defer import Deferred
+    from twisted.internet.task import deferLater
 
     from wstool.core.handshake import format_extensions
     from wstool.ui.repl import history_path, run_repl
+    from wstool.ui.summary import connection_summary
 
-    loop = asyncio.get_event_loop()
-    closed_future = session.closed.asFuture(loop)
     agreed = format_extensions(session.extensions) if session.extensions else "none"
     console.print(
         Text(
@@ -394,46 +412,78 @@ def _interactive(session: Any, log: Any, console: Any, reactor: Any, outcome: _O
     )
 
     def finished(how: str) -> Any:
-        closed = session.wire.close_event
-        outcome.status = _status_of(closed, session.conn.failure is not None)
-        if how == "interrupt":
-            outcome.status = ExitStatus.INTERRUPTED
+        outcome.status = ExitStatus.INTERRUPTED if how == "interrupt" else exit_status(session)
+        seconds = time.monotonic() - outcome.started
+        summary = connection_summary(session.wire.close_event, seconds, session.conn)
         # Lines printed above the prompt reach the terminal from the event
         # loop a moment later; the summary goes after them.
-        from twisted.internet.task import deferLater
+        return deferLater(reactor, 0.05, lambda: console.print(summary))
 
-        return deferLater(reactor, 0.05, lambda: console.print(_summary(session, outcome)))
-
+    closed_future = session.closed.asFuture(asyncio.get_event_loop())
     repl = asyncio.ensure_future(
         run_repl(session, log, console, closed_future, history=history_path())
     )
-    d = Deferred.fromFuture(repl)
-    d.addCallback(finished)
-    return d
+    return Deferred.fromFuture(repl).addCallback(finished)
 
 
-def _pipe_observer(
-    args: argparse.Namespace, stdout: IO[str], err_console: Any, reactor: Any, outcome: _Outcome
-) -> tuple[Any, Any, Any]:
+def _pipe_ui(
+    args: argparse.Namespace,
+    env: Environment,
+    reactor: Any,
+    outcome: _Outcome,
+    stop: Callable[[], None],
+) -> tuple[Any, Callable[[Any], Any]]:
+    from wstool.ui.console import make_console
     from wstool.ui.pipe import MessageSink
-    from wstool.ui.traffic import TrafficLog
+    from wstool.ui.traffic import Detail, TrafficLog
 
-    out: Any = getattr(stdout, "buffer", None)
-    if out is None:
-        out = _TextToBytes(stdout)
-    json_log = (
-        TrafficLog(err_console, level=1, json_out=stdout, show_ids=False, client=True)
-        if args.json
-        else None
+    def reader_gone() -> None:
+        # stdout's reader went away (| head): stop as cat does, quietly.
+        if outcome.broken_pipe:
+            return
+        outcome.broken_pipe = True
+        if outcome.session is not None:
+            outcome.session.abort()
+        reactor.callLater(0, stop)
+
+    err_console = make_console(args.color, env.stderr, no_color_env=env.no_color)
+
+    def log(level: Detail, json_out: IO[str] | None) -> TrafficLog:
+        return TrafficLog(
+            err_console,
+            level=level,
+            json_out=json_out,
+            show_ids=False,
+            clock=None if json_out else time.time,
+            client=True,
+            on_broken_pipe=reader_gone,
+        )
+
+    json_log = log(Detail.FRAMES, env.stdout) if args.json else None
+    diagnostics = log(Detail.BITS, None) if args.verbose else None
+    sink = MessageSink(
+        _binary_stdout(env.stdout),
+        raw_binary=args.raw,
+        json_log=json_log,
+        diagnostics=diagnostics,
+        limit=args.count,
+        on_broken_pipe=reader_gone,
     )
-    diagnostics = None
-    if args.verbose:
-        diagnostics = TrafficLog(err_console, level=2, show_ids=False, clock=time.time, client=True)
-    sink = MessageSink(out, raw_binary=args.raw, json_log=json_log, diagnostics=diagnostics)
-    return sink, json_log or diagnostics, err_console
+
+    def start_pipe(session: Any) -> Any:
+        return _pipe(args, env, session, sink, reactor, outcome)
+
+    return sink, start_pipe
+
+
+def _binary_stdout(stdout: IO[str]) -> Any:
+    out: Any = getattr(stdout, "buffer", None)
+    return out if out is not None else _TextToBytes(stdout)
 
 
 class _TextToBytes:
+    """A text stream (a test's StringIO) seen as a binary one."""
+
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
@@ -446,95 +496,84 @@ class _TextToBytes:
 
 def _pipe(
     args: argparse.Namespace,
+    env: Environment,
     session: Any,
     sink: Any,
     reactor: Any,
-    stdin: IO[str],
     outcome: _Outcome,
 ) -> Any:
-    """Send stdin lines (or -x messages); close when told, when answered, or at --count."""
+    """Send stdin's lines (or -x messages) under the close policy; the status at the end."""
     from twisted.internet.defer import Deferred
 
-    from wstool.core.errors import UsageError
+    from wstool.ui.pipe import ClosePolicy
+    from wstool.ui.summary import close_line
 
-    state = {"sent": 0, "eof": False, "closing": False}
-    done: Deferred[None] = Deferred()
+    def warn(text: str) -> None:
+        env.stderr.write(f"wstool connect: {text}\n")
 
-    def close_now() -> None:
-        if state["closing"]:
-            return
-        state["closing"] = True
-        if session.is_open:
-            with contextlib.suppress(UsageError):  # closing already
-                session.close(1000, "")
-
-    def maybe_close(received: int | None = None) -> None:
-        count = sink.received if received is None else received
-        counted = args.count is not None and count >= args.count
-        answered = state["eof"] and args.wait is None and args.count is None
-        if counted or (answered and count >= state["sent"]):
-            reactor.callLater(0, close_now)
-
-    sink.on_message = maybe_close
-
-    def send(line: bytes) -> None:
-        if not session.is_open:
-            return
-        try:
-            session.send_text(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            session.send_binary(line)
-            sys.stderr.write(
-                "wstool connect: a line that is not UTF-8 was sent as a binary message\n"
-            )
-        state["sent"] += 1
-
-    def eof() -> None:
-        state["eof"] = True
-        if args.wait is not None:
-            reactor.callLater(args.wait, close_now)
-        else:
-            maybe_close()
-
+    policy = ClosePolicy(
+        session, count=args.count, wait=args.wait, call_later=reactor.callLater, warn=warn
+    )
+    sink.on_message = policy.message_received
     if args.execute:
         for message in args.execute:
-            send(message.encode("utf-8"))
-        eof()
+            policy.send_line(message.encode("utf-8"))
+        policy.end_of_input()
     else:
-        _read_lines(stdin, reactor, send, eof)
+        _read_lines(env.stdin, reactor, policy.send_line, policy.end_of_input)
+    done: Deferred[None] = Deferred()
 
     def finished(closed: Any) -> None:
-        outcome.status = _status_of(closed, session.conn.failure is not None)
-        if outcome.status not in (ExitStatus.OK,) and closed is not None and not args.json:
-            from wstool.core.frames import close_code_name
-
-            why = session.conn.failure.message if session.conn.failure else closed.reason
-            sys.stderr.write(
-                f"wstool connect: closed {closed.code} {close_code_name(closed.code)}"
-                + (f": {why}" if why else "")
-                + "\n"
-            )
+        status = exit_status(session)
+        if status != ExitStatus.OK and closed is not None and not args.json and not sink.broken:
+            failure = session.conn.failure
+            warn(close_line(closed, failure.message if failure else closed.reason))
+        outcome.status = status
         done.callback(None)
 
     session.closed.addCallback(finished)
     return done
 
 
-def _read_lines(stdin: IO[str], reactor: Any, send: Any, eof: Any) -> None:
-    """Read stdin in a thread (it may be a file, a pipe or a terminal) and send each line."""
+def _read_lines(
+    stdin: IO[str], reactor: Any, on_line: Callable[[bytes], None], on_end: Callable[[], None]
+) -> None:
+    """Read stdin in a thread and hand each line (without its newline) to the reactor.
+
+    The thread reads the file descriptor with ``os.read``, not through
+    Python's buffered ``stdin``: a daemon thread blocked inside the buffered
+    reader's lock when the interpreter exits aborts the process ("could not
+    acquire lock for <stdin>").
+    """
     import threading
 
-    source: Any = getattr(stdin, "buffer", stdin)
-
-    def reader() -> None:
+    def deliver(chunks: Any) -> None:
+        rest = b""
         try:
-            for raw in iter(source.readline, b""):
-                line = raw[:-1] if raw.endswith(b"\n") else raw
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                reactor.callFromThread(send, line)
+            for chunk in chunks:
+                *lines, rest = (rest + chunk).split(b"\n")
+                for line in lines:
+                    reactor.callFromThread(on_line, line.removesuffix(b"\r"))
         except (OSError, ValueError):
             pass
-        reactor.callFromThread(eof)
+        if rest:
+            reactor.callFromThread(on_line, rest.removesuffix(b"\r"))
+        reactor.callFromThread(on_end)
 
-    threading.Thread(target=reader, name="wstool-stdin", daemon=True).start()
+    threading.Thread(
+        target=deliver, args=(_chunks(stdin),), name="wstool-stdin", daemon=True
+    ).start()
+
+
+def _chunks(stdin: IO[str]) -> Any:
+    """stdin's bytes as they arrive: from its descriptor, or a test's stream."""
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError, AttributeError):
+        source: Any = getattr(stdin, "buffer", stdin)
+        return iter(lambda: _as_bytes(source.read(65536)), b"")
+    return iter(lambda: os.read(fd, 65536), b"")
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else data

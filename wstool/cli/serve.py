@@ -1,32 +1,147 @@
-"""``wstool serve`` wired together: options -> site, observer, reactor, signals."""
+"""``wstool serve``: options -> site, traffic log, reactor, signals."""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import signal
-import sys
 from typing import IO, Any
 
+from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
+from wstool.cli.options import add_command, add_output_options, port, seconds, size
 
-__all__ = ["run_serve"]
+__all__ = ["add_parser", "run"]
 
-# Twisted's default listen backlog is 50: a burst of clients (a load test,
-# a reconnect storm) would sit in SYN retries.
-_BACKLOG = 1024
+_HELP = """\
+Run a WebSocket server that is stricter than the client under test: it
+upgrades GET requests on any path (101 Switching Protocols), echoes every
+message (or broadcasts it), fails a connection with the RFC's close code on
+the first rule broken, and prints the handshake, every frame in and out,
+and each close with its cause. A plain GET of / serves a browser console
+that connects back to this server.
+"""
+
+_EPILOG = """\
+examples:
+  wstool serve                          # ws://127.0.0.1:8765/, echo
+  wstool serve --port 9001 -v           # every header bit and mask key
+  wstool serve --mode broadcast -q      # a chat room, connects/closes only
+  wstool serve --json | jq -c 'select(.event == "close")'
+  wstool serve --tls-cert cert.pem --tls-key key.pem     # wss://
+
+Stop with Ctrl-C (or SIGTERM): every connection gets Close 1001 (going
+away), the server waits briefly for the answers, then exits 0.
+"""
 
 
-def _observer(args: argparse.Namespace, stdout: IO[str], console: Any, reactor: Any) -> Any:
+def add_parser(commands: Any) -> None:
+    """Add ``serve`` to the subcommands."""
+    serve = add_command(
+        commands,
+        "serve",
+        help="a strict echo (or broadcast) server that shows every frame",
+        description=_HELP,
+        epilog=_EPILOG,
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=port,
+        default=8765,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--mode",
+        choices=("echo", "broadcast"),
+        default="echo",
+        help="echo each message to its sender, or broadcast it to every other client",
+    )
+    serve.add_argument(
+        "--subprotocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a subprotocol to accept (repeatable); the first the client offers is chosen",
+    )
+    serve.add_argument(
+        "--no-deflate", action="store_true", help="do not negotiate permessage-deflate"
+    )
+    out = serve.add_mutually_exclusive_group()
+    out.add_argument("-q", "--quiet", action="store_true", help="show only connects and closes")
+    out.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every header bit, mask keys, whole payloads",
+    )
+    out.add_argument("--json", action="store_true", help="print one JSON object per event (NDJSON)")
+    _add_limits(serve)
+    serve.add_argument(
+        "--origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="accept only these Origin values (repeatable); others get 403",
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
+    serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
+    add_output_options(serve)
+    serve.set_defaults(run=run)
+
+
+def _add_limits(serve: argparse.ArgumentParser) -> None:
+    limits = serve.add_argument_group("limits and timeouts")
+    limits.add_argument(
+        "--max-message-size",
+        type=size,
+        default=16 * 2**20,
+        metavar="SIZE",
+        help="larger messages fail the connection with 1009 (default: 16MiB)",
+    )
+    limits.add_argument(
+        "--max-inflated-size",
+        type=size,
+        default=None,
+        metavar="SIZE",
+        help="cap on an inflated message, 1009 beyond it (default: --max-message-size)",
+    )
+    limits.add_argument(
+        "--max-request-size",
+        type=size,
+        default=16384,
+        metavar="SIZE",
+        help="largest request head; larger ones get 431 (default: 16384)",
+    )
+    timers = (
+        ("--handshake-timeout", 10.0, "drop clients that have not finished their request by then"),
+        ("--close-timeout", 5.0, "wait this long for the peer's Close frame"),
+        ("--ping-interval", 20.0, "send a keepalive Ping this often; 0 turns it off"),
+        ("--ping-timeout", 20.0, "close with 1011 when a Pong is this late"),
+        ("--idle-timeout", 0.0, "close with 1001 after this long without a frame; 0: never"),
+    )
+    for flag, default, text in timers:
+        limits.add_argument(
+            flag,
+            type=seconds,
+            default=default,
+            metavar="SECONDS",
+            help=f"{text} (default: {default:g})",
+        )
+
+
+def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: Any) -> Any:
+    from wstool.ui.console import make_console
     from wstool.ui.traffic import TrafficLog
 
     level = 0 if args.quiet else 2 if args.verbose else 1
     return TrafficLog(
-        console,
+        make_console(args.color, env.stdout, no_color_env=env.no_color),
         level=level,
-        json_out=stdout if args.json else None,
+        json_out=env.stdout if args.json else None,
         # Flush once per turn of the reactor, after every read it handled.
         flush_soon=lambda flush: reactor.callLater(0, flush),
+        on_broken_pipe=stop,
     )
 
 
@@ -52,113 +167,86 @@ def _options(args: argparse.Namespace) -> Any:
     )
 
 
-def _tls_context(args: argparse.Namespace) -> Any:
+def _tls_options(args: argparse.Namespace) -> Any:
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CommandError("--tls-cert and --tls-key go together", ExitStatus.USAGE)
     if not args.tls_cert:
         return None
-    from twisted.internet import ssl
+    from wstool.net.tls import TLSSetupError, server_tls_options
 
     try:
-        with open(args.tls_cert, "rb") as cert_file, open(args.tls_key, "rb") as key_file:
-            pem = cert_file.read() + b"\n" + key_file.read()
-        certificate = ssl.PrivateCertificate.loadPEM(pem)
-    except OSError as exc:
-        raise CommandError(
-            f"cannot read {exc.filename!r}: {exc.strerror}", ExitStatus.USAGE
-        ) from exc
-    except Exception as exc:  # pyOpenSSL's errors carry no useful type
-        raise CommandError(
-            f"cannot use the TLS certificate or key: {exc}", ExitStatus.USAGE
-        ) from exc
-    return certificate.options()
+        return server_tls_options(args.tls_cert, args.tls_key)
+    except TLSSetupError as exc:
+        raise CommandError(str(exc), ExitStatus.USAGE) from exc
 
 
-def _is_wildcard(interface: str) -> bool:
-    """Whether listening on ``interface`` accepts connections on several addresses."""
-    if not interface:
-        return True
-    try:
-        return ipaddress.ip_address(interface).is_unspecified
-    except ValueError:  # a host name: Twisted binds the one address it resolves to
-        return False
+def _listening_line(args: argparse.Namespace, address: Any, tls: bool) -> str:
+    interface = args.host.strip("[]")
+    shown = f"[{interface}]" if ":" in interface else interface
+    scheme, web = ("wss", "https") if tls else ("ws", "http")
+    return (
+        f"wstool serve: listening on {scheme}://{shown}:{address.port}/ "
+        f"({args.mode}; browser console at {web}://{shown}:{address.port}/; Ctrl-C stops)"
+    )
 
 
-def run_serve(args: argparse.Namespace, stdout: IO[str], console: Any) -> int:
+def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, serve until Ctrl-C or SIGTERM, close every connection with 1001, exit 0."""
-    tls = _tls_context(args)
-    from twisted.internet import endpoints, reactor
-    from twisted.internet.error import CannotListenError
-
+    tls = _tls_options(args)
     from wstool.cli.allocator import release_free_memory, tune_allocator
-    from wstool.net.server import WebSocketSite
+    from wstool.net.server import WebSocketSite, is_wildcard, listen_endpoint
 
+    reactor = env.get_reactor()
     tune_allocator()
+    _buffer_stdout(env.stdout)
+    outcome: dict[str, Any] = {}
+
+    def reader_gone() -> None:
+        outcome["broken_pipe"] = True
+        if reactor.running:
+            reactor.stop()
+
+    observer = _observer(args, env, reactor, reader_gone)
+    site = WebSocketSite(_options(args), observer, reactor, on_idle=release_free_memory)
+    endpoint = listen_endpoint(reactor, args.host, args.port, tls)
+
+    def listening(listening_port: Any) -> None:
+        address = listening_port.getHost()
+        if not is_wildcard(args.host.strip("[]")):
+            site.local_address = address
+        line = _listening_line(args, address, tls is not None)
+        if args.json:
+            env.stderr.write(line + "\n")
+            env.stderr.flush()
+        else:
+            observer.console.print(line, style="ws.ok", highlight=False)
+
+    def failed(failure: Any) -> None:
+        error = getattr(failure.value, "socketError", None) or failure.value
+        why = getattr(error, "strerror", None) or str(error)
+        outcome["error"] = f"cannot listen on {args.host}:{args.port}: {why}"
+        reactor.stop()
+
+    # Listen (and say so) only once the reactor runs and has installed its
+    # SIGINT/SIGTERM handlers, so a signal right after the first line still
+    # takes the graceful path. Twisted turns both into reactor.stop(), which
+    # runs the graceful shutdown below.
+    reactor.callWhenRunning(lambda: endpoint.listen(site).addCallbacks(listening, failed))
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: site.shutdown("server shutting down")
+    )
+    reactor.run()
+    if "broken_pipe" in outcome:
+        raise BrokenPipeError
+    observer.flush()  # what the last turns of the reactor logged
+    if "error" in outcome:
+        raise CommandError(outcome["error"])
+    return ExitStatus.OK
+
+
+def _buffer_stdout(stdout: IO[str]) -> None:
     # The log flushes once per turn of the reactor (see _observer), so the
     # stream need not write every line through, whatever PYTHONUNBUFFERED says.
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(write_through=False)
-    observer = _observer(args, stdout, console, reactor)
-    site = WebSocketSite(_options(args), observer, reactor, on_idle=release_free_memory)
-    host = args.host
-    interface = host.strip("[]")
-    if tls is not None:
-        endpoint: Any = endpoints.SSL4ServerEndpoint(
-            reactor, args.port, tls, backlog=_BACKLOG, interface=interface
-        )
-    elif ":" in interface:
-        endpoint = endpoints.TCP6ServerEndpoint(
-            reactor, args.port, backlog=_BACKLOG, interface=interface
-        )
-    else:
-        endpoint = endpoints.TCP4ServerEndpoint(
-            reactor, args.port, backlog=_BACKLOG, interface=interface
-        )
-    outcome: dict[str, Any] = {}
-
-    def listening(port: Any) -> None:
-        address = port.getHost()
-        actual = address.port
-        if not _is_wildcard(interface):
-            site.local_address = address
-        shown = f"[{interface}]" if ":" in interface else interface
-        scheme = "wss" if tls is not None else "ws"
-        web = "https" if tls is not None else "http"
-        message = (
-            f"wstool serve: listening on {scheme}://{shown}:{actual}/ "
-            f"({args.mode}; browser console at {web}://{shown}:{actual}/; Ctrl-C stops)"
-        )
-        if args.json:
-            sys.stderr.write(message + "\n")
-        else:
-            console.print(message, style="ws.ok", highlight=False)
-
-    def failed(failure: Any) -> None:
-        if failure.check(CannotListenError):
-            error = failure.value.socketError
-            why = getattr(error, "strerror", None) or str(error)
-            outcome["error"] = f"cannot listen on {host}:{args.port}: {why}"
-        else:
-            outcome["error"] = f"cannot listen on {host}:{args.port}: {failure.getErrorMessage()}"
-        reactor.stop()
-
-    def start() -> None:
-        d = endpoint.listen(site)
-        d.addCallbacks(listening, failed)
-
-    # Listen (and say so) only once the reactor runs and has installed its
-    # SIGINT/SIGTERM handlers, so a signal right after the first line still
-    # takes the graceful path.
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger(
-        "before", "shutdown", lambda: site.shutdown("server shutting down")
-    )
-    # Twisted turns SIGINT into reactor.stop(); SIGTERM the same way, so
-    # both run the graceful shutdown above.
-    reactor.run()
-    observer.flush()  # what the last turns of the reactor logged
-    if "error" in outcome:
-        raise CommandError(outcome["error"])
-    _ = signal  # SIGINT/SIGTERM are installed by reactor.run()
-    return ExitStatus.OK
