@@ -1,8 +1,11 @@
 """The layering of ARCHITECTURE.md, read from the source with :mod:`ast`.
 
-``core`` is sans-I/O and imports the standard library only; ``ui`` and ``net``
-never import each other; ``net`` is the only package that imports Twisted,
-and Twisted is the only third-party package it imports. Nothing imports the
+Dependencies point one way: ``cli`` wires everything; ``net``, ``ui`` and
+``capture`` build on ``core``; ``core`` imports the standard library only.
+``ui`` and ``net`` never import each other. ``net`` is the only package that
+imports Twisted and pyOpenSSL (``cli`` may import Twisted inside a function,
+to drive the reactor it installed); ``capture`` reads dumps with the standard
+library, and dpkt only inside the function that needs it. Nothing imports the
 global reactor when it is imported.
 """
 
@@ -10,8 +13,9 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,8 +23,23 @@ import wstool
 
 PACKAGE = Path(wstool.__file__).parent
 STDLIB = frozenset(sys.stdlib_module_names)
-# zope.interface is how Twisted declares its interfaces (@implementer).
-NET_THIRD_PARTY = ("twisted", "zope.interface")
+# zope.interface is how Twisted declares its interfaces (@implementer);
+# pyOpenSSL (OpenSSL) is what its TLS contexts are made of.
+NET_THIRD_PARTY = ("twisted", "zope.interface", "OpenSSL")
+UI_THIRD_PARTY = ("rich", "prompt_toolkit")
+TWISTED = ("twisted", "zope.interface")
+
+# The wstool packages each package may import (ARCHITECTURE.md's arrows).
+# A package not listed here is not held to a table yet.
+MAY_IMPORT = {
+    "core": ("core",),
+    "capture": ("capture", "core"),
+    "session": ("session", "core"),
+    "check": ("check", "core"),
+    "bench": ("bench", "core"),
+    "net": ("net", "core"),
+    "ui": ("ui", "core"),
+}
 
 
 def module_name(path: Path) -> str:
@@ -67,7 +86,7 @@ def is_stdlib(name: str) -> bool:
     return name.partition(".")[0] in STDLIB
 
 
-def modules_of(package: str, *, recursive: bool = True) -> list:
+def modules_of(package: str, *, recursive: bool = True) -> list[Any]:
     """pytest params for the module files of ``wstool/<package>``, or one skip if none."""
     folder = PACKAGE / package
     paths = sorted(folder.rglob("*.py") if recursive else folder.glob("*.py"))
@@ -106,7 +125,7 @@ class TestCoreIsSansIO:
         names = {path.name for path in (PACKAGE / "core").glob("*.py")}
         assert {"frames.py", "masking.py", "connection.py", "events.py", "errors.py"} <= names
 
-    @pytest.mark.parametrize("path", modules_of("core", recursive=False))
+    @pytest.mark.parametrize("path", modules_of("core"))
     def test_stdlib_only(self, path: Path) -> None:
         """No Twisted, rich, prompt_toolkit or other wstool package in the codec."""
         offenders = [
@@ -142,7 +161,7 @@ class TestLayers:
 
     @pytest.mark.parametrize("path", modules_of("net"))
     def test_net_third_party_is_twisted(self, path: Path) -> None:
-        """Twisted is the only third-party package net imports."""
+        """Twisted (with zope.interface and pyOpenSSL) is all net imports from outside."""
         offenders = [
             (line, name)
             for line, name in imports_of(path)
@@ -153,17 +172,38 @@ class TestLayers:
         assert offenders == []
 
 
-def module_level_imports(source: str) -> Iterator[ast.stmt]:
-    """Import statements that run when the module is imported (not inside a function)."""
+def _type_checking_only(node: ast.AST) -> bool:
+    """Whether ``node`` is an ``if TYPE_CHECKING:`` block (its imports never run)."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    name = test.attr if isinstance(test, ast.Attribute) else getattr(test, "id", None)
+    return name == "TYPE_CHECKING"
+
+
+def module_level_imports(source: str) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements that run when the module is imported.
+
+    Not those inside a function or lambda, nor under ``if TYPE_CHECKING:``.
+    """
     pending: list[ast.AST] = [ast.parse(source)]
     while pending:
         node = pending.pop()
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
                 continue
+            if _type_checking_only(child):
+                continue
             if isinstance(child, ast.Import | ast.ImportFrom):
                 yield child
             pending.append(child)
+
+
+def names_of(node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The top-level module names an import statement reaches (relative ones: ``""``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return ["" if node.level else node.module or ""]
 
 
 @pytest.mark.parametrize("path", modules_of("."))
@@ -176,3 +216,126 @@ def test_no_global_reactor_at_import(path: Path) -> None:
         elif isinstance(node, ast.Import):
             found += [node.lineno for a in node.names if a.name == "twisted.internet.reactor"]
     assert found == []
+
+
+def test_the_reader_of_module_level_imports() -> None:
+    """Function bodies and TYPE_CHECKING blocks do not run at import; the rest does."""
+    source = (
+        "import os\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    import dpkt\n"
+        "try:\n"
+        "    import rich\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "def f():\n"
+        "    import twisted\n"
+        "class C:\n"
+        "    from . import x\n"
+    )
+    found = [name for node in module_level_imports(source) for name in names_of(node)]
+    assert sorted(found) == ["", "os", "rich", "typing"]
+
+
+def package_of(path: Path) -> str:
+    """The wstool package a module file belongs to (``""`` for top-level modules)."""
+    parts = path.relative_to(PACKAGE).parts
+    if len(parts) == 1 and parts[0] == "hexdump.py":
+        return "capture"  # what is left of it re-exports capture
+    return parts[0] if len(parts) > 1 else ""
+
+
+def modules_where(keep: Callable[[str], bool]) -> list[Any]:
+    """pytest params for the module files of wstool whose package passes ``keep``."""
+    paths = [p for p in sorted(PACKAGE.rglob("*.py")) if keep(package_of(p))]
+    return [pytest.param(p, id=str(p.relative_to(PACKAGE))) for p in paths]
+
+
+class TestDependenciesPointOneWay:
+    """Each package imports only the wstool packages under it; cli wires them."""
+
+    @pytest.mark.parametrize("path", modules_where(lambda package: package in MAY_IMPORT))
+    def test_only_the_packages_below(self, path: Path) -> None:
+        """core -> nothing; net, ui, capture (and later session, check, bench) -> core."""
+        allowed = MAY_IMPORT[package_of(path)]
+        offenders = [
+            (line, name)
+            for line, name in imports_of(path)
+            if within(name, "wstool")
+            and name != "wstool"
+            and not any(within(name, f"wstool.{package}") for package in allowed)
+        ]
+        assert offenders == []
+
+
+class TestCapture:
+    """capture reads dumps and captures with the standard library (decode starts fast)."""
+
+    def test_capture_is_a_package(self) -> None:
+        """The dump readers live in wstool/capture, not in one module."""
+        assert (PACKAGE / "capture" / "__init__.py").is_file()
+
+    @pytest.mark.parametrize("path", modules_where(lambda package: package == "capture"))
+    def test_stdlib_core_and_a_lazy_dpkt(self, path: Path) -> None:
+        """Standard library, wstool.core and itself; dpkt (pcap) only, and only inside functions."""
+        offenders = [
+            (line, name)
+            for line, name in imports_of(path)
+            if not (
+                is_stdlib(name)
+                or within(name, "wstool.capture")
+                or within(name, "wstool.core")
+                or within(name, "dpkt")
+            )
+        ]
+        eager_dpkt = [
+            (node.lineno, name)
+            for node in module_level_imports(path.read_text(encoding="utf-8"))
+            for name in names_of(node)
+            if within(name, "dpkt")
+        ]
+        assert offenders == []
+        assert eager_dpkt == []
+
+
+class TestTwistedAndOpenSSLStayInNet:
+    """Only net drives sockets and TLS; cli may reach the reactor it installed, lazily."""
+
+    @pytest.mark.parametrize("path", modules_where(lambda package: package != "net"))
+    def test_pyopenssl_only_in_net(self, path: Path) -> None:
+        """TLS contexts are made in net (net/tls.py); nobody else imports OpenSSL."""
+        offenders = [(line, name) for line, name in imports_of(path) if within(name, "OpenSSL")]
+        assert offenders == []
+
+    @pytest.mark.parametrize("path", modules_where(lambda package: package != "net"))
+    def test_twisted_only_in_net_and_lazily_in_cli(self, path: Path) -> None:
+        """net imports Twisted; cli only inside functions (decode and --help never load
+        it); ui, core, capture and the top-level modules not at all."""
+        if package_of(path) == "cli":
+            source = path.read_text(encoding="utf-8")
+            offenders = [
+                (node.lineno, name)
+                for node in module_level_imports(source)
+                for name in names_of(node)
+                if any(within(name, t) for t in TWISTED)
+            ]
+        else:
+            offenders = [
+                (line, name)
+                for line, name in imports_of(path)
+                if any(within(name, t) for t in TWISTED)
+            ]
+        assert offenders == []
+
+    @pytest.mark.parametrize("path", modules_of("ui"))
+    def test_ui_third_party_is_rich_and_prompt_toolkit(self, path: Path) -> None:
+        """The terminal side is built of rich and prompt_toolkit, nothing else from outside."""
+        offenders = [
+            (line, name)
+            for line, name in imports_of(path)
+            if not is_stdlib(name)
+            and not within(name, "wstool")
+            and not any(within(name, allowed) for allowed in UI_THIRD_PARTY)
+        ]
+        assert offenders == []
