@@ -423,3 +423,53 @@ class TestDetection:
         )
         line = "\t0x0000:  " + " ".join(packet[i : i + 2].hex() for i in range(0, len(packet), 2))
         assert read_dump(line).data == b"x" * 40_000
+
+
+class TestTshark:
+    """Real ``tshark -x`` output (TShark 4.0.17) of the pcap files the tcpdump samples print.
+
+    tshark names each data source of a packet that has several: the frame, then what its
+    dissectors derived (reassembled TCP, unmasked or inflated payloads). Only the frames count.
+    """
+
+    @pytest.mark.parametrize("capture", ["two-connections", "split"])
+    def test_same_streams_as_tcpdump(self, capture: str) -> None:
+        """tshark and tcpdump print the same capture: the same streams come out."""
+        tshark = read_dump((SAMPLES / f"{capture}.tshark-x.txt").read_text())
+        tcpdump = read_dump((SAMPLES / f"{capture}.tcpdump-X.txt").read_text())
+        assert tshark.format == "tshark -x"
+        assert tshark.streams() == tcpdump.streams()
+        assert len(tshark.streams()) in (2, 4)
+
+    def test_derived_sources_skipped(self) -> None:
+        """'Reassembled TCP' and 'Unmasked data' repeat the frames' bytes: they are left out."""
+        text = (SAMPLES / "split.tshark-x.txt").read_text()
+        assert "Reassembled TCP (153 bytes):" in text
+        client = read_dump(text).streams()[0][2]
+        assert client.startswith(b"GET /split HTTP/1.1\r\n")
+        assert client.count(b"GET /split") == 1
+        assert client.endswith(bytes.fromhex("8882 37fa213d 3412"))  # the masked close
+
+    def test_labelled_copy_of_bytes(self) -> None:
+        """A data source of bytes without packet headers is read as the stream itself."""
+        text = "Frame (7 bytes):\n0000  81 05 48 65 6c 6c 6f                              ..Hello\n"
+        dump = read_dump(text)
+        assert dump.format == "tshark -x without packet headers (the bytes as one stream)"
+        assert dump.data == b"\x81\x05Hello"
+
+
+class TestColonHex:
+    """Colon-separated hex, as packet analyzers print byte fields."""
+
+    @given(data=st.binary(min_size=2), width=st.integers(2, 40))
+    def test_round_trip(self, data: bytes, width: int) -> None:
+        """Any bytes, any line width, read back."""
+        lines = [data[i : i + width].hex(":") for i in range(0, len(data), width)]
+        dump = read_dump("\n".join(lines))
+        assert dump.format == "colon-separated hex"
+        assert dump.data == data
+
+    def test_bad_byte(self) -> None:
+        """A byte that is not hex is named with its line."""
+        with pytest.raises(DumpError, match=r"^line 2: 'zz' is not hex"):
+            read_dump("81:85:37:fa\n21:zz:7f")

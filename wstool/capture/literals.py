@@ -16,6 +16,7 @@ from wstool.capture.dump import Dump, DumpError, Segment, line_of, prepare, quot
 __all__ = [
     "HEX_ITEM",
     "read_base64",
+    "read_colon_hex",
     "read_escapes",
     "read_hex_list",
     "read_plain",
@@ -216,6 +217,14 @@ def read_plain(text: str, name: str) -> Dump:
     if not data:
         raise DumpError("no hex data found")
     return Dump(name, (Segment(data),))
+
+
+def read_colon_hex(text: str, name: str) -> Dump:
+    """Read colon-separated hex (``81:85:37:fa``), as packet analyzers print byte fields.
+
+    Colons and spaces both separate bytes; line breaks are layout.
+    """
+    return read_plain(text.replace(":", " "), name)
 
 
 def _read_plain_slowly(body: str) -> bytes:

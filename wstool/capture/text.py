@@ -22,6 +22,7 @@ from itertools import accumulate, repeat
 from wstool.capture.dump import Dump, DumpError, Segment, prepare, quote
 from wstool.capture.literals import (
     HEX_ITEM,
+    read_colon_hex,
     read_escapes,
     read_hex_list,
     read_plain,
@@ -91,6 +92,12 @@ _TCPDUMP_PREFIX = re.compile(rf"\s*0x{_H}+:")
 _SNIFF_XXD = re.compile(rf"\s*{_H}{{4,}}: {_H}{{2}}")
 _SNIFF_HEXDUMP = re.compile(rf"\s*{_H}{{4,}}  {_H}{{2}} .*\|")
 _SNIFF_WIRESHARK = re.compile(rf"\s*0000  +{_H}{{2}}(?: |$)")
+# tshark -x names each data source when a packet has several: "Frame (84 bytes):", then the
+# ones its dissectors derived ("Reassembled TCP (241 bytes):", "Unmasked data (12 bytes):").
+_TSHARK_LABEL = re.compile(r"[ \t]*([^\s():][^\n():]*?) \((\d+) bytes?\):[ \t]*")
+_SNIFF_COLONS = re.compile(
+    rf"[ \t]*{_H}{{2}}(?::{_H}{{2}})+:?(?:[ \t]+{_H}{{2}}(?::{_H}{{2}})*:?)*\s*"
+)
 _SNIFF_OD = re.compile(rf"\s*{_H}{{6,}}(?: +{_H}{{2}})+(?:\s+>.*<)?\s*$")
 # hexdump without -C and od -x print 16-bit words in host byte order: the dump does not say
 # which order that was, so the bytes cannot be recovered with certainty.
@@ -103,11 +110,18 @@ def _detect(text: str) -> tuple[str, _Reader]:
         raise DumpError("empty input: no dump to read")
     # "#" starts a comment in plain hex; it may also be data in escapes.
     lines = [line for line in everything if not line.lstrip().startswith("#")] or everything
+    labelled = [line for line in lines if not _TSHARK_LABEL.fullmatch(line)]
+    if labelled and labelled != lines and _SNIFF_WIRESHARK.match(labelled[0]):
+        tshark = _layout_reader(_WIRESHARK, head, labelled)
+        if tshark is not None:
+            return tshark
     first = lines[0]
     if any(_TCPDUMP_PREFIX.match(line) for line in lines):
         return _tcpdump_name(head, lines), _read_tcpdump
     if _PY_START.match(text):
         return "Python bytes literal", read_python
+    if _SNIFF_COLONS.fullmatch(first):
+        return "colon-separated hex", read_colon_hex
     if _SNIFF_WORDS.fullmatch(first) and _offset_follows(lines):
         raise DumpError(
             f"line {head.split(chr(10)).index(first) + 1}: 16-bit words (hexdump without -C, "
@@ -149,6 +163,7 @@ class _Layout:
     stars: bool = False  # "*" stands for repeats of the line above, up to the next offset
     closing: bool = False  # a bare offset line gives the total length
     headers: bool = False  # any other line is a packet header (tcpdump)
+    labels: bool = False  # "Frame (84 bytes):" names the data source that follows (tshark -x)
 
 
 _XXD = _Layout(
@@ -190,6 +205,7 @@ _WIRESHARK = _Layout(
     re.compile(
         rf"^[ \t]*({_H}{{4,}})  +((?:{_H}{{2}} {{1,2}})*{_H}{{2}})(?:   [^\n]*)?[ \t]*$", re.M
     ),
+    labels=True,
 )
 _TCPDUMP = _Layout(
     "tcpdump",
@@ -235,6 +251,8 @@ def _layout_reader(layout: _Layout, text: str, head: list[str]) -> tuple[str, _R
     elif layout is _OD:
         flag = {16: " -A x", 10: " -A d", 8: ""}[radix]
         name = f"od{flag} -t x1{'z' if text_column else ''}"
+    elif layout is _WIRESHARK and _is_tshark(text):
+        name = "tshark -x"
     elif layout is _WIRESHARK:
         name = "Wireshark hex + ASCII dump" if text_column else "Wireshark hex dump"
     else:
@@ -248,6 +266,13 @@ def _layout_reader(layout: _Layout, text: str, head: list[str]) -> tuple[str, _R
         return Dump(title, tuple(Segment(data) for _, data in blocks))
 
     return name, read
+
+
+def _is_tshark(text: str) -> bool:
+    """Whether a Wireshark-style dump holds several packets or data sources, as tshark prints."""
+    lines = text.split("\n")
+    starts = sum(1 for line in lines if _SNIFF_WIRESHARK.match(line))
+    return starts > 1 or any(_TSHARK_LABEL.fullmatch(line) for line in lines)
 
 
 def _pick_radix(layout: _Layout, text: str, first: str) -> int | None:
@@ -436,15 +461,24 @@ def _read_lines(
         head: ``text`` is the start of a longer dump: a trailing ``*`` is not an error.
     """
     assembler = _Assembler(radix)
+    derived = False  # in a data source that tshark derived from the frame above
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
+            derived = False
             continue
         match = layout.line.fullmatch(line)
         if match is not None:
-            assembler.data(number, match["off"], match["hex"])
+            if not derived:
+                assembler.data(number, match["off"], match["hex"])
             continue
         bare = line.strip()
-        if layout.stars and bare == "*":
+        label = _TSHARK_LABEL.fullmatch(line) if layout.labels else None
+        if label is not None:
+            # The frame holds every byte; the derived sources repeat them, reassembled,
+            # unmasked or inflated, which the decoder does itself.
+            assembler.flush()
+            derived = label[1] != "Frame"
+        elif layout.stars and bare == "*":
             assembler.star(number)
         elif layout.closing and _BARE_OFFSET.fullmatch(bare):
             assembler.total(number, bare)
