@@ -37,8 +37,12 @@ def test_dev_passes_ctrl_c_to_its_child() -> None:
         "    sys.exit(0)\n"
     )
     scripts = Path(__file__).parents[2] / "scripts"
+    # A terminal's foreground job starts with Ctrl-C at its default, but this
+    # suite may run where SIGINT is ignored (a background shell), and an
+    # ignored signal is inherited: the driver puts back what a terminal gives.
     driver = (
-        f"import sys; sys.path.insert(0, {str(scripts)!r}); import dev; "
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"sys.path.insert(0, {str(scripts)!r}); import dev; "
         f"sys.exit(dev._run_child([sys.executable, '-c', {child!r}]))"
     )
     proc = subprocess.Popen(
