@@ -35,8 +35,12 @@ from wstool.core.frames import (
     Violation,
     WireFrame,
     encode_header,
+    header_ok,
     is_valid_close_code,
+    mask_ok,
     parse_close_payload,
+    reserved_bits_ok,
+    text_not_utf8,
     violations,
 )
 from wstool.core.masking import apply_mask
@@ -171,7 +175,7 @@ class MessageAssembler:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return _bad_utf8(frame, exc.start)
+                return text_not_utf8(frame, exc.start)
         return MessageReceived(frame.opcode, data, text, 1, len(data), False)
 
     def _start(self, frame: WireFrame) -> None:
@@ -256,20 +260,19 @@ def _too_big(size: int, limit: int, offset: int) -> Violation:
     )
 
 
-def _bad_utf8(frame: WireFrame, index: int) -> Violation:
-    return Violation(
-        "text-utf8",
-        f"text is not UTF-8 at payload byte {index}",
-        "RFC 6455 §8.1",
-        1007,
-        frame.offset + frame.header_size + index,
-    )
-
-
 # The headers of short, final, unmasked TEXT and BINARY frames, by length.
 _SHORT_HEADERS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (1, 2)}
 
-_DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
+# The first five fields (FIN, RSV1-3, opcode) of the frames the inline path of
+# Connection.receive_data takes: final, uncompressed TEXT or BINARY frames
+# whose RSV bits pass reserved_bits_ok().
+_PLAIN_HEADS = frozenset(
+    (True, False, rsv2, rsv3, opcode)
+    for opcode in (Opcode.TEXT, Opcode.BINARY)
+    for rsv2 in (False, True)
+    for rsv3 in (False, True)
+    if reserved_bits_ok(False, rsv2, rsv3, opcode, deflate=False)
+)
 
 
 class Connection:
@@ -345,7 +348,8 @@ class Connection:
         events = self._events
         assembler = self._assembler
         record = self.record_frames
-        masked = self._peer is Role.CLIENT
+        masked = mask_ok(True, self._peer)  # whether the peer's frames must be masked
+        plain = _PLAIN_HEADS
         small_ok = self._max_message is None or self._max_message >= 125
         new_tuple = tuple.__new__
         # Echo short messages straight back: prebuilt header, no events.
@@ -360,14 +364,13 @@ class Connection:
             for frame in self._parser.feed(data):
                 opcode = frame.opcode
                 # The common case in line: a whole, small, uncompressed data
-                # message in one frame, masked as the sender's role requires,
-                # with no fragmented message in progress. Anything else takes
-                # the general path, which checks every rule.
+                # message in one frame, masked as mask_ok() requires of the
+                # peer, with no fragmented message in progress (a 7-bit length
+                # always passes length_ok()). Anything else takes the general
+                # path, which checks every rule.
                 if (
-                    (opcode == 1 or opcode == 2)
-                    and frame.fin
+                    frame[:5] in plain
                     and frame.length_bits == 7
-                    and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
                     and (frame.mask_key is not None) is masked
                     and assembler._opcode is None
                     and small_ok
@@ -382,7 +385,7 @@ class Connection:
                         try:
                             text = payload.decode("utf-8")
                         except UnicodeDecodeError as exc:
-                            self.fail(_bad_utf8(frame, exc.start))
+                            self.fail(text_not_utf8(frame, exc.start))
                             break
                     if reflex:
                         self._send_short(opcode, payload)
@@ -433,18 +436,10 @@ class Connection:
         self.frames_received += 1
         opcode = frame.opcode
         # Cheap screen first: most frames break no rule, and violations() is
-        # only worth its cost when something is off.
-        if (
-            frame.rsv2
-            or frame.rsv3
-            or (frame.rsv1 and (self.codec is None or opcode not in (1, 2)))
-            or (frame.mask_key is None) is (self._peer is Role.CLIENT)
-            or opcode & 0x8
-            or opcode not in _DATA_OPCODES
-            or (frame.length_bits != 7 and frame.length < 126)
-            or (frame.length_bits == 64 and frame.length < 0x10000)
-        ):
-            found = violations(frame, self._peer, deflate=self.codec is not None, check_utf8=False)
+        # only worth its cost when something is off, or for a Close payload.
+        deflate = self.codec is not None
+        if opcode == Opcode.CLOSE or not header_ok(frame, self._peer, deflate):
+            found = violations(frame, self._peer, deflate=deflate, check_utf8=False)
             if found:
                 if self.record_frames:  # show the offending frame, then the failure
                     self._events.append(FrameReceived(frame, frame.data))

@@ -27,12 +27,19 @@ __all__ = [
     "Violation",
     "WireFrame",
     "close_code_name",
+    "control_ok",
     "encode_frame",
     "encode_header",
     "forge_frame",
+    "header_ok",
     "is_valid_close_code",
+    "length_ok",
+    "mask_ok",
     "opcode_name",
+    "opcode_ok",
     "parse_close_payload",
+    "reserved_bits_ok",
+    "text_not_utf8",
     "violations",
 ]
 
@@ -593,6 +600,101 @@ def parse_close_payload(data: bytes) -> tuple[int | None, bytes]:
     return int.from_bytes(data[:2], "big"), data[2:]
 
 
+# --- one named check per rule of a frame header ----------------------------------
+# violations() says which of these a frame breaks; the receive paths of
+# wstool.core.connection call the same functions (or header_ok(), all of them)
+# to decide whether a frame may skip violations().
+
+
+def reserved_bits_ok(rsv1: bool, rsv2: bool, rsv3: bool, opcode: int, deflate: bool) -> bool:
+    """Whether the RSV bits are allowed for this opcode.
+
+    Args:
+        rsv1: RSV1, permessage-deflate's "Per-Message Compressed" bit.
+        rsv2: RSV2.
+        rsv3: RSV3.
+        opcode: the frame's opcode.
+        deflate: whether permessage-deflate was negotiated.
+
+    Returns:
+        False if a bit is set that no negotiated extension defines.
+    """
+    # RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that
+    # defines meanings for non-zero values." RFC 7692 §6: "An endpoint MUST NOT
+    # set the "Per-Message Compressed" bit of control frames and non-first
+    # fragments of a data message."
+    return not (rsv2 or rsv3) and (not rsv1 or (deflate and (opcode == 1 or opcode == 2)))
+
+
+def opcode_ok(opcode: int) -> bool:
+    """Whether RFC 6455 §5.2 defines ``opcode`` (the others are reserved)."""
+    return opcode in _OPCODE_NAMES
+
+
+def mask_ok(masked: bool, sender: Role | None) -> bool:
+    """Whether a frame from ``sender`` may (or must not) be masked; True if unknown."""
+    # RFC 6455 §5.1: "a client MUST mask all frames that it sends to the
+    # server" and "A server MUST NOT mask any frames that it sends to the client."
+    return sender is None or masked is (sender is Role.CLIENT)
+
+
+def length_ok(length: int, bits: int) -> bool:
+    """Whether the length is encoded in the minimal number of bits, top bit clear."""
+    # RFC 6455 §5.2: "the most significant bit MUST be 0" and "the minimal
+    # number of bytes MUST be used to encode the length".
+    return bits == _minimal_bits(length) and not length >> 63
+
+
+def control_ok(opcode: int, fin: bool, length: int) -> bool:
+    """Whether a control frame is final and short enough (True for data frames)."""
+    # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
+    # bytes or less and MUST NOT be fragmented."
+    return not opcode & 0x8 or (fin and length <= 125)
+
+
+def header_ok(frame: WireFrame, sender: Role | None, deflate: bool) -> bool:
+    """Whether the frame's header breaks none of the rules above.
+
+    A frame for which this is True can break only the rules on its payload
+    (a Close frame's code and reason, the UTF-8 of text).
+
+    Args:
+        frame: the frame as parsed.
+        sender: which end sent it, or None when unknown.
+        deflate: whether permessage-deflate was negotiated.
+
+    Returns:
+        True when :func:`violations` finds nothing in the header.
+    """
+    opcode = frame.opcode
+    return (
+        reserved_bits_ok(frame.rsv1, frame.rsv2, frame.rsv3, opcode, deflate)
+        and opcode in _OPCODE_NAMES
+        and mask_ok(frame.mask_key is not None, sender)
+        and length_ok(frame.length, frame.length_bits)
+        and control_ok(opcode, frame.fin, frame.length)
+    )
+
+
+def text_not_utf8(frame: WireFrame, index: int) -> Violation:
+    """The violation for text whose payload byte ``index`` is not UTF-8 (RFC 6455 §8.1).
+
+    Args:
+        frame: the text (or continuation) frame, possibly still incomplete.
+        index: the offending byte's position in the frame's payload.
+
+    Returns:
+        A ``text-utf8`` violation with close code 1007 at that byte.
+    """
+    return Violation(
+        "text-utf8",
+        f"text is not UTF-8 at payload byte {index}",
+        "RFC 6455 §8.1",
+        1007,
+        frame.offset + frame.header_size + index,
+    )
+
+
 def violations(
     frame: WireFrame,
     sender: Role | None,
@@ -626,45 +728,41 @@ def violations(
         found.append(Violation(rule, message, section, code, where))
 
     opcode = frame.opcode
-    known = opcode in _OPCODE_NAMES
-    rsv1_ok = deflate and opcode in (Opcode.TEXT, Opcode.BINARY)
-    # RFC 7692 §6: "An endpoint MUST NOT set the "Per-Message Compressed"
-    # bit of control frames and non-first fragments of a data message."
-    if frame.rsv1 and not rsv1_ok:
+    if not reserved_bits_ok(frame.rsv1, False, False, opcode, deflate):
         why = (
             "RSV1 is set on a control or continuation frame"
             if deflate
             else "RSV1 is set but no extension was negotiated"
         )
         add("reserved-bits", why, "RFC 7692 §6" if deflate else "RFC 6455 §5.2")
-    if frame.rsv2 or frame.rsv3:
+    if not reserved_bits_ok(False, frame.rsv2, frame.rsv3, opcode, deflate):
         bits = "+".join(name for name, on in (("RSV2", frame.rsv2), ("RSV3", frame.rsv3)) if on)
         add("reserved-bits", f"{bits} set but no extension defines it", "RFC 6455 §5.2")
-    if not known:
+    if not opcode_ok(opcode):
         add("reserved-opcode", f"opcode 0x{opcode:X} is reserved", "RFC 6455 §5.2")
-    # RFC 6455 §5.1: "a client MUST mask all frames that it sends to the
-    # server" and "A server MUST NOT mask any frames that it sends to the client."
-    if sender is Role.CLIENT and frame.mask_key is None:
-        add("mask-required", "a client frame is not masked", "RFC 6455 §5.1", where=at + 1)
-    elif sender is Role.SERVER and frame.mask_key is not None:
-        add("mask-forbidden", "a server frame is masked", "RFC 6455 §5.1", where=at + 1)
-    # RFC 6455 §5.2: "the most significant bit MUST be 0" and "the minimal
-    # number of bytes MUST be used to encode the length".
-    if frame.length_bits == 64 and frame.length >> 63:
-        add(
-            "length-top-bit", "the 64-bit length has its top bit set", "RFC 6455 §5.2", where=at + 2
-        )
-    elif frame.length_bits != _minimal_bits(frame.length):
-        add(
-            "length-not-minimal",
-            f"length {frame.length} is sent in {frame.length_bits} bits, not the minimal "
-            f"{_minimal_bits(frame.length)}",
-            "RFC 6455 §5.2",
-            where=at + 1,
-        )
-    if opcode & 0x8:
-        # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
-        # bytes or less and MUST NOT be fragmented."
+    if not mask_ok(frame.mask_key is not None, sender):
+        if sender is Role.CLIENT:
+            add("mask-required", "a client frame is not masked", "RFC 6455 §5.1", where=at + 1)
+        else:
+            add("mask-forbidden", "a server frame is masked", "RFC 6455 §5.1", where=at + 1)
+    if not length_ok(frame.length, frame.length_bits):
+        if frame.length >> 63:
+            add(
+                "length-top-bit",
+                "the 64-bit length has its top bit set",
+                "RFC 6455 §5.2",
+                1002,
+                at + 2,
+            )
+        else:
+            add(
+                "length-not-minimal",
+                f"length {frame.length} is sent in {frame.length_bits} bits, not the minimal "
+                f"{_minimal_bits(frame.length)}",
+                "RFC 6455 §5.2",
+                where=at + 1,
+            )
+    if not control_ok(opcode, frame.fin, frame.length):
         if frame.length > 125:
             add(
                 "control-too-long",
@@ -685,13 +783,10 @@ def violations(
         try:
             frame.data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            add(
-                "text-utf8",
-                f"text is not UTF-8 at payload byte {exc.start}",
-                "RFC 6455 §8.1",
-                1007,
-                at + frame.header_size + exc.start,
-            )
+            # RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as
+            # UTF-8 but finds that the byte stream is not, in fact, a valid
+            # UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
+            found.append(text_not_utf8(frame, exc.start))
     return found
 
 
