@@ -748,3 +748,79 @@ class CertificateFailureTests(HandshakeFixture):
             str(error).startswith("TLS: the server's certificate could not be verified"),
             str(error),
         )
+
+
+def _ssl_error(reason: str) -> Exception:
+    """pyOpenSSL's error as its TLS layer raises it."""
+    error: type[Exception] = pytest.importorskip("OpenSSL.SSL").Error
+    return error([("SSL routines", "", reason)])
+
+
+class WrongPortTests(HandshakeFixture):
+    """wss:// to a plain port and ws:// to a TLS port fail at once, naming the mix-up."""
+
+    def test_tls_record_where_the_101_was_due(self) -> None:
+        """ws://: a TLS alert (0x15 0x03 ...) in reply is "the server answered with TLS"."""
+        self.start("ws://127.0.0.1:8765/")
+        self.proto.dataReceived(b"\x15\x03\x03\x00\x02\x02\x46")
+        error = self.failure(ConnectFailed)
+        self.assertEqual(str(error), "the server answered with TLS: use wss://")
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_tls_record_split_after_its_first_byte(self) -> None:
+        """One byte is not enough to tell; the decision comes with the next ones."""
+        self.start("ws://127.0.0.1:8765/")
+        self.proto.dataReceived(b"\x16")
+        self.assertEqual(self.outcome, [])
+        self.proto.dataReceived(b"\x03\x01\x00\x10")
+        self.assertEqual(
+            str(self.failure(ConnectFailed)), "the server answered with TLS: use wss://"
+        )
+
+    def test_http_answer_is_not_mistaken_for_tls(self) -> None:
+        """An ordinary HTTP answer still goes through the handshake as before."""
+        self.start("ws://127.0.0.1:8765/", deflate=False)
+        self.proto.dataReceived(switching())
+        self.session()
+
+    def test_plain_text_answer_to_a_client_hello(self) -> None:
+        """wss://: OpenSSL's "wrong version number" before the TLS handshake: not a TLS server."""
+        self.start("wss://127.0.0.1:8765/")
+        error = _ssl_error("wrong version number")
+        self.proto.connectionLost(Failure(error))
+        self.assertEqual(
+            str(self.failure(ConnectFailed)),
+            "TLS handshake failed: the server does not speak TLS on this port "
+            "(is it a ws:// server?)",
+        )
+
+    def test_close_before_the_tls_handshake(self) -> None:
+        """wss://: the server hangs up before TLS has answered: said as such."""
+        self.start("wss://127.0.0.1:8765/")
+        self.proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(
+            str(self.failure(ConnectFailed)),
+            "TLS handshake failed: the server closed the connection without answering TLS "
+            "(is it a ws:// server?)",
+        )
+
+    def test_close_after_the_tls_handshake(self) -> None:
+        """wss://: once TLS is up, a close is the handshake's, as for ws://."""
+        self.start("wss://127.0.0.1:8765/")
+        self.proto.handshakeCompleted()
+        self.proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(
+            str(self.failure(ConnectFailed)),
+            "the server closed the connection during the handshake",
+        )
+
+    def test_tls_alert_is_not_called_plain_text(self) -> None:
+        """wss://: a TLS server's alert is a TLS failure of its own, reported as OpenSSL says."""
+        self.start("wss://127.0.0.1:8765/")
+        error = _ssl_error("tlsv1 alert protocol version")
+        self.proto.connectionLost(Failure(error))
+        message = str(self.failure(ConnectFailed))
+        self.assertTrue(message.startswith("TLS handshake failed: "), message)
+        self.assertIn("alert protocol version", message)
+        self.assertNotIn("does not speak TLS", message)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -234,7 +235,7 @@ class RefusalTests(SiteFixture):
 
 
 class PlainPageTests(SiteFixture):
-    """GETs without an upgrade: the console at /, 404 elsewhere."""
+    """GETs without an upgrade: the console at /, 400 elsewhere."""
 
     def test_console_page(self) -> None:
         """GET / serves the built-in console as uncached HTML, and the connection stays open."""
@@ -257,13 +258,27 @@ class PlainPageTests(SiteFixture):
         self.clock.advance(self.site.timeOut)
         self.assertTrue(client.transport.disconnecting)
 
-    def test_other_path_is_404(self) -> None:
-        """A plain GET of another path gets a one-line 404."""
+    def test_other_path_is_400_and_reported(self) -> None:
+        """A plain GET of another path: 400 with a one-line reason, reported, then close."""
         self.serve()
         client = self.connect(upgrade=False)
-        response = client.request(b"GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        self.assertEqual(response.status, 404)
+        data = b"GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        response = client.request(data)
+        self.assertEqual(response.status, 400)
+        self.assertEqual(response.header("content-type"), "text/plain; charset=utf-8")
+        self.assertEqual(response.header("connection"), "close")
         self.assertEqual(response.body.count(b"\n"), 1)
+        self.assertTrue(response.body.startswith(b"not a WebSocket upgrade: missing Upgrade"))
+        self.assertTrue(client.transport.disconnecting)
+        [(peer, request, status, reason)] = self.observer.rejected_calls
+        self.assertEqual((peer, request, status), ("127.0.0.1:40000", data, 400))
+        self.assertEqual(response.body, reason.encode() + b"\n")
+
+    def test_console_page_is_not_reported(self) -> None:
+        """GET / is the console, not a refusal: the observer hears nothing."""
+        self.serve()
+        client = self.connect(upgrade=False)
+        client.request(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         self.assertEqual(self.observer.rejected_calls, [])
 
 
@@ -467,10 +482,23 @@ class ListenEndpointTests(SynchronousTestCase):
         [(_port, _factory, _backlog, interface)] = self.listen("[::1]").tcpServers
         self.assertEqual(interface, "::1")
 
-    def test_tls(self) -> None:
-        """With TLS options the endpoint listens with SSL, passing the options along."""
+    def test_tls_for_the_site_is_started_by_its_channels(self) -> None:
+        """With TLS the site listens on TCP and its channels get the TLS options to start."""
         tls = object()
-        reactor = self.listen("127.0.0.1", tls)
+        reactor = MemoryReactorClock()
+        site = WebSocketSite(ServerOptions(timeouts=NO_TIMERS), Recorder(), reactor)
+        self.successResultOf(listen_endpoint(reactor, "127.0.0.1", 8765, tls).listen(site))
+        self.assertEqual(reactor.sslServers, [])
+        [(port, factory, _backlog, interface)] = reactor.tcpServers
+        self.assertEqual((port, factory, interface), (8765, site, "127.0.0.1"))
+        self.assertIs(site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)).tls, tls)
+
+    def test_tls_for_another_factory_is_ssl4(self) -> None:
+        """A factory that is not a WebSocketSite gets an ordinary SSL endpoint."""
+        tls = object()
+        reactor = MemoryReactorClock()
+        factory = Factory.forProtocol(Protocol)
+        self.successResultOf(listen_endpoint(reactor, "127.0.0.1", 8765, tls, 77).listen(factory))
         self.assertEqual(reactor.tcpServers, [])
         [(port, _factory, context, backlog, interface)] = reactor.sslServers
         self.assertEqual((port, context, backlog, interface), (8765, tls, 77, "127.0.0.1"))

@@ -399,13 +399,13 @@ class PlainRequestTests(ChannelFixture):
     """Requests that are not upgrades stay plain HTTP."""
 
     def test_pipelined_plain_requests_are_each_answered(self) -> None:
-        """Two GETs in one read get the console page and then a 404, in order."""
+        """Two GETs in one read get the console page and then a 400 (no upgrade), in order."""
         channel, transport = self.connect()
         channel.dataReceived(
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
         )
         statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", transport.value())]
-        self.assertEqual(statuses, [200, 404])
+        self.assertEqual(statuses, [200, 400])
         self.assertFalse(channel.upgraded)
 
     def test_upgrade_after_a_plain_request(self) -> None:
@@ -499,3 +499,93 @@ class LocalAddressTests(ChannelFixture):
     def test_unknown_address_asks_the_transport(self) -> None:
         channel, transport = self.connect()
         self.assertEqual(channel.getHost(), transport.getHost())
+
+
+CLIENT_HELLO_START = bytes.fromhex("160301020001") + b"\x00" * 20
+
+
+class StartTLSTransport(StringTransport):
+    """A StringTransport whose startTLS puts a recording TLS layer in front, as TCP does."""
+
+    def __init__(self) -> None:
+        super().__init__(peerAddress=PEER)
+        self.tls_options: Any = None
+        self.protocol: Any = None
+        self.tls_received: list[bytes] = []
+
+    def startTLS(self, contextFactory: Any) -> None:
+        self.tls_options = contextFactory
+        received = self.tls_received
+
+        class Layer:
+            def dataReceived(self, data: bytes) -> None:
+                received.append(data)
+
+        self.protocol = Layer()
+
+
+class WrongPortTests(ChannelFixture):
+    """First bytes decide: TLS on a plain port, plain HTTP on a TLS port, refused at once."""
+
+    def test_client_hello_on_a_plain_port(self) -> None:
+        """A ClientHello: 400 in plain text, reported as wss:// on a ws:// port, closed."""
+        channel, transport = self.connect()
+        channel.dataReceived(CLIENT_HELLO_START)
+        self.assertEqual(_status(transport.value()), 400)
+        self.assertIn(b"this port speaks ws:// (plain HTTP), not TLS", transport.value())
+        self.assertTrue(transport.disconnecting)
+        [(peer, seen, status, reason)] = self.observer.rejected_calls
+        self.assertEqual((peer, seen, status), ("127.0.0.1:50000", b"", 400))
+        self.assertEqual(
+            reason,
+            "a TLS ClientHello where HTTP was expected: the client used wss:// on a ws:// port",
+        )
+        self.assertEqual(self.clock.getDelayedCalls(), [], "the handshake timer is stopped")
+        written = transport.value()
+        channel.dataReceived(b"\x00" * 200)  # the rest of the hello is ignored
+        self.assertEqual(transport.value(), written)
+
+    def test_first_byte_alone_waits(self) -> None:
+        """One byte of a possible TLS record is not enough to decide; the next ones are."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"\x16")
+        self.assertEqual(transport.value(), b"")
+        channel.dataReceived(b"\x03\x01")
+        self.assertEqual(_status(transport.value()), 400)
+
+    def tls_channel(self) -> tuple[UpgradingChannel, StartTLSTransport]:
+        site = WebSocketSite(ServerOptions(timeouts=NO_TIMERS), self.observer, self.clock)
+        site.tls = tls = object()
+        channel = site.buildProtocol(PEER)
+        self.assertIs(channel.tls, tls)
+        transport = StartTLSTransport()
+        channel.makeConnection(transport)
+        self.addCleanup(self._lose, channel, transport)
+        return channel, transport
+
+    def test_client_hello_on_a_tls_port_starts_tls(self) -> None:
+        """On a TLS port a ClientHello starts TLS, and the TLS layer gets the hello's bytes."""
+        channel, transport = self.tls_channel()
+        channel.dataReceived(CLIENT_HELLO_START[:2])
+        channel.dataReceived(CLIENT_HELLO_START[2:])
+        self.assertIs(transport.tls_options, channel.tls)
+        self.assertEqual(transport.tls_received, [CLIENT_HELLO_START])
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(self.observer.rejected_calls, [])
+        # What TLS decrypts comes back to the channel as HTTP.
+        channel.dataReceived(UPGRADE_REQUEST)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
+
+    def test_plain_http_on_a_tls_port(self) -> None:
+        """Plain HTTP on a TLS port: 400 "use wss://" in plain text, reported, closed."""
+        channel, transport = self.tls_channel()
+        channel.dataReceived(UPGRADE_REQUEST)
+        self.assertIsNone(transport.tls_options)
+        self.assertEqual(_status(transport.value()), 400)
+        self.assertIn(b"this port speaks TLS: use wss://", transport.value())
+        self.assertTrue(transport.disconnecting)
+        [(_peer, seen, status, reason)] = self.observer.rejected_calls
+        self.assertEqual((seen, status), (UPGRADE_REQUEST, 400))
+        self.assertEqual(
+            reason, "plain HTTP where TLS was expected: the client used ws:// on a wss:// port"
+        )

@@ -19,10 +19,12 @@ from typing import Any
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IDelayedCall, IHandshakeListener, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, State
 from wstool.core.deflate import PerMessageDeflate, client_accept, client_offer
@@ -38,7 +40,7 @@ from wstool.core.handshake import (
     parse_response_head,
 )
 from wstool.core.uri import WebSocketURI, parse_uri
-from wstool.net.tls import certificate_detail, client_tls_creator
+from wstool.net.tls import certificate_detail, client_tls_creator, looks_like_tls
 from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
 
 __all__ = [
@@ -165,6 +167,9 @@ class ClientSession:
     subprotocol: str | None
     extensions: tuple[ExtensionOffer, ...]
     closed: Deferred[ConnectionClosed | None]
+    close_requested: tuple[int | None] | None = None
+    """The code of the close asked for through :meth:`close`, if any (a 1-tuple:
+    ``(None,)`` is a Close without a code)."""
 
     @property
     def conn(self) -> Connection:
@@ -204,6 +209,7 @@ class ClientSession:
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake."""
         self.conn.send_close(code, reason)
+        self.close_requested = (code,)
         self.wire.flush()
 
     def send_raw(self, data: bytes) -> None:
@@ -233,6 +239,7 @@ def _tls_creator(options: ClientOptions, host: str) -> Any:
     )
 
 
+@implementer(IHandshakeListener)
 class _Handshake(TwistedProtocol):
     """The client side before the 101: proxy tunnel, TLS, the upgrade request."""
 
@@ -259,6 +266,8 @@ class _Handshake(TwistedProtocol):
         self.wire: WireProtocol | None = None
         self.error: Exception | None = None
         self.timer: IDelayedCall | None = None
+        self.tls_done = False
+        """Whether the TLS handshake has completed (wss:// only)."""
 
     # -- stages ---------------------------------------------------------------
 
@@ -304,6 +313,10 @@ class _Handshake(TwistedProtocol):
         )
         self._write(self.request)
 
+    def handshakeCompleted(self) -> None:
+        """IHandshakeListener: the TLS layer under us has finished its handshake."""
+        self.tls_done = True
+
     def _write(self, data: bytes) -> None:
         transport: Any = self.transport
         transport.write(data)
@@ -317,6 +330,14 @@ class _Handshake(TwistedProtocol):
             if len(self.buffer) >= 1024:
                 self._reject()
             return
+        if self.stage == "upgrade" and not self.options.uri.secure:
+            # RFC 8446 §5.1: a TLS record (an alert, 0x15 0x03 0x0X, or a
+            # handshake, 0x16 ...) where an HTTP response was due.
+            tls = looks_like_tls(self.buffer)
+            if tls:
+                self._fail(ConnectFailed("the server answered with TLS: use wss://"))
+            if tls is not False:
+                return
         try:
             parsed = parse_response_head(self.buffer)
         except HandshakeError as exc:
@@ -450,7 +471,43 @@ class _Handshake(TwistedProtocol):
             detail = None
             if "certificate verify failed" in str(reason.value):
                 detail = certificate_detail(self.transport, self.options.explain_certificate)
-            self._fail(ConnectFailed(_describe(reason, self.options.uri, detail)))
+            text = _describe(reason, self.options.uri, detail)
+            if self._tls_started() and not self.tls_done:
+                text = _not_tls(reason) or text
+            self._fail(ConnectFailed(text))
+
+    def _tls_started(self) -> bool:
+        """Whether TLS runs under us (wss://, and past the proxy's tunnel if any)."""
+        return self.options.uri.secure and (self.proxy is None or self.stage != "proxy")
+
+
+_NOT_TLS = (
+    "TLS handshake failed: the server does not speak TLS on this port (is it a ws:// server?)"
+)
+
+# What OpenSSL says when the answer to a ClientHello is not a TLS record
+# (plain HTTP, such as "HTTP/1.1 400", or text).
+_NOT_A_RECORD = ("wrong version number", "packet length too long", "http request", "record layer")
+
+
+def _not_tls(reason: Failure) -> str | None:
+    """Why a TLS handshake that never completed failed, if the server does not speak TLS.
+
+    A TLS server that refuses a handshake sends an alert, which OpenSSL
+    reports by name ("tlsv1 alert ..."); a server that answers in plain text,
+    or closes without a word, is no TLS server.
+    """
+    value = reason.value
+    text = str(value).lower()
+    if any(needle in text for needle in _NOT_A_RECORD):
+        return _NOT_TLS
+    if "alert" not in text and (
+        isinstance(value, (ConnectionDone, ConnectionLost)) or "unexpected eof" in text
+    ):
+        return "TLS handshake failed: the server closed the connection without answering TLS" + (
+            " (is it a ws:// server?)"
+        )
+    return None
 
 
 def _describe(reason: Failure, uri: WebSocketURI, detail: str | None = None) -> str:

@@ -2,8 +2,9 @@
 
 twisted.web parses each HTTP request; :class:`WebSocketResource` checks a
 WebSocket upgrade with :mod:`wstool.core.handshake` (on the request head
-exactly as received) and answers 101, or 400/403/426 with a one-line
-reason; a plain GET of ``/`` gets the built-in browser console.
+exactly as received) and answers 101, or 400/403/405/426/431 with a one-line
+reason, reported to the observer; a plain GET of ``/`` gets the built-in
+browser console, a plain GET of any other path 400.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, Protocol
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
+from zope.interface import implementer
 
 from wstool.core.connection import Connection
 from wstool.core.deflate import PerMessageDeflate, server_negotiate
@@ -57,6 +59,11 @@ def listen_endpoint(
 ) -> Any:
     """The server endpoint ``wstool serve`` listens on.
 
+    With TLS options, a :class:`WebSocketSite` listens on plain TCP and each of
+    its connections starts TLS itself once the first bytes are a ClientHello,
+    so that a client speaking plain HTTP there (``ws://`` to a ``wss://``
+    port) is told so at once; any other factory gets an ``SSL4ServerEndpoint``.
+
     Args:
         reactor: the reactor to listen with.
         host: the interface: an IPv4 or IPv6 address (with or without
@@ -67,17 +74,34 @@ def listen_endpoint(
         backlog: the listen queue's length.
 
     Returns:
-        An ``SSL4ServerEndpoint`` with ``tls``, a ``TCP6ServerEndpoint`` for an
-        IPv6 literal, else a ``TCP4ServerEndpoint``.
+        An ``IStreamServerEndpoint``: TCP over IPv6 for an IPv6 literal, else
+        over IPv4; TLS as above.
     """
     interface = host.strip("[]")
-    if tls is not None:
-        return endpoints.SSL4ServerEndpoint(
-            reactor, port, tls, backlog=backlog, interface=interface
-        )
     if ":" in interface:
-        return endpoints.TCP6ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
-    return endpoints.TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
+        tcp: Any = endpoints.TCP6ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
+    else:
+        tcp = endpoints.TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
+    if tls is None:
+        return tcp
+    ssl = endpoints.SSL4ServerEndpoint(reactor, port, tls, backlog=backlog, interface=interface)
+    return _TLSEndpoint(tcp, ssl, tls)
+
+
+@implementer(IStreamServerEndpoint)
+class _TLSEndpoint:
+    """TLS for a :class:`WebSocketSite` started by its channels; SSL4 for other factories."""
+
+    def __init__(self, tcp: Any, ssl: Any, tls: Any) -> None:
+        self.tcp = tcp
+        self.ssl = ssl
+        self.tls = tls
+
+    def listen(self, factory: Any) -> Any:
+        if isinstance(factory, WebSocketSite):
+            factory.tls = self.tls
+            return self.tcp.listen(factory)
+        return self.ssl.listen(factory)
 
 
 def is_wildcard(interface: str) -> bool:
@@ -139,7 +163,10 @@ def _is_upgrade(request: Request) -> bool:
 
 
 def _peer(request: Request) -> str:
-    address: Any = request.getClientAddress()
+    return _address_text(request.getClientAddress())
+
+
+def _address_text(address: Any) -> str:
     host = getattr(address, "host", "?")
     port = getattr(address, "port", "?")
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -179,9 +206,14 @@ class WebSocketResource(Resource):
 
     def _plain(self, request: Request) -> bytes:
         if request.path != b"/":
-            request.setResponseCode(404)
-            request.setHeader("content-type", "text/plain; charset=utf-8")
-            return b"not found: WebSocket clients may connect to any path; / is the console\n"
+            # Any path upgrades; only / has a page. Anything else is a client
+            # that forgot to ask for the upgrade: refused like any bad handshake.
+            error = HandshakeError(
+                "not a WebSocket upgrade: missing Upgrade: websocket "
+                "(any path upgrades; / is the browser console)",
+                header="Upgrade",
+            )
+            return self.site.refuse(request, error)
         request.setHeader("content-type", "text/html; charset=utf-8")
         request.setHeader("cache-control", "no-store")
         return console_page()
@@ -220,6 +252,9 @@ class WebSocketSite(Site):
         self.local_address: Any = None
         """Set by whoever listens on one address (not a wildcard): every
         connection's local address, so it need not be asked for each one."""
+        self.tls: Any = None
+        """TLS options when the port speaks TLS (set by :func:`listen_endpoint`'s
+        endpoint): each connection starts TLS once its first bytes are a ClientHello."""
         interval = options.timeouts.ping_interval
         self._pings = PingSchedule(clock, interval) if interval else None
         self.noisy = False
@@ -230,7 +265,18 @@ class WebSocketSite(Site):
         channel.handshake_timeout = self.options.handshake_timeout
         channel.clock = self.clock
         channel.local_address = self.local_address
+        channel.tls = self.tls
+        channel.on_misdirected = self._misdirected
         return channel
+
+    def _misdirected(self, channel: UpgradingChannel, seen: bytes, reason: str) -> None:
+        transport = channel.transport
+        peer = _address_text(transport.getPeer() if transport is not None else None)
+        self.observer.rejected(peer, seen, 400, reason)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """ALPN: only HTTP/1.1, whose Upgrade the 101 answers (RFC 6455 §4.1), never h2."""
+        return [b"http/1.1"]
 
     def log(self, request: Any) -> None:
         """twisted.web's access log: wstool reports through its observer instead."""
@@ -246,14 +292,7 @@ class WebSocketSite(Site):
         try:
             response, conn = self._accept(raw)
         except HandshakeError as exc:
-            self.observer.rejected(peer, raw, exc.status, exc.reason)
-            request.setResponseCode(exc.status, _phrase(exc.status))
-            for name, value in exc.headers:
-                request.setHeader(name, value)
-            request.setHeader("content-type", "text/plain; charset=utf-8")
-            request.setHeader("connection", "close")
-            channel.close_after_response()
-            return exc.reason.encode("utf-8", "replace") + b"\n"
+            return self.refuse(request, exc)
         conn_id = self._next_id
         self._next_id += 1
         wire = WireProtocol(
@@ -272,6 +311,19 @@ class WebSocketSite(Site):
         self.observer.opened(conn_id, peer, raw, response)
         channel.upgrade(wire, response)
         return NOT_DONE_YET
+
+    def refuse(self, request: Request, error: HandshakeError) -> bytes:
+        """Answer ``request`` with ``error``'s status and one-line reason, report it, then close."""
+        channel = request.channel
+        assert isinstance(channel, UpgradingChannel)
+        self.observer.rejected(_peer(request), channel.request_head, error.status, error.reason)
+        request.setResponseCode(error.status, _phrase(error.status))
+        for name, value in error.headers:
+            request.setHeader(name, value)
+        request.setHeader("content-type", "text/plain; charset=utf-8")
+        request.setHeader("connection", "close")
+        channel.close_after_response()
+        return error.reason.encode("utf-8", "replace") + b"\n"
 
     def _accept(self, raw: bytes) -> tuple[bytes, Connection]:
         options = self.options

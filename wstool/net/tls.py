@@ -93,7 +93,14 @@ def server_tls_options(cert_file: str, key_file: str) -> Any:
     pem = _read(cert_file) + b"\n" + _read(key_file)
     try:
         certificate = ssl.PrivateCertificate.loadPEM(pem)
-        return certificate.options()
+        return ssl.CertificateOptions(
+            privateKey=certificate.privateKey.original,
+            certificate=certificate.original,
+            # The upgrade is an HTTP/1.1 request (RFC 6455 §4.1). Named here so
+            # ALPN has an answer also when a connection starts TLS itself
+            # (its TLS layer then knows no factory to ask).
+            acceptableProtocols=[b"http/1.1"],
+        )
     except Exception as exc:  # pyOpenSSL's errors carry no useful type
         raise TLSSetupError(f"cannot use the TLS certificate or key: {_openssl_text(exc)}") from exc
 

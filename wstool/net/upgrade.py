@@ -16,11 +16,21 @@ are handled synchronously inside ``dataReceived``; a TCP transport delivers
 to its ``protocol`` attribute and Twisted's TLS layer to its
 ``wrappedProtocol`` (both repointed at the WebSocket protocol after the 101,
 so the channel is freed); ``FileDescriptor.dataBuffer``/``offset`` default to
-``b""``/``0``.
+``b""``/``0``; after ``startTLS`` the TCP transport's ``protocol`` is the TLS
+layer, which takes the bytes already read (the ClientHello) through its
+``dataReceived``.
+
+The first bytes of a connection say whether the client speaks TLS. A port
+with TLS options starts TLS itself once it has seen a ClientHello, so a
+client that sent plain HTTP there (``ws://`` to a ``wss://`` port) is told so
+in plain HTTP; a plain port answers a ClientHello (``wss://`` to a ``ws://``
+port) with a plain 400 at once, which the client's TLS reads as "not TLS",
+instead of letting both ends wait for a timeout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.abstract import FileDescriptor
@@ -28,7 +38,14 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 
+from wstool.net.tls import looks_like_tls
+
 __all__ = ["UpgradingChannel", "head_has_body"]
+
+TLS_ON_PLAIN_PORT = (
+    "a TLS ClientHello where HTTP was expected: the client used wss:// on a ws:// port"
+)
+PLAIN_ON_TLS_PORT = "plain HTTP where TLS was expected: the client used ws:// on a wss:// port"
 
 _END_OF_HEAD = b"\r\n\r\n"
 
@@ -81,6 +98,11 @@ class UpgradingChannel(HTTPChannel):
     clock: IReactorTime | None = None
     local_address: Any = None
     """The listening address, when every connection's local address is that one."""
+    tls: Any = None
+    """TLS options when the port speaks TLS: the channel starts TLS on a ClientHello."""
+    on_misdirected: Callable[[UpgradingChannel, bytes, str], None] | None = None
+    """Told when a client speaks TLS to a plain port or plain HTTP to a TLS port:
+    the channel, the bytes that came (empty for binary TLS records), and why."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,6 +113,8 @@ class UpgradingChannel(HTTPChannel):
         self._passthrough = False
         self._timer: IDelayedCall | None = None
         self._rerouted = False
+        self._sniffed = False
+        self._ignoring = False
 
     # -- the takeover -------------------------------------------------------
 
@@ -164,7 +188,11 @@ class UpgradingChannel(HTTPChannel):
         if self._passthrough:
             super().dataReceived(data)
             return
+        if self._ignoring:
+            return
         self._pending += data
+        if not self._sniffed and not self._sniff():
+            return
         while self._upgraded is None and not self._passthrough:
             end = self._pending.find(_END_OF_HEAD)
             if end < 0:
@@ -205,6 +233,49 @@ class UpgradingChannel(HTTPChannel):
             self._upgraded.connectionLost(reason)
             return
         super().connectionLost(reason)
+
+    # -- TLS or not ----------------------------------------------------------
+
+    def _sniff(self) -> bool:
+        """Decide from the first bytes whether the client speaks TLS; whether HTTP goes on here."""
+        tls = looks_like_tls(self._pending)
+        if tls is None:
+            return False  # one or two bytes so far
+        self._sniffed = True
+        if tls and self.tls is not None:
+            # RFC 8446 §5.1: a record of type handshake (22), version 3.x.
+            transport: Any = self.transport
+            hello, self._pending = self._pending, b""
+            transport.startTLS(self.tls)
+            transport.protocol.dataReceived(hello)
+            return False
+        if tls:
+            self._misdirected(
+                b"", TLS_ON_PLAIN_PORT, "this port speaks ws:// (plain HTTP), not TLS"
+            )
+            return False
+        if self.tls is not None:
+            seen = self._pending[: self.max_head_size]
+            self._misdirected(seen, PLAIN_ON_TLS_PORT, "this port speaks TLS: use wss://")
+            return False
+        return True
+
+    def _misdirected(self, seen: bytes, reason: str, answer: str) -> None:
+        """Report a client on the wrong kind of port, answer a plain 400, and close."""
+        self._cancel_timer()
+        self.setTimeout(None)  # TimeoutMixin: no keep-alive for a connection being closed
+        self._pending = b""
+        self._ignoring = True  # whatever else comes, until the close
+        if self.on_misdirected is not None:
+            self.on_misdirected(self, seen, reason)
+        assert self.transport is not None
+        body = answer.encode("ascii") + b"\n"
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.transport.loseConnection()
 
     # -- limits -------------------------------------------------------------
 
