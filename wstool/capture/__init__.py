@@ -4,6 +4,7 @@
 - :mod:`wstool.capture.literals`: escapes, bytes literals, ``0x`` lists, plain hex, base64;
 - :mod:`wstool.capture.packets`: link, IP and TCP headers of one captured frame;
 - :mod:`wstool.capture.tcp`: reassembly by connection and direction;
+- :mod:`wstool.capture.pcap`: capture files, told apart by their magic numbers;
 - :mod:`wstool.capture.dump`: what a dump holds once read.
 
 Standard library only: ``decode`` must start fast.
@@ -13,6 +14,16 @@ from __future__ import annotations
 
 from wstool.capture.dump import Dump, DumpError, Segment
 from wstool.capture.literals import read_base64, read_raw
+from wstool.capture.pcap import describe_binary
 from wstool.capture.text import detect_format, read_dump
 
-__all__ = ["Dump", "DumpError", "Segment", "detect_format", "read_base64", "read_dump", "read_raw"]
+__all__ = [
+    "Dump",
+    "DumpError",
+    "Segment",
+    "describe_binary",
+    "detect_format",
+    "read_base64",
+    "read_dump",
+    "read_raw",
+]

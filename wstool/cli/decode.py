@@ -110,6 +110,14 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.core.inspect import inspect_streams
 
     raw = _read_input(args.file, env)
+    capture_file = capture.describe_binary(raw[:64])
+    if capture_file is not None:
+        name = "the input" if args.file == "-" else args.file
+        raise CommandError(
+            f"{name} is {capture_file}, not a hexdump; "
+            "wstool decode reads text dumps and --raw frame bytes",
+            ExitStatus.USAGE,
+        )
     try:
         if args.raw:
             dump = capture.read_raw(raw)
