@@ -2,8 +2,9 @@
 """Set up wstool in ./.venv from the pinned requirements, then run it or its tests.
 
 Needs only Python 3.10+ with its venv module; everything else comes from the
-package index. Safe to run again: the virtualenv is reused and brought up to
-date with the lock files.
+package index. Safe to run again: the virtualenv is reused, and pip runs only
+when the lock file, pyproject.toml, setup.py or the C accelerator's source
+changed since the last install into it (a stamp in .venv remembers).
 
     python3 scripts/dev.py run     # install, then run the main job
     python3 scripts/dev.py test    # install with test tools, then run the test suite
@@ -14,6 +15,7 @@ Arguments after the command go to the command run (``pytest`` for ``test``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -23,8 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+BIN_NAME = "Scripts" if os.name == "nt" else "bin"
+BIN = VENV / BIN_NAME
 PY = BIN / "python"
+# What an install depends on, besides the lock file: a change to any of them
+# means pip must run again.
+INSTALL_INPUTS = ("pyproject.toml", "setup.py", "wstool/core/_speedups.c")
 
 
 def _run(*cmd: str | Path) -> None:
@@ -48,16 +54,53 @@ def _run_child(cmd: list[str]) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+def install_digest(lock: str, root: Path) -> str:
+    """A hash of everything an install from ``requirements/<lock>`` depends on."""
+    digest = hashlib.sha256()
+    for name in (f"requirements/{lock}", *INSTALL_INPUTS):
+        path = root / name
+        content = path.read_bytes() if path.is_file() else b"(missing)"
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def stamp_path(lock: str, venv_dir: Path) -> Path:
+    """Where the digest of the last install from ``lock`` is kept: inside the venv,
+    so that a new venv has none."""
+    return venv_dir / f".wstool-installed-{Path(lock).stem}"
+
+
+def needs_install(lock: str, root: Path, venv_dir: Path) -> bool:
+    """Whether pip must run: a new venv, or an input changed since the last install."""
+    python = venv_dir / BIN_NAME / "python"
+    stamp = stamp_path(lock, venv_dir)
+    if not python.exists() or not stamp.is_file():
+        return True
+    return stamp.read_text(encoding="ascii").strip() != install_digest(lock, root)
+
+
 def setup(lock: str) -> None:
-    """Create .venv if needed, install the lock file and wstool (editable, with its C part)."""
+    """Create .venv if needed, install the lock file and wstool (editable, with its C part).
+
+    pip is skipped (it takes seconds even with nothing to do) when the stamp
+    of the last install from ``lock`` matches the inputs as they are now.
+    """
     if not PY.exists():
         print(f"+ creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
+    if not needs_install(lock, ROOT, VENV):
+        print(f"+ {VENV.name} is up to date with requirements/{lock}", flush=True)
+        return
+    digest = install_digest(lock, ROOT)  # the inputs as installed, should they change meanwhile
+    stamp = stamp_path(lock, VENV)
+    stamp.unlink(missing_ok=True)  # a failed install leaves no stamp
     quiet = ["--quiet", "--disable-pip-version-check"]
     _run(PY, "-m", "pip", "install", *quiet, "-r", ROOT / "requirements" / lock)
     # Editable, so that tests run against this tree; the optional C accelerator
     # is built in place where a compiler exists.
     _run(PY, "-m", "pip", "install", *quiet, "--no-deps", "-e", ROOT)
+    stamp.write_text(digest + "\n", encoding="ascii")
 
 
 def main(argv: list[str]) -> int:
