@@ -247,13 +247,38 @@ def test_repl_ctrl_c(terminal: Callable[..., Terminal], server_port: int) -> Non
 
 
 @needs_tmux
-def test_repl_server_closes(terminal: Callable[..., Terminal], server_port: int) -> None:
-    """/close 4000 ends the REPL when the server answers; a non-1000 close is exit 6."""
+def test_repl_close_we_asked_for(terminal: Callable[..., Terminal], server_port: int) -> None:
+    """/close 4000 ends the REPL when the server answers: a close the user asked for,
+    completed cleanly, is a success (exit 0), whatever its valid code."""
     term = terminal(f"ws://127.0.0.1:{server_port}/", "--no-deflate")
     term.wait_for(r"^ws>")
-    term.type("/close 4000 done here")
+    term.type("/close 4000 see you")
+    term.wait_for(r"close 4000 PRIVATE 'see you' \(started by the client, clean\)")
+    assert term.status() == 0
     term.wait_for(r"closed 4000 .* by the client, clean")
-    assert term.status() == 6
+
+
+@needs_tmux
+def test_repl_quiet_then_normal(terminal: Callable[..., Terminal], server_port: int) -> None:
+    """-q shows messages both ways and no frames; /normal brings the frames back."""
+    term = terminal(f"ws://127.0.0.1:{server_port}/", "--no-deflate", "-q")
+    term.wait_for(r"^ws>")
+    term.type("hello")
+    term.wait_for(r"^[\d:.]+ > message TEXT 5 bytes  hello$")
+    term.wait_for(r"^[\d:.]+ < message TEXT 5 bytes  hello$")
+    screen = term.screen()
+    assert "FIN" not in screen and "Sec-WebSocket-Accept" not in screen
+    term.type("/normal")
+    term.wait_for(r"^frame view: normal$")
+    term.type("again")
+    term.wait_for(r"^[\d:.]+ > TEXT +FIN mask=[0-9a-f]{8} len=5  again$")
+    term.wait_for(r"^[\d:.]+ < TEXT +FIN len=5  again$")
+    term.type("/quiet")
+    term.type("third")
+    term.wait_for(r"^[\d:.]+ < message TEXT 5 bytes  third$")
+    assert "TEXT         FIN len=5  third" not in term.screen()
+    term.key("C-d")
+    assert term.status() == 0
 
 
 @needs_tmux
