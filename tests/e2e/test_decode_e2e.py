@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -173,7 +174,8 @@ class TestExamples:
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr == (
             f"wstool decode: {path} is a pcap capture (libpcap format, little-endian), "
-            "not a hexdump; wstool decode reads text dumps and --raw frame bytes\n"
+            "not a hexdump; wstool decode reads text dumps and --raw frame bytes "
+            f"(tcpdump -nn -r {path} -X prints one)\n"
         )
 
     def test_errors_on_stderr(self, wstool: list[str]) -> None:
@@ -183,6 +185,63 @@ class TestExamples:
         assert result.stdout == ""
         assert result.stderr.count("\n") == 1
         assert result.stderr.startswith("wstool decode: unreadable input: ")
+
+
+class TestHelpExamples:
+    """What ``wstool decode --help`` shows works as shown."""
+
+    def help_section(self, wstool: list[str], title: str) -> list[str]:
+        """The lines of one section of the help, without its title."""
+        result = run(wstool, "decode", "--help")
+        assert (result.returncode, result.stderr) == (0, "")
+        section = result.stdout.split(f"\n{title}:\n", 1)[1].split("\n\n", 1)[0]
+        return section.splitlines()
+
+    def test_input_formats(self, wstool: list[str]) -> None:
+        """Every sample of the input-format table is the same frame: a server's "Hello"."""
+        samples = []
+        for line in self.help_section(wstool, "input formats (detected on their own)"):
+            if line[2] == " " or "81" not in line:
+                continue  # continuation lines, and descriptions rather than samples
+            for sample in re.split(r" {3,}or {3,}", line[21:]):
+                samples.append(re.sub(r" {3,}\(.*\)$", "", sample))
+        assert len(samples) == 10
+        for sample in samples:
+            result = run(wstool, "decode", "--json", stdin=sample.encode())
+            assert (result.returncode, result.stderr) == (0, ""), sample
+            assert decoded_frames(result.stdout) == [(1, True, None, b"Hello".hex())], sample
+
+    def test_examples(self, wstool: list[str], tmp_path: Path) -> None:
+        """Every example that needs no privileges runs cleanly on the files it names."""
+        if shutil.which("xxd") is None:
+            pytest.skip("xxd is not installed")
+        (tmp_path / "capture.bin").write_bytes(bytes.fromhex("810548656c6c6f"))
+        # RFC 7692 §7.2.3.1: "Hello" compressed in one frame.
+        (tmp_path / "compressed.hex").write_text("c1 07 f2 48 cd c9 c9 07 00\n")
+        shim = tmp_path / "bin"
+        shim.mkdir()
+        (shim / "wstool").write_text(f'#!/bin/sh\nexec {" ".join(wstool)} "$@"\n')
+        (shim / "wstool").chmod(0o755)
+        env = environment()
+        env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
+        ran = 0
+        for example in self.help_section(wstool, "examples"):
+            command = example.strip()
+            if command.startswith("sudo") or ("jq" in command and not shutil.which("jq")):
+                continue
+            result = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", command],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
+            assert (result.returncode, result.stderr) == (0, ""), command
+            assert result.stdout, command
+            ran += 1
+        assert ran >= 3
 
 
 class TestBrokenPipe:

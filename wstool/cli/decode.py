@@ -20,20 +20,27 @@ Decode WebSocket frames from a hexdump and show every header field, the
 payload unmasked (text, pretty JSON, or hex+ASCII for binary), close codes
 and reasons, reassembled fragmented messages, and every RFC rule a frame
 breaks, with the close code a peer would send. A packet capture printed by
-tcpdump -X/-xx is split by TCP direction; an HTTP upgrade at the start of a
-stream is shown and tells who sent it (and whether deflate was agreed).
+tcpdump or tshark is split by connection and direction; an HTTP upgrade at
+the start of a stream is shown and tells who sent it (and whether deflate
+was agreed, for that connection).
 """
 
 _EPILOG = """\
 input formats (detected on their own):
-  plain hex          81 05 48 65 6c 6c 6f   or   8105486c6c6f
+  plain hex          81 05 48 65 6c 6c 6f   or   810548656c6c6f
+  colon hex          81:05:48:65:6c:6c:6f
   xxd                00000000: 8105 4865 6c6c 6f    ..Hello
   hexdump -C         00000000  81 05 48 65 6c 6c 6f   |..Hello|
   od -A x -t x1z     000000 81 05 48 65 6c 6c 6f   >..Hello<
   Wireshark          0000   81 05 48 65 6c 6c 6f    ..Hello   (Copy as Hex Dump)
-  tcpdump -X / -xx   packets with IP/TCP headers: payloads by direction
-  escapes            \\x81\\x05Hello    b'\\x81\\x05Hello'    0x81, 0x05, 0x48
+  escapes            \\x81\\x05Hello   or   b'\\x81\\x05Hello'
+  0x list            0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f
+  tcpdump -X / -xx   packets with IP/TCP headers: payloads by connection and
+                     direction; lines without them: the bytes as one stream
+  tshark -x          the same; only the frames are read, not the data sources
+                     tshark derives (reassembled, unmasked, decompressed)
   --base64, --raw    base64 text, or binary bytes as they are
+  pcap, pcapng       not read yet: print them with tcpdump -nn -r FILE -X
 
 examples:
   echo '81 05 48 65 6c 6c 6f' | wstool decode
@@ -115,7 +122,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         name = "the input" if args.file == "-" else args.file
         raise CommandError(
             f"{name} is {capture_file}, not a hexdump; "
-            "wstool decode reads text dumps and --raw frame bytes",
+            "wstool decode reads text dumps and --raw frame bytes "
+            f"(tcpdump -nn -r {name if args.file != '-' else 'FILE'} -X prints one)",
             ExitStatus.USAGE,
         )
     try:
