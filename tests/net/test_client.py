@@ -22,6 +22,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived
 from wstool.core.handshake import accept_key
 from wstool.core.uri import WebSocketURI, parse_uri
@@ -824,3 +825,50 @@ class WrongPortTests(HandshakeFixture):
         self.assertTrue(message.startswith("TLS handshake failed: "), message)
         self.assertIn("alert protocol version", message)
         self.assertNotIn("does not speak TLS", message)
+
+
+class ExtraHeaderTests(HandshakeFixture):
+    """-H headers: one named like ours replaces ours in place; others are added after ours."""
+
+    def test_host_replaced_in_place(self) -> None:
+        """Host: example.org replaces our Host line; a header of another name is appended."""
+        self.start(headers=(("host", "example.org"), ("X-Trace", "1")), deflate=False)
+        expected = request("127.0.0.1:8765", deflate=False).replace(
+            b"Host: 127.0.0.1:8765\r\n", b"host: example.org\r\n"
+        )
+        self.assertEqual(self.written(), expected[:-2] + b"X-Trace: 1\r\n\r\n")
+
+    def test_second_header_of_a_name_is_added(self) -> None:
+        """Two -H Host headers: the first replaces ours, the second is added (forging twice)."""
+        self.start(headers=(("Host", "a.example"), ("Host", "b.example")), deflate=False)
+        sent = self.written()
+        self.assertEqual(sent.count(b"Host: "), 2)
+        self.assertIn(b"\r\nHost: a.example\r\nUpgrade:", sent)
+        self.assertTrue(sent.endswith(b"\r\nHost: b.example\r\n\r\n"))
+
+    def test_forged_key_is_the_one_checked(self) -> None:
+        """A -H Sec-WebSocket-Key is sent instead of ours, and the 101 must answer it."""
+        forged = "dGhlIHNhbXBsZSBub25jZQ=="
+        self.start(headers=(("Sec-WebSocket-Key", forged),), deflate=False)
+        sent = self.written()
+        self.assertIn(f"Sec-WebSocket-Key: {forged}\r\n".encode(), sent)
+        self.assertEqual(sent.count(b"Sec-WebSocket-Key"), 1)
+        self.proto.dataReceived(switching(accept=accept_key(forged)))
+        self.session()
+
+    def test_subprotocol_offer_replaced(self) -> None:
+        """A -H Sec-WebSocket-Protocol is the offer the server's choice is checked against."""
+        self.start(
+            subprotocols=("chat",),
+            headers=(("Sec-WebSocket-Protocol", "v2.json, v1.json"),),
+            deflate=False,
+        )
+        sent = self.written()
+        self.assertEqual(sent.count(b"Sec-WebSocket-Protocol"), 1)
+        self.proto.dataReceived(switching("Sec-WebSocket-Protocol: v1.json"))
+        self.assertEqual(self.session().subprotocol, "v1.json")
+
+    def test_header_injection_refused(self) -> None:
+        """A value with CR LF in it is refused before anything is written."""
+        with self.assertRaises(UsageError):
+            self.start(headers=(("X-Evil", "a\r\nHost: b"),))

@@ -39,6 +39,7 @@ from wstool.core.handshake import (
     generate_key,
     parse_response_head,
 )
+from wstool.core.http import encode_head
 from wstool.core.uri import WebSocketURI, parse_uri
 from wstool.net.tls import certificate_detail, client_tls_creator, looks_like_tls
 from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
@@ -81,7 +82,15 @@ class ClientOptions:
 
     Attributes:
         uri: where to connect.
-        headers: extra request headers, in order.
+        headers: extra request headers, in order. A header whose name (in
+            any case) is one wstool writes replaces wstool's, in its place:
+            ``Host``, ``Origin``, ``Sec-WebSocket-Protocol`` (the 101 is then
+            checked against the subprotocols it lists),
+            ``Sec-WebSocket-Extensions``, and also ``Upgrade``, ``Connection``,
+            ``Sec-WebSocket-Key`` and ``Sec-WebSocket-Version``: replacing
+            these forges the handshake on purpose (the 101's accept value is
+            checked against the key sent). A second header of the same name,
+            and any other header, is added after wstool's.
         subprotocols: subprotocols to offer.
         origin: an Origin header.
         auth: user and password for Basic auth (default: the URI's userinfo).
@@ -224,6 +233,26 @@ class ClientSession:
             transport.abortConnection()
 
 
+def _with_extra_headers(request: bytes, extra: Sequence[tuple[str, str]]) -> bytes:
+    """``request`` with the user's headers: each replaces ours of that name, or is added.
+
+    See :class:`ClientOptions` (``headers``) for the rule.
+    """
+    encode_head("", extra)  # the same checks as our own headers (no CR/LF injection)
+    lines = request[:-4].split(b"\r\n")
+    index = {line.split(b":", 1)[0].lower(): i for i, line in enumerate(lines[1:], 1)}
+    replaced: set[bytes] = set()
+    for name, value in extra:
+        line = f"{name}: {value}".encode("latin-1")
+        key = name.lower().encode("latin-1")
+        if key in index and key not in replaced:
+            lines[index[key]] = line
+            replaced.add(key)
+        else:
+            lines.append(line)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
 def _basic(user: str, password: str) -> str:
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
@@ -302,15 +331,19 @@ class _Handshake(TwistedProtocol):
         if auth is not None and not any(n.lower() == "authorization" for n, _ in headers):
             headers.append(("Authorization", _basic(*auth)))
         extensions = [client_offer()] if options.deflate else []
-        self.request = build_request(
+        ours = build_request(
             uri.host_header,
             uri.resource,
             key=self.key,
             subprotocols=options.subprotocols,
             extensions=extensions,
             origin=options.origin,
-            extra_headers=headers,
         )
+        self.request = _with_extra_headers(ours, headers)
+        for name, value in headers:
+            if name.lower() == "sec-websocket-key":
+                self.key = value  # the 101 must answer the key that was sent
+                break
         self._write(self.request)
 
     def handshakeCompleted(self) -> None:
@@ -364,6 +397,16 @@ class _Handshake(TwistedProtocol):
         self.head = head
         options = self.options
         offer = [client_offer()] if options.deflate else []
+        subprotocols = options.subprotocols
+        for name, value in options.headers:
+            # What the request offered, when -H replaced our offer.
+            if name.lower() == "sec-websocket-protocol":
+                subprotocols = tuple(p.strip() for p in value.split(",") if p.strip())
+                break
+        for name, value in options.headers:
+            if name.lower() == "sec-websocket-extensions":
+                offer = [client_offer()] if "permessage-deflate" in value.lower() else []
+                break
         if head.status != 101:
             # Keep the start of the body: it usually says why.
             self.stage = "body"
@@ -373,9 +416,7 @@ class _Handshake(TwistedProtocol):
                 self.clock.callLater(0.5, self._reject)
             return
         try:
-            answer = check_response(
-                head, key=self.key, subprotocols=options.subprotocols, extensions=offer
-            )
+            answer = check_response(head, key=self.key, subprotocols=subprotocols, extensions=offer)
             codec = None
             for extension in answer.extensions:
                 params = client_accept(offer[0], extension)
