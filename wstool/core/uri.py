@@ -21,6 +21,8 @@ class WebSocketURI:
         resource: path and query, as sent in the request line.
         user: the userinfo's user, if any (for Basic auth).
         password: the userinfo's password, if any.
+        converted_from: ``"http"`` or ``"https"`` when the URI was given with
+            that scheme and taken as ``ws``/``wss``; ``None`` for ws/wss.
     """
 
     secure: bool
@@ -29,6 +31,7 @@ class WebSocketURI:
     resource: str
     user: str | None = None
     password: str | None = None
+    converted_from: str | None = None
 
     @property
     def default_port(self) -> bool:
@@ -47,6 +50,9 @@ class WebSocketURI:
 
 def parse_uri(text: str) -> WebSocketURI:
     """Parse a WebSocket URI; ``http://`` and ``https://`` are accepted as their ws twins.
+
+    The scheme given is kept in ``converted_from`` for those two, so that the
+    caller can say ``http:// taken as ws://``.
 
     Raises:
         UsageError: with one line saying what is wrong with the URI.
@@ -76,4 +82,5 @@ def parse_uri(text: str) -> WebSocketURI:
         resource=resource,
         user=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
+        converted_from=scheme if scheme in ("http", "https") else None,
     )
