@@ -246,8 +246,16 @@ class TestExitStatusUsage:
         assert run.stderr.startswith(f"wstool decode: cannot read {str(tmp_path)!r}: ")
 
     def test_bad_option(self) -> None:
-        """An unknown option is one line pointing at --help."""
+        """An unknown option is one line pointing at the command's own --help."""
         run = wstool("decode", "--bogus", stdin=HELLO)
+        assert_one_line_error(run)
+        assert run.stderr == (
+            "wstool decode: error: unrecognized arguments: --bogus (see 'wstool decode --help')\n"
+        )
+
+    def test_bad_option_before_the_command(self) -> None:
+        """An unknown option before any command points at wstool --help."""
+        run = wstool("--bogus", "decode", stdin=HELLO)
         assert_one_line_error(run)
         assert (
             run.stderr == "wstool: error: unrecognized arguments: --bogus (see 'wstool --help')\n"

@@ -101,9 +101,9 @@ def main(
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:
-            # Name the command's own --help, which lists the options it takes.
-            owner = command_parsers.get(getattr(args, "command", None) or "", parser)
-            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+            _owner(parser, command_parsers, args, argv).error(
+                f"unrecognized arguments: {' '.join(extra)}"
+            )
     except UsageExit as exc:
         return exc.status
     run: Run | None = getattr(args, "run", None)
@@ -111,6 +111,26 @@ def main(
         parser.print_help(env.stdout)
         return ExitStatus.USAGE
     return _run(run, args, env)
+
+
+def _owner(
+    parser: Parser,
+    command_parsers: dict[str, Parser],
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+) -> Parser:
+    """The parser whose --help lists the options around the first unknown one.
+
+    argparse leaves a command's unknown options to the top-level parser;
+    after the command's name they are the command's to explain.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = getattr(args, "command", None)
+    if command not in command_parsers or command not in words:
+        return parser
+    before = words[: words.index(command)]
+    unknown = [w for w in before if w.startswith("-") and w not in ("--debug",)]
+    return parser if unknown else command_parsers[command]
 
 
 def _run(run: Run, args: argparse.Namespace, env: Environment) -> int:

@@ -382,6 +382,8 @@ def _interactive_ui(
     from wstool.ui.console import make_console
     from wstool.ui.traffic import TrafficLog
 
+    # No file: rich then writes to sys.stdout as it is at each print, which
+    # the REPL's patch_stdout points above the prompt.
     console = make_console(args.color, None, no_color_env=env.no_color)
     log = TrafficLog(console, level=_level(args), show_ids=False, clock=time.time, client=True)
 
