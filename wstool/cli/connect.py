@@ -219,7 +219,9 @@ def _options(args: argparse.Namespace, env: Environment) -> Any:
     except UsageError as exc:
         raise CommandError(str(exc), ExitStatus.USAGE) from exc
     _check_readable(args)
-    _note_http_scheme(args.url, uri, env)
+    if uri.converted_from is not None:
+        taken = "wss" if uri.secure else "ws"
+        env.stderr.write(f"wstool connect: note: {uri.converted_from}:// taken as {taken}://\n")
     return ClientOptions(
         uri=uri,
         headers=tuple(args.header),
@@ -237,14 +239,6 @@ def _options(args: argparse.Namespace, env: Environment) -> Any:
         timeouts=Timeouts(ping_interval=args.ping_interval or None),
         explain_certificate=lambda chain: certificate_problem(chain, args.ca),
     )
-
-
-def _note_http_scheme(url: str, uri: Any, env: Environment) -> None:
-    """http:// and https:// are taken as ws:// and wss://: say so."""
-    given = url.partition(":")[0].lower()
-    if given in ("http", "https"):
-        taken = "wss" if uri.secure else "ws"
-        env.stderr.write(f"wstool connect: note: {given}:// taken as {taken}://\n")
 
 
 @dataclass
