@@ -333,6 +333,7 @@ def _start(
     stop: Callable[[], None],
 ) -> None:
     from wstool.net.client import ConnectFailed, HandshakeRejected, connect
+    from wstool.net.tls import TLSSetupError
 
     def connected(session: Any) -> Any:
         outcome.session = session
@@ -342,6 +343,9 @@ def _start(
         if failure.check(HandshakeRejected):
             outcome.rejected = failure.value
             outcome.status = ExitStatus.HANDSHAKE_REJECTED
+        elif failure.check(TLSSetupError):  # an unusable --ca, --cert or --key
+            outcome.error = str(failure.value)
+            outcome.status = ExitStatus.USAGE
         elif failure.check(ConnectFailed):
             outcome.error = str(failure.value)
             outcome.status = ExitStatus.CONNECTION_FAILED
