@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
+from wstool.core.events import MessageReceived
 from wstool.core.frames import FrameParser, Role, WireFrame, forge_frame, violations
 
 KEY = bytes.fromhex("37fa213d")  # RFC 6455 §5.7
@@ -124,3 +126,107 @@ def test_receive_paths_agree_with_violations(
     assert connection_failure(role, deflate, prefix, frame, cuts, record) == expected_failure(
         role, deflate, prefix, frame
     )
+
+
+KOSME = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"  # "kosme" as Autobahn sends it, 11 bytes
+
+
+def chops(frame: bytes, *cuts: int) -> list[bytes]:
+    """``frame`` cut at the given offsets."""
+    bounds = [0, *cuts, len(frame)]
+    return [frame[start:stop] for start, stop in itertools.pairwise(bounds)]
+
+
+def feed(conn: Connection, pieces: list[bytes]) -> list[bool]:
+    """Feed each piece as one read; return whether the connection had failed after each."""
+    failed = []
+    for piece in pieces:
+        conn.receive_data(piece)
+        failed.append(conn.failure is not None)
+    return failed
+
+
+class TestSection8_1Utf8WithinOneFrame:
+    """RFC 6455 §8.1: invalid UTF-8 fails the connection as soon as the bytes show it,
+    also inside one text frame that arrives in several reads."""
+
+    def test_first_chop_invalid_fails_at_once(self) -> None:
+        """A 300-byte text frame in three reads, the first with an invalid byte: 1007 after it."""
+        payload = b"ab\xffcd" + b"x" * 295
+        frame = forge_frame(opcode=1, payload=payload, mask_key=KEY)
+        conn = Connection(Role.SERVER)
+        assert feed(conn, chops(frame, 40, 150)) == [True, True, True]
+        assert conn.failure is not None
+        assert (conn.failure.rule, conn.failure.close_code) == ("text-utf8", 1007)
+        # The offending byte: 2 + 2 (16-bit length) + 4 (key) header bytes, then "ab".
+        assert conn.failure.offset == 8 + 2
+        sent = FrameParser().feed(conn.data_to_send())
+        [close] = list(sent)
+        assert close.opcode == 8 and close.payload[:2] == (1007).to_bytes(2, "big")
+
+    def test_autobahn_6_4_3_shape(self) -> None:
+        """Valid Kosme, then U+110000's bytes, then more, in one frame: fail on the second read."""
+        payload = KOSME + b"\xf4\x90\x80\x80" + b"edited"
+        frame = forge_frame(opcode=1, payload=payload, mask_key=KEY)
+        head = len(frame) - len(payload)
+        conn = Connection(Role.SERVER)
+        assert feed(conn, chops(frame, head + 11, head + 15)) == [False, True, True]
+
+    def test_autobahn_6_4_4_shape(self) -> None:
+        """A valid prefix cut inside a character (F4) does not fail; the next byte (90) does."""
+        payload = KOSME + b"\xf4\x90\x80\x80" + b"edited"
+        frame = forge_frame(opcode=1, payload=payload, mask_key=KEY)
+        head = len(frame) - len(payload)
+        conn = Connection(Role.SERVER)
+        assert feed(conn, chops(frame, head + 12, head + 13)) == [False, True, True]
+
+    def test_impossible_prefix_fails_before_the_character_ends(self) -> None:
+        """ED A0 (a surrogate's start) at the end of a read fails without its third byte."""
+        frame = forge_frame(opcode=1, payload=b"ok\xed\xa0\x80 more", mask_key=KEY)
+        conn = Connection(Role.SERVER)
+        assert feed(conn, chops(frame, 6 + 4, 6 + 5)) == [True, True, True]
+
+    @pytest.mark.parametrize("role", [Role.SERVER, Role.CLIENT])
+    def test_valid_text_in_many_reads_is_one_message(self, role: Role) -> None:
+        """Valid text cut anywhere (mid-character too, every key offset) is not failed."""
+        payload = (KOSME + b" \xf0\x9f\x98\x80 ") * 20
+        key = KEY if role is Role.SERVER else None
+        frame = forge_frame(opcode=1, payload=payload, mask_key=key)
+        conn = Connection(role)
+        assert feed(conn, [frame[i : i + 7] for i in range(0, len(frame), 7)]) == [False] * (
+            (len(frame) + 6) // 7
+        )
+        [message] = [e for e in conn.events() if isinstance(e, MessageReceived)]
+        assert message.text == payload.decode()
+
+    def test_continuation_frame_carries_the_character_over(self) -> None:
+        """A character begun in the first fragment and broken in the continuation's
+        first read fails on that read; the continuation frame is not complete yet."""
+        first = forge_frame(opcode=1, payload=KOSME + b"\xf0\x9f", fin=False, mask_key=KEY)
+        second = forge_frame(opcode=0, payload=b"\x41" + b"x" * 200, mask_key=KEY)
+        conn = Connection(Role.SERVER)
+        assert feed(conn, [first, *chops(second, 10, 100)]) == [False, True, True, True]
+        assert conn.failure is not None and conn.failure.close_code == 1007
+
+    def test_other_rules_come_first(self) -> None:
+        """A frame whose header breaks a rule (RSV2) waits for its end and fails with 1002."""
+        frame = forge_frame(opcode=1, payload=b"\xff" * 50, rsv2=True, mask_key=KEY)
+        conn = Connection(Role.SERVER)
+        assert feed(conn, chops(frame, 20)) == [False, True]
+        assert conn.failure is not None and conn.failure.close_code == 1002
+
+    def test_compressed_text_is_checked_when_complete(self) -> None:
+        """A compressed (RSV1) frame's text is known only once inflated: no early verdict."""
+        peer = PerMessageDeflate(DeflateParams(), is_client=True)
+        compressed = peer.compress(b"\xff" * 300)
+        frame = forge_frame(opcode=1, payload=compressed, rsv1=True, mask_key=KEY)
+        conn = Connection(Role.SERVER, codec=PerMessageDeflate(DeflateParams(), is_client=False))
+        assert feed(conn, chops(frame, len(frame) - 2)) == [False, True]
+        assert conn.failure is not None and conn.failure.close_code == 1007
+
+    def test_size_limit_still_checked_before_buffering(self) -> None:
+        """A header that declares more than the limit fails with 1009 before any payload."""
+        frame = forge_frame(opcode=1, payload=b"\xff" * 200, mask_key=KEY)
+        conn = Connection(Role.SERVER, max_message_size=100)
+        assert feed(conn, [frame[:8]]) == [True]
+        assert conn.failure is not None and conn.failure.close_code == 1009

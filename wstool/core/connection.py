@@ -275,6 +275,17 @@ _PLAIN_HEADS = frozenset(
 )
 
 
+class _PartialText:
+    """The UTF-8 check of one text frame whose payload is still arriving."""
+
+    __slots__ = ("checked", "decoder", "frame")
+
+    def __init__(self, frame: WireFrame, decoder: codecs.IncrementalDecoder) -> None:
+        self.frame = frame
+        self.decoder = decoder
+        self.checked = 0  # payload bytes decoded so far
+
+
 class Connection:
     """One end of a WebSocket connection after the opening handshake.
 
@@ -332,6 +343,7 @@ class Connection:
         self._peer = role.peer
         self._events: list[Event] = []
         self._out: list[bytes] | None = None  # made on the first send
+        self._partial: _PartialText | None = None
 
     @property
     def closed(self) -> bool:
@@ -402,6 +414,9 @@ class Connection:
                 self._receive_frame(frame)
                 if self.closed:
                     break
+            else:
+                if self._parser.buffered:
+                    self._check_partial_text()
         except ProtocolError as exc:  # a limit, found by the parser
             self.fail(
                 Violation(
@@ -412,6 +427,77 @@ class Connection:
                     exc.offset or 0,
                 )
             )
+
+    def _check_partial_text(self) -> None:
+        """Check the UTF-8 of a text frame's payload as far as it has come.
+
+        A large text frame arriving in several reads fails at the first
+        invalid byte, not when its last byte comes. Frames the general path
+        would reject for another rule first, and compressed frames (their
+        text is known only once inflated), wait for the whole frame.
+        """
+        partial = self._parser.partial()
+        if partial is None or self.state is State.CLOSED:
+            self._partial = None
+            return
+        frame, have = partial
+        tracked = self._partial
+        if tracked is None or tracked.frame.offset != frame.offset:
+            tracked = self._partial = self._follow_text(frame)
+            if tracked is None:
+                return
+        checked = tracked.checked
+        if have <= checked:
+            return
+        new = self._parser.tail(have - checked)
+        key = frame.mask_key
+        if key is not None:
+            turn = checked % 4  # the key byte the first new byte is masked with
+            new = apply_mask(new, key[turn:] + key[:turn])
+        tracked.checked = have
+        decoder = tracked.decoder
+        held = len(decoder.getstate()[0])
+        index = None
+        try:
+            decoder.decode(new, False)
+        except UnicodeDecodeError as exc:
+            index = max(exc.start - held, 0)
+        else:
+            rest = decoder.getstate()[0]
+            if not _prefix_ok(rest):
+                index = max(len(new) - len(rest), 0)
+        if index is not None:
+            # RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as
+            # UTF-8 but finds that the byte stream is not, in fact, a valid
+            # UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
+            self._partial = None
+            self.fail(text_not_utf8(frame, checked + index))
+
+    def _follow_text(self, frame: WireFrame) -> _PartialText | None:
+        """A UTF-8 check for ``frame``'s payload if it continues or starts plain text."""
+        assembler = self._assembler
+        if frame.rsv1 or not header_ok(frame, self._peer, self.codec is not None):
+            return None
+        limit = self._max_message
+        if frame.opcode == Opcode.TEXT and not assembler.in_progress:
+            size, decoder = frame.length, codecs.getincrementaldecoder("utf-8")()
+        elif (
+            frame.opcode == Opcode.CONTINUATION
+            and assembler._utf8 is not None
+            and assembler.in_progress
+            and not assembler._compressed
+        ):
+            # Bytes of a character begun in the frames before carry over.
+            size, decoder = (
+                assembler._wire_size + frame.length,
+                codecs.getincrementaldecoder("utf-8")(),
+            )
+            decoder.setstate(assembler._utf8.getstate())
+        else:
+            return None
+        if limit is not None and size > limit:
+            return None  # 1009 comes first, when the frame is complete
+        return _PartialText(frame, decoder)
 
     def receive_eof(self) -> None:
         """The peer closed the TCP connection (or it was lost)."""

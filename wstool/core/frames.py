@@ -249,6 +249,67 @@ class FrameParser:
         total = _frame_size(buf, 0)
         return _Incomplete(self._offset, self._have, total)
 
+    def partial(self) -> tuple[WireFrame, int] | None:
+        """The frame being received, once its header is complete and before its end.
+
+        For checks that need not wait for the whole payload (the UTF-8 of
+        text, RFC 6455 §8.1). Costs the header's bytes, not the payload's.
+
+        Returns:
+            The frame with an empty ``payload`` (every header field set, the
+            declared ``length`` too) and how many payload bytes are buffered;
+            None when no frame is cut short or its header is.
+        """
+        have = self._have
+        if have < 2:
+            return None
+        chunks = self._chunks
+        head = chunks[0]
+        if len(head) < _MAX_HEADER and len(chunks) > 1:
+            parts: list[bytes] = []
+            size = 0
+            for chunk in chunks:
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= _MAX_HEADER:
+                    break
+            head = b"".join(parts)
+        b0, b1 = head[0], head[1]
+        length = b1 & 0x7F
+        start, bits = 2, 7
+        if length == 126 and len(head) >= 4:
+            (length,) = struct.unpack_from("!H", head, 2)
+            start, bits = 4, 16
+        elif length == 127 and len(head) >= 10:
+            (length,) = struct.unpack_from("!Q", head, 2)
+            start, bits = 10, 64
+        elif length >= 126:
+            return None
+        key = None
+        if b1 & 0x80:
+            key = head[start : start + 4]
+            start += 4
+        if len(head) < start or have - start >= length:
+            return None
+        fin, rsv1, rsv2, rsv3 = (bool(b0 & bit) for bit in (0x80, 0x40, 0x20, 0x10))
+        frame = WireFrame(fin, rsv1, rsv2, rsv3, b0 & 0x0F, key, length, bits, b"", self._offset)
+        return frame, have - start
+
+    def tail(self, size: int) -> bytes:
+        """The last ``size`` bytes buffered (at most :attr:`buffered`), joined."""
+        chunks = self._chunks
+        parts: list[bytes] = []
+        index = len(chunks)
+        while size > 0 and index:
+            index -= 1
+            chunk = chunks[index]
+            if len(chunk) >= size:
+                parts.append(chunk[len(chunk) - size :])
+                break
+            parts.append(chunk)
+            size -= len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(reversed(parts))
+
     def feed(self, data: bytes) -> Iterator[WireFrame]:
         """Add ``data`` and iterate over the frames it completes, in order.
 
