@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.events import MessageReceived
-from wstool.core.frames import FrameParser, Role, WireFrame, forge_frame, violations
+from wstool.core.frames import (
+    FrameParser,
+    Role,
+    WireFrame,
+    forge_frame,
+    header_ok,
+    violations,
+)
 
 KEY = bytes.fromhex("37fa213d")  # RFC 6455 §5.7
 
@@ -230,3 +237,15 @@ class TestSection8_1Utf8WithinOneFrame:
         conn = Connection(Role.SERVER, max_message_size=100)
         assert feed(conn, [frame[:8]]) == [True]
         assert conn.failure is not None and conn.failure.close_code == 1009
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+@pytest.mark.parametrize("deflate", [False, True])
+def test_inline_path_frames_pass_every_header_rule(role: Role, deflate: bool) -> None:
+    """The frames Connection.receive_data handles in line (FIN, no RSV bit, TEXT or
+    BINARY, 7-bit length, masked as the peer must) are frames header_ok() accepts."""
+    for opcode in (1, 2):
+        for length in (0, 1, 125):
+            key = KEY if role.peer is Role.CLIENT else None
+            raw = forge_frame(opcode=opcode, payload=b"a" * length, mask_key=key)
+            assert header_ok(_parse_one(raw), role.peer, deflate)
