@@ -185,7 +185,7 @@ def _print_reports(
     from rich.text import Text
 
     from wstool.ui.console import make_console
-    from wstool.ui.render import print_block, report_blocks
+    from wstool.ui.render import print_block, report_blocks, report_text
 
     console = make_console(args.color, env.stdout, no_color_env=env.no_color)
     frames = sum(len(r.frames) for _, _, r in reports)
@@ -194,9 +194,16 @@ def _print_reports(
     for note in notes:
         console.print(Text(f"note: {note}", "ws.note"))
     limit = None if args.full else 1024
-    for source, destination, report in reports:
-        for block in report_blocks(report, source=source, destination=destination, limit=limit):
-            print_block(console, block)
+    if console.color_system is None and not console.is_terminal:
+        # A file or a pipe without colour: frames go straight to text, no renderable each.
+        write = console.file.write
+        for source, destination, report in reports:
+            for text in report_text(report, source=source, destination=destination, limit=limit):
+                write(text)
+    else:
+        for source, destination, report in reports:
+            for block in report_blocks(report, source=source, destination=destination, limit=limit):
+                print_block(console, block)
     summary = Text(f"{frames} frame{'s' * (frames != 1)}, ")
     if found:
         summary.append(f"{found} violation{'s' * (found != 1)}", "ws.violation")

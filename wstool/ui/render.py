@@ -52,6 +52,7 @@ __all__ = [
     "print_block",
     "report_blocks",
     "report_records",
+    "report_text",
     "truncated_line",
     "violation_line",
     "violation_record",
@@ -192,7 +193,8 @@ def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 
     return text
 
 
-def _json_view(text: str, limit: int | None) -> Text | None:
+def _json_pretty(text: str, limit: int | None) -> str | None:
+    """``text`` as indented JSON, terminal-safe, if it is JSON and not too long to show."""
     stripped = text.lstrip()
     if stripped[:1] not in ("{", "[") or (limit is not None and len(text) > 16 * limit):
         return None
@@ -202,11 +204,19 @@ def _json_view(text: str, limit: int | None) -> Text | None:
         return None
     # json.dumps escapes C0 controls itself; terminal_safe catches the rest
     # (C1 controls, bidi overrides) without doubling its backslashes.
-    pretty = "\n".join(
-        terminal_safe(line, escape_backslash=False)
-        for line in json.dumps(value, indent=2, ensure_ascii=False).split("\n")
-    )
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    if not pretty.isprintable():  # line breaks, or what terminal_safe changes
+        pretty = "\n".join(
+            terminal_safe(line, escape_backslash=False) for line in pretty.split("\n")
+        )
     if limit is not None and len(pretty) > limit * 4:
+        return None
+    return pretty
+
+
+def _json_view(text: str, limit: int | None) -> Text | None:
+    pretty = _json_pretty(text, limit)
+    if pretty is None:
         return None
     view = Text(pretty)
     _JSON.highlight(view)
@@ -425,6 +435,106 @@ def report_blocks(
             yield handshake_block(item)
         else:
             yield truncated_line(item)
+
+
+def report_text(
+    report: StreamReport,
+    *,
+    source: str | None = None,
+    destination: str | None = None,
+    limit: int | None = _DEFAULT_LIMIT,
+) -> Iterator[str]:
+    """What :func:`report_blocks` shows, as plain text: for a file or a pipe, without colour.
+
+    Each string is one block with its line ends, the same text as the block printed without
+    styles. Frames, which are most of a capture, are written straight to text from the same
+    parts as their renderables; the rarer blocks are rendered and read back as text.
+
+    Args:
+        report: one direction of a capture.
+        source: where the stream came from, for the title line.
+        destination: where it went.
+        limit: payload bytes or characters shown per frame (``None``: all).
+    """
+    # The title alone: report_blocks builds each block only when it is asked for the next.
+    yield _plain(next(report_blocks(report, source=source, destination=destination)))
+    for item in report.items:
+        if isinstance(item, FrameReport):
+            yield _frame_text(item, limit)
+        elif isinstance(item, MessageReport):
+            yield _plain(message_block(item.message, item.offset, limit=limit))
+        elif isinstance(item, SequenceViolation):
+            yield _plain(violation_line(item.violation))
+        elif isinstance(item, HandshakeReport):
+            yield _plain(handshake_block(item))
+        else:
+            yield _plain(truncated_line(item))
+
+
+def _plain(renderable: RenderableType) -> str:
+    """A block of :func:`report_blocks` as plain text, as :func:`print_block` writes it."""
+    if isinstance(renderable, Text):
+        return renderable.plain + renderable.end
+    assert isinstance(renderable, Group)
+    return "".join(_plain(part) for part in renderable.renderables)
+
+
+def _frame_text(item: FrameReport, limit: int | None) -> str:
+    """:func:`frame_block` of a frame report, as plain text."""
+    frame = item.frame
+    lines = [f"@{frame.offset:#06x} " + "".join(text for text, _ in frame_header_parts(frame))]
+    if not item.compressed:
+        shown_as = frame.opcode
+        if frame.opcode == Opcode.CONTINUATION and item.message_opcode is not None:
+            shown_as = item.message_opcode
+        view = _payload_text(item.data, shown_as, limit)
+        if view is not None:
+            lines.append(view)
+    else:
+        lines.append(f"  {count(len(item.data), 'compressed byte')}")
+    lines.extend(violation_line(v).plain for v in item.violations)
+    return "\n".join(lines) + "\n"
+
+
+def _payload_text(data: bytes, opcode: int, limit: int | None, indent: int = 2) -> str | None:
+    """:func:`payload_view` as plain text."""
+    if not data:
+        return None
+    pad = " " * indent
+    if opcode == Opcode.CLOSE:
+        return pad + "".join(text for text, _ in close_parts(data))
+    text = None
+    if opcode in (Opcode.TEXT, Opcode.PING, Opcode.PONG):
+        with contextlib.suppress(UnicodeDecodeError):
+            text = data.decode("utf-8")
+    if text is not None:
+        pretty = _json_pretty(text, limit)
+        if pretty is not None:
+            return "\n".join(pad + line for line in pretty.split("\n"))
+        shown = text if limit is None else text[:limit]
+        line = pad + terminal_safe(shown)
+        if len(shown) < len(text):
+            line += f" … {count(len(text) - len(shown), 'more character')}"
+        return line
+    return _hex_ascii_text(data, limit, indent)
+
+
+def _hex_ascii_text(data: bytes, limit: int | None, indent: int) -> str:
+    """:func:`hex_ascii` as plain text, from whole-payload conversions rather than per row."""
+    shown = data if limit is None else data[:limit]
+    pad = " " * indent
+    digits = max(4, len(f"{len(shown) - 1:x}"))
+    hexes = shown.hex(" ")
+    printable = shown.translate(_PRINTABLE).decode("ascii")
+    lines = []
+    for start in range(0, len(shown), 16):
+        row = hexes[start * 3 : start * 3 + 47]
+        if len(row) > 23:
+            row = row[:23] + "  " + row[24:]
+        lines.append(f"{pad}{start:0{digits}x}  {row:<49} |{printable[start : start + 16]}|")
+    if len(shown) < len(data):
+        lines.append(f"{pad}… {count(len(data) - len(shown), 'more byte')}")
+    return "\n".join(lines)
 
 
 def message_block(
