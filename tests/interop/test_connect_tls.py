@@ -176,11 +176,11 @@ def test_missing_ca_file_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_bad_client_certificate_fails_at_once(tmp_path: Path) -> None:
-    """A --cert that is not a certificate and key ends the run with one line, not a hang."""
+    """A --cert that is not a certificate and key: one line and exit 2 (bad usage), no hang."""
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")
     result = run_connect("wss://localhost:1/", "--cert", str(bad), "-x", "hi", timeout=15)
-    assert result.status == 1, result.explain()
+    assert result.status == 2, result.explain()
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.explain()
     assert lines[0].startswith("wstool connect: "), result.explain()
