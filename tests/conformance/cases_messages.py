@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from conformance.build import (
     BINARY,
     BYE,
@@ -124,6 +126,70 @@ def _fail_fast(frames: list[Frame], at: int) -> list[Step]:
     return steps
 
 
+# "kosme" as the Autobahn Testsuite sends it in its cases 6.4.x (U+1F79, 3 bytes).
+_KOSME_AB = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"
+_CHOP_KEY = bytes.fromhex("37fa213d")
+
+
+def _one_frame(payload: bytes, cuts: tuple[int, ...], opcode: int = TEXT) -> list[Raw]:
+    """One final frame, masked, written in pieces cut at these payload offsets."""
+    frame = forge_frame(opcode=opcode, payload=payload, mask_key=_CHOP_KEY)
+    head = len(frame) - len(payload)
+    bounds = [0, *(head + cut for cut in cuts), len(frame)]
+    return [Raw(frame[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _one_frame_fail_fast(s: Numbering) -> None:
+    """Invalid UTF-8 inside one frame that arrives in chops (Autobahn 6.4.3 and 6.4.4)."""
+    s.next_sub()
+    bad = _KOSME_AB + b"\xf4\x90\x80\x80" + b"edited"
+    first, second, third = _one_frame(bad, (11, 15))
+    s.add(
+        "one frame in 3 chops: valid Kosme, then U+110000, fails before the third (6.4.3)",
+        fails(1007),
+        first,
+        second,
+        FailsHere(),
+        third,
+    )
+    first, second, third = _one_frame(bad, (12, 13))
+    s.add(
+        "one frame in 3 chops: Kosme and F4, then 90, fails before the third (6.4.4)",
+        fails(1007),
+        first,
+        second,
+        FailsHere(),
+        third,
+    )
+    first, second, third = _one_frame(b"ab\xffcd" + b"x" * 295, (40, 150))
+    s.add(
+        "one frame in 3 chops, the first already invalid, fails before the second",
+        fails(1007),
+        first,
+        FailsHere(),
+        second,
+        third,
+    )
+    first, rest = _one_frame(b"x" * 100 + b"\xed\xa0\x80" + b"y" * 65000, (1024,))
+    s.add(
+        "a 64 KiB text frame with a surrogate in its first KiB fails before the rest",
+        fails(1007),
+        first,
+        FailsHere(),
+        rest,
+    )
+    opening = Frame(TEXT, _KOSME_AB + b"\xf0\x9f", fin=False)
+    first, rest = _one_frame(b"\x41" + b"z" * 300, (50,), opcode=CONT)
+    s.add(
+        "a continuation frame breaking the first fragment's character fails before its end",
+        fails(1007),
+        opening,
+        first,
+        FailsHere(),
+        rest,
+    )
+
+
 def _utf8() -> list[Case]:
     s = Numbering("6")
     s.next_sub()
@@ -220,6 +286,7 @@ def _utf8() -> list[Case]:
         Message(BINARY, b"\xed\xa0\x80\xff\xfe"),
         BYE,
     )
+    _one_frame_fail_fast(s)
     return s.cases
 
 

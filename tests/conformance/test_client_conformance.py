@@ -259,6 +259,25 @@ def test_invalid_utf8_across_fragments(serve: Callable[..., Misbehaver]) -> None
     assert_failed_with(result, peer, 1007, "INVALID_FRAME_PAYLOAD_DATA")
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"ab\xff" + b"x" * 5000,  # the first part already invalid
+        # Autobahn 6.4.4's bytes: valid "kosme" and F4, then 90 (over U+10FFFF).
+        b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80" + b"x" * 5000,
+    ],
+    ids=["first-part-invalid", "autobahn-6.4.4-bytes"],
+)
+def test_invalid_utf8_fails_before_the_frame_ends(
+    serve: Callable[..., Misbehaver], payload: bytes
+) -> None:
+    """§8.1: the server sends only the first 200 bytes of a 5 KiB text frame, and
+    never the rest; the client fails with 1007 on what it has."""
+    peer = serve(after=forge_frame(opcode=0x1, payload=payload)[:200])
+    result = run_connect(peer, "--no-deflate")
+    assert_failed_with(result, peer, 1007, "INVALID_FRAME_PAYLOAD_DATA")
+
+
 def test_control_frame_too_long(serve: Callable[..., Misbehaver]) -> None:
     """§5.5: "All control frames MUST have a payload length of 125 bytes or less" -> 1002."""
     peer = serve(after=forge_frame(opcode=0x9, payload=b"p" * 126))

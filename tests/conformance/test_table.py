@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.cases import CASES, KOSME, PROFILES, SECTIONS, cases_in, utf8_fault
-from conformance.model import Expect, FailsHere, Frame, Message, payload_bytes
+from conformance.model import Expect, FailsHere, Frame, Message, Raw, payload_bytes
+from wstool.core.frames import FrameParser
 
 CLOSE, TEXT = 0x8, 0x1
 
@@ -63,6 +64,9 @@ def test_invalid_utf8_cases_send_invalid_utf8() -> None:
                 for step in case.steps
                 if isinstance(step, (Frame, Message)) and step.opcode in (0, TEXT)
             )
+            # A frame written by hand in pieces: its payload, unmasked.
+            raw = b"".join(step.data for step in case.steps if isinstance(step, Raw))
+            data += b"".join(f.data for f in FrameParser().feed(raw) if f.opcode in (0, TEXT))
             assert utf8_fault(data) is not None, case.id
 
 
