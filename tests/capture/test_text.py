@@ -38,6 +38,7 @@ from wstool.capture import (
     read_base64,
     read_dump,
 )
+from wstool.capture import text as text_module
 
 
 class TestRealTools:
@@ -473,3 +474,77 @@ class TestColonHex:
         """A byte that is not hex is named with its line."""
         with pytest.raises(DumpError, match=r"^line 2: 'zz' is not hex"):
             read_dump("81:85:37:fa\n21:zz:7f")
+
+
+class TestFastPaths:
+    """The whole-text readers give the same blocks as the line-by-line one, or step aside."""
+
+    @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        payloads=st.lists(st.binary(min_size=1, max_size=200), min_size=1, max_size=5),
+        ascii_column=st.booleans(),
+    )
+    def test_tcpdump_and_tshark(self, payloads: list[bytes], ascii_column: bool) -> None:
+        """Packets of any size read the same both ways, as tcpdump and as tshark prints them."""
+        frames = [
+            ip_packet(
+                "10.0.0.1",
+                "10.0.0.2",
+                tcp_segment("10.0.0.1", "10.0.0.2", (80, 9000), 7 + i, 1, "P.", payload),
+            )
+            for i, payload in enumerate(payloads)
+        ]
+        tcpdump = "".join(
+            f"12:00:00.{i:06d} IP a > b\n" + render_tcpdump(f, ascii_column) + "\n"
+            for i, f in enumerate(frames)
+        )
+        tshark = "\n".join(render_wireshark(f, True) for f in frames)
+        for text, rows, full, layout in (
+            (tcpdump, text_module._TCPDUMP_ROWS, 39, text_module._TCPDUMP),
+            (tshark, text_module._WIRESHARK_ROWS, 47, text_module._WIRESHARK),
+        ):
+            fast = text_module._read_blocks(text, rows, full)
+            assert fast is not None
+            assert fast == text_module._read_lines(text, layout, 16)
+            assert [data for _, data in fast] == frames
+
+    @pytest.mark.parametrize("capture", ["two-connections", "split"])
+    def test_real_samples(self, capture: str) -> None:
+        """Real tcpdump and tshark output takes the fast path, with the same result."""
+        for suffix, rows, full, layout in (
+            ("tcpdump-X", text_module._TCPDUMP_ROWS, 39, text_module._TCPDUMP),
+            ("tshark-x", text_module._WIRESHARK_ROWS, 47, text_module._WIRESHARK),
+        ):
+            text = (SAMPLES / f"{capture}.{suffix}.txt").read_text()
+            fast = text_module._read_blocks(text, rows, full)
+            assert fast is not None
+            assert fast == text_module._read_lines(text, layout, 16)
+
+    @given(
+        data=st.binary(min_size=17, max_size=200),
+        line=st.integers(0, 20),
+        garble=st.sampled_from(["zz", "1", "0001  "]),
+    )
+    def test_garbled_line_steps_aside(self, data: bytes, line: int, garble: str) -> None:
+        """A damaged data line anywhere sends the dump to the careful reader, never drops bytes."""
+        lines = render_tcpdump(data, True).split("\n")
+        number = line % len(lines)
+        lines[number] = lines[number].replace(" ", f" {garble}", 2)
+        text = "12:00:00.000001 IP a > b\n" + "\n".join(lines)
+        fast = text_module._read_blocks(text, text_module._TCPDUMP_ROWS, 39)
+        assert fast is None or fast == [(2, data)]
+
+    @pytest.mark.parametrize(
+        "command",
+        [("xxd",), ("hexdump", "-C"), ("od", "-A", "x", "-t", "x1z", "-v")],
+        ids=" ".join,
+    )
+    def test_offset_dumps(self, command: tuple[str, ...]) -> None:
+        """Whole-line patterns of xxd, hexdump -C and od read the tools' output exactly."""
+        data = bytes(range(256)) * 40 + b"cafe 1234 abcd" + bytes(7)
+        text = tool(*command)(data)
+        layout = {"xxd": text_module._XXD, "hexdump": text_module._HEXDUMP}.get(
+            command[0], text_module._OD
+        )
+        assert text_module._read_fast(text, layout, 16) == data
+        assert read_dump(text).data == data

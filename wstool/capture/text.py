@@ -173,7 +173,7 @@ _XXD = _Layout(
     re.compile(
         rf"[ \t]*(?P<off>{_H}+): (?P<hex>(?:{_H}{{2}})+(?: (?:{_H}{{2}})+)*)(?:  (?P<text>.*)|\s*)"
     ),
-    re.compile(rf"^[ \t]*({_H}+): ((?:{_H}+ )+)(?: [^\n]*)?$", re.M),
+    re.compile(rf"^[ \t]*({_H}+): ([0-9a-f ]{{40}}|(?:{_H}+ )+)(?: [^\n]*)?$", re.M),
     radices=(16, 10),  # xxd -d prints decimal offsets
     stars=True,  # xxd -a
 )
@@ -182,14 +182,18 @@ _HEXDUMP = _Layout(
     re.compile(
         rf"[ \t]*(?P<off>{_H}+)  (?P<hex>{_H}{{2}}(?: {{1,2}}{_H}{{2}})*)\s+\|(?P<text>.*)\|\s*"
     ),
-    re.compile(rf"^[ \t]*({_H}+)  ((?:{_H}{{2}} {{1,2}})+) *\|[^\n]*\|[ \t]*$", re.M),
+    re.compile(
+        rf"^[ \t]*({_H}+)  ([0-9a-f ]{{50}}|(?:{_H}{{2}} {{1,2}})+) *\|[^\n]*\|[ \t]*$", re.M
+    ),
     stars=True,
     closing=True,
 )
 _OD = _Layout(
     "od",
     re.compile(rf"[ \t]*(?P<off>{_H}+)(?P<hex>(?: +{_H}{{2}})+)(?:\s+>(?P<text>.*)<)?\s*"),
-    re.compile(rf"^[ \t]*({_H}+)((?: +{_H}{{2}})+)(?:[ \t]+>[^\n]*<)?[ \t]*$", re.M),
+    re.compile(
+        rf"^[ \t]*({_H}+)([0-9a-f ]{{48}}|(?: +{_H}{{2}})+)(?:[ \t]+>[^\n]*<)?[ \t]*$", re.M
+    ),
     radices=(16, 10, 8),
     stars=True,
     closing=True,
@@ -203,7 +207,9 @@ _WIRESHARK = _Layout(
         rf"(?:   +(?P<text>.*)|\s*)"
     ),
     re.compile(
-        rf"^[ \t]*({_H}{{4,}})  +((?:{_H}{{2}} {{1,2}})*{_H}{{2}})(?:   [^\n]*)?[ \t]*$", re.M
+        rf"^[ \t]*({_H}{{4,}})  +([0-9a-f ]{{47}}|(?:{_H}{{2}} {{1,2}})*{_H}{{2}})"
+        rf"(?:   [^\n]*)?[ \t]*$",
+        re.M,
     ),
     labels=True,
 )
@@ -319,7 +325,11 @@ def _printable(data: bytes) -> str:
 
 def _read_offsets(text: str, layout: _Layout, radix: int) -> list[tuple[int, bytes]]:
     data = _read_fast(text, layout, radix)
-    blocks = [(1, data)] if data is not None else _read_lines(text, layout, radix)
+    if data is not None:
+        return [(1, data)]
+    blocks = _read_blocks(text, _WIRESHARK_ROWS, 47) if layout is _WIRESHARK else None
+    if blocks is None:
+        blocks = _read_lines(text, layout, radix)
     if not blocks:
         raise DumpError(f"no hex data found in the {layout.name} dump")
     return blocks
@@ -335,6 +345,8 @@ def _read_fast(text: str, layout: _Layout, radix: int) -> bytes | None:
     if layout.fast is None:
         return None
     body, total = text.strip(), None
+    if "\n\n" in body:
+        return None  # blank lines: several blocks, or an unusual layout
     if layout.closing:
         rest, _, last = body.rpartition("\n")
         if _BARE_OFFSET.fullmatch(last.strip()):
@@ -356,6 +368,81 @@ def _read_fast(text: str, layout: _Layout, radix: int) -> bytes | None:
     if starts[:-1] != offsets or (ends is not None and ends != starts[-1]):
         return None
     return data
+
+
+# Every line of a dump of packets: a data line (offset, hex) or anything else (other). The
+# hex ends at the first double space, where the ASCII column starts.
+# A whole line's hex (16 bytes, or fewer padded to the ASCII column) is matched as one run of
+# hex and spaces, which is twice as fast; flush() checks it as a whole.
+_TCPDUMP_ROWS = re.compile(
+    rf"^(?:[ \t]*0x({_H}{{4}}):  ([0-9a-f ]{{39}}|(?:{_H}{{2,4}} )*{_H}{{2,4}})(?:  [^\n]*)?"
+    r"|([^\n]*))$",
+    re.M,
+)
+_WIRESHARK_ROWS = re.compile(
+    rf"^(?:({_H}{{4}})  +([0-9a-f ]{{47}}|(?:{_H}{{2}} )*{_H}{{2}})(?:   [^\n]*)?[ \t]*"
+    r"|([^\n]*))$",
+    re.M,
+)
+_OFFSETS = [f"{offset:04x}" for offset in range(0, 1 << 16, 16)]
+_DATA_LIKE = re.compile(rf"[ \t]*(?:0x)?{_H}{{4,}}:?(?:\s|$)")
+
+
+def _read_blocks(text: str, rows: re.Pattern[str], full: int) -> list[tuple[int, bytes]] | None:
+    """Read a dump of packets (tcpdump, tshark) with one regex pass: the fast path.
+
+    Each packet's lines must be 16 bytes long (``full`` characters of hex) but the last, with
+    offsets 0000, 0010 ... as the tools print them; anything else between packets is a header,
+    a blank line or a tshark data-source label.
+
+    Returns:
+        ``(line number, bytes)`` per packet, or None for anything unusual, which
+        :func:`_read_lines` then reads line by line and reports precisely.
+    """
+    blocks: list[tuple[int, bytes]] = []
+    offsets: list[str] = []
+    hexes: list[str] = []
+    start = 0
+    derived = False  # in a data source that tshark derived from the frame above
+
+    def flush() -> bool:
+        if not hexes:
+            return True
+        last = hexes[-1] = hexes[-1].rstrip()
+        if offsets != _OFFSETS[: len(offsets)] or len(last) > full:
+            return False
+        if len(hexes) > 1 and not (min(map(len, hexes[:-1])) == max(map(len, hexes)) == full):
+            return False
+        try:
+            data = bytes.fromhex(" ".join(hexes))
+        except ValueError:
+            return False
+        if len(data) != 16 * (len(hexes) - 1) + (len(last) - last.count(" ")) // 2:
+            return False
+        blocks.append((start, data))
+        offsets.clear()
+        hexes.clear()
+        return True
+
+    for number, (offset, hex_text, other) in enumerate(rows.findall(text), 1):
+        if hex_text:
+            if derived:
+                continue
+            if offset == "0000" and not flush():
+                return None
+            if not hexes:
+                start = number
+            offsets.append(offset)
+            hexes.append(hex_text)
+            continue
+        if _DATA_LIKE.match(other):
+            return None  # a data line that the fast pattern does not take: let the careful read say
+        label = _TSHARK_LABEL.fullmatch(other) if rows is _WIRESHARK_ROWS else None
+        if not other.strip() or label is not None:
+            derived = label is not None and label[1] != "Frame"
+        if not flush():
+            return None
+    return blocks if flush() and blocks else None
 
 
 class _Assembler:
@@ -517,7 +604,9 @@ def _tcpdump_name(text: str, head: list[str]) -> str:
 
 
 def _read_tcpdump(text: str, name: str) -> Dump:
-    frames = _read_lines(text, _TCPDUMP, 16)
+    frames = _read_blocks(text, _TCPDUMP_ROWS, 39)
+    if frames is None:
+        frames = _read_lines(text, _TCPDUMP, 16)
     if not frames:
         raise DumpError("no packet data found in the tcpdump output")
     stream_name = f"{name} lines without packet headers (the bytes as one stream)"
