@@ -6,6 +6,8 @@ import base64
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capture.dumps import (
     render_xxd,
@@ -110,3 +112,44 @@ class TestBase64AndRaw:
         assert read_raw(b"\x81\x05Hello") == Dump("raw", (Segment(b"\x81\x05Hello"),))
         with pytest.raises(DumpError):
             read_raw(b"")
+
+
+class TestOnePassAndCareful:
+    """Escapes, literals and 0x lists read in one pass agree with the careful readers."""
+
+    @given(data=st.binary(min_size=1, max_size=300), width=st.integers(1, 40))
+    def test_escapes_any_line_width(self, data: bytes, width: int) -> None:
+        """``\\xNN`` escapes wrapped at any width read back, with spaces at line ends ignored."""
+        lines = [
+            "".join(f"\\x{b:02x}" for b in data[i : i + width]) for i in range(0, len(data), width)
+        ]
+        assert read_dump("  \n".join(lines)).data == data
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("\\x81\\N{BULLET}", "line 1: unknown escape '\\\\N'"),
+            ("\\x81\\u00e9", "line 1: unknown escape '\\\\u'"),
+            ("\\x81\\\n\\x05", "line 1: unknown escape '\\\\'"),
+            ("\\x81\\777", "line 1: an octal escape is above \\377"),
+        ],
+    )
+    def test_python_only_escapes_refused(self, text: str, message: str) -> None:
+        """Escapes C does not have are refused, with their line, as before the one-pass read."""
+        with pytest.raises(DumpError, match=f"^{re.escape(message)}$"):
+            read_dump(text)
+
+    @given(data=st.binary(min_size=1, max_size=300), width=st.integers(1, 40))
+    def test_literals_any_width(self, data: bytes, width: int) -> None:
+        """A parenthesised run of b'' literals, any width, reads back as Python joins them."""
+        body = "".join(f"    {data[i : i + width]!r}\n" for i in range(0, len(data), width))
+        assert read_dump(f"payload = (\n{body})\n").data == data
+
+    @given(data=st.binary(min_size=1, max_size=300), width=st.integers(1, 40))
+    def test_hex_lists_any_width(self, data: bytes, width: int) -> None:
+        """0x lists in braces, any width, one-digit items too, read back."""
+        rows = [
+            ", ".join(f"0x{b:x}" if b % 7 == 0 else f"0x{b:02x}" for b in data[i : i + width])
+            for i in range(0, len(data), width)
+        ]
+        assert read_dump("unsigned char x[] = {\n  " + ",\n  ".join(rows) + "\n};\n").data == data

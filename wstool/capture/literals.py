@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
+import codecs
+import contextlib
 import re
 import warnings
 
@@ -41,14 +43,15 @@ def read_base64(text: str) -> Dump:
     bad = re.search(r"[^A-Za-z0-9+/=_\-\s]", text)
     if bad:
         raise DumpError(f"line {line_of(text, bad.start())}: {bad.group()!r} is not base64")
-    lines = [(number, "".join(line.split())) for number, line in enumerate(text.split("\n"), 1)]
-    lines = [(number, line) for number, line in lines if line]
-    if not lines:
+    compact = "".join(text.split())
+    if not compact:
         raise DumpError("no base64 data found")
     try:
-        chunks = [_unbase64("".join(line for _, line in lines))]
+        chunks = [_unbase64(compact)]
     except binascii.Error as whole:
         chunks = []
+        lines = [(n, "".join(line.split())) for n, line in enumerate(text.split("\n"), 1)]
+        lines = [(number, line) for number, line in lines if line]
         for number, line in lines:
             try:
                 chunks.append(_unbase64(line))
@@ -93,12 +96,14 @@ def read_python(text: str, name: str) -> Dump:
     """Read Python ``b'...'`` literals, joined when there are several (as Python joins them)."""
     parts = []
     prefix = _PY_PREFIX.match(text)
-    for match in _PY_TOKEN.finditer(text, prefix.end() if prefix else 0):
-        if match.lastgroup == "other":
-            what = "an unterminated bytes literal" if match.group()[:2] in ("b'", 'b"') else "junk"
-            raise DumpError(f"line {line_of(text, match.start())}: {quote(match[0])} is {what}")
-        if match.lastgroup == "literal":
-            parts.append(_python_literal(match.group(), text, match.start()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown escapes such as \d stay as they are, as in Python
+        for match in _PY_TOKEN.finditer(text, prefix.end() if prefix else 0):
+            if match.lastgroup == "other":
+                what = "an unterminated bytes literal" if match[0][:2] in ("b'", 'b"') else "junk"
+                raise DumpError(f"line {line_of(text, match.start())}: {quote(match[0])} is {what}")
+            if match.lastgroup == "literal":
+                parts.append(_python_literal(match[0], text, match.start()))
     data = b"".join(parts)
     if not data:
         raise DumpError("no data: the bytes literals are empty")
@@ -106,7 +111,14 @@ def read_python(text: str, name: str) -> Dump:
 
 
 def _python_literal(source: str, text: str, position: int) -> bytes:
-    # literal_eval applies Python's own escape rules; it only ever sees one matched literal.
+    # A plain one-line b'...' is decoded by the function the compiler decodes bytes literals
+    # with (codecs.escape_decode); anything else, and every error, goes through literal_eval,
+    # which applies Python's own rules to the one matched literal.
+    if source[1] in _QUOTES and source.isascii() and source[1:4] not in _TRIPLE_QUOTES:
+        with contextlib.suppress(ValueError):
+            decoded: bytes = codecs.escape_decode(source[2:-1].encode("ascii"))[0]
+            return decoded
+
     # The line number is counted only for a message: counting for every literal is quadratic.
     def number() -> int:
         return line_of(text, position)
@@ -124,6 +136,9 @@ def _python_literal(source: str, text: str, position: int) -> bytes:
     return value
 
 
+_QUOTES = "'\""
+_TRIPLE_QUOTES = ("'''", '"""')
+_PYTHON_ONLY_ESCAPE = re.compile(r"\\[NuU]")
 _QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
 _C_ESCAPE = re.compile(r"\\(?:[xX][0-9A-Fa-f]{2}|[0-7]{1,3}|[abfnrtv\\'\"])")
 
@@ -134,15 +149,38 @@ def read_escapes(text: str, name: str) -> Dump:
     Line breaks are layout, as are spaces at either end of an unquoted line; inside quotes every
     character counts. Adjacent quoted strings are joined, as C and Python do.
     """
-    chunks = []
-    for number, line in enumerate(text.split("\n"), 1):
-        line = line.strip()
-        if line:
-            chunks += [_unescape(piece, number) for piece in _quoted_pieces(line)]
-    data = b"".join(chunks)
+    data = _unescape_fast(text)
+    if data is None:
+        chunks = []
+        for number, line in enumerate(text.split("\n"), 1):
+            line = line.strip()
+            if line:
+                chunks += [_unescape(piece, number) for piece in _quoted_pieces(line)]
+        data = b"".join(chunks)
     if not data:
         raise DumpError("no data: the strings are empty")
     return Dump(name, (Segment(data),))
+
+
+def _unescape_fast(text: str) -> bytes | None:
+    r"""Unquoted escapes, decoded in one pass; None for anything the careful path must judge.
+
+    Python's escape decoder knows every C escape. What it knows beyond them (``\N{}``, ``\u``,
+    ``\U``, a line continuation) and what it only warns about (unknown escapes, octal above
+    ``\377``) are left to the careful path, which says where they are.
+    """
+    if "'" in text or '"' in text:
+        return None
+    body = "\n".join(line.strip() for line in text.split("\n"))
+    if "\\\n" in body or body.endswith("\\") or _PYTHON_ONLY_ESCAPE.search(body):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            decoded = body.replace("\n", "").encode("utf-8").decode("unicode_escape")
+    except (UnicodeError, DeprecationWarning):
+        return None
+    return decoded.encode("latin-1")
 
 
 def _quoted_pieces(line: str) -> list[str]:
@@ -180,6 +218,9 @@ _HEX_LIST_SUFFIX = re.compile(r"[\s\])};,]*(?:(?:unsigned\s+)?int\s+\w+\s*=\s*\d
 
 def read_hex_list(text: str, name: str) -> Dump:
     """Read ``0x81, 0x05`` lists: C and Go arrays, Python lists, ``xxd -i`` output."""
+    data = _hex_list_fast(text)
+    if data is not None:
+        return Dump(name, (Segment(data),))
     items = list(HEX_ITEM.finditer(text))
     if not items:
         raise DumpError("no hex data found")
@@ -202,6 +243,25 @@ def read_hex_list(text: str, name: str) -> Dump:
             raise DumpError(f"line {line_of(text, item.start())}: {item[0]} is not a byte")
         previous = item.end()
     return Dump(name, (Segment(bytes.fromhex("".join(m[1][-2:].zfill(2) for m in items))),))
+
+
+_HEX_LIST_BODY = re.compile(r"(?:0[xX][0-9A-Fa-f]{2}[ \t\n,]+)*0[xX][0-9A-Fa-f]{2}")
+
+
+def _hex_list_fast(text: str) -> bytes | None:
+    """A list of two-digit items, read in one pass; None for anything else or anything wrong."""
+    first = HEX_ITEM.search(text)
+    last = HEX_ITEM.match(text, max(text.rfind("0x"), text.rfind("0X"), 0))
+    if first is None or last is None:
+        return None
+    prefix = _HEX_LIST_PREFIX.match(text)
+    suffix = _HEX_LIST_SUFFIX.match(text, last.end())
+    if prefix is None or prefix.end() != first.start() or suffix is None:
+        return None
+    body = text[first.start() : last.end()]
+    if suffix.end() != len(text) or not _HEX_LIST_BODY.fullmatch(body):
+        return None
+    return bytes.fromhex(body.replace("0x", "").replace("0X", "").replace(",", " "))
 
 
 _COMMENT_LINE = re.compile(r"^[ \t]*#[^\n]*$", re.M)
