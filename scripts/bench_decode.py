@@ -291,11 +291,12 @@ def frames_in(path: Path, mode: str) -> int:
     return int(last.split()[0])
 
 
-def timed(command: list[str], stdout: Path) -> tuple[float, int]:
+def timed(command: list[str], stdout: Path) -> tuple[float, int, str]:
+    """Run ``command`` with its output to ``stdout``: seconds, exit status, stderr."""
     with stdout.open("wb") as out:
         start = time.perf_counter()
-        status = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, check=False)
-        return time.perf_counter() - start, status.returncode
+        done = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, check=False)
+        return time.perf_counter() - start, done.returncode, done.stderr.decode(errors="replace")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,9 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                 best, count = float("inf"), -1
                 for _ in range(args.repeat):
                     flags = [mode, "--base64"] if name == "base64" else [mode]
-                    seconds, status = timed([*wstool, "decode", *flags, str(dump)], out)
-                    if status not in (0, 1):
-                        print(f"{name}: wstool decode exited {status}", file=sys.stderr)
+                    seconds, status, errors = timed([*wstool, "decode", *flags, str(dump)], out)
+                    if status not in (0, 1) or errors:
+                        print(f"{name}: wstool decode exited {status}: {errors}", file=sys.stderr)
                         return 1
                     best, count = min(best, seconds), frames_in(out, mode)
                 cells.append((size / best, count))
@@ -348,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             if name == "plain hex" and shutil.which("xxd"):
-                seconds, _ = timed(["xxd", "-r", "-p", str(dump)], out)
+                seconds, _, _ = timed(["xxd", "-r", "-p", str(dump)], out)
                 print(f"{'  peer: xxd -r -p':<24} {size:>8.1f} {size / seconds:>12.1f}", flush=True)
     return 0
 

@@ -193,26 +193,6 @@ def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 
     return text
 
 
-def _indented_size(value: Any, most: int) -> int:
-    """The length of ``json.dumps(value, indent=2, ensure_ascii=False)``, or more than ``most``.
-
-    json indents in Python but writes one line in C: the one-line form plus, per element, a
-    line break and its indent, and per non-empty container the break before its closing
-    bracket, is the indented length, known before paying for the indented form.
-    """
-    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ": ")))
-    stack: list[tuple[Any, int]] = [(value, 0)] if isinstance(value, (dict, list)) else []
-    while stack and size <= most:
-        container, depth = stack.pop()
-        children = container.values() if isinstance(container, dict) else container
-        if children:
-            size += len(children) * (2 * depth + 3) + 2 * depth + 1
-            stack.extend(
-                (child, depth + 1) for child in children if isinstance(child, (dict, list))
-            )
-    return size
-
-
 def _json_pretty(text: str, limit: int | None) -> str | None:
     """``text`` as indented JSON, terminal-safe, if it is JSON and not too long to show."""
     stripped = text.lstrip()
@@ -224,8 +204,13 @@ def _json_pretty(text: str, limit: int | None) -> str | None:
         return None
     # json.dumps escapes C0 controls itself; terminal_safe catches the rest
     # (C1 controls, bidi overrides) without doubling its backslashes.
-    if limit is not None and _indented_size(value, limit * 4) > limit * 4:
-        return None
+    if limit is not None:
+        # json indents in Python but writes one line in C. With ",\n" between elements (a
+        # string holds no raw line break), every element costs at least its line break and
+        # an indent of two: a view that cannot fit is known before paying for the indented form.
+        flat = json.dumps(value, ensure_ascii=False, separators=(",\n", ": "))
+        if len(flat) + 2 * flat.count("\n") > limit * 4:
+            return None
     pretty = json.dumps(value, indent=2, ensure_ascii=False)
     if not pretty.replace("\n", "").isprintable():  # what terminal_safe would change
         pretty = "\n".join(
