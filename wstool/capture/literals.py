@@ -94,8 +94,11 @@ _PY_TOKEN = re.compile(
 
 def read_python(text: str, name: str) -> Dump:
     """Read Python ``b'...'`` literals, joined when there are several (as Python joins them)."""
-    parts = []
     prefix = _PY_PREFIX.match(text)
+    fast = _read_python_fast(text[prefix.end() if prefix else 0 :])
+    if fast:
+        return Dump(name, (Segment(fast),))
+    parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unknown escapes such as \d stay as they are, as in Python
         for match in _PY_TOKEN.finditer(text, prefix.end() if prefix else 0):
@@ -108,6 +111,37 @@ def read_python(text: str, name: str) -> Dump:
     if not data:
         raise DumpError("no data: the bytes literals are empty")
     return Dump(name, (Segment(data),))
+
+
+# One-line b'' and b"" literals (no prefix but b, so no raw strings), split from what is
+# between them.
+_PY_SIMPLE = re.compile(
+    r"[bB]'([^'\\\n]*(?:\\.[^'\\\n]*)*)'|[bB]\"([^\"\\\n]*(?:\\.[^\"\\\n]*)*)\""
+)
+_PY_NOT_GAP = re.compile(r"[^\s()\[\]+,\\]")
+
+
+def _read_python_fast(text: str) -> bytes | None:
+    """Plain b'' literals joined, decoded in one pass; None for anything else or any doubt.
+
+    A literal's body never ends inside an escape, so the bodies joined decode as each would.
+    """
+    parts = _PY_SIMPLE.split(text)
+    if len(parts) < 4 or _PY_NOT_GAP.search("".join(parts[0::3])):
+        return None
+    bodies = "".join(
+        single if single is not None else double
+        for single, double in zip(parts[1::3], parts[2::3], strict=True)
+    )
+    if not bodies.isascii():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown escapes such as \d stay, as in Python
+        try:
+            data: bytes = codecs.escape_decode(bodies.encode("ascii"))[0]
+        except ValueError:
+            return None
+    return data
 
 
 def _python_literal(source: str, text: str, position: int) -> bytes:
