@@ -105,10 +105,29 @@ def _is_ip(ip: bytes, ethertype: bytes | None, complete: bool) -> bool:
 def _checksum(data: bytes) -> int:
     """The Internet checksum (RFC 1071) of ``data``; 0 when a header with its checksum is valid."""
     data += b"\0" * (len(data) % 2)
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    # RFC 1071 §2(B): the sum does not depend on the byte order, so 16-bit words are summed
+    # as the machine reads them.
+    total = sum(memoryview(data).cast("H"))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+_HOSTS: dict[bytes, str] = {}
+
+
+def _host(address: bytes) -> str:
+    """An IPv4 address as text, an IPv6 one in brackets; remembered, as captures repeat them."""
+    host = _HOSTS.get(address)
+    if host is None:
+        if len(_HOSTS) > 4096:
+            _HOSTS.clear()
+        if len(address) == 4:
+            host = str(ipaddress.IPv4Address(address))
+        else:
+            host = f"[{ipaddress.IPv6Address(address)}]"
+        _HOSTS[address] = host
+    return host
 
 
 def parse_frame(frame: bytes) -> TcpSegment | Unusable:
@@ -121,12 +140,12 @@ def parse_frame(frame: bytes) -> TcpSegment | Unusable:
         header, total, protocol = (ip[0] & 0x0F) * 4, int.from_bytes(ip[2:4], "big"), ip[9]
         if int.from_bytes(ip[6:8], "big") & 0x3FFF:  # more-fragments flag or a fragment offset
             return Unusable("IPv4 fragment")
-        hosts = (str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20])))
+        hosts = (_host(ip[12:16]), _host(ip[16:20]))
     else:
         header, total, protocol = 40, 40 + int.from_bytes(ip[4:6], "big"), ip[6]
         if protocol in _IPV6_EXTENSIONS:
             return Unusable(f"IPv6 extension header {protocol} is not supported")
-        hosts = (f"[{ipaddress.IPv6Address(ip[8:24])}]", f"[{ipaddress.IPv6Address(ip[24:40])}]")
+        hosts = (_host(ip[8:24]), _host(ip[24:40]))
     if total > len(ip):
         return Unusable(f"packet cut short: IP length {total}, {len(ip)} bytes captured", True)
     # Ethernet pads frames to 60 bytes and may keep its 4-byte checksum, and tcpdump -x shows
