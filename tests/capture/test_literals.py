@@ -153,3 +153,13 @@ class TestOnePassAndCareful:
             for i in range(0, len(data), width)
         ]
         assert read_dump("unsigned char x[] = {\n  " + ",\n  ".join(rows) + "\n};\n").data == data
+
+    @pytest.mark.parametrize("text", ["0x0102, 0x", "0x810x23", "0x81, 85", "0x81; 0x85"])
+    def test_hex_list_doubts_left_to_the_careful_read(self, text: str) -> None:
+        """Lists that only look well formed are refused with a line, as the careful read does."""
+        with pytest.raises(DumpError, match=r"^line 1: "):
+            read_dump(text)
+
+    def test_hex_list_short_items(self) -> None:
+        """One-digit items are bytes too: the careful read takes them."""
+        assert read_dump("0x81, 0x8, 0x0048").data == b"\x81\x08\x48"

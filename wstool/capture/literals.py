@@ -279,7 +279,10 @@ def read_hex_list(text: str, name: str) -> Dump:
     return Dump(name, (Segment(bytes.fromhex("".join(m[1][-2:].zfill(2) for m in items))),))
 
 
-_HEX_LIST_BODY = re.compile(r"(?:0[xX][0-9A-Fa-f]{2}[ \t\n,]+)*0[xX][0-9A-Fa-f]{2}")
+# A "0x" without digits, or one glued to the digits before it (after "0X" became "0x"; the
+# pattern starts with the literal, which keeps the search fast).
+_HEX_LIST_ODD_ITEM = re.compile(r"0x(?:(?![0-9A-Fa-f])|(?<=[0-9A-Fa-f]0x))")
+_COMMAS = str.maketrans(",", " ")
 
 
 def _hex_list_fast(text: str) -> bytes | None:
@@ -293,9 +296,17 @@ def _hex_list_fast(text: str) -> bytes | None:
     if prefix is None or prefix.end() != first.start() or suffix is None:
         return None
     body = text[first.start() : last.end()]
-    if suffix.end() != len(text) or not _HEX_LIST_BODY.fullmatch(body):
+    if "0X" in body:
+        body = body.replace("0X", "0x")
+    if suffix.end() != len(text) or _HEX_LIST_ODD_ITEM.search(body):
         return None
-    return bytes.fromhex(body.replace("0x", "").replace("0X", "").replace(",", " "))
+    # Every "0x" now starts a run of digits of its own; if the runs, without their prefixes,
+    # read as exactly one byte each, every item was two digits and nothing else was there.
+    try:
+        data = bytes.fromhex(body.replace("0x", "").translate(_COMMAS))
+    except ValueError:
+        return None
+    return data if len(data) == body.count("0x") else None
 
 
 _COMMENT_LINE = re.compile(r"^[ \t]*#[^\n]*$", re.M)
