@@ -221,15 +221,10 @@ def _bits(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _infer_sender(data: bytes, start: int) -> tuple[Role | None, str]:
+def _infer_sender(frames: list[WireFrame]) -> tuple[Role | None, str]:
     """Guess who sent the frames from their MASK bits (RFC 6455 §5.1)."""
-    masked = unmasked = 0
-    parser = FrameParser(offset=start)
-    for frame in parser.feed(data[start:]):
-        if frame.mask_key is None:
-            unmasked += 1
-        else:
-            masked += 1
+    unmasked = [frame.mask_key for frame in frames].count(None)
+    masked = len(frames) - unmasked
     if masked and not unmasked:
         return Role.CLIENT, "every frame is masked"
     if unmasked and not masked:
@@ -260,6 +255,8 @@ def inspect_stream(
         The report, in stream order.
     """
     head, start = _split_head(data)
+    parser = FrameParser(offset=start)
+    frames = list(parser.feed(data[start:]))
     report = StreamReport(sender)
     if head is not None:
         report.items.append(head)
@@ -268,7 +265,7 @@ def inspect_stream(
             report.sender = Role.CLIENT if head.kind == "request" else Role.SERVER
             report.inferred_from = f"the HTTP {head.kind} at the start"
         else:
-            report.sender, report.inferred_from = _infer_sender(data, start)
+            report.sender, report.inferred_from = _infer_sender(frames)
         report.sender_inferred = True
     codec = None
     if deflate is not None:
@@ -279,13 +276,12 @@ def inspect_stream(
             max_inflated_size=max_inflated_size,
         )
     assembler = MessageAssembler(max_message_size=None, codec=codec)
-    parser = FrameParser(offset=start)
     message_start = 0
     message_opcode: int | None = None
     compressed = False
     unreadable = skipping = False
     closed_at: int | None = None
-    for frame in parser.feed(data[start:]):
+    for frame in frames:
         data_ = frame.data
         found = violations(frame, report.sender, deflate=codec is not None, check_utf8=False)
         if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
