@@ -33,14 +33,13 @@ from wstool.core.frames import (
     FrameParser,
     Opcode,
     Role,
-    Violation,
     WireFrame,
     encode_frame,
     forge_frame,
     parse_close_payload,
-    violations,
 )
 from wstool.core.masking import apply_mask_python
+from wstool.core.rules import Violation, violations
 
 KEY = bytes.fromhex("37fa213d")  # RFC 6455 §5.7
 KEYS = [KEY, bytes.fromhex("01020304"), bytes.fromhex("a5a5a5a5")]

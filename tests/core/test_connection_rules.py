@@ -1,6 +1,6 @@
-"""Tests of :mod:`wstool.core.connection` against the rules of :mod:`wstool.core.frames`.
+"""Tests of :mod:`wstool.core.connection` against the rules of :mod:`wstool.core.rules`.
 
-The connection's receive paths skip :func:`~wstool.core.frames.violations` for
+The connection's receive paths skip :func:`~wstool.core.rules.violations` for
 frames that pass the same named checks; these properties say that skipping
 never changes the verdict: a connection fails with the close code (and rule)
 that ``violations()`` and the message rules give, or not at all, whatever the
@@ -18,14 +18,8 @@ from hypothesis import strategies as st
 from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.events import MessageReceived
-from wstool.core.frames import (
-    FrameParser,
-    Role,
-    WireFrame,
-    forge_frame,
-    header_ok,
-    violations,
-)
+from wstool.core.frames import FrameParser, Role, WireFrame, forge_frame
+from wstool.core.rules import header_ok, violations
 
 KEY = bytes.fromhex("37fa213d")  # RFC 6455 §5.7
 
@@ -237,6 +231,49 @@ class TestSection8_1Utf8WithinOneFrame:
         conn = Connection(Role.SERVER, max_message_size=100)
         assert feed(conn, [frame[:8]]) == [True]
         assert conn.failure is not None and conn.failure.close_code == 1009
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=40, max_size=120), min_size=1, max_size=3),
+    cut_points=st.lists(st.integers(0, 2000), max_size=10),
+    bad=st.one_of(
+        st.none(), st.tuples(st.integers(0, 1000), st.sampled_from([b"\xff", b"\xed\xa0"]))
+    ),
+    role=st.sampled_from([Role.CLIENT, Role.SERVER]),
+)
+def test_text_checked_while_arriving_is_the_text_of_one_read(
+    texts: list[str],
+    cut_points: list[int],
+    bad: tuple[int, bytes] | None,
+    role: Role,
+) -> None:
+    """A text message in frames that arrive in pieces (checked as they come, then
+    finished from the bytes not yet seen) gives the message, or the 1007, that
+    the same bytes in one read give."""
+    parts = [text.encode("utf-8") for text in texts]
+    if bad is not None:
+        where, junk = bad
+        joined = b"".join(parts)
+        where %= len(joined) + 1
+        parts = [joined[:where] + junk + joined[where:]]
+    key = KEY if role is Role.SERVER else None
+    stream = b"".join(
+        forge_frame(opcode=0 if i else 1, payload=part, fin=i == len(parts) - 1, mask_key=key)
+        for i, part in enumerate(parts)
+    )
+
+    def outcome(pieces: list[bytes]) -> tuple[object, ...]:
+        conn = Connection(role)
+        for piece in pieces:
+            conn.receive_data(piece)
+        messages = [e for e in conn.events() if isinstance(e, MessageReceived)]
+        failure = conn.failure and (conn.failure.rule, conn.failure.close_code)
+        return messages, failure
+
+    assert outcome(chops(stream, *sorted({c % len(stream) for c in cut_points}))) == outcome(
+        [stream]
+    )
 
 
 @pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])

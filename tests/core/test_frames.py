@@ -19,12 +19,11 @@ from wstool.core.frames import (
     encode_frame,
     encode_header,
     forge_frame,
-    is_valid_close_code,
+    minimal_length_bits,
     opcode_name,
-    parse_close_payload,
-    violations,
 )
 from wstool.core.masking import apply_mask_python
+from wstool.core.rules import violations
 
 # The masking key of every masked example in RFC 6455 §5.7.
 KEY = bytes.fromhex("37fa213d")
@@ -132,6 +131,7 @@ class TestSection5_7Examples:
         head, bits = encode_header(Opcode.BINARY, length)
         assert head == bytes.fromhex(header)
         assert bits == {4: 7, 8: 16, 20: 64}[len(header)]
+        assert minimal_length_bits(length) == bits
 
     def test_encode_header_with_key(self) -> None:
         """encode_header includes the mask key, so header + masked payload is the frame."""
@@ -480,281 +480,24 @@ class TestForgeFrame:
             encode_frame(**kwargs)
 
 
-# -- violations() ---------------------------------------------------------------
-
-# Every frame under test follows this one, so offsets are stream offsets, not 0.
-PREAMBLE = bytes.fromhex("810548656c6c6f")
-AT = len(PREAMBLE)
-
-
-def frame_after_preamble(**shape: object) -> WireFrame:
-    """The frame forge_frame(**shape) makes, parsed at stream offset AT."""
-    frames = parse_all(PREAMBLE + forge_frame(**shape))  # type: ignore[arg-type]
-    assert len(frames) == 2
-    assert frames[1].offset == AT
-    return frames[1]
-
-
-def found(frame: WireFrame, sender: Role | None, **kwargs: bool) -> list[tuple]:
-    """The violations of ``frame`` as (rule, section, close code, offset)."""
-    result = violations(frame, sender, **kwargs)
-    assert all(v.message for v in result)
-    return [(v.rule, v.section, v.close_code, v.offset) for v in result]
-
-
-class TestSection5_1Masking:
-    """RFC 6455 §5.1: clients mask every frame, servers mask none."""
-
-    def test_mask_required(self) -> None:
-        """An unmasked client frame breaks mask-required, reported at the MASK bit's byte."""
-        frame = frame_after_preamble(opcode=1, payload=HELLO)
-        assert found(frame, Role.CLIENT) == [("mask-required", "RFC 6455 §5.1", 1002, AT + 1)]
-
-    def test_mask_forbidden(self) -> None:
-        """A masked server frame breaks mask-forbidden, reported at the MASK bit's byte."""
-        frame = frame_after_preamble(opcode=1, payload=HELLO, mask_key=KEY)
-        assert found(frame, Role.SERVER) == [("mask-forbidden", "RFC 6455 §5.1", 1002, AT + 1)]
-
-    @pytest.mark.parametrize("key", [None, KEY])
-    def test_unknown_sender(self, key: bytes | None) -> None:
-        """With the sender unknown (a dump), masking is not judged."""
-        frame = frame_after_preamble(opcode=1, payload=HELLO, mask_key=key)
-        assert found(frame, None) == []
-
-    @pytest.mark.parametrize(("sender", "key"), [(Role.CLIENT, KEY), (Role.SERVER, None)])
-    def test_clean_frame(self, sender: Role, key: bytes | None) -> None:
-        """A well-formed frame from either end has no violation."""
-        for opcode, payload in [(1, HELLO), (2, DATA_256), (9, b""), (10, HELLO), (8, b"")]:
-            frame = frame_after_preamble(opcode=opcode, payload=payload, mask_key=key)
-            assert found(frame, sender) == []
-
-
-class TestSection5_2ReservedBitsAndOpcodes:
-    """RFC 6455 §5.2 (and RFC 7692 §6): RSV bits and reserved opcodes."""
-
-    def test_rsv1_without_deflate(self) -> None:
-        """RSV1 with no extension negotiated is reserved-bits under RFC 6455 §5.2."""
-        frame = frame_after_preamble(opcode=1, payload=HELLO, rsv1=True)
-        assert found(frame, Role.SERVER) == [("reserved-bits", "RFC 6455 §5.2", 1002, AT)]
-
-    @pytest.mark.parametrize(
-        ("rsv2", "rsv3"), [(True, False), (False, True), (True, True)], ids=["2", "3", "2+3"]
-    )
-    @pytest.mark.parametrize("deflate", [False, True])
-    def test_rsv2_rsv3(self, rsv2: bool, rsv3: bool, deflate: bool) -> None:
-        """RSV2 and RSV3 are never allowed: one reserved-bits violation for both."""
-        frame = frame_after_preamble(opcode=2, payload=HELLO, rsv2=rsv2, rsv3=rsv3)
-        assert found(frame, Role.SERVER, deflate=deflate) == [
-            ("reserved-bits", "RFC 6455 §5.2", 1002, AT)
-        ]
-
-    def test_rsv1_and_rsv2(self) -> None:
-        """RSV1 and RSV2 both set without an extension are two violations."""
-        frame = frame_after_preamble(opcode=2, payload=HELLO, rsv1=True, rsv2=True)
-        assert found(frame, Role.SERVER) == [
-            ("reserved-bits", "RFC 6455 §5.2", 1002, AT),
-            ("reserved-bits", "RFC 6455 §5.2", 1002, AT),
-        ]
-
-    @pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
-    def test_rsv1_with_deflate_on_data(self, opcode: int) -> None:
-        """RFC 7692 §6: RSV1 marks a compressed message on its first (TEXT/BINARY) frame."""
-        for fin in (True, False):
-            frame = frame_after_preamble(opcode=opcode, payload=b"\xf2\x00", rsv1=True, fin=fin)
-            assert found(frame, Role.SERVER, deflate=True) == []
-
-    @pytest.mark.parametrize(
-        "opcode", [Opcode.CONTINUATION, Opcode.CLOSE, Opcode.PING, Opcode.PONG]
-    )
-    def test_rsv1_with_deflate_on_control_or_continuation(self, opcode: int) -> None:
-        """RFC 7692 §6: RSV1 on a control frame or a continuation frame is reserved-bits."""
-        frame = frame_after_preamble(opcode=opcode, payload=b"", rsv1=True)
-        assert found(frame, Role.SERVER, deflate=True) == [
-            ("reserved-bits", "RFC 7692 §6", 1002, AT)
-        ]
-
-    @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
-    def test_reserved_opcode(self, opcode: int) -> None:
-        """Opcodes 3-7 and 0xB-0xF are reserved; the frame still parses with its opcode."""
-        frame = frame_after_preamble(opcode=opcode, payload=b"")
-        assert frame.opcode == opcode
-        assert found(frame, Role.SERVER) == [("reserved-opcode", "RFC 6455 §5.2", 1002, AT)]
-
-    def test_order_follows_the_bytes(self) -> None:
-        """Several faults are listed in the order of the bytes they concern."""
-        frame = frame_after_preamble(opcode=0x3, payload=b"", rsv3=True, mask_key=KEY)
-        assert found(frame, Role.SERVER) == [
-            ("reserved-bits", "RFC 6455 §5.2", 1002, AT),
-            ("reserved-opcode", "RFC 6455 §5.2", 1002, AT),
-            ("mask-forbidden", "RFC 6455 §5.1", 1002, AT + 1),
-        ]
-
-    def test_names(self) -> None:
-        """Opcodes and close codes have their RFC names, reserved values a description."""
-        assert [opcode_name(op) for op in (0, 1, 2, 8, 9, 10)] == [
-            "CONTINUATION",
-            "TEXT",
-            "BINARY",
-            "CLOSE",
-            "PING",
-            "PONG",
-        ]
-        assert opcode_name(3) == "RESERVED_NON_CONTROL_0x3"
-        assert opcode_name(0xB) == "RESERVED_CONTROL_0xB"
-        assert [close_code_name(c) for c in (1000, 1005, 999, 2999, 3000, 4999, 5000)] == [
-            "NORMAL_CLOSURE",
-            "NO_STATUS_RCVD",
-            "UNUSED",
-            "RESERVED",
-            "REGISTERED",
-            "PRIVATE",
-            "OUT_OF_RANGE",
-        ]
-
-
-class TestSection5_2PayloadLength:
-    """RFC 6455 §5.2: minimal length encoding, and the 64-bit length's top bit is 0."""
-
-    @pytest.mark.parametrize(("length", "bits"), [(5, 16), (0, 64), (125, 16), (200, 64)])
-    def test_length_not_minimal(self, length: int, bits: int) -> None:
-        """A length sent in more bits than needed is reported at the length byte."""
-        frame = frame_after_preamble(opcode=2, payload=b"z" * length, length_bits=bits)
-        assert frame.length_bits == bits
-        assert found(frame, Role.SERVER) == [("length-not-minimal", "RFC 6455 §5.2", 1002, AT + 1)]
-
-    @pytest.mark.parametrize(("length", "bits"), [(125, 7), (126, 16), (65535, 16), (65536, 64)])
-    def test_minimal(self, length: int, bits: int) -> None:
-        """The minimal encoding at each boundary is clean."""
-        frame = frame_after_preamble(opcode=2, payload=b"z" * length)
-        assert frame.length_bits == bits
-        assert found(frame, Role.SERVER) == []
-
-    def test_length_top_bit(self) -> None:
-        """A 64-bit length with its top bit set is reported at the first length byte."""
-        header = forge_frame(opcode=2, length=2**63 + 5, length_bits=64)
-        assert header == bytes.fromhex("827f8000000000000005")
-        parser = FrameParser(offset=AT)
-        assert list(parser.feed(header)) == []
-        assert parser.incomplete == (AT, 10, 10 + 2**63 + 5)
-        # The payload never comes; the header alone is enough to judge.
-        frame = WireFrame(True, False, False, False, 2, None, 2**63 + 5, 64, b"", AT)
-        assert found(frame, Role.SERVER) == [("length-top-bit", "RFC 6455 §5.2", 1002, AT + 2)]
-
-
-class TestSection5_5ControlFrames:
-    """RFC 6455 §5.5: control frames carry at most 125 bytes and are not fragmented."""
-
-    @pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG])
-    def test_control_too_long(self, opcode: int) -> None:
-        """126 bytes in a control frame is control-too-long; 125 is fine."""
-        frame = frame_after_preamble(opcode=opcode, payload=b"p" * 126)
-        assert found(frame, Role.SERVER) == [("control-too-long", "RFC 6455 §5.5", 1002, AT)]
-        frame = frame_after_preamble(opcode=opcode, payload=b"p" * 125)
-        assert found(frame, Role.SERVER) == []
-
-    @pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG, Opcode.CLOSE])
-    def test_control_fragmented(self, opcode: int) -> None:
-        """A control frame without FIN is control-fragmented."""
-        frame = frame_after_preamble(opcode=opcode, payload=b"", fin=False)
-        assert found(frame, Role.SERVER) == [("control-fragmented", "RFC 6455 §5.5", 1002, AT)]
-
-
-class TestSection5_5_1ClosePayload:
-    """RFC 6455 §5.5.1 and §7.4: the code and reason of a Close frame."""
-
-    def test_one_byte(self) -> None:
-        """A 1-byte Close payload is reported at the payload's first byte."""
-        frame = frame_after_preamble(opcode=8, payload=b"\x03")
-        assert found(frame, Role.SERVER) == [
-            ("close-payload-1-byte", "RFC 6455 §5.5.1", 1002, AT + 2)
-        ]
-        frame = frame_after_preamble(opcode=8, payload=b"\x03", mask_key=KEY)
-        assert found(frame, Role.CLIENT) == [
-            ("close-payload-1-byte", "RFC 6455 §5.5.1", 1002, AT + 6)
-        ]
-
-    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])
-    def test_invalid_code(self, code: int) -> None:
-        """Codes that may not be sent are close-code-invalid, at the code's first byte."""
-        assert not is_valid_close_code(code)
-        payload = code.to_bytes(2, "big") + b"bye"
-        frame = frame_after_preamble(opcode=8, payload=payload)
-        assert found(frame, Role.SERVER) == [("close-code-invalid", "RFC 6455 §7.4", 1002, AT + 2)]
-
-    @pytest.mark.parametrize(
-        "code",
-        [*range(1000, 1004), *range(1007, 1015), 3000, 3999, 4000, 4999],
-    )
-    def test_valid_code(self, code: int) -> None:
-        """Codes of §7.4.1, the IANA registry, and 3000-4999 may be sent."""
-        assert is_valid_close_code(code)
-        frame = frame_after_preamble(opcode=8, payload=code.to_bytes(2, "big"), mask_key=KEY)
-        assert found(frame, Role.CLIENT) == []
-
-    def test_empty_close(self) -> None:
-        """A Close without a payload is fine: no code, no reason."""
-        frame = frame_after_preamble(opcode=8, payload=b"")
-        assert found(frame, Role.SERVER) == []
-        assert parse_close_payload(frame.data) == (None, b"")
-
-    @pytest.mark.parametrize(("key", "header"), [(None, 2), (KEY, 6)])
-    def test_reason_not_utf8(self, key: bytes | None, header: int) -> None:
-        """A reason that is not UTF-8 is close-reason-utf8 (1007), at its bad byte."""
-        frame = frame_after_preamble(opcode=8, payload=b"\x03\xe8ok\xffok", mask_key=key)
-        sender = Role.CLIENT if key else Role.SERVER
-        assert parse_close_payload(frame.data) == (1000, b"ok\xffok")
-        assert found(frame, sender) == [
-            ("close-reason-utf8", "RFC 6455 §5.5.1", 1007, AT + header + 2 + 2)
-        ]
-
-    def test_bad_code_and_reason(self) -> None:
-        """A bad code and a bad reason are both reported, in byte order."""
-        frame = frame_after_preamble(opcode=8, payload=b"\x03\xed\xed\xa0\x80")
-        assert found(frame, Role.SERVER) == [
-            ("close-code-invalid", "RFC 6455 §7.4", 1002, AT + 2),
-            ("close-reason-utf8", "RFC 6455 §5.5.1", 1007, AT + 4),
-        ]
-
-    def test_reason_utf8_checked_even_without_text_check(self) -> None:
-        """check_utf8=False turns off the text check, not the close reason check."""
-        frame = frame_after_preamble(opcode=8, payload=b"\x03\xe8\xc0")
-        assert found(frame, Role.SERVER, check_utf8=False) == [
-            ("close-reason-utf8", "RFC 6455 §5.5.1", 1007, AT + 4)
-        ]
-
-
-class TestSection8_1Utf8:
-    """RFC 6455 §8.1: the payload of a text message is UTF-8."""
-
-    @pytest.mark.parametrize(
-        ("text", "index"),
-        [(b"ab\xffcd", 2), (b"\xc0\xaf", 0), (b"ok\xed\xa0\x80", 2), (b"ok\xe2\x82", 2)],
-    )
-    @pytest.mark.parametrize(("key", "header"), [(None, 2), (KEY, 6)])
-    def test_single_text_frame(
-        self, text: bytes, index: int, key: bytes | None, header: int
-    ) -> None:
-        """A single-frame text message that is not UTF-8 is text-utf8 (1007) at its bad byte."""
-        frame = frame_after_preamble(opcode=1, payload=text, mask_key=key)
-        sender = Role.CLIENT if key else Role.SERVER
-        assert found(frame, sender) == [("text-utf8", "RFC 6455 §8.1", 1007, AT + header + index)]
-
-    def test_not_checked_on_request(self) -> None:
-        """check_utf8=False leaves text to a caller that decodes it itself."""
-        frame = frame_after_preamble(opcode=1, payload=b"\xff")
-        assert found(frame, Role.SERVER, check_utf8=False) == []
-
-    def test_fragment_not_checked(self) -> None:
-        """A first fragment may end mid-character: that is the assembler's to judge."""
-        frame = frame_after_preamble(opcode=1, payload=b"\xe2\x82", fin=False)
-        assert found(frame, Role.SERVER) == []
-
-    def test_compressed_not_checked(self) -> None:
-        """A compressed (RSV1) text frame is judged after inflating, not here."""
-        frame = frame_after_preamble(opcode=1, payload=b"\xff", rsv1=True)
-        assert found(frame, Role.SERVER, deflate=True) == []
-
-    def test_binary_not_checked(self) -> None:
-        """Binary payloads are any bytes."""
-        frame = frame_after_preamble(opcode=2, payload=b"\xff\xfe")
-        assert found(frame, Role.SERVER) == []
+def test_opcode_and_close_code_names() -> None:
+    """Opcodes and close codes have their RFC names, reserved values a description."""
+    assert [opcode_name(op) for op in (0, 1, 2, 8, 9, 10)] == [
+        "CONTINUATION",
+        "TEXT",
+        "BINARY",
+        "CLOSE",
+        "PING",
+        "PONG",
+    ]
+    assert opcode_name(3) == "RESERVED_NON_CONTROL_0x3"
+    assert opcode_name(0xB) == "RESERVED_CONTROL_0xB"
+    assert [close_code_name(c) for c in (1000, 1005, 999, 2999, 3000, 4999, 5000)] == [
+        "NORMAL_CLOSURE",
+        "NO_STATUS_RCVD",
+        "UNUSED",
+        "RESERVED",
+        "REGISTERED",
+        "PRIVATE",
+        "OUT_OF_RANGE",
+    ]

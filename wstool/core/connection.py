@@ -4,13 +4,12 @@ Bytes go in with :meth:`Connection.receive_data`; what happened comes out of
 :meth:`Connection.events` and the bytes to write out of
 :meth:`Connection.data_to_send`. Every MUST that ends a connection maps to its
 close code here, in one place: frame rules come from
-:func:`wstool.core.frames.violations`, message rules from
+:func:`wstool.core.rules.violations`, message rules from
 :class:`MessageAssembler`, limits from the parser and the inflater.
 """
 
 from __future__ import annotations
 
-import codecs
 import enum
 import os
 from collections.abc import Callable, Iterable
@@ -32,17 +31,21 @@ from wstool.core.frames import (
     FrameParser,
     Opcode,
     Role,
-    Violation,
     WireFrame,
     encode_header,
+    parse_close_payload,
+)
+from wstool.core.masking import apply_mask
+from wstool.core.rules import (
+    PartialText,
+    Utf8Decoder,
+    Violation,
     header_ok,
     is_valid_close_code,
     mask_ok,
-    parse_close_payload,
     text_not_utf8,
     violations,
 )
-from wstool.core.masking import apply_mask
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -74,21 +77,6 @@ class State(enum.Enum):
     CLOSING = "closing"
     """We sent a Close frame and wait for the peer's."""
     CLOSED = "closed"
-
-
-# Second-byte ranges of multi-byte UTF-8 sequences (RFC 3629 §4): the bytes a
-# CPython incremental decoder holds back at the end of a chunk are a prefix it
-# has not checked, so an impossible prefix such as ED A0 (a surrogate) would
-# only fail once its third byte came. We check it now: fail fast.
-_SECOND_BYTE = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
-
-
-def _prefix_ok(tail: bytes) -> bool:
-    """Whether ``tail`` (an incomplete sequence) can still become valid UTF-8."""
-    if not tail:
-        return True
-    lo, hi = _SECOND_BYTE.get(tail[0], (0x80, 0xBF))
-    return len(tail) < 2 or lo <= tail[1] <= hi
 
 
 _NO_PARTS: list[bytes] = []
@@ -123,15 +111,30 @@ class MessageAssembler:
         self._frames = 0
         self._compressed = False
         self._text: list[str] = _NO_TEXT
-        self._utf8: codecs.BufferedIncrementalDecoder | None = None
+        self._utf8: Utf8Decoder | None = None
 
     @property
     def in_progress(self) -> bool:
         """Whether a fragmented message has started and not yet finished."""
         return self._opcode is not None
 
-    def add(self, frame: WireFrame, data: bytes) -> MessageReceived | Violation | None:
+    def add(
+        self,
+        frame: WireFrame,
+        data: bytes,
+        text: str | None = None,
+        decoder: Utf8Decoder | None = None,
+    ) -> MessageReceived | Violation | None:
         """Take a data frame (TEXT, BINARY or CONTINUATION) with its unmasked payload.
+
+        Args:
+            frame: the frame.
+            data: its payload, unmasked.
+            text: the payload's text when the caller decoded it already (a
+                frame checked as it arrived, :class:`PartialText`); None to
+                decode it here.
+            decoder: the decoder that gave ``text``, in its state after the
+                frame: a copy of this message's, or a new one for a TEXT frame.
 
         Returns:
             The message this frame finished, or the first rule it broke (the
@@ -156,21 +159,25 @@ class MessageAssembler:
                 frame.offset,
             )
         elif frame.fin and not frame.rsv1:
-            return self.single(frame, data)
+            return self.single(frame, data, text)
         else:
             self._start(frame)
-        return self._more(frame, data)
+        return self._more(frame, data, text, decoder)
 
-    def single(self, frame: WireFrame, data: bytes) -> MessageReceived | Violation:
+    def single(
+        self, frame: WireFrame, data: bytes, text: str | None = None
+    ) -> MessageReceived | Violation:
         """The common case: one final uncompressed frame is the whole message.
 
-        Only valid while no fragmented message is in progress.
+        Only valid while no fragmented message is in progress. ``text`` is
+        the payload's text if the caller decoded it already.
         """
         limit = self.max_message_size
         if limit is not None and len(data) > limit:
             return _too_big(len(data), limit, frame.offset)
-        text = None
-        if frame.opcode == Opcode.TEXT:
+        if frame.opcode != Opcode.TEXT:
+            text = None
+        elif text is None:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -184,11 +191,13 @@ class MessageAssembler:
         self._text = []
         self._size = self._wire_size = self._frames = 0
         if frame.opcode == Opcode.TEXT:
-            self._utf8 = codecs.getincrementaldecoder("utf-8")()
+            self._utf8 = Utf8Decoder()
         else:
             self._utf8 = None
 
-    def _more(self, frame: WireFrame, data: bytes) -> MessageReceived | Violation | None:
+    def _more(
+        self, frame: WireFrame, data: bytes, text: str | None, decoder: Utf8Decoder | None
+    ) -> MessageReceived | Violation | None:
         self._frames += 1
         self._wire_size += len(data)
         limit = self.max_message_size
@@ -209,18 +218,16 @@ class MessageAssembler:
             return _too_big(self._size, limit, frame.offset)
         self._parts.append(data)
         if self._utf8 is not None:
-            # The decoder counts the bytes it held back from earlier frames
-            # as part of this input: positions are shifted by them, and a
-            # sequence begun in an earlier frame is blamed on this frame's
-            # first byte, the one that broke it.
-            held = len(self._utf8.getstate()[0])
-            try:
-                self._text.append(self._utf8.decode(data, frame.fin))
-            except UnicodeDecodeError as exc:
-                return self._text_fault(frame, start, max(exc.start - held, 0))
-            tail = self._utf8.getstate()[0]
-            if not _prefix_ok(tail):
-                return self._text_fault(frame, start, max(len(data) - len(tail), 0))
+            if text is not None and decoder is not None:  # decoded as it arrived
+                self._utf8 = decoder
+                self._text.append(text)
+            else:
+                # A sequence begun in an earlier frame is blamed on this
+                # frame's byte that broke it.
+                try:
+                    self._text.append(self._utf8.decode(data, frame.fin))
+                except UnicodeDecodeError as exc:
+                    return self._text_fault(frame, start, exc.start)
         if not frame.fin:
             return None
         self._opcode = None
@@ -261,17 +268,6 @@ def _too_big(size: int, limit: int, offset: int) -> Violation:
 
 # The headers of short, final, unmasked TEXT and BINARY frames, by length.
 _SHORT_HEADERS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (1, 2)}
-
-
-class _PartialText:
-    """The UTF-8 check of one text frame whose payload is still arriving."""
-
-    __slots__ = ("checked", "decoder", "frame")
-
-    def __init__(self, frame: WireFrame, decoder: codecs.IncrementalDecoder) -> None:
-        self.frame = frame
-        self.decoder = decoder
-        self.checked = 0  # payload bytes decoded so far
 
 
 class Connection:
@@ -331,7 +327,7 @@ class Connection:
         self._peer = role.peer
         self._events: list[Event] = []
         self._out: list[bytes] | None = None  # made on the first send
-        self._partial: _PartialText | None = None
+        self._partial: PartialText | None = None  # a text frame still arriving
 
     @property
     def closed(self) -> bool:
@@ -437,41 +433,23 @@ class Connection:
             tracked = self._partial = self._follow_text(frame)
             if tracked is None:
                 return
-        checked = tracked.checked
-        if have <= checked:
-            return
-        new = self._parser.tail(have - checked)
-        key = frame.mask_key
-        if key is not None:
-            turn = checked % 4  # the key byte the first new byte is masked with
-            new = apply_mask(new, key[turn:] + key[:turn])
-        tracked.checked = have
-        decoder = tracked.decoder
-        held = len(decoder.getstate()[0])
-        index = None
-        try:
-            decoder.decode(new, False)
-        except UnicodeDecodeError as exc:
-            index = max(exc.start - held, 0)
-        else:
-            rest = decoder.getstate()[0]
-            if not _prefix_ok(rest):
-                index = max(len(new) - len(rest), 0)
-        if index is not None:
-            # RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as
-            # UTF-8 but finds that the byte stream is not, in fact, a valid
-            # UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
-            self._partial = None
-            self.fail(text_not_utf8(frame, checked + index))
+        if have > tracked.received:
+            try:
+                tracked.add(self._parser.tail(have - tracked.received))
+            except UnicodeDecodeError as exc:
+                # RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as
+                # UTF-8 but finds that the byte stream is not, in fact, a valid
+                # UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
+                self._partial = None
+                self.fail(text_not_utf8(frame, exc.start))
 
-    def _follow_text(self, frame: WireFrame) -> _PartialText | None:
+    def _follow_text(self, frame: WireFrame) -> PartialText | None:
         """A UTF-8 check for ``frame``'s payload if it continues or starts plain text."""
         assembler = self._assembler
         if frame.rsv1 or not header_ok(frame, self._peer, self.codec is not None):
             return None
-        limit = self._max_message
         if frame.opcode == Opcode.TEXT and not assembler.in_progress:
-            size, decoder = frame.length, codecs.getincrementaldecoder("utf-8")()
+            size, decoder = frame.length, Utf8Decoder()
         elif (
             frame.opcode == Opcode.CONTINUATION
             and assembler._utf8 is not None
@@ -479,16 +457,13 @@ class Connection:
             and not assembler._compressed
         ):
             # Bytes of a character begun in the frames before carry over.
-            size, decoder = (
-                assembler._wire_size + frame.length,
-                codecs.getincrementaldecoder("utf-8")(),
-            )
-            decoder.setstate(assembler._utf8.getstate())
+            size, decoder = assembler._wire_size + frame.length, assembler._utf8.copy()
         else:
             return None
+        limit = self._max_message
         if limit is not None and size > limit:
             return None  # 1009 comes first, when the frame is complete
-        return _PartialText(frame, decoder)
+        return PartialText(frame, decoder)
 
     def receive_eof(self) -> None:
         """The peer closed the TCP connection (or it was lost)."""
@@ -524,12 +499,18 @@ class Connection:
                 return
         key = frame.mask_key
         data = frame.payload if key is None else apply_mask(frame.payload, key)
+        tracked = self._partial
+        text = decoder = None
+        if tracked is not None and tracked.frame.offset == frame.offset:
+            # A text frame checked as it arrived: only its last bytes are new.
+            self._partial = None
+            text, decoder = tracked.finish(frame, data), tracked.decoder
         if self.record_frames:
             self._events.append(FrameReceived(frame, data))
         if opcode & 0x8:
             self._receive_control(opcode, data)
             return
-        result = self._assembler.add(frame, data)
+        result = self._assembler.add(frame, data, text, decoder)
         if type(result) is MessageReceived:
             if self.echo:
                 self._echo_message(result)

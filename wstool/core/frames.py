@@ -1,11 +1,13 @@
-"""Frames as they are on the wire (RFC 6455 §5): parse, encode, forge, check.
+"""Frames as they are on the wire (RFC 6455 §5): parse, encode, forge.
 
 A :class:`WireFrame` keeps every bit a peer sent, valid or not: FIN, the three
 RSV bits, the opcode as a plain int, the MASK bit and key, the length encoding
 used and the payload as on the wire. Parsing is lenient about values and
 strict about structure: a frame comes back whenever its bytes are complete,
-and :func:`violations` lists separately what breaks the RFC. Encoding writes
-well-formed frames; :func:`forge_frame` writes any bits exactly as asked.
+and :func:`~wstool.core.rules.violations` lists separately what breaks the RFC
+(the rules live in :mod:`wstool.core.rules`; their names are importable from
+here too). Encoding writes well-formed frames; :func:`forge_frame` writes any
+bits exactly as asked.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from wstool.core.errors import PayloadTooBig, UsageError
@@ -35,6 +36,7 @@ __all__ = [
     "is_valid_close_code",
     "length_ok",
     "mask_ok",
+    "minimal_length_bits",
     "opcode_name",
     "opcode_ok",
     "parse_close_payload",
@@ -90,10 +92,6 @@ class Role(enum.Enum):
 _OPCODE_NAMES = {op.value: op.name for op in Opcode}
 _CLOSE_CODE_NAMES = {code.value: code.name for code in CloseCode}
 
-# RFC 6455 §7.4.1 defines 1000-1003 and 1007-1011; IANA registered 1012-1014.
-# 1004 is reserved; 1005, 1006 and 1015 MUST NOT be set in a Close frame.
-_VALID_PROTOCOL_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
-
 
 def opcode_name(opcode: int) -> str:
     """The RFC name of an opcode, or a description of a reserved one."""
@@ -118,11 +116,6 @@ def close_code_name(code: int) -> str:
     if code < 5000:
         return "PRIVATE"
     return "OUT_OF_RANGE"
-
-
-def is_valid_close_code(code: int) -> bool:
-    """Whether ``code`` may appear in a Close frame (RFC 6455 §7.4)."""
-    return code in _VALID_PROTOCOL_CLOSE_CODES or 3000 <= code <= 4999
 
 
 class WireFrame(NamedTuple):
@@ -490,7 +483,8 @@ def _frame_size(buf: bytes, pos: int) -> int | None:
     return head + (4 if b1 & 0x80 else 0) + length
 
 
-def _minimal_bits(length: int) -> int:
+def minimal_length_bits(length: int) -> int:
+    """The fewest bits that encode a payload length: 7, 16 or 64 (RFC 6455 §5.2)."""
     if length < 126:
         return 7
     if length < 0x10000:
@@ -582,7 +576,7 @@ def forge_frame(
     if mask_key is not None and len(mask_key) != 4:
         raise UsageError(f"mask key must be 4 bytes, not {len(mask_key)}")
     declared = len(payload) if length is None else length
-    bits = _minimal_bits(declared) if length_bits is None else length_bits
+    bits = minimal_length_bits(declared) if length_bits is None else length_bits
     limits = {7: 125, 16: 0xFFFF, 64: 0xFFFF_FFFF_FFFF_FFFF}
     if bits not in limits:
         raise UsageError(f"length encoding must be 7, 16 or 64 bits, not {bits}")
@@ -611,7 +605,7 @@ def encode_header(
     Returns:
         The header bytes and the length encoding used (7, 16 or 64 bits).
     """
-    bits = _minimal_bits(length)
+    bits = minimal_length_bits(length)
     return _header(fin, rsv1, False, False, opcode, mask_key, length, bits), bits
 
 
@@ -635,25 +629,6 @@ def _header(
     return head if mask_key is None else head + mask_key
 
 
-@dataclass(frozen=True)
-class Violation:
-    """One RFC rule a frame or a sequence of frames breaks.
-
-    Attributes:
-        rule: a short stable identifier, such as ``"mask-required"``.
-        message: one line saying what is wrong.
-        section: where the rule lives, such as ``"RFC 6455 §5.1"``.
-        close_code: the close code a peer sends on seeing this.
-        offset: byte offset of the offending frame (or byte) in its stream.
-    """
-
-    rule: str
-    message: str
-    section: str
-    close_code: int
-    offset: int
-
-
 def parse_close_payload(data: bytes) -> tuple[int | None, bytes]:
     """Split a Close payload into its code (None when absent) and raw reason bytes."""
     if len(data) < 2:
@@ -661,230 +636,17 @@ def parse_close_payload(data: bytes) -> tuple[int | None, bytes]:
     return int.from_bytes(data[:2], "big"), data[2:]
 
 
-# --- one named check per rule of a frame header ----------------------------------
-# violations() says which of these a frame breaks; the receive paths of
-# wstool.core.connection call the same functions (or header_ok(), all of them)
-# to decide whether a frame may skip violations().
-
-
-def reserved_bits_ok(rsv1: bool, rsv2: bool, rsv3: bool, opcode: int, deflate: bool) -> bool:
-    """Whether the RSV bits are allowed for this opcode.
-
-    Args:
-        rsv1: RSV1, permessage-deflate's "Per-Message Compressed" bit.
-        rsv2: RSV2.
-        rsv3: RSV3.
-        opcode: the frame's opcode.
-        deflate: whether permessage-deflate was negotiated.
-
-    Returns:
-        False if a bit is set that no negotiated extension defines.
-    """
-    # RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that
-    # defines meanings for non-zero values." RFC 7692 §6: "An endpoint MUST NOT
-    # set the "Per-Message Compressed" bit of control frames and non-first
-    # fragments of a data message."
-    return not (rsv2 or rsv3) and (not rsv1 or (deflate and (opcode == 1 or opcode == 2)))
-
-
-def opcode_ok(opcode: int) -> bool:
-    """Whether RFC 6455 §5.2 defines ``opcode`` (the others are reserved)."""
-    return opcode in _OPCODE_NAMES
-
-
-def mask_ok(masked: bool, sender: Role | None) -> bool:
-    """Whether a frame from ``sender`` may (or must not) be masked; True if unknown."""
-    # RFC 6455 §5.1: "a client MUST mask all frames that it sends to the
-    # server" and "A server MUST NOT mask any frames that it sends to the client."
-    return sender is None or masked is (sender is Role.CLIENT)
-
-
-def length_ok(length: int, bits: int) -> bool:
-    """Whether the length is encoded in the minimal number of bits, top bit clear."""
-    # RFC 6455 §5.2: "the most significant bit MUST be 0" and "the minimal
-    # number of bytes MUST be used to encode the length".
-    return bits == _minimal_bits(length) and not length >> 63
-
-
-def control_ok(opcode: int, fin: bool, length: int) -> bool:
-    """Whether a control frame is final and short enough (True for data frames)."""
-    # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
-    # bytes or less and MUST NOT be fragmented."
-    return not opcode & 0x8 or (fin and length <= 125)
-
-
-def header_ok(frame: WireFrame, sender: Role | None, deflate: bool) -> bool:
-    """Whether the frame's header breaks none of the rules above.
-
-    A frame for which this is True can break only the rules on its payload
-    (a Close frame's code and reason, the UTF-8 of text).
-
-    Args:
-        frame: the frame as parsed.
-        sender: which end sent it, or None when unknown.
-        deflate: whether permessage-deflate was negotiated.
-
-    Returns:
-        True when :func:`violations` finds nothing in the header.
-    """
-    opcode = frame.opcode
-    return (
-        reserved_bits_ok(frame.rsv1, frame.rsv2, frame.rsv3, opcode, deflate)
-        and opcode in _OPCODE_NAMES
-        and mask_ok(frame.mask_key is not None, sender)
-        and length_ok(frame.length, frame.length_bits)
-        and control_ok(opcode, frame.fin, frame.length)
-    )
-
-
-def text_not_utf8(frame: WireFrame, index: int) -> Violation:
-    """The violation for text whose payload byte ``index`` is not UTF-8 (RFC 6455 §8.1).
-
-    Args:
-        frame: the text (or continuation) frame, possibly still incomplete.
-        index: the offending byte's position in the frame's payload.
-
-    Returns:
-        A ``text-utf8`` violation with close code 1007 at that byte.
-    """
-    return Violation(
-        "text-utf8",
-        f"text is not UTF-8 at payload byte {index}",
-        "RFC 6455 §8.1",
-        1007,
-        frame.offset + frame.header_size + index,
-    )
-
-
-def violations(
-    frame: WireFrame,
-    sender: Role | None,
-    *,
-    deflate: bool = False,
-    check_utf8: bool = True,
-) -> list[Violation]:
-    """Every RFC 6455 (and RFC 7692) rule this frame breaks on its own.
-
-    Rules that need the frames around it (fragmentation, UTF-8 across
-    fragments, sizes of messages) are checked by
-    :class:`wstool.core.connection.MessageAssembler`.
-
-    Args:
-        frame: the frame as parsed.
-        sender: which end sent it (masking depends on it), or ``None`` when
-            unknown, which skips the masking rules.
-        deflate: whether permessage-deflate was negotiated, which allows RSV1
-            on the first frame of a data message (RFC 7692 §6).
-        check_utf8: whether to check the text of a single-frame text message
-            (a caller that decodes text itself turns this off).
-
-    Returns:
-        The violations, in the order of the bytes they concern; empty when
-        the frame is fine.
-    """
-    found: list[Violation] = []
-    at = frame.offset
-
-    def add(rule: str, message: str, section: str, code: int = 1002, where: int = at) -> None:
-        found.append(Violation(rule, message, section, code, where))
-
-    opcode = frame.opcode
-    if not reserved_bits_ok(frame.rsv1, False, False, opcode, deflate):
-        why = (
-            "RSV1 is set on a control or continuation frame"
-            if deflate
-            else "RSV1 is set but no extension was negotiated"
-        )
-        add("reserved-bits", why, "RFC 7692 §6" if deflate else "RFC 6455 §5.2")
-    if not reserved_bits_ok(False, frame.rsv2, frame.rsv3, opcode, deflate):
-        bits = "+".join(name for name, on in (("RSV2", frame.rsv2), ("RSV3", frame.rsv3)) if on)
-        add("reserved-bits", f"{bits} set but no extension defines it", "RFC 6455 §5.2")
-    if not opcode_ok(opcode):
-        add("reserved-opcode", f"opcode 0x{opcode:X} is reserved", "RFC 6455 §5.2")
-    if not mask_ok(frame.mask_key is not None, sender):
-        if sender is Role.CLIENT:
-            add("mask-required", "a client frame is not masked", "RFC 6455 §5.1", where=at + 1)
-        else:
-            add("mask-forbidden", "a server frame is masked", "RFC 6455 §5.1", where=at + 1)
-    if not length_ok(frame.length, frame.length_bits):
-        if frame.length >> 63:
-            add(
-                "length-top-bit",
-                "the 64-bit length has its top bit set",
-                "RFC 6455 §5.2",
-                1002,
-                at + 2,
-            )
-        else:
-            add(
-                "length-not-minimal",
-                f"length {frame.length} is sent in {frame.length_bits} bits, not the minimal "
-                f"{_minimal_bits(frame.length)}",
-                "RFC 6455 §5.2",
-                where=at + 1,
-            )
-    if not control_ok(opcode, frame.fin, frame.length):
-        if frame.length > 125:
-            add(
-                "control-too-long",
-                f"control frame payload of {frame.length} bytes (at most 125)",
-                "RFC 6455 §5.5",
-            )
-        if not frame.fin:
-            add("control-fragmented", "control frame without FIN", "RFC 6455 §5.5")
-    if opcode == Opcode.CLOSE and len(frame.payload) == frame.length:
-        found.extend(_close_violations(frame.data, at + frame.header_size))
-    elif (
-        check_utf8
-        and opcode == Opcode.TEXT
-        and frame.fin
-        and not frame.rsv1
-        and len(frame.payload) == frame.length
-    ):
-        try:
-            frame.data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as
-            # UTF-8 but finds that the byte stream is not, in fact, a valid
-            # UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
-            found.append(text_not_utf8(frame, exc.start))
-    return found
-
-
-def _close_violations(data: bytes, at: int) -> list[Violation]:
-    """The rules of RFC 6455 §5.5.1 and §7.4 on a Close payload starting at ``at``."""
-    if len(data) == 1:
-        return [
-            Violation(
-                "close-payload-1-byte",
-                "close payload of 1 byte (a code needs 2)",
-                "RFC 6455 §5.5.1",
-                1002,
-                at,
-            )
-        ]
-    code, reason = parse_close_payload(data)
-    found = []
-    if code is not None and not is_valid_close_code(code):
-        found.append(
-            Violation(
-                "close-code-invalid",
-                f"close code {code} ({close_code_name(code)}) may not be sent",
-                "RFC 6455 §7.4",
-                1002,
-                at,
-            )
-        )
-    try:
-        reason.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        found.append(
-            Violation(
-                "close-reason-utf8",
-                f"close reason is not UTF-8 at byte {exc.start}",
-                "RFC 6455 §5.5.1",
-                1007,
-                at + 2 + exc.start,
-            )
-        )
-    return found
+# The rules a frame is judged by build on the types above, so they are imported
+# last; callers of this module find them here as well as in wstool.core.rules.
+from wstool.core.rules import (  # noqa: E402
+    Violation,
+    control_ok,
+    header_ok,
+    is_valid_close_code,
+    length_ok,
+    mask_ok,
+    opcode_ok,
+    reserved_bits_ok,
+    text_not_utf8,
+    violations,
+)
