@@ -26,7 +26,8 @@ STDLIB = frozenset(sys.stdlib_module_names)
 # zope.interface is how Twisted declares its interfaces (@implementer);
 # pyOpenSSL (OpenSSL) is what its TLS contexts are made of.
 NET_THIRD_PARTY = ("twisted", "zope.interface", "OpenSSL")
-UI_THIRD_PARTY = ("rich", "prompt_toolkit")
+# orjson indents the JSON payload views in C (decode's speed).
+UI_THIRD_PARTY = ("rich", "prompt_toolkit", "orjson")
 TWISTED = ("twisted", "zope.interface")
 
 # The wstool packages each package may import (ARCHITECTURE.md's arrows).
@@ -330,7 +331,7 @@ class TestTwistedAndOpenSSLStayInNet:
 
     @pytest.mark.parametrize("path", modules_of("ui"))
     def test_ui_third_party_is_rich_and_prompt_toolkit(self, path: Path) -> None:
-        """The terminal side is built of rich and prompt_toolkit, nothing else from outside."""
+        """The terminal side is built of rich and prompt_toolkit (and orjson), nothing else."""
         offenders = [
             (line, name)
             for line, name in imports_of(path)

@@ -185,6 +185,18 @@ class TestPayloadViews:
             '  [\n    "\\u001b[2J"\n  ]\n'
         )
 
+    def test_json_beyond_strict_json(self) -> None:
+        """NaN and integers past 64 bits (Python's json only) are still pretty-printed."""
+        data = b'{"x": NaN, "big": 123456789012345678901234567890}'
+        assert render(payload_view(data, Opcode.TEXT)) == (
+            '  {\n    "x": NaN,\n    "big": 123456789012345678901234567890\n  }\n'
+        )
+
+    def test_json_non_ascii_and_c1_controls(self) -> None:
+        """Non-ASCII text stays as it is; a C1 control in a string is made visible."""
+        data = '{"name": "zoë\u009b2J"}'.encode()
+        assert render(payload_view(data, Opcode.TEXT)) == '  {\n    "name": "zoë\\x9b2J"\n  }\n'
+
     def test_not_json(self) -> None:
         """Text that merely starts with a brace is shown as text."""
         assert render(payload_view(b"{not json", Opcode.TEXT)) == "  {not json\n"

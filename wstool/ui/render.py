@@ -193,17 +193,23 @@ def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 
     return text
 
 
-def _json_pretty(text: str, limit: int | None) -> str | None:
-    """``text`` as indented JSON, terminal-safe, if it is JSON and not too long to show."""
-    stripped = text.lstrip()
-    if stripped[:1] not in ("{", "[") or (limit is not None and len(text) > 16 * limit):
-        return None
+def _indented_json(text: str, limit: int | None) -> str | None:
+    """``text`` parsed as JSON and indented by two, or None if it is not JSON or too long.
+
+    Strict JSON (RFC 8259) goes through orjson, which indents in C; what only
+    Python's json accepts (NaN, integers beyond 64 bits) through the standard
+    library, whose indenting runs in Python.
+    """
+    import orjson  # here: only decode's JSON views need it
+
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode("utf-8")
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        pass
     try:
         value = json.loads(text)
     except ValueError:
         return None
-    # json.dumps escapes C0 controls itself; terminal_safe catches the rest
-    # (C1 controls, bidi overrides) without doubling its backslashes.
     if limit is not None:
         # json indents in Python but writes one line in C. With ",\n" between elements (a
         # string holds no raw line break), every element costs at least its line break and
@@ -211,7 +217,19 @@ def _json_pretty(text: str, limit: int | None) -> str | None:
         flat = json.dumps(value, ensure_ascii=False, separators=(",\n", ": "))
         if len(flat) + 2 * flat.count("\n") > limit * 4:
             return None
-    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _json_pretty(text: str, limit: int | None) -> str | None:
+    """``text`` as indented JSON, terminal-safe, if it is JSON and not too long to show."""
+    stripped = text.lstrip()
+    if stripped[:1] not in ("{", "[") or (limit is not None and len(text) > 16 * limit):
+        return None
+    pretty = _indented_json(text, limit)
+    if pretty is None:
+        return None
+    # Both encoders escape C0 controls themselves; terminal_safe catches the rest
+    # (C1 controls, bidi overrides) without doubling their backslashes.
     if not pretty.replace("\n", "").isprintable():  # what terminal_safe would change
         pretty = "\n".join(
             terminal_safe(line, escape_backslash=False) for line in pretty.split("\n")
@@ -533,12 +551,13 @@ def _hex_ascii_text(data: bytes, limit: int | None, indent: int) -> str:
     digits = max(4, len(f"{len(shown) - 1:x}"))
     hexes = shown.hex(" ")
     printable = shown.translate(_PRINTABLE).decode("ascii")
-    lines = []
-    for start in range(0, len(shown), 16):
-        row = hexes[start * 3 : start * 3 + 47]
-        if len(row) > 23:
-            row = row[:23] + "  " + row[24:]
-        lines.append(f"{pad}{start:0{digits}x}  {row:<49} |{printable[start : start + 16]}|")
+    starts = range(0, len(shown), 16)
+    row = f"{pad}%0{digits}x  %-23s  %-23s  |%s|"  # 8 bytes, a gap, 8 bytes, the ASCII
+    lines = [
+        row
+        % (start, hexes[start * 3 : start * 3 + 23], hexes[start * 3 + 24 : start * 3 + 47], text)
+        for start, text in zip(starts, [printable[s : s + 16] for s in starts], strict=True)
+    ]
     if len(shown) < len(data):
         lines.append(f"{pad}… {count(len(data) - len(shown), 'more byte')}")
     return "\n".join(lines)
