@@ -152,3 +152,24 @@ def test_every_escaped_character_fails_the_printable_screen() -> None:
     escaped = [chr(code) for code in sanitize._VISIBLE if code != ord("\\")]
     assert len(escaped) > 60
     assert not any(c.isprintable() for c in escaped)
+
+
+def test_every_json_escaped_character_fails_the_printable_screen() -> None:
+    """json_line's quick path relies on this: nothing _JSON_UNSAFE changes is printable."""
+    from wstool.ui import sanitize
+
+    escaped = [chr(code) for code in sanitize._JSON_UNSAFE]
+    assert len(escaped) > 40
+    assert not any(c.isprintable() for c in escaped)
+
+
+@pytest.mark.parametrize("char", ["\x7f", "\x9b", "\u2028", "\u202e", "\u2066"])
+def test_json_line_escapes_what_a_terminal_acts_on(char: str) -> None:
+    """Such a character in a record comes out as its \\uXXXX escape, and the JSON is the same."""
+    import json
+
+    from wstool.ui.sanitize import json_line
+
+    line = json_line({"text": f"a{char}b"})
+    assert char not in line
+    assert json.loads(line) == {"text": f"a{char}b"}

@@ -40,15 +40,16 @@ def read_base64(text: str) -> Dump:
         DumpError: A character is not base64, or the encoding is broken.
     """
     text = prepare(text)
-    bad = re.search(r"[^A-Za-z0-9+/=_\-\s]", text)
-    if bad:
-        raise DumpError(f"line {line_of(text, bad.start())}: {bad.group()!r} is not base64")
     compact = "".join(text.split())
     if not compact:
         raise DumpError("no base64 data found")
     try:
-        chunks = [_unbase64(compact)]
-    except binascii.Error as whole:
+        chunks = [_unbase64(compact)]  # validates every character itself
+    except ValueError as whole:  # binascii.Error, or a character that is not ASCII
+        bad = re.search(r"[^A-Za-z0-9+/=_\-\s]", text)
+        if bad:
+            where = line_of(text, bad.start())
+            raise DumpError(f"line {where}: {bad.group()!r} is not base64") from None
         chunks = []
         lines = [(n, "".join(line.split())) for n, line in enumerate(text.split("\n"), 1)]
         lines = [(number, line) for number, line in lines if line]
