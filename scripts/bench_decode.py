@@ -284,7 +284,7 @@ def frames_in(path: Path, mode: str) -> int:
     """The frame count a decode's output reports."""
     if mode == "--json":
         with path.open() as file:
-            return sum(1 for line in file if line.startswith('{"type": "frame"'))
+            return sum(1 for line in file if line.startswith('{"type":"frame"'))
     with path.open("rb") as file:
         file.seek(max(0, path.stat().st_size - 200))
         last = file.read().decode().strip().splitlines()[-1]

@@ -117,8 +117,11 @@ def read_python(text: str, name: str) -> Dump:
 # One-line b'' and b"" literals (no prefix but b, so no raw strings), split from what is
 # between them.
 _PY_SIMPLE = re.compile(
-    r"[bB]'([^'\\\n]*(?:\\.[^'\\\n]*)*)'|[bB]\"([^\"\\\n]*(?:\\.[^\"\\\n]*)*)\""
+    r"[bB]'([^'\\\n]*+(?:\\.[^'\\\n]*+)*+)'|[bB]\"([^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+)\""
 )
+# The same for single quotes alone (what repr() writes unless the bytes hold a quote): one
+# group, so the bodies are every other part of the split.
+_PY_SINGLE = re.compile(r"[bB]'([^'\\\n]*+(?:\\.[^'\\\n]*+)*+)'")
 _PY_NOT_GAP = re.compile(r"[^\s()\[\]+,\\]")
 
 
@@ -127,13 +130,19 @@ def _read_python_fast(text: str) -> bytes | None:
 
     A literal's body never ends inside an escape, so the bodies joined decode as each would.
     """
-    parts = _PY_SIMPLE.split(text)
-    if len(parts) < 4 or _PY_NOT_GAP.search("".join(parts[0::3])):
-        return None
-    bodies = "".join(
-        single if single is not None else double
-        for single, double in zip(parts[1::3], parts[2::3], strict=True)
-    )
+    if 'b"' not in text and 'B"' not in text:
+        parts = _PY_SINGLE.split(text)
+        if len(parts) < 3 or _PY_NOT_GAP.search("".join(parts[0::2])):
+            return None
+        bodies = "".join(parts[1::2])
+    else:
+        parts = _PY_SIMPLE.split(text)
+        if len(parts) < 4 or _PY_NOT_GAP.search("".join(parts[0::3])):
+            return None
+        bodies = "".join(
+            single if single is not None else double
+            for single, double in zip(parts[1::3], parts[2::3], strict=True)
+        )
     if not bodies.isascii():
         return None
     with warnings.catch_warnings():

@@ -535,7 +535,7 @@ def _payload_text(data: bytes, opcode: int, limit: int | None, indent: int = 2) 
     if text is not None:
         pretty = _json_pretty(text, limit)
         if pretty is not None:
-            return "\n".join(pad + line for line in pretty.split("\n"))
+            return pad + pretty.replace("\n", "\n" + pad)
         shown = text if limit is None else text[:limit]
         line = pad + terminal_safe(shown)
         if len(shown) < len(text):
