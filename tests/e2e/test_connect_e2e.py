@@ -10,14 +10,12 @@ Tests that need tmux skip without it (CI installs it). Every wait is bounded.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shlex
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,35 +39,6 @@ def _env(**extra: str) -> dict[str, str]:
     env.update({"NO_COLOR": "1", "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
     env.update(extra)
     return env
-
-
-@pytest.fixture(scope="module")
-def server_port() -> Iterator[int]:
-    """``wstool serve`` on 127.0.0.1, port 0, quiet; killed at teardown."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wstool", "serve", "--port", "0", "-q", "--ping-interval", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=_env(),
-    )
-    found: queue.Queue[int] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            match = _LISTENING.search(line)
-            if match:
-                found.put(int(match[1]))
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        yield found.get(timeout=WAIT)
-    finally:
-        process.kill()
-        process.wait(WAIT)
 
 
 def free_port() -> int:

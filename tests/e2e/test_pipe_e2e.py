@@ -9,62 +9,25 @@ is bounded and every process is killed at the end.
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from e2e_support import LISTENING, WAIT, e2e_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-WAIT = 15.0
-_LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
 WSTOOL = f"{sys.executable} -m wstool"
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update({"NO_COLOR": "1", "PYTHONIOENCODING": "utf-8"})
-    return env
-
-
-def _start_serve(*extra: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wstool", "serve", "--port", "0", "--ping-interval", "0", *extra],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=_env(),
-    )
-    found: queue.Queue[int] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            match = _LISTENING.search(line)
-            if match:
-                found.put(int(match[1]))
-
-    threading.Thread(target=pump, daemon=True).start()
-    return process, found.get(timeout=WAIT)
+Serve = Callable[..., tuple[subprocess.Popen[str], int]]
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
+def url(server_port: int) -> str:
     """A quiet ``wstool serve`` echo server's URL."""
-    process, port = _start_serve("-q")
-    try:
-        yield f"ws://127.0.0.1:{port}/"
-    finally:
-        process.kill()
-        process.wait(WAIT)
+    return f"ws://127.0.0.1:{server_port}/"
 
 
 def shell(command: str, timeout: float = WAIT) -> subprocess.CompletedProcess[str]:
@@ -75,7 +38,7 @@ def shell(command: str, timeout: float = WAIT) -> subprocess.CompletedProcess[st
         text=True,
         timeout=timeout,
         cwd=PROJECT_ROOT,
-        env=_env(),
+        env=e2e_env(),
     )
 
 
@@ -109,18 +72,18 @@ def test_count_zero_is_a_usage_error(url: str) -> None:
     assert run.stderr.count("\n") == 1 and "--count" in run.stderr
 
 
-def test_server_going_away_while_stdin_is_open() -> None:
+def test_server_going_away_while_stdin_is_open(serve: Serve) -> None:
     """The server closes with 1001 while stdin is still open: exit 0, no fatal error."""
-    process, port = _start_serve("-q")
+    process, port = serve("-q")
+    client = subprocess.Popen(
+        [sys.executable, "-m", "wstool", "connect", f"ws://127.0.0.1:{port}/"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=e2e_env(),
+    )
     try:
-        client = subprocess.Popen(
-            [sys.executable, "-m", "wstool", "connect", f"ws://127.0.0.1:{port}/"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(),
-        )
         assert client.stdin is not None and client.stdout is not None
         client.stdin.write("hello\n")
         client.stdin.flush()
@@ -128,8 +91,7 @@ def test_server_going_away_while_stdin_is_open() -> None:
         process.send_signal(2)  # serve: Close 1001 to everyone, then exit
         _, err = client.communicate(timeout=WAIT)
     finally:
-        process.kill()
-        process.wait(WAIT)
+        client.kill()
     assert client.returncode == 0, err
     assert "Fatal" not in err and "Traceback" not in err
 
@@ -150,18 +112,18 @@ def test_serve_json_into_head() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=e2e_env(),
         executable="/bin/bash",
     )
     try:
         assert process.stderr is not None
-        port = int(_LISTENING.search(process.stderr.readline())[1])  # type: ignore[index]
+        port = int(LISTENING.search(process.stderr.readline())[1])  # type: ignore[index]
         for _ in range(3):
             subprocess.run(
                 [sys.executable, "-m", "wstool", "connect", f"ws://127.0.0.1:{port}/", "-x", "x"],
                 capture_output=True,
                 timeout=WAIT,
-                env=_env(),
+                env=e2e_env(),
             )
         out, err = process.communicate(timeout=WAIT)
     finally:
@@ -188,14 +150,10 @@ def test_http_url_is_said_to_be_taken_as_ws(url: str) -> None:
     assert run.stderr == "wstool connect: note: http:// taken as ws://\n"
 
 
-def test_pipe_server_closing_idle_with_1001_is_0() -> None:
+def test_pipe_server_closing_idle_with_1001_is_0(serve: Serve) -> None:
     """serve's idle timeout closes with 1001 while stdin is open: a clean 1001 is exit 0."""
-    process, port = _start_serve("-q", "--idle-timeout", "0.3")
-    try:
-        run = shell(f"sleep 3 | {WSTOOL} connect ws://127.0.0.1:{port}/")
-    finally:
-        process.kill()
-        process.wait(WAIT)
+    _, port = serve("-q", "--idle-timeout", "0.3")
+    run = shell(f"sleep 3 | {WSTOOL} connect ws://127.0.0.1:{port}/")
     assert run.returncode == 0, run.stderr
     assert "Fatal" not in run.stderr
 
