@@ -21,7 +21,8 @@ With --client it rates wstool's client instead: it runs ``wstest -m
 fuzzingserver`` and, for each case, opens ws://HOST:PORT/runCase?case=N with
 wstool's client stack (``wstool.net.client.connect`` with the options
 ``wstool connect`` uses by default, permessage-deflate offered) and sends
-every message received back unchanged, text as text and binary as binary.
+every message received back unchanged, text as text and binary as binary
+(the core connection's echo, as in wstool serve).
 The echo lives in this script: ``wstool connect`` itself has no echo mode,
 and its pipe (one text message per stdin line, binary written as hex)
 cannot stand in for one, so the CLI's own layer (its pipe and exit
@@ -312,6 +313,7 @@ def _run_fuzzingclient(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),  # progress as it happens
         )
         assert proc.stdout is not None
         timer = threading.Timer(timeout, proc.kill)
@@ -382,14 +384,18 @@ def _drive_client(base: str, agent: str, case_timeout: float) -> tuple[int, list
     async def session(path: str, *, echo: bool) -> list[MessageReceived]:
         received: list[MessageReceived] = []
 
-        def on_message(wire: Any, message: MessageReceived) -> None:
-            received.append(message)
-            if echo:
-                wire.conn.send_message(message.opcode, message.data)
-
         options = ClientOptions(uri=parse_uri(base + path))
         live = await connect(reactor, options, _Quiet())
-        live.wire.on_message = on_message
+        if echo:
+            # The core echoes each message as soon as it is complete, as wstool
+            # serve does. An echo from the wire's on_message hook would come
+            # only after the whole read is parsed: a message followed in the
+            # same read by a broken frame would not be answered, since the core
+            # has failed the connection by then (Autobahn: NON-STRICT on 3.2,
+            # 3.3, 4.1.3, 4.1.4, 4.2.3, 4.2.4, 5.15).
+            live.conn.echo = True
+        else:
+            live.wire.on_message = lambda wire, message: received.append(message)
         closed: Deferred[Any] = live.closed
         timer = reactor.callLater(case_timeout, live.abort)
         try:
@@ -444,7 +450,12 @@ def _rate_client(
     started = time.monotonic()
     with log_path.open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            argv, cwd=outdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            argv,
+            cwd=outdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         try:
             if not _wait_listening(port, proc, 30):
