@@ -8,8 +8,10 @@ and only as ``Text``, never as markup. Styles have names (``ws.in``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -544,23 +546,44 @@ def _payload_text(data: bytes, opcode: int, limit: int | None, indent: int = 2) 
     return _hex_ascii_text(data, limit, indent)
 
 
+_CACHED_ROWS = 64  # the default view: 1024 bytes
+
+
+@functools.lru_cache(maxsize=32)
+def _rows_format(rows: int, pad: str, digits: int) -> str:
+    """A %-format for ``rows`` rows of a hex+ASCII view, the offsets already written in."""
+    return "\n".join(
+        f"{pad}{start:0{digits}x}  %-23s  %-23s  |%s|" for start in range(0, rows * 16, 16)
+    )
+
+
 def _hex_ascii_text(data: bytes, limit: int | None, indent: int) -> str:
     """:func:`hex_ascii` as plain text, from whole-payload conversions rather than per row."""
     shown = data if limit is None else data[:limit]
     pad = " " * indent
-    digits = max(4, len(f"{len(shown) - 1:x}"))
+    size = len(shown)
+    digits = max(4, len(f"{size - 1:x}"))
     hexes = shown.hex(" ")
     printable = shown.translate(_PRINTABLE).decode("ascii")
-    starts = range(0, len(shown), 16)
-    row = f"{pad}%0{digits}x  %-23s  %-23s  |%s|"  # 8 bytes, a gap, 8 bytes, the ASCII
-    lines = [
-        row
-        % (start, hexes[start * 3 : start * 3 + 23], hexes[start * 3 + 24 : start * 3 + 47], text)
-        for start, text in zip(starts, [printable[s : s + 16] for s in starts], strict=True)
-    ]
-    if len(shown) < len(data):
-        lines.append(f"{pad}… {count(len(data) - len(shown), 'more byte')}")
-    return "\n".join(lines)
+    # Each row: 8 bytes, a gap, 8 bytes, the ASCII; the fields are cut in comprehensions and
+    # filled into one format for the whole view (the common views have at most 64 rows).
+    fields = zip(
+        [hexes[i : i + 23] for i in range(0, len(hexes), 48)],
+        [hexes[i + 24 : i + 47] for i in range(0, len(hexes), 48)],
+        [printable[i : i + 16] for i in range(0, size, 16)],
+        strict=True,
+    )
+    rows = (size + 15) // 16
+    if rows <= _CACHED_ROWS:
+        text = _rows_format(rows, pad, digits) % tuple(chain.from_iterable(fields))
+    else:  # --full on a large payload: one format per row
+        row = f"{pad}%0{digits}x  %-23s  %-23s  |%s|"
+        text = "\n".join(
+            row % (start, *field) for start, field in zip(range(0, size, 16), fields, strict=True)
+        )
+    if size < len(data):
+        text += f"\n{pad}… {count(len(data) - size, 'more byte')}"
+    return text
 
 
 def message_block(
