@@ -22,23 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from e2e_support import PROJECT_ROOT, WAIT, e2e_env
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TMUX = shutil.which("tmux")
-WAIT = 15.0
 needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is needed to run the REPL in a terminal")
-_LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-    }
-    env.update({"NO_COLOR": "1", "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
-    env.update(extra)
-    return env
 
 
 def free_port() -> int:
@@ -271,7 +258,7 @@ def run_pipe(url: str, data: bytes, *args: str) -> subprocess.CompletedProcess[b
         capture_output=True,
         timeout=60,
         cwd=PROJECT_ROOT,
-        env=_env(),
+        env=e2e_env(),
     )
 
 
@@ -298,7 +285,7 @@ def test_pipe_input_before_handshake(server_port: int, tmp_path: Path) -> None:
             capture_output=True,
             timeout=60,
             cwd=PROJECT_ROOT,
-            env=_env(),
+            env=e2e_env(),
         )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().splitlines() == [
