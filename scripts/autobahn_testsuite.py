@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,13 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(10)
 
 
+def _write_spec(outdir: Path, mode: str, spec: Mapping[str, object]) -> tuple[Path, Path]:
+    """Write wstest's spec for ``mode``; the spec's path and the log's."""
+    spec_path = outdir / f"{mode}.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return spec_path, outdir / "wstest.log"
+
+
 def _run_fuzzingclient(
     wstest: str, url: str, outdir: Path, cases: list[str], exclude: list[str], timeout: float
 ) -> int:
@@ -298,9 +306,7 @@ def _run_fuzzingclient(
         "exclude-cases": exclude,
         "exclude-agent-cases": {},
     }
-    spec_path = outdir / "fuzzingclient.json"
-    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    log_path = outdir / "wstest.log"
+    spec_path, log_path = _write_spec(outdir, "fuzzingclient", spec)
     argv = [wstest, "-m", "fuzzingclient", "-s", str(spec_path)]
     print(f"+ {shlex.join(argv)}  (log: {log_path})", file=sys.stderr, flush=True)
     started = time.monotonic()
@@ -442,9 +448,7 @@ def _rate_client(
         "exclude-cases": exclude,
         "exclude-agent-cases": {},
     }
-    spec_path = outdir / "fuzzingserver.json"
-    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    log_path = outdir / "wstest.log"
+    spec_path, log_path = _write_spec(outdir, "fuzzingserver", spec)
     argv = [wstest, "-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"]
     print(f"+ {shlex.join(argv)}  (log: {log_path})", file=sys.stderr, flush=True)
     started = time.monotonic()
