@@ -1,7 +1,7 @@
 """Builds wstool's optional C accelerator; everything else is in pyproject.toml.
 
 The extension is ``optional``: where no compiler exists the build goes on and
-wstool uses its pure-Python masking, which the tests always check as well.
+wstool uses its pure-Python masking and hex view, which the tests always check as well.
 """
 
 from setuptools import Extension, setup
@@ -12,6 +12,11 @@ setup(
             "wstool.core._speedups",
             sources=["wstool/core/_speedups.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "wstool.ui._hexview",
+            sources=["wstool/ui/_hexview.c"],
+            optional=True,
+        ),
     ]
 )

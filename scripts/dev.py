@@ -30,7 +30,12 @@ BIN = VENV / BIN_NAME
 PY = BIN / "python"
 # What an install depends on, besides the lock file: a change to any of them
 # means pip must run again.
-INSTALL_INPUTS = ("pyproject.toml", "setup.py", "wstool/core/_speedups.c")
+INSTALL_INPUTS = (
+    "pyproject.toml",
+    "setup.py",
+    "wstool/core/_speedups.c",
+    "wstool/ui/_hexview.c",
+)
 
 
 def _run(*cmd: str | Path) -> None:

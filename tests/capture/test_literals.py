@@ -94,10 +94,15 @@ class TestBase64AndRaw:
         dump = read_base64("gQVIZWxsbw==\ngQJIaQ==\n")
         assert [s.data for s in dump.segments] == [b"\x81\x05Hello", b"\x81\x02Hi"]
 
+    def test_base64_any_whitespace(self) -> None:
+        """Whitespace outside ASCII (a no-break space from a web page) is skipped too."""
+        assert read_base64("gQVI\u00a0ZWxs\x1cbw==\n").data == b"\x81\x05Hello"
+
     @pytest.mark.parametrize(
         ("text", "message"),
         [
             ("gQVI\nZW!s", "line 2: '!' is not base64"),
+            ("gQVI\nZW\u00e9s", "line 2: 'é' is not base64"),
             ("", "no base64 data found"),
             ("gQVIZ", "line 1: invalid base64"),
         ],

@@ -17,7 +17,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "scripts"))
 import dev
 
-INPUTS = ["requirements/dev.txt", "pyproject.toml", "setup.py", "wstool/core/_speedups.c"]
+INPUTS = [
+    "requirements/dev.txt",
+    "pyproject.toml",
+    "setup.py",
+    "wstool/core/_speedups.c",
+    "wstool/ui/_hexview.c",
+]
 
 
 @pytest.fixture

@@ -159,6 +159,20 @@ class TestPayloadViews:
             "  0000  00 1b 5b 32 4a 7f ff" + " " * 29 + " |..[2J..|\n"
         )
 
+    @pytest.mark.parametrize(
+        ("payload", "shown"),
+        [
+            (b'{"a": "\\u202e x"}', '"a": "\\u202e x"'),  # a bidi override written as \u
+            (b'{"a": "\\u007f x"}', '"a": "\\x7f x"'),  # DEL written as \u
+            (b'{"a": "\x7f x"}', '"a": "\\x7f x"'),  # DEL itself, which JSON leaves as it is
+        ],
+    )
+    def test_json_view_escapes_what_the_terminal_would_obey(
+        self, payload: bytes, shown: str
+    ) -> None:
+        """ASCII JSON can still carry a control or a bidi override: the view escapes it."""
+        assert render(payload_view(payload, Opcode.TEXT)).split("\n")[1].strip() == shown
+
     def test_hex_ascii_limit(self) -> None:
         """Beyond the limit the dump says how many bytes are left out."""
         assert render(hex_ascii(bytes(40), limit=16)) == (

@@ -40,18 +40,24 @@ def read_base64(text: str) -> Dump:
         DumpError: A character is not base64, or the encoding is broken.
     """
     text = prepare(text)
-    compact = "".join(text.split())
+    if text.isascii():  # the whole input at once, in bytes: a quarter of splitting the text
+        compact = text.encode("ascii").translate(None, _WHITESPACE)
+    else:  # other whitespace too; any other character fails as not base64 below
+        compact = "".join(text.split()).encode("ascii", "replace")
     if not compact:
         raise DumpError("no base64 data found")
     try:
         chunks = [_unbase64(compact)]  # validates every character itself
-    except ValueError as whole:  # binascii.Error, or a character that is not ASCII
+    except ValueError as whole:  # binascii.Error, or a character that is not base64
         bad = re.search(r"[^A-Za-z0-9+/=_\-\s]", text)
         if bad:
             where = line_of(text, bad.start())
             raise DumpError(f"line {where}: {bad.group()!r} is not base64") from None
         chunks = []
-        lines = [(n, "".join(line.split())) for n, line in enumerate(text.split("\n"), 1)]
+        lines = [
+            (n, "".join(line.split()).encode("ascii", "replace"))
+            for n, line in enumerate(text.split("\n"), 1)
+        ]
         lines = [(number, line) for number, line in lines if line]
         for number, line in lines:
             try:
@@ -75,12 +81,18 @@ def read_raw(data: bytes) -> Dump:
     return Dump("raw", (Segment(bytes(data)),))
 
 
-def _unbase64(compact: str) -> bytes:
+_WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.split() splits at, in ASCII
+
+
+def _unbase64(compact: bytes) -> bytes:
     # Both alphabets are common (JavaScript's btoa versus JWT-style payloads); padding is
     # often dropped when base64 is pasted by hand.
-    altchars = b"-_" if "-" in compact or "_" in compact else None
-    compact = compact.rstrip("=")
-    return base64.b64decode(compact + "=" * (-len(compact) % 4), altchars, validate=True)
+    altchars = b"-_" if b"-" in compact or b"_" in compact else None
+    unpadded = compact.rstrip(b"=")
+    padding = -len(unpadded) % 4
+    if padding or len(unpadded) != len(compact):
+        compact = unpadded + b"=" * padding
+    return base64.b64decode(compact, altchars, validate=True)
 
 
 # --- Text renderings: Python literals, escapes, 0x lists, plain hex -----------------------------
@@ -365,7 +377,7 @@ def _read_plain_slowly(body: str) -> bytes:
 
 
 def _looks_base64(text: str) -> bool:
-    compact = "".join(text.split())
+    compact = "".join(text.split()).encode("ascii", "replace")
     if len(compact) < 8:
         return False  # short junk such as "zz" decodes too, by accident
     try:

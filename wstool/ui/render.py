@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -168,28 +168,22 @@ def hex_ascii(data: bytes, *, limit: int | None = _DEFAULT_LIMIT, indent: int = 
         indent: spaces before each line.
     """
     shown = data if limit is None else data[:limit]
-    pad = " " * indent
-    digits = max(4, len(f"{len(shown) - 1:x}"))
-    # One string and its spans, computed: a Text built by thousands of
+    digits = _offset_digits(len(shown))
+    # One string from hex_rows and its spans, computed: a Text built by thousands of
     # appends costs more than printing it.
-    lines = []
+    plain = hex_rows(shown, indent, digits)
     spans = []
     at = 0
-    offset_end = indent + digits + 2
+    row_fixed = indent + digits + 54  # every character of a row but its ASCII
     for start in range(0, len(shown), 16):
-        row = shown[start : start + 16]
-        hex_part = row[:8].hex(" ")
-        if len(row) > 8:
-            hex_part += "  " + row[8:].hex(" ")
-        ascii_part = row.translate(_PRINTABLE).decode("ascii")
-        line = f"{pad}{start:0{digits}x}  {hex_part:<49} |{ascii_part}|"
-        spans.append(Span(at + indent, at + offset_end, "ws.offset"))
-        spans.append(Span(at + offset_end, at + offset_end + 49, "ws.hex"))
-        spans.append(Span(at + offset_end + 49, at + len(line), "ws.ascii"))
-        lines.append(line)
-        at += len(line) + 1
-    text = Text("\n".join(lines) + ("\n" if lines else ""), spans=spans)
+        end = at + row_fixed + min(16, len(shown) - start)
+        spans.append(Span(at + indent, at + indent + digits + 2, "ws.offset"))
+        spans.append(Span(at + indent + digits + 2, at + indent + digits + 51, "ws.hex"))
+        spans.append(Span(at + indent + digits + 51, end, "ws.ascii"))
+        at = end + 1
+    text = Text(plain + ("\n" if plain else ""), spans=spans)
     if len(shown) < len(data):
+        pad = " " * indent
         text.append(f"{pad}… {count(len(data) - len(shown), 'more byte')}\n", "ws.note")
     text.rstrip()
     return text
@@ -231,8 +225,10 @@ def _json_pretty(text: str, limit: int | None) -> str | None:
     if pretty is None:
         return None
     # Both encoders escape C0 controls themselves; terminal_safe catches the rest
-    # (C1 controls, bidi overrides) without doubling their backslashes.
-    if not pretty.replace("\n", "").isprintable():  # what terminal_safe would change
+    # (C1 controls, bidi overrides) without doubling their backslashes. ASCII JSON without
+    # DEL or a \u escape cannot hold any of those: its view needs no check.
+    plain_ascii = text.isascii() and "\x7f" not in text and "\\u" not in text
+    if not plain_ascii and not pretty.replace("\n", "").isprintable():
         pretty = "\n".join(
             terminal_safe(line, escape_backslash=False) for line in pretty.split("\n")
         )
@@ -558,15 +554,30 @@ def _rows_format(rows: int, pad: str, digits: int) -> str:
 
 
 def _hex_ascii_text(data: bytes, limit: int | None, indent: int) -> str:
-    """:func:`hex_ascii` as plain text, from whole-payload conversions rather than per row."""
+    """:func:`hex_ascii` as plain text."""
     shown = data if limit is None else data[:limit]
+    text = hex_rows(shown, indent, _offset_digits(len(shown)))
+    if len(shown) < len(data):
+        text += f"\n{' ' * indent}… {count(len(data) - len(shown), 'more byte')}"
+    return text
+
+
+def _offset_digits(size: int) -> int:
+    return max(4, len(f"{size - 1:x}"))
+
+
+def hex_rows_python(shown: bytes, indent: int, digits: int) -> str:
+    """The rows of a hex+ASCII view joined by line ends, from whole-payload conversions.
+
+    Each row: the offset in ``digits`` hex digits, 8 bytes, a gap, 8 bytes, the ASCII.
+    ``wstool.ui._hexview.hex_rows`` writes the same in C; this is used where it was not built.
+    """
     pad = " " * indent
     size = len(shown)
-    digits = max(4, len(f"{size - 1:x}"))
     hexes = shown.hex(" ")
     printable = shown.translate(_PRINTABLE).decode("ascii")
-    # Each row: 8 bytes, a gap, 8 bytes, the ASCII; the fields are cut in comprehensions and
-    # filled into one format for the whole view (the common views have at most 64 rows).
+    # The fields are cut in comprehensions and filled into one format for the whole view
+    # (the common views have at most 64 rows).
     fields = zip(
         [hexes[i : i + 23] for i in range(0, len(hexes), 48)],
         [hexes[i + 24 : i + 47] for i in range(0, len(hexes), 48)],
@@ -575,15 +586,18 @@ def _hex_ascii_text(data: bytes, limit: int | None, indent: int) -> str:
     )
     rows = (size + 15) // 16
     if rows <= _CACHED_ROWS:
-        text = _rows_format(rows, pad, digits) % tuple(chain.from_iterable(fields))
-    else:  # --full on a large payload: one format per row
-        row = f"{pad}%0{digits}x  %-23s  %-23s  |%s|"
-        text = "\n".join(
-            row % (start, *field) for start, field in zip(range(0, size, 16), fields, strict=True)
-        )
-    if size < len(data):
-        text += f"\n{pad}… {count(len(data) - size, 'more byte')}"
-    return text
+        return _rows_format(rows, pad, digits) % tuple(chain.from_iterable(fields))
+    row = f"{pad}%0{digits}x  %-23s  %-23s  |%s|"  # --full on a large payload: one format a row
+    return "\n".join(
+        row % (start, *field) for start, field in zip(range(0, size, 16), fields, strict=True)
+    )
+
+
+hex_rows: Callable[[bytes, int, int], str]
+try:
+    from wstool.ui._hexview import hex_rows  # type: ignore[import-not-found,no-redef]
+except ImportError:  # built without a compiler
+    hex_rows = hex_rows_python
 
 
 def message_block(
