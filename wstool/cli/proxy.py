@@ -1,0 +1,237 @@
+"""``wstool proxy``: options -> reverse proxy, proxy log, reactor, signals."""
+
+from __future__ import annotations
+
+import argparse
+from typing import IO, Any
+
+from wstool.cli.env import Environment
+from wstool.cli.errors import CommandError, ExitStatus
+from wstool.cli.options import add_command, add_output_options, seconds, size
+
+__all__ = ["DEFAULT_PORT", "add_parser", "listen_address", "run"]
+
+DEFAULT_PORT = 8780
+
+_HELP = """\
+Stand between a WebSocket client and its server and show their whole
+conversation: the handshake of both hops, every frame each way with every
+bit, messages inflated (permessage-deflate decoded per direction), each
+rule a side breaks (with the RFC section and the close code the other side
+would send) and a summary per connection. Bytes are relayed exactly as they
+came - frame boundaries, masks, RSV bits and invalid frames included: the
+proxy never answers a violation itself, the endpoints decide.
+
+With --to it is a reverse proxy: point the client at the address printed
+at start. The request goes upstream with its Sec-WebSocket-Key, the
+subprotocols and extensions offered untouched; only Host and the path
+(joined under --to's path) are rewritten. The upstream's answer comes back
+as it was (a 101, or a refusal with its status, headers and body); an
+upstream that cannot be reached gets the client a 502 with one line why.
+"""
+
+_EPILOG = """\
+examples:
+  wstool proxy --to ws://127.0.0.1:8765/          # then: ws://127.0.0.1:8780/
+  wstool proxy --to wss://echo.example/ --listen 127.0.0.1:9000
+  wstool proxy --to ws://127.0.0.1:8765/api -v   # /chat goes to /api/chat
+  wstool proxy --to ws://127.0.0.1:8765/ --json | jq -c 'select(.event == "violation")'
+
+Stop with Ctrl-C (or SIGTERM): open connections are closed and summarised.
+"""
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``[IPv6]:PORT`` -> (host, port)."""
+    text = text.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise argparse.ArgumentTypeError(f"{text!r}: write an IPv6 address as [ADDR]:PORT")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (port 0-65535)")
+    return host or "127.0.0.1", int(port_text)
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``proxy`` to the subcommands."""
+    proxy = add_command(
+        commands,
+        "proxy",
+        help="relay a client and a server through wstool and show every frame both ways",
+        description=_HELP,
+        epilog=_EPILOG,
+    )
+    proxy.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the upstream server, ws://HOST[:PORT]/PATH or wss://...",
+    )
+    proxy.add_argument(
+        "--listen",
+        type=listen_address,
+        default=("127.0.0.1", DEFAULT_PORT),
+        metavar="HOST:PORT",
+        help=f"where clients connect (default: 127.0.0.1:{DEFAULT_PORT}; port 0 picks one)",
+    )
+    out = proxy.add_mutually_exclusive_group()
+    out.add_argument(
+        "-q", "--quiet", action="store_true", help="show connects, violations and closes only"
+    )
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="every header bit, mask keys, whole payloads"
+    )
+    out.add_argument("--json", action="store_true", help="one JSON object per event (NDJSON)")
+    tls = proxy.add_argument_group("upstream TLS (wss://)")
+    tls.add_argument("--upstream-ca", metavar="FILE", help="PEM certificates to trust upstream")
+    tls.add_argument(
+        "--insecure", action="store_true", help="do not verify the upstream's certificate"
+    )
+    limits = proxy.add_argument_group("limits and timeouts")
+    limits.add_argument(
+        "--connect-timeout",
+        type=seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="to connect upstream (default: 10)",
+    )
+    limits.add_argument(
+        "--handshake-timeout",
+        type=seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="for a client's request, then for the upstream's answer (default: 10; 0: none)",
+    )
+    limits.add_argument(
+        "--max-request-size",
+        type=size,
+        default=16384,
+        metavar="SIZE",
+        help="largest request head; larger ones get 431 (default: 16384)",
+    )
+    limits.add_argument(
+        "--inspect-limit",
+        type=size,
+        default=64 * 2**20,
+        metavar="SIZE",
+        help="frames or messages larger than this are relayed, not decoded (default: 64MiB)",
+    )
+    add_output_options(proxy)
+    proxy.set_defaults(run=run)
+
+
+def _upstream(args: argparse.Namespace) -> Any:
+    from wstool.core.errors import UsageError
+    from wstool.core.uri import parse_uri
+
+    try:
+        uri = parse_uri(args.to)
+    except UsageError as exc:
+        raise CommandError(f"--to: {exc}", ExitStatus.USAGE) from exc
+    if uri.converted_from is not None:
+        raise CommandError(
+            f"--to: {args.to!r} is an {uri.converted_from}:// URL; give ws:// or wss://",
+            ExitStatus.USAGE,
+        )
+    return uri
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from wstool.net.proxy import ProxyOptions
+    from wstool.net.tls import TLSSetupError, client_tls_creator
+
+    uri = _upstream(args)
+    tls = None
+    if uri.secure:
+        try:
+            tls = client_tls_creator(uri.host, ca_file=args.upstream_ca, insecure=args.insecure)
+        except TLSSetupError as exc:
+            raise CommandError(str(exc), ExitStatus.USAGE) from exc
+    return ProxyOptions(
+        upstream=uri,
+        tls=tls,
+        connect_timeout=args.connect_timeout or 10.0,
+        handshake_timeout=args.handshake_timeout or None,
+        max_request_size=args.max_request_size,
+        inspect_limit=args.inspect_limit,
+    )
+
+
+def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: Any) -> Any:
+    from wstool.ui.console import make_console
+    from wstool.ui.proxylog import ProxyLog
+
+    level = 0 if args.quiet else 2 if args.verbose else 1
+    return ProxyLog(
+        make_console(args.color, env.stdout, no_color_env=env.no_color),
+        level=level,
+        json_out=env.stdout if args.json else None,
+        flush_soon=lambda flush: reactor.callLater(0, flush),
+        on_broken_pipe=stop,
+    )
+
+
+def _listening_line(host: str, address: Any, upstream: Any) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    path = upstream.resource
+    return (
+        f"wstool proxy: listening on ws://{shown}:{address.port}/ -> {upstream} "
+        f"(point the client at ws://{shown}:{address.port}/; its path goes under {path}; "
+        "Ctrl-C stops)"
+    )
+
+
+def run(args: argparse.Namespace, env: Environment) -> int:
+    """Listen, relay until Ctrl-C or SIGTERM, close what is open, exit 0."""
+    options = _options(args)
+    from wstool.net.proxy import ReverseProxy
+    from wstool.net.server import listen_endpoint
+
+    reactor = env.get_reactor()
+    _buffer_stdout(env.stdout)
+    outcome: dict[str, Any] = {}
+
+    def reader_gone() -> None:
+        outcome["broken_pipe"] = True
+        if reactor.running:
+            reactor.stop()
+
+    observer = _observer(args, env, reactor, reader_gone)
+    factory = ReverseProxy(options, observer, reactor)
+    host, port = args.listen
+    endpoint = listen_endpoint(reactor, host, port, None)
+
+    def listening(listening_port: Any) -> None:
+        line = _listening_line(host, listening_port.getHost(), options.upstream)
+        if args.json:
+            env.stderr.write(line + "\n")
+            env.stderr.flush()
+        else:
+            observer.console.print(line, style="ws.ok", highlight=False)
+            observer.flush()
+
+    def failed(failure: Any) -> None:
+        error = getattr(failure.value, "socketError", None) or failure.value
+        why = getattr(error, "strerror", None) or str(error)
+        outcome["error"] = f"cannot listen on {host}:{port}: {why}"
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: endpoint.listen(factory).addCallbacks(listening, failed))
+    reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
+    reactor.run()
+    if "broken_pipe" in outcome:
+        raise BrokenPipeError
+    observer.flush()
+    if "error" in outcome:
+        raise CommandError(outcome["error"])
+    return ExitStatus.OK
+
+
+def _buffer_stdout(stdout: IO[str]) -> None:
+    reconfigure = getattr(stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(write_through=False)
