@@ -85,7 +85,11 @@ def add_parser(commands: Any) -> None:
     out.add_argument(
         "-v", "--verbose", action="store_true", help="every header bit, mask keys, whole payloads"
     )
-    out.add_argument("--json", action="store_true", help="one JSON object per event (NDJSON)")
+    proxy.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per event (NDJSON); with -q only requests, violations, closes",
+    )
     tls = proxy.add_argument_group("upstream TLS (wss://)")
     tls.add_argument("--upstream-ca", metavar="FILE", help="PEM certificates to trust upstream")
     tls.add_argument(
