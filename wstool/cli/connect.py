@@ -12,6 +12,7 @@ from typing import IO, Any
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import add_command, add_output_options, seconds, size
+from wstool.cli.record import add_record_option
 
 __all__ = ["add_parser", "exit_status", "run"]
 
@@ -36,6 +37,7 @@ examples:
   wstool connect ws://127.0.0.1:8765/ -x hello -x world --json | jq -c .
   wstool connect wss://localhost:8443/ --ca ca.pem        # a private CA
   wstool connect ws://example.com/ --proxy http://user:pass@proxy:3128
+  wstool connect ws://127.0.0.1:8765/ --record talk.session  # keep every frame
 
 exit statuses:
   0  closed cleanly: with 1000 or 1001, or with the close you asked for
@@ -95,6 +97,7 @@ def add_parser(commands: Any) -> None:
     )
     _add_pipe_options(p)
     add_output_options(p)
+    add_record_option(p)
     p.set_defaults(run=run)
 
 
@@ -283,6 +286,7 @@ def exit_status(session: Any) -> int:
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Connect, run the REPL or the pipe, and return the exit status."""
     from wstool.cli.allocator import tune_allocator
+    from wstool.cli.record import Tee, start_recording
 
     options = _options(args, env)
     tune_allocator()
@@ -290,12 +294,22 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     reactor = env.get_reactor(asyncio=True)
     outcome = _Outcome()
     stop = _stopper(reactor)
+
+    def failed(exc: OSError) -> None:  # the session file could not be written
+        outcome.error = f"cannot write the session to {args.record!r}: {exc.strerror or exc}"
+        outcome.status = ExitStatus.ERROR
+        stop()
+
     if interactive:
         observer, start_ui = _interactive_ui(args, env, reactor, outcome)
     else:
         observer, start_ui = _pipe_ui(args, env, reactor, outcome, stop)
-    _start(reactor, options, observer, start_ui, outcome, stop)
+    recorder = start_recording(args, reactor, role="client", command="connect", on_error=failed)
+    wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
+    _start(reactor, options, wire_observer, start_ui, outcome, stop)
     reactor.run(installSignalHandlers=not interactive)
+    if recorder is not None:
+        recorder.close()  # every frame up to the last turn is in the file
     if outcome.broken_pipe:
         raise BrokenPipeError
     if outcome.rejected is not None:

@@ -8,6 +8,7 @@ from typing import IO, Any
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import add_command, add_output_options, port, seconds, size
+from wstool.cli.record import add_record_option
 
 __all__ = ["add_parser", "run"]
 
@@ -27,6 +28,7 @@ examples:
   wstool serve --mode broadcast -q      # a chat room, connects/closes only
   wstool serve --json | jq -c 'select(.event == "close")'
   wstool serve --tls-cert cert.pem --tls-key key.pem     # wss://
+  wstool serve --record chat.session    # keep every frame; wstool decode chat.session
 
 Stop with Ctrl-C (or SIGTERM): every connection gets Close 1001 (going
 away), the server waits briefly for the answers, then exits 0.
@@ -87,6 +89,7 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
     add_output_options(serve)
+    add_record_option(serve)
     serve.set_defaults(run=run)
 
 
@@ -194,6 +197,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, serve until Ctrl-C or SIGTERM, close every connection with 1001, exit 0."""
     tls = _tls_options(args)
     from wstool.cli.allocator import release_free_memory, tune_allocator
+    from wstool.cli.record import Tee, start_recording
     from wstool.net.server import WebSocketSite, is_wildcard, listen_endpoint
 
     reactor = env.get_reactor()
@@ -206,8 +210,17 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         if reactor.running:
             reactor.stop()
 
+    def recording_failed(exc: OSError) -> None:
+        outcome["error"] = f"cannot write the session to {args.record!r}: {exc.strerror or exc}"
+        if reactor.running:
+            reactor.stop()
+
     observer = _observer(args, env, reactor, reader_gone)
-    site = WebSocketSite(_options(args), observer, reactor, on_idle=release_free_memory)
+    recorder = start_recording(
+        args, reactor, role="server", command="serve", on_error=recording_failed
+    )
+    wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
+    site = WebSocketSite(_options(args), wire_observer, reactor, on_idle=release_free_memory)
     endpoint = listen_endpoint(reactor, args.host, args.port, tls)
 
     def listening(listening_port: Any) -> None:
@@ -236,6 +249,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         "before", "shutdown", lambda: site.shutdown("server shutting down")
     )
     reactor.run()
+    if recorder is not None:
+        recorder.close()  # every frame up to the last turn is in the file
     if "broken_pipe" in outcome:
         raise BrokenPipeError
     observer.flush()  # what the last turns of the reactor logged

@@ -43,6 +43,7 @@ __all__ = [
     "reserved_bits_ok",
     "text_not_utf8",
     "violations",
+    "wire_header",
 ]
 
 
@@ -607,6 +608,20 @@ def encode_header(
     """
     bits = minimal_length_bits(length)
     return _header(fin, rsv1, False, False, opcode, mask_key, length, bits), bits
+
+
+def wire_header(frame: WireFrame) -> bytes:
+    """The header bytes of ``frame`` exactly as it came: its bits, length encoding and key."""
+    return _header(
+        frame.fin,
+        frame.rsv1,
+        frame.rsv2,
+        frame.rsv3,
+        frame.opcode,
+        frame.mask_key,
+        frame.length,
+        frame.length_bits,
+    )
 
 
 def _header(

@@ -1,0 +1,270 @@
+"""The session file: one JSON object a line, every frame of one or more connections.
+
+The format is documented in ``docs/session-format.md`` and its JSON Schema in
+``docs/session.schema.json``. Line 1 is the header; then, per connection, an
+``open`` record (both handshake heads as on the wire), one ``frame`` record per
+frame in the order it was read or written, ``close`` when the closing handshake
+ends or fails, and ``disconnect`` when the TCP connection is gone.
+
+A frame record keeps every bit: the header bytes as on the wire (``head``, hex),
+the payload as on the wire (``wire``, base64, still masked and compressed), and
+the fields read from them for people and ``jq``. The frame that completes a
+message carries the message (``message``: its text, or base64 for binary,
+inflated where permessage-deflate was on).
+
+Standard library only: ``decode`` reads sessions and must start fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from wstool.core.events import MessageReceived, MessageSent
+from wstool.core.frames import FrameParser, Role, WireFrame, wire_header
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Connection",
+    "FrameEvent",
+    "Session",
+    "SessionError",
+    "frame_record",
+    "header_record",
+    "looks_like_session",
+    "message_record",
+    "read_session",
+]
+
+FORMAT = "wstool-session"
+VERSION = 1
+"""Bumped when a reader of the previous version would misread a file."""
+
+DIRECTIONS = ("client", "server")
+"""A frame's ``from``: the end that sent it."""
+
+
+class SessionError(ValueError):
+    """A session file that cannot be read; ``str(error)`` is one line naming the line."""
+
+
+def header_record(*, tool_version: str, command: str, started: str) -> dict[str, Any]:
+    """Line 1 of every session: what wrote it, and when (ISO 8601, UTC)."""
+    return {
+        "type": "session",
+        "format": FORMAT,
+        "version": VERSION,
+        "wstool": tool_version,
+        "command": command,
+        "started": started,
+    }
+
+
+def message_record(message: MessageReceived | MessageSent) -> dict[str, Any]:
+    """The message a frame completes: text as text, binary as base64."""
+    record: dict[str, Any] = {
+        "opcode": message.opcode,
+        "frames": message.frames,
+        "compressed": message.compressed,
+        "size": len(message.data),
+    }
+    text = getattr(message, "text", None)
+    if text is None and message.opcode == 1:
+        try:
+            text = message.data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is not None:
+        record["text"] = text
+    else:
+        record["base64"] = base64.b64encode(message.data).decode("ascii")
+    return record
+
+
+def frame_record(frame: WireFrame, sender: Role) -> dict[str, Any]:
+    """Every bit of ``frame`` (without its connection, time and message)."""
+    return {
+        "type": "frame",
+        "from": sender.value,
+        "fin": frame.fin,
+        "rsv": [frame.rsv1, frame.rsv2, frame.rsv3],
+        "opcode": frame.opcode,
+        "mask": None if frame.mask_key is None else frame.mask_key.hex(),
+        "length": frame.length,
+        "head": wire_header(frame).hex(),
+        "wire": base64.b64encode(frame.payload).decode("ascii"),
+    }
+
+
+@dataclass
+class FrameEvent:
+    """A frame read back from a session."""
+
+    conn: int
+    sender: Role
+    frame: WireFrame
+    time: float | None
+    message: dict[str, Any] | None
+    line: int
+
+
+@dataclass
+class Connection:
+    """One connection of a session: its heads and what went each way."""
+
+    conn: int
+    open: dict[str, Any]
+    frames: list[FrameEvent] = field(default_factory=list)
+    close: dict[str, Any] | None = None
+    disconnect: dict[str, Any] | None = None
+
+    @property
+    def request(self) -> bytes:
+        return str(self.open.get("request", "")).encode("latin-1")
+
+    @property
+    def response(self) -> bytes:
+        return str(self.open.get("response", "")).encode("latin-1")
+
+    def wire(self, sender: Role) -> bytes:
+        """The bytes ``sender`` put on the wire: its handshake head, then its frames."""
+        head = self.request if sender is Role.CLIENT else self.response
+        parts = [head]
+        for event in self.frames:
+            if event.sender is sender:
+                parts.append(wire_header(event.frame))
+                parts.append(event.frame.payload)
+        return b"".join(parts)
+
+    def messages(self, sender: Role) -> list[dict[str, Any]]:
+        """The messages ``sender`` sent, in order."""
+        return [e.message for e in self.frames if e.sender is sender and e.message is not None]
+
+
+@dataclass
+class Session:
+    """A whole session file, read."""
+
+    header: dict[str, Any]
+    connections: dict[int, Connection]
+    notes: list[str] = field(default_factory=list)
+
+
+def looks_like_session(head: bytes) -> bool:
+    """Whether the first bytes of a file are a session's header line."""
+    first = head.lstrip()[:200]
+    return first.startswith(b"{") and f'"format": "{FORMAT}"'.encode() in first.replace(
+        b'":"', b'": "'
+    )
+
+
+def read_session(lines: Iterable[bytes]) -> Session:
+    """Read a session file, strictly: a clear error with its line number for anything wrong.
+
+    A last line cut short (the process was killed while writing it) is left out with a note.
+
+    Raises:
+        SessionError: the file is not a session, or a line is malformed.
+    """
+    records = list(_records(lines))
+    notes = [] if not records or records[-1][1] is not None else ["the last line was cut short"]
+    complete = [(n, r) for n, r in records if r is not None]
+    if not complete:
+        raise SessionError("line 1: empty: not a wstool session")
+    number, header = complete[0]
+    if header.get("type") != "session" or header.get("format") != FORMAT:
+        raise SessionError(f"line {number}: not a wstool session header")
+    if not isinstance(header.get("version"), int) or header["version"] > VERSION:
+        raise SessionError(
+            f"line {number}: session format version {header.get('version')!r}; "
+            f"this wstool reads up to {VERSION}"
+        )
+    session = Session(header, {}, notes)
+    for number, record in complete[1:]:
+        _add(session, number, record)
+    return session
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """(line number, record) per non-blank line; None for a cut last line."""
+    pending: tuple[int, bytes] | None = None
+    for number, line in enumerate(lines, 1):
+        if pending is not None:
+            yield _parse_line(*pending)
+            pending = None
+        if not line.strip():
+            continue
+        if not line.endswith(b"\n"):
+            pending = (number, line)  # the last line: maybe cut
+            continue
+        yield _parse_line(number, line)
+    if pending is not None:
+        try:
+            yield _parse_line(*pending)
+        except SessionError:
+            yield pending[0], None
+
+
+def _parse_line(number: int, line: bytes) -> tuple[int, dict[str, Any]]:
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise SessionError(f"line {number}: not JSON ({exc.args[0].split(':')[0]})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+        raise SessionError(f"line {number}: a record must be an object with a 'type'")
+    return number, record
+
+
+def _add(session: Session, number: int, record: dict[str, Any]) -> None:
+    kind = record["type"]
+    conn = record.get("conn")
+    if not isinstance(conn, int):
+        raise SessionError(f"line {number}: {kind} record without an integer 'conn'")
+    if kind == "open":
+        if conn in session.connections:
+            raise SessionError(f"line {number}: connection {conn} is opened twice")
+        for name in ("request", "response"):
+            if not isinstance(record.get(name), str):
+                raise SessionError(f"line {number}: open record without its {name} head")
+        session.connections[conn] = Connection(conn, record)
+        return
+    connection = session.connections.get(conn)
+    if connection is None:
+        raise SessionError(f"line {number}: {kind} record for connection {conn}, never opened")
+    if kind == "frame":
+        connection.frames.append(_frame_event(number, conn, record))
+    elif kind == "close":
+        connection.close = record
+    elif kind == "disconnect":
+        connection.disconnect = record
+    else:
+        raise SessionError(f"line {number}: unknown record type {kind!r}")
+
+
+def _frame_event(number: int, conn: int, record: dict[str, Any]) -> FrameEvent:
+    try:
+        sender = Role(record["from"])
+        head = bytes.fromhex(record["head"])
+        payload = base64.b64decode(record["wire"], validate=True)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = exc.args[0] if isinstance(exc, KeyError) else "a bad value"
+        raise SessionError(f"line {number}: frame record with {what!r} missing or wrong") from None
+    frames = list(FrameParser().feed(head + payload))
+    if len(frames) != 1 or frames[0].size != len(head) + len(payload):
+        raise SessionError(f"line {number}: the frame's head and payload do not make one frame")
+    message = record.get("message")
+    if message is not None and not isinstance(message, dict):
+        raise SessionError(f"line {number}: 'message' must be an object")
+    time = record.get("time")
+    return FrameEvent(
+        conn,
+        sender,
+        frames[0],
+        float(time) if isinstance(time, (int, float)) else None,
+        message,
+        number,
+    )
