@@ -1,0 +1,127 @@
+"""``wstool proxy`` as a user runs it: before ``wstool serve``, ``wstool connect`` through it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from e2e_support import PROJECT_ROOT, WAIT, e2e_env
+
+LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
+
+
+def wstool(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wstool", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=e2e_env(),
+        timeout=WAIT,
+    )
+
+
+@pytest.fixture
+def proxy() -> Iterator[Callable[..., tuple[subprocess.Popen[str], int]]]:
+    """Starts ``wstool proxy --listen 127.0.0.1:0 ARGS``; kills leftovers at teardown."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*argv: str) -> tuple[subprocess.Popen[str], int]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wstool", "proxy", "--listen", "127.0.0.1:0", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=e2e_env(),
+        )
+        started.append(process)
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = LISTENING.search(first)
+        assert match, first
+        return process, int(match[1])
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(WAIT)
+
+
+def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C: SIGINT, then what it printed and its exit status."""
+    time.sleep(0.3)  # let the last reports reach the log
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=WAIT)
+    return process.returncode, out
+
+
+def test_connect_through_the_proxy_and_ctrl_c(
+    server_port: int, proxy: Callable[..., tuple[subprocess.Popen[str], int]]
+) -> None:
+    """Both hops' heads, each frame with its direction, the summary; Ctrl-C exits 0."""
+    process, port = proxy("--to", f"ws://127.0.0.1:{server_port}/echo")
+    result = wstool("connect", f"ws://127.0.0.1:{port}/room", stdin="hello\n")
+    assert result.returncode == 0 and result.stdout == "hello\n", result.stderr
+    status, out = interrupt(process)
+    assert status == 0
+    assert "#1 127.0.0.1:" in out and f"→ ws://127.0.0.1:{server_port}/echo/room" in out
+    assert "  >s GET /echo/room HTTP/1.1  (rewritten)" in out
+    assert f"  >s Host: 127.0.0.1:{server_port}  (rewritten)" in out
+    assert "#1 upgraded: HTTP/1.1 101 Switching Protocols" in out
+    assert re.search(r"#1 c→s TEXT +FIN rsv=100 mask=[0-9a-f]{8} len=\d+", out)
+    assert "#1 s→c message TEXT 5 bytes, inflated from" in out
+    assert "#1 c→s CLOSE        FIN" in out
+    assert re.search(
+        r"#1 closed after [\d.]+ s \(the server closed the connection\): c→s 2 frames", out
+    )
+
+
+def test_ctrl_c_closes_what_is_open(
+    server_port: int, proxy: Callable[..., tuple[subprocess.Popen[str], int]]
+) -> None:
+    """A connection still open at Ctrl-C is closed and summarised; exit 0."""
+    process, port = proxy("-q", "--to", f"ws://127.0.0.1:{server_port}/")
+    client = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    client.sendall(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert client.recv(4096).startswith(b"HTTP/1.1 101 ")
+    status, out = interrupt(process)
+    client.close()
+    assert status == 0
+    assert re.search(r"#1 closed after [\d.]+ s \(the proxy stopped\)", out), out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        ((), "the following arguments are required: --to"),
+        (("--to", "http://127.0.0.1/"), "is an http:// URL; give ws:// or wss://"),
+        (("--to", "ws://x/", "--listen", "nowhere"), "is not HOST:PORT"),
+        (("--to", "wss://x/", "--upstream-ca", "/nonexistent.pem"), "/nonexistent.pem"),
+    ],
+)
+def test_bad_usage_is_one_line_and_status_2(argv: tuple[str, ...], needle: str) -> None:
+    """Bad options: one line on stderr naming the problem, exit 2."""
+    result = wstool("proxy", *argv)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
+
+
+def test_port_in_use_is_one_line(server_port: int) -> None:
+    """Listening where something listens already: one line, exit 1."""
+    result = wstool("proxy", "--to", "ws://127.0.0.1:9/", "--listen", f"127.0.0.1:{server_port}")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"wstool proxy: cannot listen on 127.0.0.1:{server_port}: ")
+    assert result.stderr.count("\n") == 1
