@@ -164,20 +164,6 @@ class TestExamples:
         assert "  Hello, plain\n" in out
         assert out.endswith("3 frames, no violations\n")
 
-    @pytest.mark.parametrize("raw", [False, True], ids=["dump", "raw"])
-    def test_pcap_file(self, wstool: list[str], tmp_path: Path, raw: bool) -> None:
-        """A pcap file is named for what it is, in one line, with status 2."""
-        path = tmp_path / "capture.pcap"
-        header = bytes.fromhex("d4c3b2a1 0200 0400 00000000 00000000 00000400 01000000")
-        path.write_bytes(header + bytes.fromhex("00") * 40)
-        result = run(wstool, "decode", *(["--raw"] if raw else []), str(path))
-        assert (result.returncode, result.stdout) == (2, "")
-        assert result.stderr == (
-            f"wstool decode: {path} is a pcap capture (libpcap format, little-endian), "
-            "not a hexdump; wstool decode reads text dumps and --raw frame bytes "
-            f"(tcpdump -nn -r {path} -X prints one)\n"
-        )
-
     def test_errors_on_stderr(self, wstool: list[str]) -> None:
         """Unreadable input: status 2, one line on stderr, nothing on stdout."""
         result = run(wstool, "decode", stdin=b"hello world\n")

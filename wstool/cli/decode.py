@@ -40,7 +40,10 @@ input formats (detected on their own):
   tshark -x          the same; only the frames are read, not the data sources
                      tshark derives (reassembled, unmasked, decompressed)
   --base64, --raw    base64 text, or binary bytes as they are
-  pcap, pcapng       not read yet: print them with tcpdump -nn -r FILE -X
+  pcap, pcapng       capture files (both byte orders, us/ns; Ethernet, VLAN,
+                     Linux cooked v1/v2, BSD loopback, raw IP), also live
+                     from a pipe: every WebSocket connection found by its
+                     HTTP upgrade, frames in capture order, then a summary
 
 examples:
   echo '81 05 48 65 6c 6c 6f' | wstool decode
@@ -48,6 +51,8 @@ examples:
   wstool decode --raw capture.bin --json | jq .opcode_name
   sudo tcpdump -i lo -X port 8080 > dump.txt; wstool decode dump.txt
   wstool decode --deflate compressed.hex
+  sudo tcpdump -i any -w ws.pcap port 8765; wstool decode ws.pcap --conn 2
+  sudo tcpdump -U -w - -i lo port 8765 | wstool decode -
 
 exit statuses: 0 no violation, 1 violations found or a frame cut short,
 2 unreadable input or bad usage.
@@ -88,26 +93,67 @@ def add_parser(commands: Any) -> None:
     )
     decode.add_argument("--json", action="store_true", help="print one JSON object per line")
     decode.add_argument(
+        "--time",
+        choices=("absolute", "relative", "delta"),
+        default="relative",
+        help="pcap/pcapng: timestamps as UTC time of day, seconds since the first packet "
+        "(default) or since the previous line",
+    )
+    decode.add_argument(
+        "--conn",
+        type=int,
+        metavar="N",
+        help="pcap/pcapng: show only connection N (see the summary)",
+    )
+    decode.add_argument(
         "--full", action="store_true", help="show whole payloads (default: the first 1024 bytes)"
     )
     add_output_options(decode)
     decode.set_defaults(run=run)
 
 
-def _read_input(path: str, env: Environment) -> bytes:
+def _open_input(path: str, env: Environment) -> Any:
+    """The input as a binary stream (None: a text-only stdin, read with :func:`_read_text`)."""
     if path == "-":
         source: Any = getattr(env.stdin, "buffer", None)
-        if source is None:
-            return env.stdin.read().encode("utf-8", "surrogateescape")
-        if env.stdin_isatty:
+        if source is not None and env.stdin_isatty:
             env.stderr.write("wstool decode: reading the dump from the terminal; end with Ctrl-D\n")
-        data: bytes = source.read()
-        return data
+        return source
     try:
-        with open(path, "rb") as file:
-            return file.read()
+        return open(path, "rb")
     except OSError as exc:
         raise CommandError(f"cannot read {path!r}: {exc.strerror}", ExitStatus.USAGE) from exc
+
+
+def _read_head(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes, without waiting for more than that on a pipe."""
+    head = b""
+    while len(head) < size:
+        chunk = stream.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def _read_input(path: str, env: Environment) -> tuple[bytes, Any]:
+    """The whole input, or a capture's first bytes and its stream (read as packets arrive)."""
+    from wstool.capture.pcapfile import is_capture_magic
+
+    stream = _open_input(path, env)
+    if stream is None:
+        return env.stdin.read().encode("utf-8", "surrogateescape"), None
+    capture = False
+    try:
+        head = _read_head(stream, 4)
+        capture = is_capture_magic(head)
+        data: bytes = head if capture else head + stream.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path!r}: {exc.strerror}", ExitStatus.USAGE) from exc
+    finally:
+        if path != "-" and not capture:
+            stream.close()
+    return data, stream if capture else None
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
@@ -116,16 +162,15 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.core.frames import Role
     from wstool.core.inspect import inspect_streams
 
-    raw = _read_input(args.file, env)
-    capture_file = capture.describe_binary(raw[:64])
-    if capture_file is not None:
-        name = "the input" if args.file == "-" else args.file
-        raise CommandError(
-            f"{name} is {capture_file}, not a hexdump; "
-            "wstool decode reads text dumps and --raw frame bytes "
-            f"(tcpdump -nn -r {name if args.file != '-' else 'FILE'} -X prints one)",
-            ExitStatus.USAGE,
-        )
+    raw, stream = _read_input(args.file, env)
+    if stream is not None:
+        from wstool.cli.decode_capture import run_capture
+
+        try:
+            return run_capture(raw, stream, args, env)
+        finally:
+            if args.file != "-":
+                stream.close()
     try:
         if args.raw:
             dump = capture.read_raw(raw)

@@ -1,0 +1,388 @@
+"""Packet captures on the terminal: events with capture timestamps, and the connections table.
+
+``wstool decode`` of a pcap/pcapng file prints every WebSocket connection's frames in capture
+order, both directions interleaved, each block led by its time, connection and direction; then a
+summary of the connections. The capture's types are read through the protocols below (ui does
+not import capture): whatever has these attributes can be shown.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from wstool.core.frames import Role
+from wstool.core.inspect import StreamItem, StreamReport
+from wstool.ui.render import report_blocks, report_records, report_text
+from wstool.ui.sanitize import terminal_safe
+
+__all__ = [
+    "Clock",
+    "ConnectionView",
+    "EventView",
+    "connection_records",
+    "event_blocks",
+    "event_records",
+    "event_text",
+    "summary_table",
+    "summary_text",
+]
+
+
+class SideView(Protocol):
+    """What one end sent (capture.connections.Side)."""
+
+    address: str
+    frames: int
+    wire_bytes: int
+    close_code: int | None
+    violations: int
+    retransmitted: int
+    gaps: int
+
+
+class ConnectionView(Protocol):
+    """A connection of the capture (capture.connections.Connection)."""
+
+    id: int
+    kind: str
+    mid_stream: bool
+    path: str
+    status: str
+    subprotocol: str
+    extensions: str
+    first_time: int
+    last_time: int
+    client_address: str
+    server_address: str
+
+    @property
+    def client(self) -> SideView: ...
+
+    @property
+    def server(self) -> SideView: ...
+
+    def role(self, address: str) -> Role | None: ...
+
+
+class EventView(Protocol):
+    """An event of the capture (capture.connections.CaptureEvent)."""
+
+    time: int
+    source: str | None
+    items: list[StreamItem]
+    note: str | None
+
+    @property
+    def connection(self) -> ConnectionView | None: ...
+
+
+class Clock:
+    """Capture timestamps as text: ``absolute`` (UTC time of day), ``relative`` (seconds since
+    the first packet) or ``delta`` (seconds since the previous event shown)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.start: int | None = None
+        self._previous: int | None = None
+
+    def __call__(self, ns: int) -> str:
+        if self.start is None:
+            self.start = ns
+        if self.mode == "absolute":
+            seconds, fraction = divmod(ns, 1_000_000_000)
+            return _time.strftime("%H:%M:%S", _time.gmtime(seconds)) + f".{fraction // 1000:06d}"
+        base = self.start if self.mode == "relative" or self._previous is None else self._previous
+        self._previous = ns
+        return f"{(ns - base) / 1e9:.6f}"
+
+    def span(self, ns: int) -> str:
+        """A time in the summary: absolute, or relative to the first packet."""
+        if self.mode == "absolute":
+            seconds, fraction = divmod(ns, 1_000_000_000)
+            return _time.strftime("%H:%M:%S", _time.gmtime(seconds)) + f".{fraction // 1000:06d}"
+        return f"{(ns - (self.start if self.start is not None else ns)) / 1e9:.6f}"
+
+
+def _direction(event: EventView) -> tuple[str, Role | None, str | None]:
+    connection = event.connection
+    if connection is None:
+        return "", None, None
+    if event.source is None:
+        return f"#{connection.id}", None, None
+    role = connection.role(event.source)
+    if role is Role.CLIENT:
+        arrow = "c→s"
+    elif role is Role.SERVER:
+        arrow = "s→c"
+    else:
+        arrow = "→"
+    other = (
+        connection.server_address
+        if event.source == connection.client_address
+        else (connection.client_address)
+    )
+    return f"#{connection.id} {arrow}", role, other
+
+
+def event_text(event: EventView, clock: Clock, limit: int | None) -> str:
+    """One event as plain text: each block's first line led by the time, connection, direction."""
+    label, role, destination = _direction(event)
+    lead = f"{clock(event.time)} {label} " if label else f"{clock(event.time)} "
+    if event.note is not None:
+        text = lead + "note: " + terminal_safe(event.note) + "\n"
+        if not event.items:
+            return text
+    else:
+        text = ""
+    report = StreamReport(role, items=event.items)
+    blocks = report_text(report, source=event.source, destination=destination, limit=limit)
+    next(blocks)  # the title: the lead says who sent it
+    return text + "".join(lead + block for block in blocks)
+
+
+def event_blocks(event: EventView, clock: Clock, limit: int | None) -> Iterator[RenderableType]:
+    """One event as rich renderables, for a terminal."""
+    label, role, destination = _direction(event)
+    stamp = clock(event.time)
+
+    def lead() -> Text:
+        text = Text(stamp + " ", "ws.dim")
+        if label:
+            text.append(label + " ", "ws.in" if role is Role.SERVER else "ws.out")
+        return text
+
+    if event.note is not None:
+        yield lead().append("note: " + terminal_safe(event.note), "ws.note")
+    if not event.items:
+        return
+    report = StreamReport(role, items=event.items)
+    blocks = report_blocks(report, source=event.source, destination=destination, limit=limit)
+    next(blocks)
+    for block in blocks:
+        if isinstance(block, Group) and block.renderables:
+            first, *rest = block.renderables
+            yield Group(_led(lead(), first), *rest)
+        else:
+            yield _led(lead(), block)
+
+
+def _led(lead: Text, block: RenderableType) -> RenderableType:
+    if isinstance(block, Text):
+        return lead.append_text(block)
+    return Group(lead, block)
+
+
+_DIRECTIONS = {Role.CLIENT: "client_to_server", Role.SERVER: "server_to_client"}
+
+
+def event_records(event: EventView) -> Iterator[dict[str, Any]]:
+    """One event as JSON-ready dicts: decode's usual fields, plus connection, direction, time."""
+    _, role, destination = _direction(event)
+    connection = event.connection
+    extra: dict[str, Any] = {
+        "connection": connection.id if connection is not None else None,
+        "direction": None if role is None else _DIRECTIONS[role],
+        "time": round(event.time / 1e9, 9),
+    }
+    if event.note is not None:
+        yield {"type": "note", "message": event.note, **extra, "source": event.source}
+    if event.items:
+        report = StreamReport(role, items=event.items)
+        for record in report_records(report, source=event.source, destination=destination):
+            yield {**record, **extra}
+
+
+def _kind(connection: ConnectionView) -> str:
+    if connection.kind == "tls":
+        return "encrypted (TLS)"
+    if connection.kind == "http2":
+        return "HTTP/2: not decoded"
+    if connection.kind == "refused":
+        return f"refused: {connection.status}"
+    if connection.mid_stream and not connection.status:
+        return "(mid-stream)"
+    return connection.path
+
+
+def _close(side: SideView) -> str:
+    return "-" if side.close_code is None else str(side.close_code)
+
+
+def _rows(connections: Sequence[ConnectionView], clock: Clock) -> list[list[str]]:
+    rows = []
+    for connection in connections:
+        client, server = connection.client, connection.server
+        rows.append(
+            [
+                f"#{connection.id}",
+                connection.client_address,
+                connection.server_address,
+                terminal_safe(_kind(connection)),
+                terminal_safe(connection.subprotocol) or "-",
+                terminal_safe(connection.extensions) or "-",
+                f"{client.frames}/{server.frames}",
+                f"{client.wire_bytes}/{server.wire_bytes}",
+                f"{_close(client)}/{_close(server)}",
+                str(client.violations + server.violations),
+                clock.span(connection.first_time),
+                clock.span(connection.last_time),
+            ]
+        )
+    return rows
+
+
+_HEADERS = [
+    "id",
+    "client",
+    "server",
+    "path",
+    "subprotocol",
+    "extensions",
+    "frames C→S/S→C",
+    "bytes C→S/S→C",
+    "close C/S",
+    "violations",
+    "first",
+    "last",
+]
+
+
+def summary_text(connections: Sequence[ConnectionView], clock: Clock) -> str:
+    """The connections table as plain text, columns padded with spaces."""
+    rows = [_HEADERS, *_rows(connections, clock)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        + "\n"
+        for row in rows
+    )
+
+
+def summary_table(connections: Sequence[ConnectionView], clock: Clock) -> Table:
+    """The connections table for a terminal."""
+    table = Table(title=None, box=None, header_style="ws.header.name", pad_edge=False)
+    for header in _HEADERS:
+        table.add_column(header, no_wrap=header in ("client", "server"))
+    for row in _rows(connections, clock):
+        table.add_row(*row)
+    return table
+
+
+def connection_records(connections: Sequence[ConnectionView]) -> Iterator[dict[str, Any]]:
+    """The summary as JSON-ready dicts, one per connection."""
+    for connection in connections:
+        client, server = connection.client, connection.server
+        yield {
+            "type": "connection",
+            "connection": connection.id,
+            "kind": connection.kind,
+            "client": connection.client_address,
+            "server": connection.server_address,
+            "path": connection.path,
+            "status": connection.status,
+            "mid_stream": connection.mid_stream,
+            "subprotocol": connection.subprotocol,
+            "extensions": connection.extensions,
+            "frames": {"client": client.frames, "server": server.frames},
+            "bytes": {"client": client.wire_bytes, "server": server.wire_bytes},
+            "close_codes": {"client": client.close_code, "server": server.close_code},
+            "violations": client.violations + server.violations,
+            "retransmitted_bytes": client.retransmitted + server.retransmitted,
+            "gaps": client.gaps + server.gaps,
+            "first_time": round(connection.first_time / 1e9, 9),
+            "last_time": round(connection.last_time / 1e9, 9),
+        }
+
+
+class CapturePrinter:
+    """Writes a capture's events as they come, then the summary: rich, plain text or NDJSON.
+
+    Args:
+        console: The rich console (text output), or None with ``stdout`` for NDJSON.
+        stdout: Where NDJSON lines go.
+        clock: How timestamps are shown.
+        limit: Payload bytes shown per frame (None: all).
+        connection: Show only this connection's events (and the capture's own notes).
+    """
+
+    def __init__(
+        self,
+        console: Any,
+        stdout: Any,
+        clock: Clock,
+        limit: int | None,
+        connection: int | None = None,
+    ) -> None:
+        self.console = console
+        self.stdout = stdout
+        self.clock = clock
+        self.limit = limit
+        self.only = connection
+        self.plain = (
+            console is not None and console.color_system is None and not console.is_terminal
+        )
+
+    def line(self, text: str, style: str = "ws.note") -> None:
+        """A line about the capture itself (format, interfaces, comments)."""
+        if self.console is None:
+            from wstool.ui.sanitize import json_line
+
+            self.stdout.write(json_line({"type": "note", "message": text}))
+        elif self.plain:
+            self.console.file.write(terminal_safe(text) + "\n")
+        else:
+            self.console.print(Text(terminal_safe(text), style))
+
+    def event(self, event: EventView) -> None:
+        """One event, unless --conn leaves its connection out."""
+        connection = event.connection
+        if self.only is not None and connection is not None and connection.id != self.only:
+            return
+        if self.console is None:
+            from wstool.ui.sanitize import json_line
+
+            write = self.stdout.write
+            for record in event_records(event):
+                write(json_line(record))
+        elif self.plain:
+            self.console.file.write(event_text(event, self.clock, self.limit))
+        else:
+            from wstool.ui.render import print_block
+
+            for block in event_blocks(event, self.clock, self.limit):
+                print_block(self.console, block)
+
+    def flush(self) -> None:
+        """Push what was written to the terminal or pipe (live captures)."""
+        stream = self.stdout if self.console is None else self.console.file
+        stream.flush()
+
+    def summary(self, connections: Sequence[ConnectionView], others: str) -> None:
+        """The connections table (or its records), and what else the capture held."""
+        if self.only is not None:
+            connections = [c for c in connections if c.id == self.only]
+        if self.console is None:
+            from wstool.ui.sanitize import json_line
+
+            for record in connection_records(connections):
+                self.stdout.write(json_line(record))
+            if others:
+                self.stdout.write(json_line({"type": "note", "message": others}))
+            return
+        if not connections:
+            self.line("no WebSocket connection found" + (f" ({others})" if others else ""))
+            return
+        title = f"{len(connections)} connection{'s' * (len(connections) != 1)}"
+        if self.plain:
+            self.console.file.write(f"{title}:\n" + summary_text(connections, self.clock))
+        else:
+            self.console.print(Text(f"{title}:", "ws.note"))
+            self.console.print(summary_table(connections, self.clock))
+        if others:
+            self.line(others)
