@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Run wstool's WebSocket server conformance cases against any echo server.
 
-The cases are the table of ``tests/conformance/cases.py`` (the pytest suite
+The cases are the table of ``wstool/check/cases.py`` (the pytest suite
 runs the same table against ``wstool serve``), numbered after the Autobahn
 Testsuite's sections, plus section 0 for the opening handshake. The server
 under test must echo every message back to its sender. Each case prints one
 row: id, description, expected, observed, verdict and duration; then a
 summary line. The exit status is 1 if any case FAILed, else 0.
 
-Verdicts: PASS (exactly as expected, promptly), NON-STRICT (allowed by the
+Verdicts: OK (exactly as expected, promptly), NON-STRICT (allowed by the
 RFC but not the best behaviour: another close code, a late failure, another
 4xx status), FAIL, SKIP (the case needs a server configuration not given).
 
@@ -36,13 +36,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conformance.cases import CASES, PROFILES
-from conformance.model import Case
-from conformance.peer import parse_uri
-from conformance.runner import FAIL, NON_STRICT, PASS, SKIP, Result, run_case
-
+from wstool.check.cases import CASES, PROFILES
+from wstool.check.model import Case
+from wstool.check.peer import parse_uri
+from wstool.check.runner import BEHAVIORS, FAILED, OK, SKIPPED, Result, run_case
 from wstool.core.errors import UsageError
 from wstool.core.uri import WebSocketURI
 from wstool.ui.sanitize import terminal_safe
@@ -80,7 +79,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "-k", "--select", metavar="REGEX", help="run cases whose id or description matches"
     )
-    parser.add_argument("--failures", action="store_true", help="print only rows that did not PASS")
+    parser.add_argument("--failures", action="store_true", help="print only rows that are not OK")
     parser.add_argument("--list", action="store_true", help="list the cases without running them")
     parser.add_argument(
         "--insecure", action="store_true", help="wss://: do not verify the certificate"
@@ -127,25 +126,25 @@ def main(argv: list[str] | None = None) -> int:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     print(_row([name for name, _ in _COLUMNS], "TIME"))
-    counts = {PASS: 0, NON_STRICT: 0, FAIL: 0, SKIP: 0}
+    counts = dict.fromkeys((*BEHAVIORS, SKIPPED), 0)
     started = time.monotonic()
     for case in cases:
         uri = urls.get(case.profile)
         if uri is None:
-            result = Result(case, SKIP, "", f"needs a server of profile {case.profile}", 0.0)
+            result = Result(case, SKIPPED, "", f"needs a server of profile {case.profile}", 0.0)
         else:
             result = run_case(case, uri, ssl_context=context)
         counts[result.verdict] += 1
-        if args.failures and result.verdict == PASS:
+        if args.failures and result.verdict == OK:
             continue
         cells = [case.id, case.description, case.expected, result.observed, result.verdict]
         print(_row(cells, f"{result.duration:.3f}s"), flush=True)
-        if result.verdict in (FAIL, NON_STRICT) and result.detail:
+        if result.verdict not in (OK, SKIPPED) and result.detail:
             print(f"{'':9}   -> {terminal_safe(result.detail)}", flush=True)
     total = time.monotonic() - started
-    summary = ", ".join(f"{counts[v]} {v}" for v in (PASS, NON_STRICT, FAIL, SKIP))
+    summary = ", ".join(f"{counts[v]} {v}" for v in (*BEHAVIORS, SKIPPED))
     print(f"{len(cases)} cases against {args.url}: {summary} in {total:.1f}s")
-    return 1 if counts[FAIL] else 0
+    return 1 if counts[FAILED] else 0
 
 
 if __name__ == "__main__":

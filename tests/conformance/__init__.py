@@ -1,5 +1,6 @@
-"""Conformance suite for ``wstool serve``: the case table, its runner and a blocking client.
+"""Conformance suite for ``wstool serve``: the case table of :mod:`wstool.check` against it.
 
-The table (:mod:`conformance.cases`) is shared with ``scripts/conformance.py``,
-which runs it against any server URL.
+The table, its runner and the blocking client live in :mod:`wstool.check`
+(``wstool check server`` runs them against any server URL); these tests run
+them against ``wstool serve`` and hold every case to a strict OK.
 """

@@ -20,10 +20,10 @@ from typing import IO
 
 import pytest
 
-from conformance.cases import PROFILES
-from conformance.model import Case
-from conformance.peer import parse_uri
-from conformance.runner import PASS, Result, run_case
+from wstool.check.cases import PROFILES
+from wstool.check.model import Case
+from wstool.check.peer import parse_uri
+from wstool.check.runner import OK, Result, run_case
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
@@ -125,14 +125,15 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture
 def conform(servers: Servers) -> Callable[[Case], Result]:
-    """Run a case against its profile's server and assert a strict PASS."""
+    """Run a case against its profile's server and assert a strict OK (and an OK close)."""
 
     def run(case: Case) -> Result:
         server = servers.get(case.profile)
         result = run_case(case, parse_uri(server.url))
-        assert result.verdict == PASS, (
+        assert (result.verdict, result.close_verdict) == (OK, OK), (
             f"{case.id} {case.description}\n  expected: {case.expected}\n"
             f"  observed: {result.observed}\n  {result.verdict}: {result.detail}\n"
+            f"  close: {result.close_verdict} {result.close_detail}\n"
             f"server output:\n{server.output()}"
         )
         return result

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.cases import cases_in
-from conformance.model import Case
-from conformance.runner import Result
+from wstool.check.cases import cases_in
+from wstool.check.model import Case
+from wstool.check.runner import Result
 
 CASES = cases_in("12", "13")
 

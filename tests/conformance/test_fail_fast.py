@@ -3,7 +3,7 @@
 The Autobahn Testsuite's cases 6.4.3 and 6.4.4 write one text frame in three
 chops with pauses; a server that fails only once the whole frame is in is
 rated NON-STRICT there, one that fails at the first invalid byte OK. The
-cases of section 6.8 rate the same way: PASS for ``wstool serve`` (in
+cases of section 6.8 rate the same way: OK for ``wstool serve`` (in
 test_utf8.py), NON-STRICT for a server that checks whole frames only (here).
 """
 
@@ -19,10 +19,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.cases import cases_in
 from conformance.conftest import Servers
-from conformance.peer import parse_uri
-from conformance.runner import NON_STRICT, run_case
+from wstool.check.cases import cases_in
+from wstool.check.peer import parse_uri
+from wstool.check.runner import NON_STRICT, run_case
 from wstool.core.frames import FrameParser, forge_frame, parse_close_payload
 from wstool.core.handshake import accept_key, build_response, check_request
 from wstool.core.http import parse_request_head

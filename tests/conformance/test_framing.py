@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.cases import cases_in
-from conformance.model import Case
-from conformance.runner import PROMPT, Result
+from wstool.check.cases import cases_in
+from wstool.check.model import Case
+from wstool.check.runner import PROMPT, Result
 
 CASES = cases_in("1", "10")
 

@@ -6,8 +6,8 @@ import re
 import subprocess
 import sys
 
-from conformance.cases import CASES
 from conformance.conftest import PROJECT_ROOT, Servers
+from wstool.check.cases import CASES
 
 SCRIPT = PROJECT_ROOT / "scripts" / "conformance.py"
 
@@ -33,9 +33,11 @@ def test_passing_run_prints_table_and_summary(servers: Servers) -> None:
     assert lines[0].split()[:5] == ["ID", "DESCRIPTION", "EXPECTED", "OBSERVED", "VERDICT"]
     rows = [line for line in lines[1:-1] if line.strip()]
     assert [row.split()[0] for row in rows] == [*(f"1.1.{n}" for n in range(1, 7)), "7.2.1"]
-    assert all(" PASS " in row and re.search(r"\d+\.\d{3}s$", row) for row in rows)
+    assert all(" OK " in row and re.search(r"\d+\.\d{3}s$", row) for row in rows)
     assert re.fullmatch(
-        r"7 cases against .*: 7 PASS, 0 NON-STRICT, 0 FAIL, 0 SKIP in [\d.]+s", lines[-1]
+        r"7 cases against .*: 7 OK, 0 NON-STRICT, 0 INFORMATIONAL, 0 UNIMPLEMENTED, 0 FAILED, "
+        r"0 SKIPPED in [\d.]+s",
+        lines[-1],
     )
 
 
@@ -50,14 +52,18 @@ def test_failures_give_exit_status_1(servers: Servers) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "permessage-deflate must not be negotiated" in done.stdout
     assert "expected json" in done.stdout
-    assert ": 0 PASS, 1 NON-STRICT, 1 FAIL, 0 SKIP" in done.stdout
+    assert ": 0 OK, 1 NON-STRICT, 0 INFORMATIONAL, 0 UNIMPLEMENTED, 1 FAILED, 0 SKIPPED" in (
+        done.stdout
+    )
 
 
 def test_cases_without_their_server_are_skipped(servers: Servers) -> None:
     """Cases of a profile with no URL given are SKIPped, and skips alone exit 0."""
     done = run_script(servers.get("default").url, "-k", r"^0\.4\.")
     assert done.returncode == 0
-    assert ": 0 PASS, 0 NON-STRICT, 0 FAIL, 5 SKIP" in done.stdout
+    assert ": 0 OK, 0 NON-STRICT, 0 INFORMATIONAL, 0 UNIMPLEMENTED, 0 FAILED, 5 SKIPPED" in (
+        done.stdout
+    )
 
 
 def test_list_and_usage_errors() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.cases import CASES, KOSME, PROFILES, SECTIONS, cases_in, utf8_fault
-from conformance.model import Expect, FailsHere, Frame, Message, Raw, payload_bytes
+from wstool.check.cases import CASES, KOSME, PROFILES, SECTIONS, cases_in, utf8_fault
+from wstool.check.model import Expect, FailsHere, Frame, Message, Raw, payload_bytes
 from wstool.core.frames import FrameParser
 
 CLOSE, TEXT = 0x8, 0x1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from conformance.build import (
+from wstool.check.build import (
     BINARY,
     BYE,
     CLOSE,
@@ -20,7 +20,7 @@ from conformance.build import (
     fragments,
     utf8_fault,
 )
-from conformance.model import (
+from wstool.check.model import (
     Blob,
     Case,
     Echo,

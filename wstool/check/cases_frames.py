@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.build import (
+from wstool.check.build import (
     BINARY,
     BYE,
     CLOSE,
@@ -15,7 +15,7 @@ from conformance.build import (
     Numbering,
     fragments,
 )
-from conformance.model import (
+from wstool.check.model import (
     Blob,
     Case,
     Echo,

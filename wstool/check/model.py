@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from conformance.peer import Msg, Pong, describe_bytes
+from wstool.check.peer import Msg, Pong, describe_bytes
 from wstool.core.deflate import ExtensionOffer
 from wstool.core.frames import Opcode
 

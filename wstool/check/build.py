@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.model import (
+from wstool.check.model import (
     Case,
     Dropped,
     Echo,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from conformance.build import (
+from wstool.check.build import (
     BINARY,
     BYE,
     TEXT,
     Numbering,
 )
-from conformance.model import (
+from wstool.check.model import (
     Case,
     Dropped,
     Echo,

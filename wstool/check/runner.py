@@ -1,11 +1,17 @@
 """Run one conformance case against a server URL and judge what happened.
 
-A verdict is PASS when the server did exactly what the case expects, promptly
-(its Close within :data:`PROMPT` seconds of our last write, the TCP
-connection closed by the server within :data:`PROMPT` seconds after that);
-NON-STRICT when it did something the RFC allows but not the best thing (a
-failure with another close code, a failure without a Close frame, a late
-failure, a reason not echoed, another 4xx status); FAIL otherwise.
+Verdicts are the Autobahn Testsuite's. ``behavior`` rates what the server
+did: OK when it did exactly what the case expects, promptly (its Close within
+:data:`PROMPT` seconds of our last write); NON-STRICT when it did something
+the RFC allows but not the best thing (a failure with another close code, a
+failure without a Close frame, a late failure, a reason not echoed, another
+4xx status); INFORMATIONAL when it used its own limit (Close 1009 instead of
+an echo: RFC 6455 §7.4.1 leaves the size a peer accepts to the peer);
+UNIMPLEMENTED when it declined an optional feature the case is about
+(permessage-deflate); FAILED otherwise. ``behavior_close`` rates the closing
+handshake on its own: OK, WRONG CODE (a Close with a code the case does not
+expect), UNCLEAN (no Close frame, an RST, or TCP left open by the server),
+FAILED (no closing at all).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance.model import (
+from wstool.check.model import (
     ANY,
     Case,
     Dropped,
@@ -31,7 +37,7 @@ from conformance.model import (
     Wait,
     payload_bytes,
 )
-from conformance.peer import (
+from wstool.check.peer import (
     Close,
     Event,
     Fault,
@@ -39,6 +45,7 @@ from conformance.peer import (
     Peer,
     Pong,
     ReplyReader,
+    Wire,
     client_frame,
 )
 from wstool.core.deflate import EXTENSION_NAME, PerMessageDeflate, client_accept
@@ -48,9 +55,32 @@ from wstool.core.handshake import build_request, check_response, generate_key
 from wstool.core.http import ResponseHead
 from wstool.core.uri import WebSocketURI
 
-__all__ = ["FAIL", "FIXED_KEY", "NON_STRICT", "PASS", "PROMPT", "SKIP", "Result", "run_case"]
+__all__ = [
+    "BEHAVIORS",
+    "CLOSE_BEHAVIORS",
+    "FAILED",
+    "FIXED_KEY",
+    "INFORMATIONAL",
+    "NON_STRICT",
+    "OK",
+    "PROMPT",
+    "SKIPPED",
+    "UNCLEAN",
+    "UNIMPLEMENTED",
+    "WRONG_CODE",
+    "Result",
+    "run_case",
+]
 
-PASS, NON_STRICT, FAIL, SKIP = "PASS", "NON-STRICT", "FAIL", "SKIP"
+OK, NON_STRICT, INFORMATIONAL = "OK", "NON-STRICT", "INFORMATIONAL"
+UNIMPLEMENTED, FAILED, SKIPPED = "UNIMPLEMENTED", "FAILED", "SKIPPED"
+BEHAVIORS = (OK, NON_STRICT, INFORMATIONAL, UNIMPLEMENTED, FAILED)
+"""The Autobahn Testsuite's verdicts, best first (SKIPPED: a case not run)."""
+WRONG_CODE, UNCLEAN = "WRONG CODE", "UNCLEAN"
+CLOSE_BEHAVIORS = (OK, WRONG_CODE, UNCLEAN, INFORMATIONAL, UNIMPLEMENTED, FAILED)
+"""Verdicts on the closing handshake alone, as Autobahn's ``behaviorClose``."""
+TOO_BIG = 1009
+"""RFC 6455 §7.4.1: "a message that is too big for it to process"."""
 PROMPT = 2.0
 """Seconds within which a server must fail a connection, answer a Close, or close TCP."""
 FAIL_FAST_WAIT = 1.0
@@ -67,11 +97,16 @@ class Result:
 
     Attributes:
         case: the case.
-        verdict: PASS, NON-STRICT, FAIL or SKIP.
+        verdict: one of :data:`BEHAVIORS`, or SKIPPED.
         observed: what the server did, in a few words.
-        detail: why the verdict is not PASS (empty for PASS).
+        detail: why the verdict is not OK (empty for OK).
         duration: seconds the case took.
         close_after: seconds from our last write to the server's Close, if one came.
+        close_verdict: one of :data:`CLOSE_BEHAVIORS` (Autobahn's ``behaviorClose``).
+        close_detail: why the close verdict is not OK.
+        remote_close_code: the code of the server's Close frame, if it sent one.
+        wire: every byte both ways, if the case connected.
+        started: when the case started (seconds since the epoch).
     """
 
     case: Case
@@ -80,6 +115,11 @@ class Result:
     detail: str
     duration: float
     close_after: float | None = None
+    close_verdict: str = OK
+    close_detail: str = ""
+    remote_close_code: int | None = None
+    wire: Wire | None = None
+    started: float = 0.0
 
 
 class _Verdict(Exception):
@@ -90,25 +130,54 @@ class _Verdict(Exception):
         self.verdict, self.observed, self.detail = verdict, observed, detail
 
 
-_Judged = tuple[str, str, str, float | None]
+@dataclass(frozen=True)
+class _Judged:
+    verdict: str
+    observed: str
+    detail: str = ""
+    close_after: float | None = None
+    close_verdict: str = OK
+    close_detail: str = ""
+    remote_close_code: int | None = None
+
+
+def _early(stop: _Verdict) -> _Judged:
+    """A verdict reached before the connection was open: the closing is rated alike."""
+    close = OK if stop.verdict in (OK, UNIMPLEMENTED, NON_STRICT) else FAILED
+    return _Judged(stop.verdict, stop.observed, stop.detail, close_verdict=close)
 
 
 def run_case(case: Case, uri: WebSocketURI, *, ssl_context: ssl.SSLContext | None = None) -> Result:
     """Run ``case`` against the server at ``uri`` and judge it (never raises for the server)."""
-    start = time.monotonic()
+    start, started = time.monotonic(), time.time()
     try:
         peer = Peer(uri, ssl_context=ssl_context)
     except OSError as exc:
-        return Result(case, FAIL, "cannot connect", str(exc), time.monotonic() - start)
+        took = time.monotonic() - start
+        return Result(
+            case, FAILED, "cannot connect", str(exc), took, close_verdict=FAILED, started=started
+        )
     try:
-        verdict, observed, detail, close_after = _run(case, peer)
+        judged = _run(case, peer)
     except _Verdict as stop:
-        verdict, observed, detail, close_after = stop.verdict, stop.observed, stop.detail, None
+        judged = _early(stop)
     except WstoolError as exc:  # a case the client cannot even build (a local bug)
-        verdict, observed, detail, close_after = FAIL, "client error", str(exc), None
+        judged = _Judged(FAILED, "client error", str(exc), close_verdict=FAILED)
     finally:
         peer.close()
-    return Result(case, verdict, observed, detail, time.monotonic() - start, close_after)
+    return Result(
+        case,
+        judged.verdict,
+        judged.observed,
+        judged.detail,
+        time.monotonic() - start,
+        judged.close_after,
+        judged.close_verdict,
+        judged.close_detail,
+        judged.remote_close_code,
+        peer.wire,
+        started,
+    )
 
 
 def _run(case: Case, peer: Peer) -> _Judged:
@@ -157,7 +226,7 @@ def _check_handshake(
 ) -> PerMessageDeflate | None:
     """Check the 101 (RFC 6455 §4.1) and the deflate answer (RFC 7692 §7); the agreed codec."""
     if head is None:
-        raise _Verdict(FAIL, "no response", "no HTTP response to a valid upgrade request")
+        raise _Verdict(FAILED, "no response", "no HTTP response to a valid upgrade request")
     opening = case.opening
     offered = opening.subprotocols if not isinstance(opening, RawRequest) else ()
     offer = opening.deflate if not isinstance(opening, RawRequest) else None
@@ -168,7 +237,7 @@ def _check_handshake(
         )
     except HandshakeError as exc:
         refused = expect.refusable and 400 <= head.status < 500
-        verdict = NON_STRICT if refused else FAIL
+        verdict = NON_STRICT if refused else FAILED
         raise _Verdict(verdict, f"HTTP {head.status}", f"handshake: {exc.reason}") from None
     if expect.subprotocol is not ANY and answer.subprotocol != expect.subprotocol:
         got = answer.subprotocol or "none"
@@ -176,20 +245,21 @@ def _check_handshake(
     codec = None
     deflates = [ext for ext in answer.extensions if ext[0] == EXTENSION_NAME]
     if len(answer.extensions) > 1:
-        raise _Verdict(FAIL, "extensions", f"{len(answer.extensions)} extensions accepted")
+        raise _Verdict(FAILED, "extensions", f"{len(answer.extensions)} extensions accepted")
     if answer.extensions and not deflates:
-        raise _Verdict(FAIL, "extensions", f"accepted {answer.extensions[0][0]}, a decoy")
+        raise _Verdict(FAILED, "extensions", f"accepted {answer.extensions[0][0]}, a decoy")
     if deflates:
         assert offer is not None  # check_response refuses extensions we did not offer
         try:
             params = client_accept(offer, deflates[0])
         except HandshakeError as exc:
-            raise _Verdict(FAIL, "bad deflate answer", exc.reason) from None
+            raise _Verdict(FAILED, "bad deflate answer", exc.reason) from None
         codec = PerMessageDeflate(params, is_client=True, max_inflated_size=None)
     if expect.deflate is True and codec is None:
-        raise _Verdict(NON_STRICT, "deflate declined", "the server declined permessage-deflate")
+        # RFC 7692 §5: a server MAY decline; Autobahn rates its deflate cases so.
+        raise _Verdict(UNIMPLEMENTED, "deflate declined", "the server declined permessage-deflate")
     if expect.deflate is False and codec is not None:
-        raise _Verdict(FAIL, "deflate accepted", "permessage-deflate must not be negotiated")
+        raise _Verdict(FAILED, "deflate accepted", "permessage-deflate must not be negotiated")
     return codec
 
 
@@ -214,7 +284,7 @@ def _render(step: Frame | Message | Raw | Together, codec: PerMessageDeflate | N
     data = payload_bytes(step.payload)
     if step.compress:
         if codec is None:
-            raise _Verdict(FAIL, "no codec", "a compressed step without permessage-deflate")
+            raise _Verdict(FAILED, "no codec", "a compressed step without permessage-deflate")
         data = codec.compress(data)
     size = step.fragment or len(data) or 1
     pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
@@ -376,9 +446,11 @@ def _judge(case: Case, expect: Expect, session: _Session) -> _Judged:
     close_after = None if close is None else close.at - session.close_ref
     verdict, detail = _verdict(expect, session)
     lenient = expect.lenient
-    if verdict == FAIL and lenient is not None and _verdict(lenient, session)[0] == PASS:
-        return NON_STRICT, observed, f"{detail} (allowed, not strict)", close_after
-    return verdict, observed, detail, close_after
+    if verdict == FAILED and lenient is not None and _verdict(lenient, session)[0] == OK:
+        verdict, detail = NON_STRICT, f"{detail} (allowed, not strict)"
+    close_verdict, close_detail = _close_verdict(expect, session, verdict)
+    code = None if close is None else close.code
+    return _Judged(verdict, observed, detail, close_after, close_verdict, close_detail, code)
 
 
 def expect_timeout(expect: Expect) -> float:
@@ -389,39 +461,76 @@ def expect_timeout(expect: Expect) -> float:
 
 def _verdict(expect: Expect, session: _Session) -> tuple[str, str]:
     if session.faults:
-        return FAIL, str(session.faults[0])
+        return FAILED, str(session.faults[0])
     if session.wait_missed is not None:
-        return FAIL, session.wait_missed
+        return FAILED, session.wait_missed
     wanted = [r.resolve() for r in expect.replies]
-    if session.replies != wanted:
-        return FAIL, _difference(wanted, session.replies)
     close, eof = session.close, session.peer.eof
+    if session.replies != wanted:
+        if _used_its_limit(wanted, session):
+            return INFORMATIONAL, "the server refused a message as too big (1009): its own limit"
+        return FAILED, _difference(wanted, session.replies)
     if close is None:
         if eof is not None and expect.fails:
             return NON_STRICT, "TCP closed without a Close frame"
-        return FAIL, "no Close frame from the server" + ("" if eof else " within the time")
+        return FAILED, "no Close frame from the server" + ("" if eof else " within the time")
     notes = []
     if close.code not in expect.codes:
         shown = "empty" if close.code is None else close.code
         note = f"Close {shown}, expected {'/'.join(map(str, expect.codes))}"
+        if close.code == TOO_BIG and not expect.fails:
+            return INFORMATIONAL, f"{note}: the server's own size limit"
         if not expect.fails and close.code not in (1000, None):
-            return FAIL, note
+            return FAILED, note
         notes.append(note)
     if expect.reason is not None and close.reason != expect.reason:
         notes.append("close reason not echoed")
     if close.at - session.close_ref > PROMPT:
         notes.append(f"Close after {close.at - session.close_ref:.1f}s")
-    if eof is None or eof.at - close.at > PROMPT:
+    notes.extend(_unclean(session))
+    if session.late_failure:
+        notes.append("failed only after the rest was sent")
+    if notes:
+        return NON_STRICT, "; ".join(notes)
+    return OK, ""
+
+
+def _used_its_limit(wanted: list[Msg | Pong], session: _Session) -> bool:
+    """Whether the server echoed a prefix of what was wanted, then closed with 1009."""
+    close = session.close
+    got = session.replies
+    return close is not None and close.code == TOO_BIG and got == wanted[: len(got)]
+
+
+def _unclean(session: _Session) -> list[str]:
+    """What was wrong with how the server ended TCP after its Close (RFC 6455 §7.1.1)."""
+    close, eof = session.close, session.peer.eof
+    notes = []
+    if close is not None and (eof is None or eof.at - close.at > PROMPT):
         notes.append(f"TCP not closed by the server within {PROMPT:g}s of its Close")
     if eof is not None and (eof.reset or session.peer.write_error in _RESET_ERRORS):
         # RFC 6455 §7.1.1 describes an orderly close (shutdown, read to EOF, close);
         # an RST can destroy the Close frame before the client reads it.
         notes.append("the server reset the TCP connection (RST) instead of closing it")
-    if session.late_failure:
-        notes.append("failed only after the rest was sent")
-    if notes:
-        return NON_STRICT, "; ".join(notes)
-    return PASS, ""
+    return notes
+
+
+def _close_verdict(expect: Expect, session: _Session, verdict: str) -> tuple[str, str]:
+    """Autobahn's ``behaviorClose``: the closing handshake apart from the messages."""
+    close, eof = session.close, session.peer.eof
+    if close is None:
+        if eof is None:
+            return FAILED, "the server neither sent a Close nor closed TCP"
+        return UNCLEAN, "TCP closed without a Close frame"
+    if close.code not in expect.codes:
+        if verdict == INFORMATIONAL:
+            return INFORMATIONAL, f"Close {close.code}: the server's own limit"
+        wanted = "/".join("empty" if c is None else str(c) for c in expect.codes)
+        return WRONG_CODE, f"the close code should have been {wanted}"
+    unclean = _unclean(session)
+    if unclean:
+        return UNCLEAN, "; ".join(unclean)
+    return OK, ""
 
 
 def _difference(wanted: list[Msg | Pong], got: list[Msg | Pong]) -> str:
@@ -435,28 +544,32 @@ def _difference(wanted: list[Msg | Pong], got: list[Msg | Pong]) -> str:
 
 def _judge_refused(expect: Refused, head: ResponseHead | None, peer: Peer) -> _Judged:
     verdict, observed, detail = _refusal(expect, head, peer)
-    return verdict, observed, detail, None
+    return _Judged(verdict, observed, detail, close_verdict=OK if verdict == OK else verdict)
 
 
 def _refusal(expect: Refused, head: ResponseHead | None, peer: Peer) -> tuple[str, str, str]:
     if head is None:
-        return FAIL, str(peer.eof or "no response"), "no HTTP response"
+        return FAILED, str(peer.eof or "no response"), "no HTTP response"
     observed = f"HTTP {head.status}"
     if head.status == 101:
-        return FAIL, observed, "the server upgraded the connection"
+        return FAILED, observed, "the server upgraded the connection"
     required = (*expect.always, *(expect.headers if head.status == expect.status else ()))
     for name, token in required:
         values = [v.strip().lower() for v in ",".join(head.get_all(name)).split(",")]
         if token.lower() not in values:
-            return FAIL, observed, f"{name}: {token} missing"
+            return FAILED, observed, f"{name}: {token} missing"
     eof = peer.wait_eof(time.monotonic() + PROMPT)
     observed += ", TCP closed" if eof else ", TCP open"
     if head.status != expect.status:
-        verdict = NON_STRICT if 400 <= head.status < 500 or head.status in expect.also else FAIL
-        return verdict, observed, f"status {head.status}, expected {expect.status}"
+        also = 400 <= head.status < 500 or head.status in expect.also
+        return (
+            NON_STRICT if also else FAILED,
+            observed,
+            f"status {head.status}, expected {expect.status}",
+        )
     if eof is None:
         return NON_STRICT, observed, f"connection still open {PROMPT:g}s after the refusal"
-    return PASS, observed, ""
+    return OK, observed, ""
 
 
 def _judge_dropped(expect: Dropped, peer: Peer) -> _Judged:
@@ -464,9 +577,11 @@ def _judge_dropped(expect: Dropped, peer: Peer) -> _Judged:
     eof = peer.wait_eof(sent + expect.after + PROMPT)
     if eof is None:
         limit = expect.after + PROMPT
-        return FAIL, "TCP open", f"still open {limit:g}s after the partial request", None
+        detail = f"still open {limit:g}s after the partial request"
+        return _Judged(FAILED, "TCP open", detail, close_verdict=FAILED)
     took = eof.at - sent
     observed = f"{eof} after {took:.2f}s"
     if took < expect.after * 0.8:
-        return FAIL, observed, f"dropped before the {expect.after:g}s timeout", None
-    return PASS, observed, "", None
+        detail = f"dropped before the {expect.after:g}s timeout"
+        return _Judged(FAILED, observed, detail, close_verdict=FAILED)
+    return _Judged(OK, observed)

@@ -20,7 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wstool.core.deflate import PerMessageDeflate
 from wstool.core.errors import ProtocolError
@@ -38,6 +38,7 @@ from wstool.core.http import ResponseHead, parse_response_head
 from wstool.core.uri import WebSocketURI, parse_uri
 
 __all__ = [
+    "WIRE_CAP",
     "Close",
     "Eof",
     "Fault",
@@ -47,12 +48,15 @@ __all__ = [
     "Pong",
     "Reply",
     "ReplyReader",
+    "Wire",
     "client_frame",
     "describe_bytes",
     "parse_uri",
 ]
 
 _READ_SIZE = 1 << 20
+WIRE_CAP = 256 << 10
+"""Bytes kept per direction for the wire log; the rest is counted, not kept."""
 
 
 def describe_bytes(data: bytes, limit: int = 24) -> str:
@@ -261,6 +265,44 @@ class ReplyReader:
         return Close(code, reason, self._clock())
 
 
+@dataclass
+class Wire:
+    """Every byte both ways, as written and read, with when (for the wire log).
+
+    Attributes:
+        start: when the connection opened (``time.monotonic()``).
+        chunks: ``(seconds since start, from the client, bytes)``, at most
+            :data:`WIRE_CAP` bytes kept per direction.
+        sent: bytes the client wrote in all.
+        received: bytes the server sent in all.
+    """
+
+    start: float
+    chunks: list[tuple[float, bool, bytes]] = field(default_factory=list)
+    sent: int = 0
+    received: int = 0
+
+    def add(self, outgoing: bool, data: bytes) -> None:
+        """Note ``data`` written (``outgoing``) or read now."""
+        kept = self.sent if outgoing else self.received
+        room = WIRE_CAP - min(kept, WIRE_CAP)
+        if room and data:
+            self.chunks.append((time.monotonic() - self.start, outgoing, bytes(data[:room])))
+        if outgoing:
+            self.sent += len(data)
+        else:
+            self.received += len(data)
+
+    def stream(self, outgoing: bool) -> bytes:
+        """The kept bytes of one direction, in order."""
+        return b"".join(data for _, out, data in self.chunks if out == outgoing)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether either direction had more bytes than were kept."""
+        return self.sent > WIRE_CAP or self.received > WIRE_CAP
+
+
 class Peer:
     """One TCP (or TLS) connection to the server under test, with timeouts.
 
@@ -286,6 +328,7 @@ class Peer:
         self.eof: Eof | None = None
         self.write_error: str | None = None
         self.last_write = time.monotonic()
+        self.wire = Wire(self.last_write)
 
     def write(self, data: bytes, chop: int | None = None) -> bool:
         """Write ``data``, whole or ``chop`` bytes per write; False once the server is gone.
@@ -296,6 +339,7 @@ class Peer:
         """
         if self.write_error is not None:
             return False
+        self.wire.add(True, data)
         step = chop or len(data) or 1
         view = memoryview(data)
         try:
@@ -333,6 +377,7 @@ class Peer:
             self.eof = Eof(time.monotonic(), reset=True)
             return
         if data:
+            self.wire.add(False, data)
             self.inbox.append(data)
         else:
             self.eof = Eof(time.monotonic())
@@ -357,6 +402,8 @@ class Peer:
             return b""
         if not data:
             self.eof = Eof(time.monotonic())
+        else:
+            self.wire.add(False, data)
         return data
 
     def read_head(self, deadline: float) -> ResponseHead | None:

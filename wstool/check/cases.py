@@ -12,12 +12,12 @@ serve`` with the arguments in :data:`PROFILES` is one such server.
 
 from __future__ import annotations
 
-from conformance.build import KOSME, utf8_fault
-from conformance.cases_deflate import deflate_cases
-from conformance.cases_frames import frame_cases
-from conformance.cases_handshake import handshake_cases
-from conformance.cases_messages import message_cases
-from conformance.model import Case
+from wstool.check.build import KOSME, utf8_fault
+from wstool.check.cases_deflate import deflate_cases
+from wstool.check.cases_frames import frame_cases
+from wstool.check.cases_handshake import handshake_cases
+from wstool.check.cases_messages import message_cases
+from wstool.check.model import Case
 
 __all__ = ["CASES", "KOSME", "PROFILES", "SECTIONS", "cases_in", "utf8_fault"]
 PROFILES: dict[str, tuple[str, ...]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.build import (
+from wstool.check.build import (
     BINARY,
     BYE,
     CLOSE,
@@ -14,7 +14,7 @@ from conformance.build import (
     MiB,
     Numbering,
 )
-from conformance.model import (
+from wstool.check.model import (
     Blob,
     Case,
     Deflated,
