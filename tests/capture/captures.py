@@ -215,3 +215,49 @@ def messages(events: Iterable[CaptureEvent]) -> list[bytes]:
 def notes(events: Iterable[CaptureEvent]) -> list[str]:
     """Every note, in order."""
     return [e.note for e in events if e.note is not None]
+
+
+def framed_conversation(handshake: bool = True) -> list[Segment]:
+    """The conversation with one frame per segment, as a sender writing whole frames sends it."""
+    segments = []
+    if handshake:
+        segments += [Segment(True, "S", -1), Segment(False, "S.", -1), Segment(True, ".", 0)]
+    sent = {True: 0, False: 0}
+    pieces = {True: client_frames(), False: server_frames()}
+    if handshake:
+        pieces[True].insert(0, REQUEST)
+        pieces[False].insert(0, RESPONSE)
+    while pieces[True] or pieces[False]:
+        for side in (True, False):
+            if pieces[side]:
+                data = pieces[side].pop(0)
+                segments.append(Segment(side, "P.", sent[side], data, sent[not side]))
+                sent[side] += len(data)
+    return segments
+
+
+def acked_in_order(segments: Sequence[Segment]) -> list[Segment]:
+    """The segments with each ACK set to what its sender could have received by then: the
+    peer's bytes captured so far without a hole (a receiver at the capture point)."""
+    have: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+    out = []
+    for segment in segments:
+        peer = have[not segment.from_client]
+        end = 0
+        for start, stop in sorted(peer):
+            if start > end:
+                break
+            end = max(end, stop)
+        if segment.payload:
+            have[segment.from_client].append(
+                (segment.offset, segment.offset + len(segment.payload))
+            )
+        out.append(
+            Segment(segment.from_client, segment.flags, segment.offset, segment.payload, end)
+        )
+    return out
+
+
+def capture(segments: Sequence[Segment], kind: str = "ethernet") -> bytes:
+    """A pcap file of the segments."""
+    return pcap_file([frame(kind, p) for p in ip_packets(segments)], LINKTYPES[kind])

@@ -26,6 +26,7 @@ __all__ = ["CaptureDecoder", "CaptureEvent", "Connection", "Side"]
 _MAX_HEAD = 64 * 1024
 _METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
 _PREFACE = b"PRI * HTTP/2.0\r\n"
+_PREFIXES = (*_METHODS, b"HTTP/", _PREFACE)  # first bytes too few to tell the protocol yet
 TLS_HINT = (
     "encrypted (TLS): to see its frames, decrypt it in Wireshark with the key log a client "
     "writes to SSLKEYLOGFILE, or put `wstool proxy` in the middle"
@@ -308,7 +309,7 @@ class CaptureDecoder:
             if rest.data and direction.phase != "ignore":
                 self._piece(connection, direction, rest, events)
             return
-        if len(data) < len(_PREFACE) and any(p.startswith(data) for p in (*_METHODS, _PREFACE)):
+        if len(data) < len(_PREFACE) and any(p.startswith(data) for p in _PREFIXES):
             return  # too short to tell yet
         direction.head = b""
         if data.startswith(_PREFACE):
