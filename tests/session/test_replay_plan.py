@@ -1,0 +1,69 @@
+"""The replay plan and the comparison of answers, without a network."""
+
+from __future__ import annotations
+
+import io
+
+from wstool.core.frames import Role
+from wstool.session.format import read_session
+from wstool.session.replay import Message, differences, plan_replay
+
+from .test_format import record_conversation
+
+
+def _conn() -> object:
+    file = io.BytesIO()
+    record_conversation(file)
+    return read_session(file.getvalue().splitlines(keepends=True)).connections[1]
+
+
+def test_the_plan_sends_the_client_messages_and_expects_the_server_ones() -> None:
+    plan = plan_replay(_conn())  # type: ignore[arg-type]
+    assert [step.message for step in plan.steps] == [
+        Message(1, "héllo".encode()),
+        Message(2, b"\x00\x01\x02"),
+    ]
+    assert all(step.fragments is None for step in plan.steps)
+    assert [step.answers_before for step in plan.steps] == [0, 0]
+    assert plan.expected == [Message(1, "héllo".encode()), Message(2, b"\x00\x01\x02")]
+    assert plan.close_code == 4000  # the recorded client closed with 4000
+    assert plan.subprotocols == () and plan.deflate is False
+
+
+def test_frames_keeps_the_recorded_fragmentation() -> None:
+    plan = plan_replay(_conn(), frames=True)  # type: ignore[arg-type]
+    assert [step.fragments for step in plan.steps] == [None, (b"\x00\x01", b"\x02")]
+
+
+def test_answers_before_counts_what_the_server_had_said() -> None:
+    conn = _conn()
+    # Move the server's frames before the client's second message: it then waits for one answer.
+    frames = conn.frames  # type: ignore[attr-defined]
+    server_first = next(e for e in frames if e.sender is Role.SERVER and e.message)
+    frames.remove(server_first)
+    frames.insert(1, server_first)
+    plan = plan_replay(conn)  # type: ignore[arg-type]
+    assert [step.answers_before for step in plan.steps] == [0, 1]
+
+
+def test_json_answers_compare_as_data_with_ignored_keys() -> None:
+    want = [Message(1, b'{"id": 1, "ts": 100, "items": [{"ts": 5, "v": "a"}]}')]
+    same = [Message(1, b'{"items": [{"v": "a", "ts": 6}], "ts": 200, "id": 1}')]
+    assert differences(want, same, ignore=["ts"]) == []
+    lines = differences(want, same)
+    assert lines[0] == "answer 1 differs:"
+    assert '  -  "ts": 100' in lines and '  +  "ts": 200' in lines
+
+
+def test_missing_extra_and_kind_changes_are_named() -> None:
+    want = [Message(1, b"a"), Message(2, b"\x01")]
+    assert differences(want, [Message(1, b"a")]) == [
+        "answer 2: missing; recorded binary, 1 bytes: 01"
+    ]
+    assert differences([Message(1, b"a")], [Message(1, b"a"), Message(1, b"b")]) == [
+        "answer 2: not in the recording: 'b'"
+    ]
+    assert differences([Message(1, b"a")], [Message(2, b"a")]) == [
+        "answer 1 differs:",
+        "  recorded text, got binary: binary, 1 bytes: 61",
+    ]

@@ -1,0 +1,338 @@
+"""``wstool replay SESSION URL``: play a recorded client against a server, compare the answers."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from wstool.cli.env import Environment
+from wstool.cli.errors import CommandError, ExitStatus
+from wstool.cli.options import add_command, add_output_options, seconds
+
+__all__ = ["add_parser", "run"]
+
+_HELP = """\
+Open a connection to URL and play the client side of a recorded session: the
+same messages and opcodes (and with --frames the same fragmentation), offering
+the subprotocols and permessage-deflate the recorded client offered. Then
+compare what comes back with what the server answered in the recording and show
+the first differences. JSON answers are compared as data: key order does not
+matter, and --ignore KEY leaves a field (a timestamp, an id) out at any depth.
+"""
+
+_EPILOG = """\
+examples:
+  wstool replay chat.session ws://127.0.0.1:8765/            # as fast as answers come
+  wstool replay chat.session ws://staging.example/ --speed 1 # with the recorded timing
+  wstool replay api.session wss://api.example/ws --ignore ts --ignore id
+
+exit statuses:
+  0  every answer as recorded
+  1  the answers differ (or some did not come)
+  2  bad usage or an unreadable session
+  3  the server refused the handshake
+  4  the server broke the protocol
+  5  could not connect
+"""
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'max'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("the speed must be above 0")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``replay`` to the subcommands."""
+    p = add_command(
+        commands,
+        "replay",
+        help="play a recorded session's client side against a server and compare the answers",
+        description=_HELP,
+        epilog=_EPILOG,
+    )
+    p.add_argument("session", metavar="SESSION", help="a session file (from --record or import)")
+    p.add_argument("url", metavar="URL", help="the server to replay against (ws:// or wss://)")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        metavar="N|max",
+        help="max (default): each message once the answers before it are in; "
+        "N: the recorded timing, N times faster",
+    )
+    p.add_argument(
+        "--frames", action="store_true", help="keep each message's recorded fragmentation"
+    )
+    p.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="leave this JSON key out of the comparison (repeatable)",
+    )
+    p.add_argument("--conn", type=int, metavar="N", help="the recorded connection to replay")
+    p.add_argument(
+        "--wait",
+        type=seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for an answer (default: 5)",
+    )
+    p.add_argument("--insecure", action="store_true", help="do not verify the server's certificate")
+    p.add_argument("--ca", metavar="FILE", help="trust the certificates in FILE")
+    add_output_options(p)
+    p.set_defaults(run=run)
+
+
+class _Answers:
+    """The replay's observer: the messages that came back, and who waits for how many."""
+
+    wants_frames = False
+
+    def __init__(self) -> None:
+        self.received: list[Any] = []
+        self.failure: Any = None
+        self.gone = False
+        self._waiters: list[tuple[int, Callable[[], None]]] = []
+
+    def wait_for(self, count: int, call: Callable[[], None]) -> None:
+        """Call ``call`` once ``count`` messages are in (or the connection is gone)."""
+        if len(self.received) >= count or self.gone:
+            call()
+        else:
+            self._waiters.append((count, call))
+
+    def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
+        pass
+
+    def events(self, conn_id: int, events: Sequence[Any]) -> None:
+        from wstool.core.events import ConnectionFailed, MessageReceived
+        from wstool.session.replay import Message
+
+        for event in events:
+            if isinstance(event, MessageReceived):
+                self.received.append(Message(event.opcode, event.data))
+            elif isinstance(event, ConnectionFailed):
+                self.failure = event.violation
+        self._wake()
+
+    def closed(self, conn_id: int, peer: str, cause: str) -> None:
+        self.gone = True
+        self._wake()
+
+    def _wake(self) -> None:
+        ready = [c for n, c in self._waiters if len(self.received) >= n or self.gone]
+        self._waiters = [
+            (n, c) for n, c in self._waiters if len(self.received) < n and not self.gone
+        ]
+        for call in ready:
+            call()
+
+
+class _Driver:
+    """Sends the plan's steps on time, then closes and stops the reactor."""
+
+    def __init__(self, reactor: Any, plan: Any, answers: _Answers, args: argparse.Namespace):
+        self.reactor = reactor
+        self.plan = plan
+        self.answers = answers
+        self.speed: float | None = args.speed
+        self.wait: float = args.wait
+        self.session: Any = None
+        self.error: tuple[str, ExitStatus] | None = None
+        self.rejected: Any = None
+        self.late = 0  # steps sent without the answers that came before them in the recording
+        self._start = 0.0
+
+    def begin(self, options: Any) -> None:
+        from twisted.internet.defer import maybeDeferred
+
+        from wstool.net.client import connect
+
+        d = maybeDeferred(connect, self.reactor, options, self.answers)
+        d.addCallbacks(self._connected, self._failed)
+
+    def _failed(self, failure: Any) -> None:
+        from wstool.net.client import ConnectFailed, HandshakeRejected
+
+        if failure.check(HandshakeRejected):
+            self.rejected = failure.value
+        elif failure.check(ConnectFailed):
+            self.error = (str(failure.value), ExitStatus.CONNECTION_FAILED)
+        else:
+            self.error = (failure.getErrorMessage(), ExitStatus.ERROR)
+        self._stop()
+
+    def _connected(self, session: Any) -> None:
+        self.session = session
+        self._start = self.reactor.seconds()
+        self._step(0)
+
+    def _step(self, index: int) -> None:
+        if index == len(self.plan.steps):
+            self._once_answered(len(self.plan.expected), self._close)
+            return
+        step = self.plan.steps[index]
+        if self.speed is None:
+            self._once_answered(step.answers_before, lambda: self._send(index), count_late=True)
+        else:
+            due = self._start + step.at / self.speed - self.reactor.seconds()
+            self.reactor.callLater(max(0.0, due), self._send, index)
+
+    def _once_answered(
+        self, count: int, call: Callable[[], None], count_late: bool = False
+    ) -> None:
+        """``call`` when ``count`` answers are in, or after --wait seconds without them."""
+        done: list[bool] = []
+
+        def go(timed_out: bool) -> None:
+            if done:
+                return
+            done.append(True)
+            if timed_out:
+                self.late += count_late
+            elif timer.active():
+                timer.cancel()
+            call()
+
+        timer = self.reactor.callLater(self.wait, go, True)
+        self.answers.wait_for(count, lambda: go(False))
+
+    def _send(self, index: int) -> None:
+        session = self.session
+        if not session.is_open:
+            self._stop()
+            return
+        step = self.plan.steps[index]
+        if step.fragments is not None:
+            session.send_fragments(step.message.opcode, list(step.fragments))
+        elif step.message.opcode == 1:
+            session.send_text(step.message.data.decode("utf-8", "surrogateescape"))
+        else:
+            session.send_binary(step.message.data)
+        self._step(index + 1)
+
+    def _close(self) -> None:
+        if self.session.is_open:
+            self.session.close(self.plan.close_code)
+            self.session.closed.addBoth(lambda _: self._stop())
+            self.reactor.callLater(self.wait, self._stop)
+        else:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.reactor.running:
+            self.reactor.stop()
+
+
+def run(args: argparse.Namespace, env: Environment) -> int:
+    """Replay, then report: 0 as recorded, 1 different."""
+    plan = _load(args)
+    options = _client_options(args, plan)
+    reactor = env.get_reactor()
+    answers = _Answers()
+    driver = _Driver(reactor, plan, answers, args)
+    reactor.callWhenRunning(driver.begin, options)
+    reactor.run()
+    return _report(args, env, plan, answers, driver)
+
+
+def _client_options(args: argparse.Namespace, plan: Any) -> Any:
+    from wstool.core.errors import UsageError
+    from wstool.core.uri import parse_uri
+    from wstool.net.client import ClientOptions
+    from wstool.net.wire import Timeouts
+
+    try:
+        uri = parse_uri(args.url)
+    except UsageError as exc:
+        raise CommandError(str(exc), ExitStatus.USAGE) from exc
+    return ClientOptions(
+        uri=uri,
+        subprotocols=plan.subprotocols,
+        deflate=plan.deflate,
+        ca_file=args.ca,
+        insecure=args.insecure,
+        connect_timeout=max(args.wait, 1.0),
+        timeouts=Timeouts(ping_interval=None),
+    )
+
+
+def _report(
+    args: argparse.Namespace, env: Environment, plan: Any, answers: _Answers, driver: _Driver
+) -> int:
+    from rich.text import Text
+
+    from wstool.session.replay import differences
+    from wstool.ui.console import make_console
+
+    if driver.rejected is not None:
+        raise CommandError(
+            f"the server refused the handshake: {driver.rejected}", ExitStatus.HANDSHAKE_REJECTED
+        )
+    if driver.error is not None:
+        raise CommandError(*driver.error)
+    console = make_console(args.color, env.stdout, no_color_env=env.no_color)
+    sent, got, want = len(plan.steps), len(answers.received), len(plan.expected)
+    console.print(
+        Text(
+            f"replayed {sent} message{'s' * (sent != 1)} to {args.url}: "
+            f"{got} answer{'s' * (got != 1)}, {want} recorded"
+        ),
+    )
+    if answers.failure is not None:
+        v = answers.failure
+        console.print(
+            Text(f"the server broke the protocol: {v.message} ({v.section})", "ws.violation")
+        )
+        return ExitStatus.PEER_VIOLATION
+    found = differences(plan.expected, answers.received, ignore=args.ignore)
+    if driver.late:
+        found.append(f"{driver.late} message(s) sent after waiting {args.wait:g} s for answers")
+    for line in found[:60]:
+        style = "ws.violation" if not line.startswith("  ") else _diff_style(line)
+        console.print(Text(line, style))
+    if found:
+        console.print(Text("the answers differ from the recording", "ws.violation"))
+        return ExitStatus.ERROR
+    console.print(Text("every answer as recorded", "ws.ok"))
+    return ExitStatus.OK
+
+
+def _diff_style(line: str) -> str:
+    body = line[2:]
+    if body.startswith("+") and not body.startswith("+++"):
+        return "ws.in"
+    if body.startswith("-") and not body.startswith("---"):
+        return "ws.violation"
+    return "ws.dim"
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from wstool.cli.sessions import read_session_file
+    from wstool.session.replay import plan_replay
+
+    try:
+        with open(args.session, "rb") as file:
+            raw = file.read()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot read {args.session!r}: {exc.strerror}", ExitStatus.USAGE
+        ) from exc
+    session = read_session_file(raw, args.session)
+    if not session.connections:
+        raise CommandError(f"{args.session}: the session holds no connection", ExitStatus.USAGE)
+    conn_id = args.conn if args.conn is not None else next(iter(session.connections))
+    conn = session.connections.get(conn_id)
+    if conn is None:
+        known = ", ".join(str(n) for n in session.connections)
+        raise CommandError(f"{args.session}: no connection {conn_id} (it has {known})")
+    return plan_replay(conn, frames=args.frames)

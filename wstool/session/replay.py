@@ -1,0 +1,203 @@
+"""Replay, without I/O: what to send when, and how the answers compare with the recording.
+
+A plan is the client side of one recorded connection: each message the client
+sent (or, with ``frames``, each of its frames as it was fragmented), when it was
+sent, and how many server messages had arrived before it. At ``--speed max`` a
+step goes out as soon as that many answers are in; otherwise at its recorded
+time, scaled. The server's recorded messages are what the answers are compared
+with: text as text, JSON as data (object keys in any order, ``ignore``\\d keys
+left out at any depth), binary as bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wstool.core.frames import Role
+from wstool.core.http import header_values, parse_request_head
+from wstool.session.format import Connection
+
+__all__ = ["Message", "Plan", "Step", "differences", "plan_replay"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message's opcode (1 text, 2 binary) and payload."""
+
+    opcode: int
+    data: bytes
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Message:
+        text = record.get("text")
+        if text is not None:
+            return cls(int(record.get("opcode", 1)), str(text).encode("utf-8"))
+        return cls(int(record.get("opcode", 2)), base64.b64decode(record.get("base64", "")))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One message to send, whole or in its recorded fragments.
+
+    Attributes:
+        at: seconds after the first client frame of the recording.
+        answers_before: server messages recorded before it was sent.
+        message: the message.
+        fragments: the payloads of its frames, when replaying frames and it had several.
+    """
+
+    at: float
+    answers_before: int
+    message: Message
+    fragments: tuple[bytes, ...] | None = None
+
+
+@dataclass
+class Plan:
+    """What replaying one connection sends, what it expects, and how it connects."""
+
+    steps: list[Step] = field(default_factory=list)
+    expected: list[Message] = field(default_factory=list)
+    subprotocols: tuple[str, ...] = ()
+    deflate: bool = False
+    close_code: int | None = 1000
+
+
+def plan_replay(conn: Connection, *, frames: bool = False) -> Plan:
+    """The plan for the client side of ``conn``.
+
+    Args:
+        conn: a recorded connection.
+        frames: keep each message's fragmentation (its frames' payloads as recorded; when
+            the recording was compressed, the fragments are of the compressed message and
+            the whole message is sent instead).
+    """
+    plan = Plan()
+    plan.subprotocols, plan.deflate = _offers(conn.request)
+    start = next((e.time for e in conn.frames if e.time is not None), None) or 0.0
+    answers = 0
+    parts: list[bytes] = []  # frames of a client message still arriving
+    first_at = 0.0
+    for event in conn.frames:
+        at = max(0.0, (event.time or start) - start)
+        if event.sender is Role.SERVER:
+            if event.message is not None:
+                plan.expected.append(Message.from_record(event.message))
+                answers += 1
+            continue
+        if event.frame.opcode in (0, 1, 2):
+            if not parts:
+                first_at = at
+            parts.append(event.frame.data)
+        if event.message is None:
+            continue
+        message = Message.from_record(event.message)
+        whole = not frames or len(parts) < 2 or event.message.get("compressed")
+        fragments = None if whole else tuple(parts)
+        plan.steps.append(Step(first_at, answers, message, fragments))
+        parts = []
+    if conn.close is not None and conn.close.get("initiator") == "client":
+        plan.close_code = conn.close.get("sent_code") or conn.close.get("code") or 1000
+    return plan
+
+
+def _offers(request: bytes) -> tuple[tuple[str, ...], bool]:
+    """The subprotocols the recorded client offered, and whether it offered deflate."""
+    parsed = parse_request_head(request)
+    if parsed is None:
+        return (), False
+    headers = parsed[0].headers
+    protocols = tuple(
+        token.strip()
+        for value in header_values(headers, "Sec-WebSocket-Protocol")
+        for token in value.split(",")
+        if token.strip()
+    )
+    extensions = ",".join(header_values(headers, "Sec-WebSocket-Extensions"))
+    return protocols, "permessage-deflate" in extensions
+
+
+def differences(
+    expected: Sequence[Message], received: Sequence[Message], *, ignore: Sequence[str] = ()
+) -> list[str]:
+    """Lines that say how ``received`` differs from ``expected``; empty when they match."""
+    lines: list[str] = []
+    for index in range(max(len(expected), len(received))):
+        want = expected[index] if index < len(expected) else None
+        got = received[index] if index < len(received) else None
+        if want is not None and got is not None and _same(want, got, ignore):
+            continue
+        number = index + 1
+        if got is None:
+            lines.append(f"answer {number}: missing; recorded {_show(want)}")
+        elif want is None:
+            lines.append(f"answer {number}: not in the recording: {_show(got)}")
+        else:
+            lines.append(f"answer {number} differs:")
+            lines.extend("  " + line for line in _diff(want, got, ignore))
+    return lines
+
+
+def _json(message: Message, ignore: Sequence[str]) -> Any:
+    """The message as JSON with ignored keys removed, or a marker that it is not JSON."""
+    if message.opcode != 1:
+        return _NOT_JSON
+    try:
+        value = json.loads(message.data)
+    except ValueError:
+        return _NOT_JSON
+    return _without(value, frozenset(ignore))
+
+
+_NOT_JSON = object()
+
+
+def _without(value: Any, ignore: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, ignore) for k, v in value.items() if k not in ignore}
+    if isinstance(value, list):
+        return [_without(v, ignore) for v in value]
+    return value
+
+
+def _same(want: Message, got: Message, ignore: Sequence[str]) -> bool:
+    if want.opcode != got.opcode:
+        return False
+    a, b = _json(want, ignore), _json(got, ignore)
+    if a is not _NOT_JSON and b is not _NOT_JSON:
+        return bool(a == b)
+    return want.data == got.data
+
+
+def _show(message: Message | None) -> str:
+    if message is None:
+        return "nothing"
+    if message.opcode == 1:
+        text = message.data.decode("utf-8", "replace")
+        return repr(text if len(text) <= 80 else text[:77] + "...")
+    return f"binary, {len(message.data)} bytes: {message.data[:24].hex(' ')}"
+
+
+def _lines(message: Message, ignore: Sequence[str]) -> list[str]:
+    value = _json(message, ignore)
+    if value is not _NOT_JSON:
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    if message.opcode == 1:
+        return message.data.decode("utf-8", "replace").splitlines() or [""]
+    hexes = message.data.hex()
+    return [hexes[i : i + 64] for i in range(0, len(hexes), 64)] or [""]
+
+
+def _diff(want: Message, got: Message, ignore: Sequence[str]) -> list[str]:
+    if want.opcode != got.opcode:
+        kinds = {1: "text", 2: "binary"}
+        return [f"recorded {kinds.get(want.opcode)}, got {kinds.get(got.opcode)}: {_show(got)}"]
+    diff = difflib.unified_diff(
+        _lines(want, ignore), _lines(got, ignore), "recorded", "received", lineterm="", n=2
+    )
+    return list(diff)[:40]
