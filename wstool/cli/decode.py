@@ -171,6 +171,12 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         finally:
             if args.file != "-":
                 stream.close()
+    from wstool.session.format import looks_like_session
+
+    if not args.raw and looks_like_session(raw[:256]):
+        from wstool.cli.sessions import decode_session
+
+        return decode_session(raw, args, env)
     try:
         if args.raw:
             dump = capture.read_raw(raw)
@@ -193,7 +199,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     if args.json:
         _print_json(reports, dump.notes, env.stdout)
     else:
-        _print_reports(reports, dump.format, dump.notes, args, env)
+        print_reports(reports, dump.format, dump.notes, args, env)
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
@@ -220,7 +226,7 @@ def _print_json(reports: Sequence[Any], notes: Sequence[str], stdout: IO[str]) -
             stdout.write(json_line(record))
 
 
-def _print_reports(
+def print_reports(
     reports: Sequence[Any],
     format_name: str,
     notes: Sequence[str],

@@ -33,7 +33,7 @@ def decode_session(raw: bytes, args: argparse.Namespace, env: Environment) -> in
         env.stdout.write(raw.decode("utf-8", "replace"))
         return ExitStatus.OK
     reports = _reports(session)
-    from wstool.cli.decode import _print_reports
+    from wstool.cli.decode import print_reports
 
     header = session.header
     notes = [
@@ -41,7 +41,7 @@ def decode_session(raw: bytes, args: argparse.Namespace, env: Environment) -> in
         f" at {header.get('started')}: {len(session.connections)} connection(s)",
         *session.notes,
     ]
-    _print_reports(reports, "a wstool session", notes, args, env)
+    print_reports(reports, "a wstool session", notes, args, env)
     problems = sum(len(r.violations) + (r.truncated is not None) for _, _, r in reports)
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
@@ -53,8 +53,9 @@ def _reports(session: Any) -> list[Any]:
 
     streams = []
     for conn in session.connections.values():
-        label = f"#{conn.conn} {conn.open.get('url') or conn.open.get('peer', '?')}"
-        client, server = f"{label} client", f"{label} server"
+        url, peer = conn.open.get("url"), conn.open.get("peer")
+        client = f"#{conn.conn} client" + (f" {peer}" if peer and peer != url else "")
+        server = f"#{conn.conn} server" + (f" {url}" if url else "")
         streams.append((client, server, conn.wire(Role.CLIENT)))
         streams.append((server, client, conn.wire(Role.SERVER)))
     return inspect_streams(streams)

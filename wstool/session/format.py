@@ -212,8 +212,10 @@ def _records(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | Non
 def _parse_line(number: int, line: bytes) -> tuple[int, dict[str, Any]]:
     try:
         record = json.loads(line)
-    except ValueError as exc:
-        raise SessionError(f"line {number}: not JSON ({exc.args[0].split(':')[0]})") from None
+    except json.JSONDecodeError as exc:
+        raise SessionError(f"line {number}: not JSON ({exc.msg})") from None
+    except ValueError:  # bytes that are not UTF-8
+        raise SessionError(f"line {number}: not JSON (not UTF-8 text)") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str):
         raise SessionError(f"line {number}: a record must be an object with a 'type'")
     return number, record
