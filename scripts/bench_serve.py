@@ -13,6 +13,8 @@ its own process, is pinned to another. Servers (``--only`` names):
   wstool       ``wstool serve -q --ping-interval 0 --no-deflate``
   wstool-log   the same without ``-q`` (every frame printed) into /dev/null:
                the difference to ``wstool`` is the cost of the logging
+  wstool-record  ``wstool`` with ``--record`` to a file in the temp folder: every
+               frame kept in a session (the cost of recording)
   autobahn     Autobahn's Twisted WebSocketServerProtocol (no compression)
   twisted-ws   Twisted's own ``twisted.web.websocket`` (wsproto underneath)
   websockets   the ``websockets`` library, asyncio, compression=None
@@ -110,6 +112,10 @@ class Server:
     node: bool = False
 
 
+# Where the wstool-record server writes its session (overwritten by every run).
+RECORD_FILE = str(Path(tempfile.gettempdir()) / "wstool-bench-serve.session")
+
+
 def _wstool(*extra: str) -> Callable[[int], list[str]]:
     script = ROOT / ".venv" / "bin" / "wstool"
     base = [str(script)] if script.exists() else [PYTHON, "-m", "wstool"]
@@ -127,6 +133,7 @@ def _peer(kind: str) -> Callable[[int], list[str]]:
 SERVERS = [
     Server("wstool", "wstool serve -q", _wstool("-q")),
     Server("wstool-log", "wstool serve >/dev/null", _wstool(), quiet_stdout=True),
+    Server("wstool-record", "wstool serve -q --record F", _wstool("-q", "--record", RECORD_FILE)),
     Server("autobahn", "autobahn (twisted)", _peer("autobahn")),
     Server("twisted-ws", "twisted.web.websocket", _peer("twisted-ws")),
     Server("websockets", "websockets (asyncio)", _peer("websockets")),
@@ -647,6 +654,7 @@ def print_ratios(settings: Settings, results: Results, cols: list[tuple[Scenario
         ("wstool", "twisted-ws", "wstool / twisted.web.websocket"),
         ("wstool", "tcp", "wstool / tcp echo"),
         ("wstool-log", "wstool", "wstool logging / -q"),
+        ("wstool-record", "wstool", "wstool --record / -q"),
     ]
     rows = []
     for a, b, label in pairs:
