@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import PROJECT_ROOT, WAIT, e2e_env
+from jsonschema import Draft202012Validator
 from websockets.sync.client import connect as ws_connect
 
 from wstool.core.frames import Role
@@ -19,8 +21,17 @@ from wstool.session.format import read_session
 Serve = Callable[..., tuple[subprocess.Popen[str], int]]
 
 
+SCHEMA = json.loads((PROJECT_ROOT / "docs" / "session.schema.json").read_text())
+
+
 def _read(path: Path) -> object:
-    return read_session(path.read_bytes().splitlines(keepends=True))
+    """The session, after every line has been checked against the documented schema."""
+    validator = Draft202012Validator(SCHEMA)
+    lines = path.read_bytes().splitlines(keepends=True)
+    for number, line in enumerate(lines, 1):
+        errors = [e.message for e in validator.iter_errors(json.loads(line))]
+        assert errors == [], f"line {number}: {errors}"
+    return read_session(lines)
 
 
 @pytest.mark.parametrize("compression", ["deflate", None])
