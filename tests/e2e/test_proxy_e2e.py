@@ -106,7 +106,7 @@ def test_ctrl_c_closes_what_is_open(
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        ((), "the following arguments are required: --to"),
+        (("--ca-dir", "/dev/null/ca"), "cannot use the CA directory '/dev/null/ca'"),
         (("--to", "http://127.0.0.1/"), "is an http:// URL; give ws:// or wss://"),
         (("--to", "ws://x/", "--listen", "nowhere"), "is not HOST:PORT"),
         (("--to", "wss://x/", "--upstream-ca", "/nonexistent.pem"), "/nonexistent.pem"),

@@ -36,6 +36,15 @@ examples:
   wstool proxy --to wss://echo.example/ --listen 127.0.0.1:9000
   wstool proxy --to ws://127.0.0.1:8765/api -v   # /chat goes to /api/chat
   wstool proxy --to ws://127.0.0.1:8765/ --json | jq -c 'select(.event == "violation")'
+  wstool proxy                                    # forward: --proxy http://127.0.0.1:8780
+
+Without --to it is a forward proxy (HTTP CONNECT tunnels and absolute-URI
+requests such as GET ws://host/path): point a client's or browser's proxy
+setting at it. ws:// is seen in the clear; for wss:// the proxy ends TLS
+with a certificate for the requested host signed by a local CA, made on
+first use and kept in --ca-dir (trust its ca.pem once; the path is printed
+at start), and opens a verified TLS connection upstream. Traffic that is not
+a WebSocket upgrade is relayed untouched.
 
 Stop with Ctrl-C (or SIGTERM): open connections are closed and summarised.
 """
@@ -68,8 +77,8 @@ def add_parser(commands: Any) -> None:
     proxy.add_argument(
         "--to",
         metavar="URL",
-        required=True,
-        help="the upstream server, ws://HOST[:PORT]/PATH or wss://...",
+        help="reverse proxy to this server, ws://HOST[:PORT]/PATH or wss://...; "
+        "without it wstool is an HTTP proxy (CONNECT and ws:// requests)",
     )
     proxy.add_argument(
         "--listen",
@@ -90,7 +99,13 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="one JSON object per event (NDJSON); with -q only requests, violations, closes",
     )
-    tls = proxy.add_argument_group("upstream TLS (wss://)")
+    tls = proxy.add_argument_group("TLS (wss://)")
+    tls.add_argument(
+        "--ca-dir",
+        metavar="DIR",
+        help="forward mode: where the local CA that signs per-host certificates is made and "
+        "kept (default: $XDG_DATA_HOME/wstool or ~/.local/share/wstool)",
+    )
     tls.add_argument("--upstream-ca", metavar="FILE", help="PEM certificates to trust upstream")
     tls.add_argument(
         "--insecure", action="store_true", help="do not verify the upstream's certificate"
@@ -144,6 +159,36 @@ def _upstream(args: argparse.Namespace) -> Any:
     return uri
 
 
+def _forward_options(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from wstool.net.ca import LocalCA, default_ca_dir
+    from wstool.net.forward import ForwardOptions
+    from wstool.net.tls import TLSSetupError, pem_blocks
+
+    try:
+        if args.upstream_ca:
+            with open(args.upstream_ca, "rb") as file:
+                if not pem_blocks(file.read()):
+                    raise TLSSetupError(f"no PEM certificate in {args.upstream_ca!r}")
+        ca = LocalCA(Path(args.ca_dir) if args.ca_dir else default_ca_dir())
+    except OSError as exc:
+        raise CommandError(
+            f"cannot read {args.upstream_ca!r}: {exc.strerror}", ExitStatus.USAGE
+        ) from exc
+    except TLSSetupError as exc:
+        raise CommandError(str(exc), ExitStatus.USAGE) from exc
+    return ForwardOptions(
+        ca=ca,
+        upstream_ca=args.upstream_ca,
+        insecure=args.insecure,
+        connect_timeout=args.connect_timeout or 10.0,
+        handshake_timeout=args.handshake_timeout or None,
+        max_request_size=args.max_request_size,
+        inspect_limit=args.inspect_limit,
+    )
+
+
 def _options(args: argparse.Namespace) -> Any:
     from wstool.net.proxy import ProxyOptions
     from wstool.net.tls import TLSSetupError, client_tls_creator
@@ -179,6 +224,26 @@ def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: An
     )
 
 
+def _forward_lines(host: str, address: Any, options: Any) -> list[str]:
+    shown = f"[{host}]" if ":" in host else host
+    proxy_url = f"http://{shown}:{address.port}"
+    ca = options.ca
+    made = "made now" if ca.created else "kept from before"
+    return [
+        f"wstool proxy: forward proxy listening on {proxy_url} (HTTP CONNECT and ws:// "
+        "requests; Ctrl-C stops)",
+        f"  wss:// is decrypted with certificates from the CA in {ca.cert_path} ({made}); "
+        "trust it once:",
+        f"    curl:     curl --proxy {proxy_url} --cacert {ca.cert_path} https://HOST/",
+        f"    Python:   SSL_CERT_FILE={ca.cert_path} (websockets: connect(uri, "
+        f'proxy="{proxy_url}", ssl=ssl.create_default_context(cafile=...)))',
+        f"    wstool:   wstool connect --proxy {proxy_url} --ca {ca.cert_path} wss://HOST/",
+        "    browser:  import ca.pem as a certificate authority (Chrome: Settings > Privacy "
+        "and security > Security > Manage certificates > Authorities; Firefox: Settings > "
+        f"Certificates > View Certificates > Authorities > Import), proxy {proxy_url}",
+    ]
+
+
 def _listening_line(host: str, address: Any, upstream: Any) -> str:
     shown = f"[{host}]" if ":" in host else host
     path = upstream.resource
@@ -191,7 +256,9 @@ def _listening_line(host: str, address: Any, upstream: Any) -> str:
 
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, relay until Ctrl-C or SIGTERM, close what is open, exit 0."""
-    options = _options(args)
+    forward = args.to is None
+    options = _forward_options(args) if forward else _options(args)
+    from wstool.net.forward import ForwardProxy
     from wstool.net.proxy import ReverseProxy
     from wstool.net.server import listen_endpoint
 
@@ -205,17 +272,26 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             reactor.stop()
 
     observer = _observer(args, env, reactor, reader_gone)
-    factory = ReverseProxy(options, observer, reactor)
+    factory: Any = (
+        ForwardProxy(options, observer, reactor)
+        if forward
+        else ReverseProxy(options, observer, reactor)
+    )
     host, port = args.listen
     endpoint = listen_endpoint(reactor, host, port, None)
 
     def listening(listening_port: Any) -> None:
-        line = _listening_line(host, listening_port.getHost(), options.upstream)
+        address = listening_port.getHost()
+        if forward:
+            lines = _forward_lines(host, address, options)
+        else:
+            lines = [_listening_line(host, address, options.upstream)]
         if args.json:
-            env.stderr.write(line + "\n")
+            env.stderr.write("\n".join(lines) + "\n")
             env.stderr.flush()
         else:
-            observer.console.print(line, style="ws.ok", highlight=False)
+            for line in lines:
+                observer.console.print(line, style="ws.ok", highlight=False, soft_wrap=True)
             observer.flush()
 
     def failed(failure: Any) -> None:

@@ -24,7 +24,7 @@ from wstool.core.errors import HandshakeError
 from wstool.core.http import RequestHead
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT
 from wstool.core.uri import WebSocketURI
-from wstool.net.relay import Relay, RelayObserver, Side
+from wstool.net.relay import Relay, RelayObserver, Route, Side
 
 __all__ = [
     "ProxyOptions",
@@ -145,8 +145,7 @@ class ReverseProxy(Factory):
             _address_text(addr),
             self.observer,
             self.clock,
-            self._rewrite,
-            self._connect,
+            self._route,
             handshake_timeout=options.handshake_timeout,
             max_request_size=options.max_request_size,
             inspect_limit=options.inspect_limit,
@@ -156,7 +155,7 @@ class ReverseProxy(Factory):
         self.relays.add(relay)
         return relay.client
 
-    def _rewrite(self, head: RequestHead) -> tuple[str, bytes]:
+    def _route(self, head: RequestHead) -> Route:
         upstream = self.options.upstream
         try:
             sent = rewrite_request(head, upstream)
@@ -164,7 +163,7 @@ class ReverseProxy(Factory):
             raise HandshakeError(f"cannot encode the upstream's host name: {exc}", 502) from exc
         name = str(upstream).split("/", 3)
         shown = "/".join(name[:3]) + join_target(upstream.resource, head.target)
-        return shown, sent
+        return Route(shown, sent, self._connect)
 
     def _connect_tcp(self, side: Side) -> Deferred[Any]:
         upstream = self.options.upstream

@@ -21,10 +21,16 @@ half-close (FIN) is passed on as a half-close.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IReactorTime,
+    ISSLTransport,
+)
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -36,12 +42,30 @@ from wstool.core.http import RequestHead, parse_request_head, parse_response_hea
 from wstool.core.inspect import HandshakeReport, negotiated_deflate
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT, RelaySummary, StreamTap, TapItem
 
-__all__ = ["Relay", "RelayObserver", "Side"]
+__all__ = ["Relay", "RelayObserver", "Route", "Side"]
 
 _BODY_SHOWN = 4096
 """Bytes of a refusal's body kept for the observer."""
 _EARLY_KEPT = 1 << 20
 """Client bytes sent before the 101 kept for the tap (beyond, they are only relayed)."""
+
+
+class Route(NamedTuple):
+    """Where a client's request goes, decided from its head.
+
+    Attributes:
+        name: the upstream as shown in reports (a URL).
+        request: the head to send upstream.
+        connect: opens the upstream connection for a :class:`Side`; returns a
+            Deferred that fails when it cannot.
+        websocket: whether the request is a WebSocket upgrade; anything else
+            is relayed untouched, without decoding, from the start.
+    """
+
+    name: str
+    request: bytes
+    connect: Callable[[Side], Any]
+    websocket: bool = True
 
 
 class RelayObserver(Protocol):
@@ -132,8 +156,12 @@ class Side(TwistedProtocol):
             return
         if abort:
             transport.abortConnection()
-        else:
-            transport.loseConnection()
+            return
+        # Twisted's TLS layer holds its close_notify, and so the close, while a
+        # producer is registered: the other side's transport is ours.
+        with contextlib.suppress(RuntimeError):  # none registered (a test's transport)
+            transport.unregisterProducer()
+        transport.loseConnection()
 
 
 class Relay:
@@ -144,10 +172,8 @@ class Relay:
         client_peer: the client's address, for reports.
         observer: where everything is reported.
         clock: the reactor's clock (timers, durations).
-        rewrite: the client's request head -> (the upstream's name, the head
-            to send it); raises :class:`HandshakeError` to refuse.
-        connect_upstream: opens the upstream connection with the given
-            :class:`Side`; returns a Deferred that fails when it cannot.
+        route: the client's request head -> its :class:`Route`; raises
+            :class:`HandshakeError` to refuse.
         handshake_timeout: seconds for the client's request and then for the
             upstream's answer (504 after it); ``None`` waits for ever.
         max_request_size: the largest request head (431 beyond it).
@@ -162,8 +188,7 @@ class Relay:
         client_peer: str,
         observer: RelayObserver,
         clock: IReactorTime,
-        rewrite: Callable[[RequestHead], tuple[str, bytes]],
-        connect_upstream: Callable[[Side], Any],
+        route: Callable[[RequestHead], Route],
         *,
         handshake_timeout: float | None = 10.0,
         max_request_size: int = 16384,
@@ -174,8 +199,8 @@ class Relay:
         self.client_peer = client_peer
         self.observer = observer
         self.clock = clock
-        self.rewrite = rewrite
-        self.connect_upstream = connect_upstream
+        self.route = route
+        self.websocket = True
         self.handshake_timeout = handshake_timeout
         self.max_request_size = max_request_size
         self.inspect_limit = inspect_limit
@@ -226,11 +251,12 @@ class Relay:
             if parsed is None:
                 return
             head, used = parsed
-            self.upstream_name, sent = self.rewrite(head)
+            route = self.route(head)
         except HandshakeError as exc:
             self._answer_ourselves(exc.status, exc.reason)
             return
         self._buffer = self._buffer[used:]
+        self.upstream_name, sent, self.websocket = route.name, route.request, route.websocket
         self.observer.request(self.conn_id, self.client_peer, self.upstream_name, head.raw, sent)
         self.stage = "connecting"
         self._pause(self.client)
@@ -239,7 +265,7 @@ class Relay:
         self.client.other = upstream
         self.upstream = upstream
         self._request = sent
-        connecting = self.connect_upstream(upstream)
+        connecting = route.connect(upstream)
         connecting.addErrback(self._unreachable)
 
     # -- stage 2: upstream ----------------------------------------------------------
@@ -253,6 +279,8 @@ class Relay:
         side.write(self._request + self._buffer)
         self._keep_early(self._buffer)
         self._buffer = b""
+        if not self.websocket:
+            self._opaque("")
         self._resume(self.client)
         # Each side's transport produces what the other writes: a side that
         # does not read pauses the reading of the one that writes to it.
@@ -320,9 +348,10 @@ class Relay:
             self.upstream.close()
 
     def _opaque(self, why: str) -> None:
-        """The upstream does not speak HTTP: relay without decoding, and say so once."""
+        """Relay without decoding: not a WebSocket request, or an answer that is not HTTP."""
         self._cancel_timer()
-        self.cause = why
+        self.cause = self.cause or why
+        self._early = []
         self.stage = "relay"
         self._buffer = b""
         for side in (self.client, self.upstream):
@@ -370,8 +399,8 @@ class Relay:
             return
         transport: Any = other.transport
         lose_write = getattr(transport, "loseWriteConnection", None)
-        if lose_write is None:
-            other.close()
+        if lose_write is None or ISSLTransport.providedBy(transport):
+            other.close()  # TLS ends with close_notify, not with a half-close
         else:
             lose_write()
 
