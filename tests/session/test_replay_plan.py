@@ -67,3 +67,19 @@ def test_missing_extra_and_kind_changes_are_named() -> None:
         "answer 1 differs:",
         "  recorded text, got binary: binary, 1 bytes: 61",
     ]
+
+
+def test_the_server_script_answers_as_the_recorded_server_did() -> None:
+    from wstool.session.replay import ServerScript
+
+    plan = plan_replay(_conn(), side=Role.SERVER)  # type: ignore[arg-type]
+    assert plan.close_code is None  # the recorded client closed, not the server
+    script = ServerScript(plan)
+    # Both client messages came before the server's answers in the recording.
+    assert script.start() == []
+    assert script.received_message(1, b"x") == []
+    assert script.received_message(2, b"y") == [
+        (1, "héllo".encode(), None),
+        (2, b"\x00\x01\x02", None),
+    ]
+    assert script.close_code() is None

@@ -29,6 +29,7 @@ examples:
   wstool serve --json | jq -c 'select(.event == "close")'
   wstool serve --tls-cert cert.pem --tls-key key.pem     # wss://
   wstool serve --record chat.session    # keep every frame; wstool decode chat.session
+  wstool serve --replay chat.session    # answer clients as the recorded server did
 
 Stop with Ctrl-C (or SIGTERM): every connection gets Close 1001 (going
 away), the server waits briefly for the answers, then exits 0.
@@ -58,6 +59,12 @@ def add_parser(commands: Any) -> None:
         choices=("echo", "broadcast"),
         default="echo",
         help="echo each message to its sender, or broadcast it to every other client",
+    )
+    serve.add_argument(
+        "--replay",
+        metavar="SESSION",
+        help="answer every client with the server side of a recorded session (its first "
+        "connection): each recorded server message once the client has sent what came before it",
     )
     serve.add_argument(
         "--subprotocol",
@@ -152,9 +159,14 @@ def _options(args: argparse.Namespace) -> Any:
     from wstool.net.server import ServerOptions
     from wstool.net.wire import Timeouts
 
+    responder, recorded_subprotocol = _replay(args)
+    subprotocols = tuple(args.subprotocol)
+    if recorded_subprotocol and not subprotocols:
+        subprotocols = (recorded_subprotocol,)  # agree to what the recorded server agreed to
     return ServerOptions(
-        mode=args.mode,
-        subprotocols=tuple(args.subprotocol),
+        mode="replay" if responder is not None else args.mode,
+        responder=responder,
+        subprotocols=subprotocols,
         deflate=not args.no_deflate,
         max_message_size=args.max_message_size,
         max_inflated_size=args.max_inflated_size or args.max_message_size,
@@ -168,6 +180,33 @@ def _options(args: argparse.Namespace) -> Any:
         ),
         origins=tuple(args.origin) if args.origin else None,
     )
+
+
+def _replay(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """With --replay: a responder factory and the subprotocol the recording agreed on."""
+    if not args.replay:
+        return None, None
+    if args.mode != "echo":
+        raise CommandError(
+            "--replay answers each client itself: leave out --mode", ExitStatus.USAGE
+        )
+    from wstool.cli.sessions import read_session_file
+    from wstool.core.frames import Role
+    from wstool.session.replay import ServerScript, plan_replay
+
+    try:
+        with open(args.replay, "rb") as file:
+            raw = file.read()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot read {args.replay!r}: {exc.strerror}", ExitStatus.USAGE
+        ) from exc
+    session = read_session_file(raw, args.replay)
+    if not session.connections:
+        raise CommandError(f"{args.replay}: the session holds no connection", ExitStatus.USAGE)
+    conn = next(iter(session.connections.values()))
+    plan = plan_replay(conn, side=Role.SERVER)
+    return (lambda: ServerScript(plan)), conn.open.get("subprotocol")
 
 
 def _tls_options(args: argparse.Namespace) -> Any:
@@ -187,9 +226,10 @@ def _listening_line(args: argparse.Namespace, address: Any, tls: bool) -> str:
     interface = args.host.strip("[]")
     shown = f"[{interface}]" if ":" in interface else interface
     scheme, web = ("wss", "https") if tls else ("ws", "http")
+    mode = f"replaying {args.replay}" if args.replay else args.mode
     return (
         f"wstool serve: listening on {scheme}://{shown}:{address.port}/ "
-        f"({args.mode}; browser console at {web}://{shown}:{address.port}/; Ctrl-C stops)"
+        f"({mode}; browser console at {web}://{shown}:{address.port}/; Ctrl-C stops)"
     )
 
 

@@ -126,13 +126,31 @@ class ServerObserver(FrameObserver, Protocol):
         """A request was answered with an HTTP error instead of a 101."""
 
 
+Reply = tuple[int, bytes, "tuple[bytes, ...] | None"]
+"""A message a responder sends: opcode, payload, and its fragments (or None: one frame)."""
+
+
+class Responder(Protocol):
+    """What answers one client in ``--replay`` mode instead of an echo."""
+
+    def start(self) -> list[Reply]:
+        """Messages to send as soon as the connection is open."""
+
+    def received_message(self, opcode: int, data: bytes) -> list[Reply]:
+        """Messages to send after this message from the client."""
+
+    def close_code(self) -> int | None:
+        """A code to close with now, or None to stay open."""
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """How ``wstool serve`` behaves; every limit has a safe default.
 
     Attributes:
-        mode: ``"echo"`` (each message back to its sender) or
-            ``"broadcast"`` (each message to every other client).
+        mode: ``"echo"`` (each message back to its sender),
+            ``"broadcast"`` (each message to every other client) or ``"replay"``
+            (each client answered by its own ``responder``).
         subprotocols: the subprotocols we speak, in no particular order: the
             first one the client offers that is here is selected.
         deflate: negotiate permessage-deflate when offered.
@@ -153,6 +171,8 @@ class ServerOptions:
     handshake_timeout: float | None = 10.0
     timeouts: Timeouts = field(default_factory=Timeouts)
     origins: tuple[str, ...] | None = None
+    responder: Callable[[], Responder] | None = None
+    """mode "replay": makes each connection's responder."""
 
 
 def _is_upgrade(request: Request) -> bool:
@@ -246,6 +266,7 @@ class WebSocketSite(Site):
         self.observer = observer
         self.clock = clock
         self.wires: set[WireProtocol] = set()
+        self._responders: dict[WireProtocol, Responder] = {}
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
@@ -301,7 +322,7 @@ class WebSocketSite(Site):
             peer=peer,
             observer=self.observer,
             # In echo mode the core connection answers each message itself.
-            on_message=self._broadcast if self.options.mode == "broadcast" else None,
+            on_message=self._on_message_handler(),
             clock=self.clock,
             timeouts=self.options.timeouts,
             on_close=self._forget,
@@ -310,7 +331,17 @@ class WebSocketSite(Site):
         self.wires.add(wire)
         self.observer.opened(conn_id, peer, raw, response)
         channel.upgrade(wire, response)
+        if self.options.responder is not None:
+            responder = self._responders[wire] = self.options.responder()
+            self._reply(wire, responder, responder.start())
         return NOT_DONE_YET
+
+    def _on_message_handler(self) -> Callable[[WireProtocol, MessageReceived], None] | None:
+        if self.options.mode == "broadcast":
+            return self._broadcast
+        if self.options.mode == "replay":
+            return self._replay
+        return None
 
     def refuse(self, request: Request, error: HandshakeError) -> bytes:
         """Answer ``request`` with ``error``'s status and one-line reason, report it, then close."""
@@ -368,8 +399,28 @@ class WebSocketSite(Site):
                 wire.conn.send_message(message.opcode, message.data)
                 wire.flush()
 
+    def _replay(self, wire: WireProtocol, message: MessageReceived) -> None:
+        responder = self._responders.get(wire)
+        if responder is not None:
+            self._reply(wire, responder, responder.received_message(message.opcode, message.data))
+
+    def _reply(self, wire: WireProtocol, responder: Responder, replies: list[Reply]) -> None:
+        conn = wire.conn
+        for opcode, data, fragments in replies:
+            if conn.state.value != "open":
+                return
+            if fragments is not None:
+                conn.send_fragments(opcode, fragments)
+            else:
+                conn.send_message(opcode, data)
+        wire.flush()
+        code = responder.close_code()
+        if code is not None and conn.state.value == "open":
+            wire.close(code)
+
     def _forget(self, wire: WireProtocol) -> None:
         self.wires.discard(wire)
+        self._responders.pop(wire, None)
         if not self.wires:
             if self._on_idle is not None:
                 self._on_idle()

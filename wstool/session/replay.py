@@ -22,7 +22,7 @@ from wstool.core.frames import Role
 from wstool.core.http import header_values, parse_request_head
 from wstool.session.format import Connection
 
-__all__ = ["Message", "Plan", "Step", "differences", "plan_replay"]
+__all__ = ["Message", "Plan", "ServerScript", "Step", "differences", "plan_replay"]
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,15 @@ class Plan:
     close_code: int | None = 1000
 
 
-def plan_replay(conn: Connection, *, frames: bool = False) -> Plan:
-    """The plan for the client side of ``conn``.
+def plan_replay(conn: Connection, *, frames: bool = False, side: Role = Role.CLIENT) -> Plan:
+    """The plan for one side of ``conn`` (the client's, unless ``side`` says otherwise).
 
     Args:
         conn: a recorded connection.
         frames: keep each message's fragmentation (its frames' payloads as recorded; when
             the recording was compressed, the fragments are of the compressed message and
             the whole message is sent instead).
+        side: the end to play; the other end's messages are what is expected.
     """
     plan = Plan()
     plan.subprotocols, plan.deflate = _offers(conn.request)
@@ -85,7 +86,7 @@ def plan_replay(conn: Connection, *, frames: bool = False) -> Plan:
     first_at = 0.0
     for event in conn.frames:
         at = max(0.0, (event.time or start) - start)
-        if event.sender is Role.SERVER:
+        if event.sender is not side:
             if event.message is not None:
                 plan.expected.append(Message.from_record(event.message))
                 answers += 1
@@ -101,9 +102,48 @@ def plan_replay(conn: Connection, *, frames: bool = False) -> Plan:
         fragments = None if whole else tuple(parts)
         plan.steps.append(Step(first_at, answers, message, fragments))
         parts = []
-    if conn.close is not None and conn.close.get("initiator") == "client":
+    if conn.close is not None and conn.close.get("initiator") == side.value:
         plan.close_code = conn.close.get("sent_code") or conn.close.get("code") or 1000
+    elif side is Role.SERVER:
+        plan.close_code = None  # the client closed (or nobody did): the server does not
     return plan
+
+
+Reply = tuple[int, bytes, "tuple[bytes, ...] | None"]
+"""A message to send: opcode, payload, and its fragments when it goes in several frames."""
+
+
+class ServerScript:
+    """The server side of a recorded connection, played to one live client.
+
+    Each recorded server message goes out once the client has sent as many messages as it
+    had in the recording before it. It has the shape of ``net.server.Responder``.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self._steps = list(plan.steps)
+        self._close_code = plan.close_code
+        self.received = 0
+
+    def start(self) -> list[Reply]:
+        """What the server said before the client's first message (a greeting)."""
+        return self._due()
+
+    def received_message(self, opcode: int, data: bytes) -> list[Reply]:
+        """One more client message: what is due now."""
+        self.received += 1
+        return self._due()
+
+    def close_code(self) -> int | None:
+        """Once every recorded message is out: the code the recorded server closed with."""
+        return self._close_code if not self._steps else None
+
+    def _due(self) -> list[Reply]:
+        ready = []
+        while self._steps and self._steps[0].answers_before <= self.received:
+            step = self._steps.pop(0)
+            ready.append((step.message.opcode, step.message.data, step.fragments))
+        return ready
 
 
 def _offers(request: bytes) -> tuple[tuple[str, ...], bool]:
