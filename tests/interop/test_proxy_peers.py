@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "connect_peers"))
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = Path(__file__).with_name("node")
 WAIT = 15.0
-LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
+LISTENING = re.compile(r"listening on (?:ws|http)://127\.0\.0\.1:(\d+)")
 MASK = b"\x37\xfa\x21\x3d"
 REQUEST = (
     b"GET /rec HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
