@@ -87,6 +87,12 @@ def add_parser(commands: Any) -> None:
         metavar="HOST:PORT",
         help=f"where clients connect (default: 127.0.0.1:{DEFAULT_PORT}; port 0 picks one)",
     )
+    proxy.add_argument(
+        "--terminate",
+        action="store_true",
+        help="with --to: two WebSocket connections, one per side, every message re-encoded "
+        "(extensions negotiated per side; violations fail that side, as an endpoint must)",
+    )
     out = proxy.add_mutually_exclusive_group()
     out.add_argument(
         "-q", "--quiet", action="store_true", help="show connects, violations and closes only"
@@ -244,11 +250,12 @@ def _forward_lines(host: str, address: Any, options: Any) -> list[str]:
     ]
 
 
-def _listening_line(host: str, address: Any, upstream: Any) -> str:
+def _listening_line(host: str, address: Any, upstream: Any, terminate: bool = False) -> str:
     shown = f"[{host}]" if ":" in host else host
+    mode = " (terminating: one WebSocket per side)" if terminate else ""
     path = upstream.resource
     return (
-        f"wstool proxy: listening on ws://{shown}:{address.port}/ -> {upstream} "
+        f"wstool proxy: listening on ws://{shown}:{address.port}/ -> {upstream}{mode} "
         f"(point the client at ws://{shown}:{address.port}/; its path goes under {path}; "
         "Ctrl-C stops)"
     )
@@ -257,10 +264,13 @@ def _listening_line(host: str, address: Any, upstream: Any) -> str:
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, relay until Ctrl-C or SIGTERM, close what is open, exit 0."""
     forward = args.to is None
+    if forward and args.terminate:
+        raise CommandError("--terminate needs --to (a reverse proxy)", ExitStatus.USAGE)
     options = _forward_options(args) if forward else _options(args)
     from wstool.net.forward import ForwardProxy
     from wstool.net.proxy import ReverseProxy
     from wstool.net.server import listen_endpoint
+    from wstool.net.terminate import TerminatingProxy
 
     reactor = env.get_reactor()
     _buffer_stdout(env.stdout)
@@ -272,11 +282,15 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             reactor.stop()
 
     observer = _observer(args, env, reactor, reader_gone)
-    factory: Any = (
-        ForwardProxy(options, observer, reactor)
-        if forward
-        else ReverseProxy(options, observer, reactor)
-    )
+    factory: Any
+    if forward:
+        factory = ForwardProxy(options, observer, reactor)
+    elif args.terminate:
+        factory = TerminatingProxy(
+            options, observer, reactor, upstream_ca=args.upstream_ca, insecure=args.insecure
+        )
+    else:
+        factory = ReverseProxy(options, observer, reactor)
     host, port = args.listen
     endpoint = listen_endpoint(reactor, host, port, None)
 
@@ -285,7 +299,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         if forward:
             lines = _forward_lines(host, address, options)
         else:
-            lines = [_listening_line(host, address, options.upstream)]
+            lines = [_listening_line(host, address, options.upstream, args.terminate)]
         if args.json:
             env.stderr.write("\n".join(lines) + "\n")
             env.stderr.flush()

@@ -14,6 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from wstool.core.events import (
+    ConnectionClosed,
+    ConnectionFailed,
+    Event,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+    MessageSent,
+)
 from wstool.core.frames import Opcode, Role, close_code_name
 from wstool.core.inspect import FrameReport, MessageReport, SequenceViolation, Truncated
 from wstool.core.rules import Violation
@@ -28,6 +37,15 @@ __all__ = ["ProxyLog"]
 _ARROW = {Role.CLIENT: ("c→s ", "ws.out"), Role.SERVER: ("s→c ", "ws.in")}
 _DIRECTION = {Role.CLIENT: "client-to-server", Role.SERVER: "server-to-client"}
 _RECEIVER = {Role.CLIENT: "server", Role.SERVER: "client"}
+# --terminate: each hop's frames, as (received, sent) arrows and JSON directions.
+_HOP_ARROWS = {
+    Role.CLIENT: (("c→p ", "ws.out"), ("p→c ", "ws.in")),
+    Role.SERVER: (("s→p ", "ws.in"), ("p→s ", "ws.out")),
+}
+_HOP_DIRECTIONS = {
+    Role.CLIENT: ("client-to-proxy", "proxy-to-client"),
+    Role.SERVER: ("server-to-proxy", "proxy-to-server"),
+}
 
 
 def _head_lines(raw: bytes) -> list[str]:
@@ -128,6 +146,116 @@ class ProxyLog(TrafficLog):
                 ]
             )
         self._flush()
+
+    def terminated(self, conn_id: int, response: bytes) -> None:
+        """--terminate: the client was answered with the proxy's own 101."""
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "response",
+                    "conn": conn_id,
+                    "direction": "proxy-to-client",
+                    "status": 101,
+                    "response": response.decode("latin-1"),
+                }
+            )
+        elif self._frames:
+            self._line([*self._prefix(conn_id), ("terminated: the proxy's own 101", "ws.ok")])
+            for line in _head_lines(response)[1:]:
+                self._line([("  >c ", "ws.in"), (line, "")])
+        self._flush()
+
+    def hop_events(self, conn_id: int, hop: Role, events: Sequence[Event]) -> None:
+        """--terminate: what happened on one side's own connection."""
+        arrows, directions = _HOP_ARROWS[hop], _HOP_DIRECTIONS[hop]
+        for event in events:
+            kind = type(event)
+            if kind is FrameReceived or kind is FrameSent:
+                if self._frames:
+                    index = 0 if kind is FrameReceived else 1
+                    self._hop_frame(conn_id, event, arrows[index], directions[index])  # type: ignore[arg-type]
+            elif kind is MessageReceived or kind is MessageSent:
+                self._hop_message(conn_id, hop, event)  # type: ignore[arg-type]
+            elif kind is ConnectionFailed:
+                sender = hop  # the peer on this hop broke the rule
+                self._violation(conn_id, sender, event.violation)  # type: ignore[union-attr]
+            elif kind is ConnectionClosed:
+                self._hop_closed(conn_id, hop, event)  # type: ignore[arg-type]
+        self._flush()
+
+    def _hop_frame(
+        self,
+        conn_id: int,
+        event: FrameReceived | FrameSent,
+        arrow: tuple[str, str],
+        direction: str,
+    ) -> None:
+        frame, data = event.frame, event.data
+        if self.json_out is not None:
+            record = frame_record(frame, data)
+            self._emit({"event": "frame", "conn": conn_id, "direction": direction, **record})
+            return
+        parts = [*self._prefix(conn_id), arrow, *frame_header_parts(frame, verbose=self._bits)]
+        if frame.rsv1:
+            parts.append((f"  ({count_of(len(data), 'compressed byte')})", "ws.note"))
+        else:
+            parts.append(("  ", ""))
+            parts += preview_parts(data, frame.opcode, self.preview)
+        self._line(parts)
+
+    def _hop_message(self, conn_id: int, hop: Role, event: MessageReceived | MessageSent) -> None:
+        if not self._frames or (event.frames == 1 and not event.compressed):
+            return
+        received = isinstance(event, MessageReceived)
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "message",
+                    "conn": conn_id,
+                    "direction": _HOP_DIRECTIONS[hop][0 if received else 1],
+                    "opcode": event.opcode,
+                    "frames": event.frames,
+                    "compressed": event.compressed,
+                    "size": len(event.data),
+                    "wire_size": event.wire_size,
+                }
+            )
+            return
+        how = "inflated from" if received else "deflated to"
+        parts: Parts = [
+            *self._prefix(conn_id),
+            _HOP_ARROWS[hop][0 if received else 1],
+            ("message ", "ws.note"),
+            ("TEXT" if event.opcode == Opcode.TEXT else "BINARY", "ws.opcode"),
+            (f" {len(event.data)} bytes", "ws.length"),
+        ]
+        if event.compressed:
+            parts.append((f", {how} {event.wire_size}", "ws.dim"))
+        parts.append(("  ", ""))
+        parts += preview_parts(event.data, event.opcode, self.preview)
+        self._line(parts)
+
+    def _hop_closed(self, conn_id: int, hop: Role, event: ConnectionClosed) -> None:
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "close",
+                    "conn": conn_id,
+                    "direction": f"{hop.value}-hop",
+                    "code": event.code,
+                    "code_name": close_code_name(event.code),
+                    "reason": event.reason,
+                    "clean": event.clean,
+                }
+            )
+            return
+        parts = [
+            *self._prefix(conn_id),
+            (f"{hop.value} hop closed: {event.code} {close_code_name(event.code)}", "ws.close"),
+        ]
+        if event.reason:
+            parts.append((f" '{terminal_safe(event.reason)}'", "ws.text"))
+        self._line(parts)
 
     # -- traffic ----------------------------------------------------------------------
 
