@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from e2e_support import PROJECT_ROOT, WAIT, e2e_env
@@ -125,3 +129,99 @@ def test_port_in_use_is_one_line(server_port: int) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"wstool proxy: cannot listen on 127.0.0.1:{server_port}: ")
     assert result.stderr.count("\n") == 1
+
+
+TMUX = shutil.which("tmux")
+
+
+class Pane:
+    """``wstool proxy`` in a detached tmux session on a private socket (its prompt needs a tty)."""
+
+    def __init__(self, name: str, status: Path, argv: list[str]) -> None:
+        self.name = name
+        self.status = status
+        command = " ".join(
+            [
+                "cd",
+                shlex.quote(str(PROJECT_ROOT)),
+                "&& env NO_COLOR=1 TERM=xterm",
+                shlex.quote(sys.executable),
+                "-m wstool proxy",
+                *(shlex.quote(a) for a in argv),
+                f"; echo $? > {shlex.quote(str(status))}",
+            ]
+        )
+        self.tmux("start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";")
+        self.tmux("new-session", "-d", "-s", "main", "-x", "140", "-y", "50", "sh", "-c", command)
+
+    def tmux(self, *args: str) -> str:
+        assert TMUX is not None
+        done = subprocess.run(
+            [TMUX, "-L", self.name, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        return done.stdout
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "main", "-l", text)
+        self.tmux("send-keys", "-t", "main", "Enter")
+
+    def wait_for(self, pattern: str) -> str:
+        deadline = time.monotonic() + WAIT
+        while True:
+            screen = self.tmux("capture-pane", "-p", "-t", "main", "-S", "-200")
+            if re.search(pattern, screen, re.MULTILINE):
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"screen never matched {pattern!r}:\n{screen}")
+            time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    """One short unmasked frame's payload."""
+    head = sock.recv(2)
+    return sock.recv(head[1] & 0x7F) if head[1] & 0x7F else b""
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is needed for the proxy's prompt")
+def test_prompt_injects_both_ways_and_holds(server_port: int, tmp_path: Path) -> None:
+    """In a terminal: /inject to each side (the server echoes), /hold, /release, Ctrl-D."""
+    port = free_port()
+    argv = ["-q", "--to", f"ws://127.0.0.1:{server_port}/", "--listen", f"127.0.0.1:{port}"]
+    pane = Pane(f"wstool-proxy-{os.getpid()}", tmp_path / "status", argv)
+    try:
+        pane.wait_for(r"^steer with /conns")
+        client = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        client.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert client.recv(4096).startswith(b"HTTP/1.1 101 ")
+        pane.wait_for(r"#1 127\.0\.0\.1:\d+ → ")
+        pane.type("/inject client hello client")
+        assert read_frame(client) == b"hello client"
+        pane.type("/hold client")
+        pane.wait_for(r"#1: holding what goes to the client")
+        pane.type("/inject server echo me")
+        pane.wait_for(r"#1: 13 bytes to the server, sent")
+        pane.type("/conns")
+        pane.wait_for(r"\[holding 9 bytes\]")
+        pane.type("/release")
+        pane.wait_for(r"#1: released 9 bytes to the client")
+        assert read_frame(client) == b"echo me"
+        client.close()
+        pane.tmux("send-keys", "-t", "main", "C-d")
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "status").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "status").read_text().strip() == "0"
+    finally:
+        pane.tmux("kill-server")

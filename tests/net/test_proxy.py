@@ -43,6 +43,7 @@ class Recorder:
         self.failures: list[tuple[int, str]] = []
         self.found: list[tuple[Role, TapItem]] = []
         self.summaries: list[RelaySummary] = []
+        self.injections: list[tuple[Role, bytes]] = []
 
     def request(
         self, conn_id: int, client: str, upstream: str, received: bytes, sent: bytes
@@ -60,6 +61,9 @@ class Recorder:
 
     def closed(self, conn_id: int, summary: RelaySummary) -> None:
         self.summaries.append(summary)
+
+    def injected(self, conn_id: int, toward: Role, data: bytes) -> None:
+        self.injections.append((toward, data))
 
 
 class Pair:

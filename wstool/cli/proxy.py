@@ -93,6 +93,11 @@ def add_parser(commands: Any) -> None:
         help="with --to: two WebSocket connections, one per side, every message re-encoded "
         "(extensions negotiated per side; violations fail that side, as an endpoint must)",
     )
+    proxy.add_argument(
+        "--no-prompt",
+        action="store_true",
+        help="no steering prompt, even when stdin is a terminal",
+    )
     out = proxy.add_mutually_exclusive_group()
     out.add_argument(
         "-q", "--quiet", action="store_true", help="show connects, violations and closes only"
@@ -272,7 +277,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.net.server import listen_endpoint
     from wstool.net.terminate import TerminatingProxy
 
-    reactor = env.get_reactor()
+    prompt = env.stdin_isatty and not args.json and not args.no_prompt and not args.terminate
+    reactor = env.get_reactor(asyncio=prompt)
     _buffer_stdout(env.stdout)
     outcome: dict[str, Any] = {}
 
@@ -307,6 +313,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             for line in lines:
                 observer.console.print(line, style="ws.ok", highlight=False, soft_wrap=True)
             observer.flush()
+        if prompt:
+            _start_prompt(factory, observer, reactor)
 
     def failed(failure: Any) -> None:
         error = getattr(failure.value, "socketError", None) or failure.value
@@ -323,6 +331,23 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     if "error" in outcome:
         raise CommandError(outcome["error"])
     return ExitStatus.OK
+
+
+def _start_prompt(factory: Any, observer: Any, reactor: Any) -> None:
+    """The steering prompt on the reactor's asyncio loop; leaving it stops the proxy."""
+    import asyncio
+
+    from wstool.net.steer import RelaySteering
+    from wstool.ui.proxyprompt import run_proxy_prompt
+
+    observer.console.print(
+        "steer with /conns, /inject, /hold, /release ... (/help lists them; Ctrl-D quits)",
+        style="ws.note",
+        highlight=False,
+    )
+    steering = RelaySteering(lambda: list(factory.relays))
+    task = asyncio.ensure_future(run_proxy_prompt(steering, observer, observer.console))
+    task.add_done_callback(lambda _: reactor.stop() if reactor.running else None)
 
 
 def _buffer_stdout(stdout: IO[str]) -> None:

@@ -206,6 +206,17 @@ class StreamTap:
             stats.message_bytes += message_bytes
         return items
 
+    def at_boundary(self, *, data_frame: bool) -> bool:
+        """Whether a frame may be inserted into the stream here.
+
+        Only between frames; a data frame also not inside a fragmented
+        message (RFC 6455 §5.4: "control frames MAY be injected in the middle
+        of a fragmented message", data frames may not).
+        """
+        if self.stopped or self._parser.buffered:
+            return False
+        return not (data_frame and self._assembler.in_progress)
+
     def finish(self) -> list[TapItem]:
         """The stream ended: a frame cut short, if any."""
         if self.stopped:

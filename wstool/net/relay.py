@@ -46,6 +46,8 @@ __all__ = ["Relay", "RelayObserver", "Route", "Side"]
 
 _BODY_SHOWN = 4096
 """Bytes of a refusal's body kept for the observer."""
+_HOLD_LIMIT = 1 << 20
+"""Held bytes beyond which the holding side is no longer read (until released)."""
 _EARLY_KEPT = 1 << 20
 """Client bytes sent before the 101 kept for the tap (beyond, they are only relayed)."""
 
@@ -91,6 +93,9 @@ class RelayObserver(Protocol):
     def closed(self, conn_id: int, summary: RelaySummary) -> None:
         """Both TCP connections are gone."""
 
+    def injected(self, conn_id: int, toward: Role, data: bytes) -> None:
+        """The prompt put ``data`` (a frame, or forged bytes) into the stream toward ``toward``."""
+
 
 @implementer(IHalfCloseableProtocol)
 class Side(TwistedProtocol):
@@ -110,6 +115,10 @@ class Side(TwistedProtocol):
         self.read_closed = False
         self.lost = False
         self.relaying = False
+        self.held: list[bytes] | None = None
+        """What this side sent while held, or None when not held."""
+        self.held_size = 0
+        self.injections: list[tuple[bytes, bool]] = []
 
     def dataReceived(self, data: bytes) -> None:
         if not self.relaying:
@@ -117,13 +126,78 @@ class Side(TwistedProtocol):
             return
         # Write to the other side first: decoding the copy must not delay it.
         other = self.other
-        if other is not None and not other.lost:
+        if self.held is not None:
+            self._hold(data)
+        elif other is not None and not other.lost:
             other.transport.write(data)  # type: ignore[union-attr]
         tap = self.tap
         if tap is not None:
             found = tap.feed(data)
             if found:
                 self.relay.report(self.role, found)
+            if self.injections:
+                self._inject_waiting()
+
+    # -- steering: frames put into this side's stream, and holding it -------------------
+
+    def inject(self, frame: bytes, *, data_frame: bool) -> bool:
+        """Put ``frame`` into the stream this side sends, at the next frame boundary.
+
+        Returns:
+            Whether it was written (or queued behind held bytes) now; if not,
+            it waits for the end of the frame (or message) in progress.
+        """
+        self.injections.append((frame, data_frame))
+        return self._inject_waiting()
+
+    def _inject_waiting(self) -> bool:
+        tap = self.tap
+        if tap is None:
+            return False
+        # A control frame may go ahead of a data frame that waits for the end
+        # of a fragmented message (RFC 6455 §5.4); data frames keep their order.
+        waiting: list[tuple[bytes, bool]] = []
+        done = False
+        for frame, data_frame in self.injections:
+            if tap.at_boundary(data_frame=data_frame) and not (data_frame and waiting):
+                self._send_on(frame)
+                done = True
+            else:
+                waiting.append((frame, data_frame))
+        self.injections = waiting
+        return done
+
+    def _send_on(self, data: bytes) -> None:
+        if self.held is not None:
+            self.held.append(data)
+            self.held_size += len(data)
+        elif self.other is not None:
+            self.other.write(data)
+
+    def hold(self) -> None:
+        """Keep what this side sends instead of passing it on (until :meth:`release`)."""
+        if self.held is None:
+            self.held = []
+            self.held_size = 0
+
+    def _hold(self, data: bytes) -> None:
+        assert self.held is not None
+        self.held.append(data)
+        self.held_size += len(data)
+        if self.held_size > _HOLD_LIMIT and not self.lost and self.transport is not None:
+            self.transport.pauseProducing()  # type: ignore[attr-defined]
+
+    def release(self) -> int:
+        """Pass on what was held, in order; return its size."""
+        held, self.held = self.held, None
+        if not held:
+            return 0
+        data = b"".join(held)
+        if self.other is not None:
+            self.other.write(data)
+        if not self.lost and self.transport is not None:
+            self.transport.resumeProducing()  # type: ignore[attr-defined]
+        return len(data)
 
     def connectionMade(self) -> None:
         if self.role is Role.CLIENT:

@@ -23,7 +23,7 @@ from wstool.core.events import (
     MessageReceived,
     MessageSent,
 )
-from wstool.core.frames import Opcode, Role, close_code_name
+from wstool.core.frames import FrameParser, Opcode, Role, close_code_name
 from wstool.core.inspect import FrameReport, MessageReport, SequenceViolation, Truncated
 from wstool.core.rules import Violation
 from wstool.core.tap import CloseSeen, DirectionStats, InspectionStopped, RelaySummary, TapItem
@@ -256,6 +256,37 @@ class ProxyLog(TrafficLog):
         if event.reason:
             parts.append((f" '{terminal_safe(event.reason)}'", "ws.text"))
         self._line(parts)
+
+    def injected(self, conn_id: int, toward: Role, data: bytes) -> None:
+        """The prompt put a frame (or forged bytes) into one direction."""
+        sender = Role.CLIENT if toward is Role.SERVER else Role.SERVER
+        frames = list(FrameParser().feed(data))
+        if self.json_out is not None:
+            self._emit(
+                {
+                    "event": "injected",
+                    "conn": conn_id,
+                    "direction": _DIRECTION[sender],
+                    "bytes_hex": data.hex(),
+                }
+            )
+            self._flush()
+            return
+        for frame in frames:
+            parts = [*self._prefix(conn_id), _ARROW[sender], ("injected ", "ws.violation")]
+            parts += frame_header_parts(frame, verbose=self._bits)
+            parts.append(("  ", ""))
+            parts += preview_parts(frame.data, frame.opcode, self.preview)
+            self._line(parts)
+        if sum(frame.size for frame in frames) < len(data):
+            self._line(
+                [
+                    *self._prefix(conn_id),
+                    _ARROW[sender],
+                    ("injected bytes that are not a whole frame", "ws.note"),
+                ]
+            )
+        self._flush()
 
     # -- traffic ----------------------------------------------------------------------
 
