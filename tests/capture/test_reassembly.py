@@ -47,8 +47,23 @@ class TestDirectionStream:
         stream = DirectionStream(100)
         stream.add(100, b"ab", 1)
         stream.add(110, b"xy", 2)
-        assert stream.acknowledged(112, 3) == [Gap(2, 8, 102, 3), Chunk(10, b"xy", 2)]
+        assert stream.acknowledged(112, 3) == []  # the data may come just after its ACK
+        assert [stream.acknowledged(112, 3 + n) for n in range(3)] == [[], [], []]
+        assert stream.acknowledged(112, 7) == [Gap(2, 8, 102, 7), Chunk(10, b"xy", 2)]
         assert stream.gaps == 1
+
+    def test_ack_just_before_its_data(self) -> None:
+        """An ACK captured before the data it acknowledges is no gap."""
+        stream = DirectionStream(0)
+        assert stream.acknowledged(4, 1) == []
+        assert stream.add(0, b"data", 2) == [Chunk(0, b"data", 2)]
+        assert stream.acknowledged(4, 3) == [] and stream.gaps == 0
+
+    def test_gap_after_a_while(self) -> None:
+        """A hole still open 0.2 s after the ACK that showed it is a gap."""
+        stream = DirectionStream(0)
+        stream.acknowledged(4, 0)
+        assert stream.acknowledged(4, 300_000_000) == [Gap(0, 4, 0, 300_000_000)]
 
     def test_gap_at_the_end(self) -> None:
         stream = DirectionStream(0)

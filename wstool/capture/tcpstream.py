@@ -20,6 +20,7 @@ __all__ = ["Chunk", "DirectionStream", "Gap"]
 _WINDOW = 1 << 32
 _HALF = 1 << 31
 MAX_WAITING = 8 << 20  # bytes held behind a hole before it is declared a gap
+_HOLE_ACKS, _HOLE_TIME = 3, 200_000_000  # ACKs past a hole, or ns, before it is a gap
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class DirectionStream:
         self.gaps = 0
         self._waiting: dict[int, tuple[bytes, int]] = {}
         self._waiting_bytes = 0
+        self._hole: tuple[int, int, int] | None = None  # acknowledged end, since, ACKs seen
 
     def position(self, seq: int) -> int:
         """The stream offset of sequence number ``seq``, the closest to what is expected."""
@@ -86,12 +88,26 @@ class DirectionStream:
         return out
 
     def acknowledged(self, ack: int, time: int) -> list[Chunk | Gap]:
-        """The peer acknowledged up to ``ack``: bytes before it never captured are a gap."""
+        """The peer acknowledged up to ``ack``: bytes before it never captured are a gap.
+
+        The receiver had them, so the capture lost them; but captures on several CPUs or
+        interfaces (``-i any``) may hold an ACK just before the data it acknowledges, so a hole
+        is declared only once it outlives a few more ACKs or a fraction of a second.
+        """
         end = self.position(ack)
         if self.fin is not None and end > self.fin:
             end = self.fin  # the FIN takes a sequence number but carries no byte
         if end <= self.offset or end - self.offset > _HALF:
+            self._hole = None
             return []
+        if self._hole is None:
+            self._hole = (end, time, 0)
+            return []
+        _, since, seen = self._hole
+        if seen < _HOLE_ACKS and time - since < _HOLE_TIME:
+            self._hole = (end, since, seen + 1)
+            return []
+        self._hole = None
         out: list[Chunk | Gap] = []
         first_waiting = min(self._waiting) if self._waiting else end
         self._gap_to(min(end, first_waiting), time, out)
