@@ -94,6 +94,14 @@ def add_parser(commands: Any) -> None:
         "(extensions negotiated per side; violations fail that side, as an endpoint must)",
     )
     proxy.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="show only connections whose URL (host, path) or client address contains TEXT "
+        "(repeatable); the others are relayed all the same",
+    )
+    proxy.add_argument(
         "--no-prompt",
         action="store_true",
         help="no steering prompt, even when stdin is a terminal",
@@ -232,6 +240,7 @@ def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: An
         json_out=env.stdout if args.json else None,
         flush_soon=lambda flush: reactor.callLater(0, flush),
         on_broken_pipe=stop,
+        filters=args.filter,
     )
 
 

@@ -53,7 +53,20 @@ def _head_lines(raw: bytes) -> list[str]:
 
 
 class ProxyLog(TrafficLog):
-    """Prints what passes through the proxy; see :class:`TrafficLog` for the arguments."""
+    """Prints what passes through the proxy.
+
+    Args:
+        args: as for :class:`TrafficLog`.
+        filters: when not empty, only connections whose upstream URL or client
+            address contains one of these strings are shown (``--filter``).
+        kwargs: as for :class:`TrafficLog`.
+    """
+
+    def __init__(self, *args: Any, filters: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters = tuple(filters)
+        self.hidden: set[int] = set()
+        """The connections the filters leave out."""
 
     # -- the handshake ------------------------------------------------------------
 
@@ -61,6 +74,9 @@ class ProxyLog(TrafficLog):
         self, conn_id: int, client: str, upstream: str, received: bytes, sent: bytes
     ) -> None:
         """The client's request, as received and as sent upstream."""
+        if self.filters and not any(f in upstream or f in client for f in self.filters):
+            self.hidden.add(conn_id)
+            return
         if self.json_out is not None:
             self._emit(
                 {
@@ -94,6 +110,8 @@ class ProxyLog(TrafficLog):
 
     def answered(self, conn_id: int, response: bytes, body: bytes) -> None:
         """The upstream's answer: a 101, or a refusal with its body."""
+        if conn_id in self.hidden:
+            return
         status_line = response.split(b"\r\n", 1)[0].decode("latin-1")
         upgraded = status_line.split(" ")[1:2] == ["101"]
         if self.json_out is not None:
@@ -126,6 +144,8 @@ class ProxyLog(TrafficLog):
 
     def failed(self, conn_id: int, client: str, status: int, reason: str) -> None:
         """The proxy answered the client itself."""
+        if conn_id in self.hidden:
+            return
         if self.json_out is not None:
             self._emit(
                 {
@@ -149,6 +169,8 @@ class ProxyLog(TrafficLog):
 
     def terminated(self, conn_id: int, response: bytes) -> None:
         """--terminate: the client was answered with the proxy's own 101."""
+        if conn_id in self.hidden:
+            return
         if self.json_out is not None:
             self._emit(
                 {
@@ -167,6 +189,8 @@ class ProxyLog(TrafficLog):
 
     def hop_events(self, conn_id: int, hop: Role, events: Sequence[Event]) -> None:
         """--terminate: what happened on one side's own connection."""
+        if conn_id in self.hidden:
+            return
         arrows, directions = _HOP_ARROWS[hop], _HOP_DIRECTIONS[hop]
         for event in events:
             kind = type(event)
@@ -259,6 +283,8 @@ class ProxyLog(TrafficLog):
 
     def injected(self, conn_id: int, toward: Role, data: bytes) -> None:
         """The prompt put a frame (or forged bytes) into one direction."""
+        if conn_id in self.hidden:
+            return
         sender = Role.CLIENT if toward is Role.SERVER else Role.SERVER
         frames = list(FrameParser().feed(data))
         if self.json_out is not None:
@@ -292,6 +318,8 @@ class ProxyLog(TrafficLog):
 
     def items(self, conn_id: int, sender: Role, items: Sequence[TapItem]) -> None:
         """Frames, messages, violations and closes one way."""
+        if conn_id in self.hidden:
+            return
         json_out = self.json_out is not None
         for item in items:
             kind = type(item)
@@ -446,6 +474,9 @@ class ProxyLog(TrafficLog):
 
     def closed(self, conn_id: int, summary: RelaySummary) -> None:  # type: ignore[override]
         """Both connections are gone: one summary line (or record)."""
+        if conn_id in self.hidden:
+            self.hidden.discard(conn_id)
+            return
         if self.json_out is not None:
             self._emit(
                 {
