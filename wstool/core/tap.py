@@ -166,9 +166,10 @@ class StreamTap:
             return items
         stats = self.stats
         # The common frame, inlined: a whole uncompressed TEXT or BINARY message
-        # in one frame with a valid header, no fragmented message around it and
-        # nothing recorded. Any other frame takes the general path, _frame().
-        quick = not self.record_frames and self._closed_at is None
+        # in one frame with a valid header and no fragmented message around it.
+        # Any other frame takes the general path, _frame().
+        quick = self._closed_at is None
+        record = self.record_frames
         masked = self.sender is Role.CLIENT
         assembler = self._assembler
         frames = wire = messages = message_bytes = 0
@@ -186,17 +187,23 @@ class StreamTap:
                     and (bits == 7 or bits == _minimal_bits(length))
                     and not assembler.in_progress
                 ):
+                    unmasked = payload
+                    if key is not None and (record or opcode == 1):
+                        unmasked = apply_mask(payload, key)
                     if opcode == 1:
                         try:
-                            (payload if key is None else apply_mask(payload, key)).decode()
+                            unmasked.decode()
                         except UnicodeDecodeError:
                             self._frame(frame, items)
                             continue
+                    if record:
+                        items.append(FrameReport(frame, unmasked, (), None, False))
+                        self._message_opcode, self._compressed = opcode, False
                     messages += 1
                     message_bytes += length
                     continue
                 self._frame(frame, items)
-                quick = quick and self._closed_at is None
+                quick = self._closed_at is None
         except PayloadTooBig as exc:
             self._stop(items, f"{exc.reason}: not decoded any further", exc.offset or 0)
         finally:
