@@ -8,6 +8,7 @@ BSD NULL/loopback, raw IP, raw IPv4 and raw IPv6. dpkt is imported when a decode
 from __future__ import annotations
 
 import socket
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +16,22 @@ from typing import Any
 __all__ = ["LinkDecoder", "TcpPacket"]
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
+_TCP = struct.Struct("!HHIIBB")
+# Where the IP header starts, by link type, when the link header says IPv4 or IPv6 (checked
+# again from the version nibble: a frame of another protocol fails the checks that follow).
+_IP_START = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0}
+_ETHERTYPE = {1: slice(12, 14), 113: slice(14, 16), 276: slice(0, 2)}
+_IP_VERSIONS = {b"\x08\x00": 4, b"\x86\xdd": 6}
+# BSD loopback: the address family in the host's byte order (AF_INET6 differs by system).
+_FAMILIES = {
+    family.to_bytes(4, order): version
+    for family, version in ((2, 4), (10, 6), (24, 6), (28, 6), (30, 6))
+    for order in ("little", "big")
+}
 _MAX_FRAGMENTED = 256  # datagrams being reassembled at once; the oldest is given up first
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen costs
 class TcpPacket:
     """A TCP segment as captured.
 
@@ -58,10 +71,70 @@ class LinkDecoder:
         }
         self._fragments: OrderedDict[tuple[Any, ...], _Datagram] = OrderedDict()
         self._hosts: dict[bytes, str] = {}
+        self._endpoints: dict[bytes, str] = {}
         self.notes: list[str] = []  # fragments given up, said once the capture ends
 
     def decode(self, linktype: int, frame: bytes, time: int, number: int) -> TcpPacket | str:
         """The TCP segment in one frame, or why there is none (a short reason)."""
+        found = self._common(linktype, frame, time, number)
+        return found if found is not None else self._decode(linktype, frame, time, number)
+
+    def _common(self, linktype: int, frame: bytes, time: int, number: int) -> TcpPacket | None:
+        """The common case read straight from the bytes: Ethernet (one VLAN tag), Linux
+        cooked v1/v2, loopback or raw IP, then IPv4 without fragments or IPv6 without extension
+        headers, then TCP. None for anything else, which dpkt reads (:meth:`_decode`)."""
+        start = _IP_START.get(linktype)
+        if start is None:
+            return None
+        kind = _ETHERTYPE.get(linktype)
+        if kind is not None:
+            if linktype == 1 and frame[12:14] == b"\x81\x00":
+                start, kind = 18, slice(16, 18)  # an 802.1Q tag before the ethertype
+            version = _IP_VERSIONS.get(frame[kind])
+        elif start == 4:
+            version = _FAMILIES.get(frame[:4])
+        else:
+            version = frame[0] >> 4 if frame else None
+        ip = frame[start:]
+        if len(ip) < 40 or version is None or ip[0] >> 4 != version:
+            return None
+        if version == 4:
+            header = (ip[0] & 0x0F) * 4
+            if ip[9] != 6 or header < 20 or ip[6] & 0x3F or ip[7]:  # not TCP, or a fragment
+                return None
+            total = (ip[2] << 8) | ip[3]
+            tcp = ip[header:total] if total else ip[header:]  # 0: segmentation offload
+            hosts = ip[12:16], ip[16:20]
+        elif version == 6 and ip[6] == 6:
+            size = (ip[4] << 8) | ip[5]
+            tcp = ip[40 : 40 + size] if size else ip[40:]
+            hosts = ip[8:24], ip[24:40]
+        else:
+            return None
+        if len(tcp) < 20:
+            return None
+        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(tcp)
+        if offset >> 4 < 5 or (offset >> 4) * 4 > len(tcp):
+            return None
+        endpoints = self._endpoints
+        source = endpoints.get(hosts[0] + tcp[0:2])
+        if source is None:
+            source = self._endpoint(hosts[0] + tcp[0:2], hosts[0], sport)
+        destination = endpoints.get(hosts[1] + tcp[2:4])
+        if destination is None:
+            destination = self._endpoint(hosts[1] + tcp[2:4], hosts[1], dport)
+        return TcpPacket(
+            time, number, source, destination, seq, ack, flags, tcp[(offset >> 4) * 4 :]
+        )
+
+    def _endpoint(self, key: bytes, address: bytes, port: int) -> str:
+        """``"ip:port"``, remembered by its bytes: captures repeat a few endpoints."""
+        if len(self._endpoints) > 4096:
+            self._endpoints.clear()
+        text = self._endpoints[key] = f"{self._host(address)}:{port}"
+        return text
+
+    def _decode(self, linktype: int, frame: bytes, time: int, number: int) -> TcpPacket | str:
         dpkt = self._dpkt
         try:
             ip = self._network(linktype, frame)

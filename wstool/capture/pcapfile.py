@@ -53,7 +53,7 @@ _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 _CHUNK = 1 << 16
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen costs
 class CapturePacket:
     """One captured frame.
 
@@ -74,14 +74,14 @@ class CapturePacket:
     comment: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen costs
 class CaptureComment:
     """A comment or description the file carries outside packets (pcapng sections, interfaces)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen costs
 class CaptureTruncated:
     """The file ends inside a record: what was read before it is still decoded."""
 
@@ -113,8 +113,7 @@ class ByteSource:
         self._read = getattr(stream, "read1", stream.read)
         self._buffer = prefix
         self._position = 0
-        self.consumed = 0  # bytes handed out
-        self.head = b""  # the first 64 of them, to name the format
+        self.head = prefix[:64]  # the first bytes of the input, to name the format
 
     @property
     def drained(self) -> bool:
@@ -124,24 +123,27 @@ class ByteSource:
 
     def read(self, size: int) -> bytes:
         """``size`` bytes, or fewer at the end of the input."""
-        end = self._position + size
-        if end > len(self._buffer):
-            parts = [self._buffer[self._position :]]
-            have = len(parts[0])
-            while have < size:
-                chunk = self._read(max(_CHUNK, size - have))
-                if not chunk:
-                    break
-                parts.append(chunk)
-                have += len(chunk)
-            self._buffer, self._position = b"".join(parts), 0
-            end = size
-        data = self._buffer[self._position : end]
-        self._position = min(end, len(self._buffer))
-        if self.consumed < 64:
-            self.head += data[: 64 - self.consumed]
-        self.consumed += len(data)
-        return data
+        position = self._position
+        end = position + size
+        if end <= len(self._buffer):
+            self._position = end
+            return self._buffer[position:end]
+        return self._refill(size)
+
+    def _refill(self, size: int) -> bytes:
+        parts = [self._buffer[self._position :]]
+        have = len(parts[0])
+        while have < size:
+            chunk = self._read(max(_CHUNK, size - have))
+            if not chunk:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        if len(self.head) < 64:
+            self.head = (self.head + b"".join(parts[1:]))[:64]
+        buffer = b"".join(parts)
+        self._buffer, self._position = buffer, min(size, len(buffer))
+        return buffer[:size]
 
 
 def read_capture(source: ByteSource) -> Iterator[CaptureRecord]:

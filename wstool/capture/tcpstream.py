@@ -23,7 +23,7 @@ MAX_WAITING = 8 << 20  # bytes held behind a hole before it is declared a gap
 _HOLE_ACKS, _HOLE_TIME = 3, 200_000_000  # ACKs past a hole, or ns, before it is a gap
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen costs
 class Chunk:
     """In-order bytes of the stream, starting at ``offset``, captured at ``time``."""
 
@@ -33,7 +33,7 @@ class Chunk:
     segment_start: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per packet, and frozen costs
 class Gap:
     """Bytes the capture does not hold: ``size`` of them from ``offset`` (sequence ``seq``)."""
 
