@@ -122,3 +122,12 @@ class TestKinds:
         packets = ip_packets(acked_in_order([*segments, *closing])) * 2
         _, decoder, _ = decode(pcap_file([frame("raw", p) for p in packets], 101))
         assert [c.id for c in decoder.connections] == [1, 2]
+
+    def test_upgrade_without_response(self) -> None:
+        """A request whose response the capture lacks: listed; the client's frames decoded
+        at the end of the capture (deflate unknown: RSV1 allowed, not inflated)."""
+        segments = exchange([REQUEST, ws_frame(1, b"hi", b"\x01\x02\x03\x04")], [])
+        events, decoder, _ = decode(capture_of((segments, 40001)))
+        connection = decoder.connections[0]
+        assert (connection.kind, connection.listed, connection.path) == ("upgrading", True, "/chat")
+        assert [f[3] for f in frames_by_direction(events)["127.0.0.1:40001"]] == [b"hi"]

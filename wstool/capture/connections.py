@@ -51,7 +51,8 @@ class Connection:
     """A TCP connection of the capture, and what it was found to carry.
 
     ``kind`` is ``"websocket"``, ``"refused"`` (an upgrade answered without 101), ``"tls"``,
-    ``"http2"``, ``"http"`` (no upgrade), ``"other"`` or ``"unknown"`` (nothing decided yet).
+    ``"http2"``, ``"http"`` (no upgrade), ``"other"``, ``"upgrading"`` (a request, no response
+    yet) or ``"unknown"`` (nothing decided yet).
     """
 
     id: int
@@ -72,8 +73,8 @@ class Connection:
 
     @property
     def listed(self) -> bool:
-        """Whether the summary shows it (WebSocket, refused upgrades, TLS, HTTP/2)."""
-        return self.kind in ("websocket", "refused", "tls", "http2")
+        """Whether the summary shows it (WebSocket, upgrades answered or not, TLS, HTTP/2)."""
+        return self.kind in ("websocket", "upgrading", "refused", "tls", "http2")
 
     @property
     def client(self) -> Side:
@@ -399,12 +400,18 @@ class CaptureDecoder:
             for chunk in held:
                 self._piece(connection, client, chunk, events)
 
-    def _frames(self, connection: Connection, direction: _Direction, offset: int) -> None:
+    def _frames(
+        self,
+        connection: Connection,
+        direction: _Direction,
+        offset: int,
+        deflate_unknown: bool = False,
+    ) -> None:
         direction.frames = FrameStream(
             connection.role(direction.source),
             connection.deflate,
             offset,
-            deflate_unknown=connection.mid_stream and not connection.status,
+            deflate_unknown=deflate_unknown or (connection.mid_stream and not connection.status),
         )
 
     def _gap(
@@ -517,6 +524,13 @@ class CaptureDecoder:
         if direction.phase == "resync" and direction.resync is not None:
             end = Chunk(direction.resync.offset, b"", self.time)
             self._resync(connection, direction, end, events, final=True)
+        if direction.phase == "held":  # the 101 never came: decode what the client sent
+            held, direction.held = direction.held, []
+            if held:
+                self._frames(connection, direction, held[0].offset, deflate_unknown=True)
+                direction.phase = "frames"
+                for chunk in held:
+                    self._piece(connection, direction, chunk, events)
         frames = direction.frames
         if frames is not None and direction.phase == "frames":
             cut = frames.cut()

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from wstool.core.frames import Role
@@ -29,7 +28,6 @@ __all__ = [
     "event_blocks",
     "event_records",
     "event_text",
-    "summary_table",
     "summary_text",
 ]
 
@@ -205,9 +203,17 @@ def _kind(connection: ConnectionView) -> str:
         return "HTTP/2: not decoded"
     if connection.kind == "refused":
         return f"refused: {connection.status}"
+    if connection.kind == "upgrading":
+        return f"{connection.path} (no response captured)"
     if connection.mid_stream and not connection.status:
         return "(mid-stream)"
     return connection.path
+
+
+def _extension_names(header: str) -> str:
+    """The agreed extensions by name (their parameters are in the handshake shown above)."""
+    names = (part.split(";", 1)[0].strip() for part in header.split(","))
+    return terminal_safe(",".join(name for name in names if name))
 
 
 def _close(side: SideView) -> str:
@@ -225,7 +231,7 @@ def _rows(connections: Sequence[ConnectionView], clock: Clock) -> list[list[str]
                 connection.server_address,
                 terminal_safe(_kind(connection)),
                 terminal_safe(connection.subprotocol) or "-",
-                terminal_safe(connection.extensions) or "-",
+                _extension_names(connection.extensions) or "-",
                 f"{client.frames}/{server.frames}",
                 f"{client.wire_bytes}/{server.wire_bytes}",
                 f"{_close(client)}/{_close(server)}",
@@ -262,16 +268,6 @@ def summary_text(connections: Sequence[ConnectionView], clock: Clock) -> str:
         + "\n"
         for row in rows
     )
-
-
-def summary_table(connections: Sequence[ConnectionView], clock: Clock) -> Table:
-    """The connections table for a terminal."""
-    table = Table(title=None, box=None, header_style="ws.header.name", pad_edge=False)
-    for header in _HEADERS:
-        table.add_column(header, no_wrap=header in ("client", "server"))
-    for row in _rows(connections, clock):
-        table.add_row(*row)
-    return table
 
 
 def connection_records(connections: Sequence[ConnectionView]) -> Iterator[dict[str, Any]]:
@@ -382,7 +378,12 @@ class CapturePrinter:
         if self.plain:
             self.console.file.write(f"{title}:\n" + summary_text(connections, self.clock))
         else:
+            # Columns of plain text, long lines left to the terminal: a table squeezed into
+            # the terminal's width would cut the addresses.
             self.console.print(Text(f"{title}:", "ws.note"))
-            self.console.print(summary_table(connections, self.clock))
+            header, *rows = summary_text(connections, self.clock).splitlines()
+            self.console.print(Text(header, "ws.header.name"))
+            for row in rows:
+                self.console.print(Text(row))
         if others:
             self.line(others)
