@@ -5,9 +5,14 @@
 - :mod:`wstool.capture.packets`: link, IP and TCP headers of one captured frame;
 - :mod:`wstool.capture.tcp`: reassembly by connection and direction;
 - :mod:`wstool.capture.pcap`: capture files, told apart by their magic numbers;
-- :mod:`wstool.capture.dump`: what a dump holds once read.
+- :mod:`wstool.capture.dump`: what a dump holds once read;
+- pcap and pcapng captures, streamed: :mod:`~wstool.capture.pcapfile` (records),
+  :mod:`~wstool.capture.links` (link, IP, TCP), :mod:`~wstool.capture.tcpstream` (reassembly by
+  sequence number), :mod:`~wstool.capture.wsstream` (frames as they arrive) and
+  :mod:`~wstool.capture.connections` (connections and events).
 
-Standard library only: ``decode`` must start fast.
+Standard library only at import (dpkt is imported by the functions that read captures):
+``decode`` must start fast.
 """
 
 from __future__ import annotations

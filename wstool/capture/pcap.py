@@ -1,7 +1,7 @@
 """Capture files (pcap, pcapng): told apart from dumps by their magic numbers.
 
-Reading their packets is not done yet; :func:`describe_binary` lets ``wstool decode`` say what a
-capture file is instead of trying to read it as a dump or as frame bytes.
+:func:`describe_binary` names a capture file (format, byte order, timestamp unit) for the
+"read as" line; :mod:`wstool.capture.pcapfile` reads its packets.
 
 Standard library only.
 """
