@@ -173,3 +173,22 @@ def test_ca_is_kept_between_runs(proxy: Callable[..., Proxy], tmp_path: Path) ->
     second = proxy("--ca-dir", str(tmp_path))
     assert (tmp_path / "ca.pem").read_bytes() == pem
     assert any(f"{tmp_path}/ca.pem (kept from before)" in line for line in second.errors)
+
+
+def test_sslkeylogfile_logs_both_hops(
+    proxy: Callable[..., Proxy], servers: Servers, tmp_path: Path
+) -> None:
+    """SSLKEYLOGFILE: the secrets of the client's TLS and of the upstream's are written."""
+    keys = tmp_path / "keys.log"
+    ca_dir = tmp_path / "ca"
+    running = proxy(
+        "--ca-dir", str(ca_dir), "--upstream-ca", str(servers.server_ca), SSLKEYLOGFILE=str(keys)
+    )
+    proxy_url = running.url.replace("ws:", "http:")
+    url = f"wss://localhost:{servers.tls}/k"
+    result = wstool_connect("--proxy", proxy_url, "--ca", str(ca_dir / "ca.pem"), url)
+    assert result.returncode == 0, result.stderr
+    running.wait_for("summary")
+    lines = keys.read_text().splitlines()
+    randoms = {line.split()[1] for line in lines if line.startswith("CLIENT_TRAFFIC_SECRET_0")}
+    assert len(randoms) == 2  # the client's TLS with the proxy, the proxy's with the server

@@ -57,7 +57,7 @@ def _env() -> dict[str, str]:
 class Proxy:
     """A running ``wstool proxy --json`` and its NDJSON records."""
 
-    def __init__(self, *argv: str) -> None:
+    def __init__(self, *argv: str, **environ: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wstool", "proxy", "--listen", "127.0.0.1:0", "--json", *argv],
             stdin=subprocess.DEVNULL,
@@ -66,7 +66,7 @@ class Proxy:
             text=True,
             encoding="utf-8",
             cwd=PROJECT_ROOT,
-            env=_env(),
+            env={**_env(), **environ},
         )
         self.lines: list[str] = []
         self.errors: list[str] = []
@@ -126,8 +126,8 @@ def proxy() -> Iterator[Callable[..., Proxy]]:
     """Starts proxies; each is stopped at teardown."""
     started: list[Proxy] = []
 
-    def start(*argv: str) -> Proxy:
-        started.append(Proxy(*argv))
+    def start(*argv: str, **environ: str) -> Proxy:
+        started.append(Proxy(*argv, **environ))
         return started[-1]
 
     yield start

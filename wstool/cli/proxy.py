@@ -199,6 +199,7 @@ def _forward_options(args: argparse.Namespace) -> Any:
         raise CommandError(str(exc), ExitStatus.USAGE) from exc
     return ForwardOptions(
         ca=ca,
+        keylog=_keylog(),
         upstream_ca=args.upstream_ca,
         insecure=args.insecure,
         connect_timeout=args.connect_timeout or 10.0,
@@ -206,6 +207,23 @@ def _forward_options(args: argparse.Namespace) -> Any:
         max_request_size=args.max_request_size,
         inspect_limit=args.inspect_limit,
     )
+
+
+def _keylog() -> Any:
+    """A key log when ``SSLKEYLOGFILE`` is set (Wireshark can then decrypt both hops)."""
+    import os
+
+    path = os.environ.get("SSLKEYLOGFILE")
+    if not path:
+        return None
+    from wstool.net.keylog import KeyLog
+
+    try:
+        return KeyLog(path)
+    except OSError as exc:
+        raise CommandError(
+            f"SSLKEYLOGFILE: cannot open {path!r}: {exc.strerror}", ExitStatus.USAGE
+        ) from exc
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -217,6 +235,9 @@ def _options(args: argparse.Namespace) -> Any:
     if uri.secure:
         try:
             tls = client_tls_creator(uri.host, ca_file=args.upstream_ca, insecure=args.insecure)
+            keylog = _keylog()
+            if keylog is not None:
+                tls = keylog.client(tls)
         except TLSSetupError as exc:
             raise CommandError(str(exc), ExitStatus.USAGE) from exc
     return ProxyOptions(

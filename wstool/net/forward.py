@@ -56,6 +56,7 @@ class ForwardOptions:
         handshake_timeout: seconds for a request, then for the upstream's answer.
         max_request_size: the largest request head (431 beyond it).
         inspect_limit: frames and messages larger than this are not decoded.
+        keylog: a :class:`~wstool.net.keylog.KeyLog` for both hops' TLS secrets.
     """
 
     ca: Any
@@ -65,6 +66,7 @@ class ForwardOptions:
     handshake_timeout: float | None = 10.0
     max_request_size: int = 16384
     inspect_limit: int = DEFAULT_INSPECT_LIMIT
+    keylog: Any = None
 
 
 def is_upgrade(head: RequestHead) -> bool:
@@ -176,7 +178,7 @@ class _Front(TwistedProtocol):
             self.secure = True
             hello, self.buffer = self.buffer, b""
             transport: Any = self.transport
-            transport.startTLS(self.proxy.options.ca.server_options(self.tunnel[0]))
+            transport.startTLS(self.proxy.server_tls(self.tunnel[0]))
             self._hand_over(b"", tunnel=self.tunnel)
             transport.protocol.dataReceived(hello)
             return
@@ -299,6 +301,14 @@ class ForwardProxy(Factory):
         connecting: Deferred[Any] = endpoint.connect(_UpstreamFactory(side))
         return connecting
 
+    def server_tls(self, host: str) -> Any:
+        """The TLS options that answer a client asking for ``host``."""
+        options = self.options.ca.server_options(host)
+        keylog = self.options.keylog
+        if keylog is not None:
+            keylog.log_server(options)
+        return options
+
     def _upstream_tls(self, host: str) -> Any:
         creator = self._tls.get(host)
         if creator is None:
@@ -306,6 +316,8 @@ class ForwardProxy(Factory):
             creator = client_tls_creator(
                 host, ca_file=options.upstream_ca, insecure=options.insecure
             )
+            if options.keylog is not None:
+                creator = options.keylog.client(creator)
             self._tls[host] = creator
         return creator
 
