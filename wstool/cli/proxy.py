@@ -46,6 +46,10 @@ first use and kept in --ca-dir (trust its ca.pem once; the path is printed
 at start), and opens a verified TLS connection upstream. Traffic that is not
 a WebSocket upgrade is relayed untouched.
 
+With stdin a terminal, a prompt steers live connections: /conns, /inject
+[N] client|server TEXT (and /binary, /ping, /close, /forge), /hold and
+/release; /help lists them. SSLKEYLOGFILE is honoured (both TLS hops).
+
 Stop with Ctrl-C (or SIGTERM): open connections are closed and summarised.
 """
 
