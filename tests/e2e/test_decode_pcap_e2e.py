@@ -153,6 +153,10 @@ def records(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines()]
 
 
+# tshark's JSON holds at most 256 KiB of an unmasked payload: longer ones are compared that far.
+TSHARK_FIELD_HEX = 2 * 256 * 1024
+
+
 def wstool_frames(path: Path) -> dict[str, list[tuple[bool, int, bool, int, str]]]:
     result = decode("--json", str(path))
     assert result.returncode == 0, result.stderr
@@ -165,7 +169,7 @@ def wstool_frames(path: Path) -> dict[str, list[tuple[bool, int, bool, int, str]
                     record["opcode"],
                     record["masked"],
                     record["length"],
-                    record["payload_hex"],
+                    record["payload_hex"][:TSHARK_FIELD_HEX],
                 )
             )
     return frames
@@ -196,7 +200,7 @@ def tshark_frames(path: Path) -> dict[str, list[tuple[bool, int, bool, int, str]
                 )
             )
             raw = frame.get("websocket.payload_raw")
-            payload = raw[0] if raw else ""
+            payload = raw[0][:TSHARK_FIELD_HEX] if raw else ""
             frames.setdefault(sender, []).append(
                 (
                     frame["websocket.fin"] == "1",
@@ -229,6 +233,48 @@ class TestAgainstWireshark:
         )
         assert converted.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
         assert wstool_frames(converted) == tshark_frames(recorded)
+
+
+NODE_CLIENT = ROOT / "tests" / "interop" / "node" / "ws_client.js"
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_CLIENT.parent / "node_modules" / "ws").is_dir(),
+    reason="needs node and tests/interop/node's ws (npm ci)",
+)
+
+
+@needs_tcpdump
+@needs_tshark
+@needs_node
+@pytest.mark.parametrize("deflate", [True, False], ids=["deflate", "no-deflate"])
+def test_node_ws_against_serve(tmp_path: Path, deflate: bool) -> None:
+    """Node's ws client (text, binary, empty, fragmented, 1 MiB messages, ping, close)
+    against wstool serve, captured; every frame as tshark reports it."""
+    from e2e_support import WAIT, start_serve
+
+    server, port = start_serve("-q")
+    path = tmp_path / "node.pcap"
+    try:
+        tcpdump = start_tcpdump("lo", port, str(path))
+        try:
+            flag = "--deflate" if deflate else "--no-deflate"
+            subprocess.run(
+                ["node", str(NODE_CLIENT), f"ws://127.0.0.1:{port}/", flag],
+                check=True,
+                capture_output=True,
+                timeout=TIMEOUT,
+            )
+            time.sleep(0.3)
+        finally:
+            stop(tcpdump)
+    finally:
+        server.kill()
+        server.wait(WAIT)
+    ours = wstool_frames(path)
+    assert sum(len(v) for v in ours.values()) >= 16
+    assert ours == tshark_frames(path)
+    text = decode(str(path)).stdout
+    assert ("inflated from" in text) is deflate
+    assert "4000" in text.splitlines()[-1]  # the table's close codes
 
 
 @needs_tcpdump
