@@ -131,3 +131,19 @@ class TestKinds:
         connection = decoder.connections[0]
         assert (connection.kind, connection.listed, connection.path) == ("upgrading", True, "/chat")
         assert [f[3] for f in frames_by_direction(events)["127.0.0.1:40001"]] == [b"hi"]
+
+    def test_closed_connection_freed(self) -> None:
+        """Once both ends closed and nothing waits, the connection is decoded to its end at
+        once (not at the end of the capture) and its counts stay for the summary."""
+        segments = framed_conversation()
+        sent = {
+            side: sum(len(s.payload) for s in segments if s.from_client is side)
+            for side in (True, False)
+        }
+        closing = [Segment(True, "F.", sent[True]), Segment(False, "F.", sent[False])]
+        _, decoder, _ = decode(capture_of((acked_in_order([*segments, *closing]), 40001)))
+        connection = decoder.connections[0]
+        assert connection.finished
+        assert decoder.finish() == []
+        assert (connection.client.frames, connection.server.frames) == (6, 4)
+        assert (connection.client.close_code, connection.server.close_code) == (1000, 1000)

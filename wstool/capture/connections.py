@@ -69,6 +69,7 @@ class Connection:
     deflate: DeflateParams | None = None
     roles_known: bool = False
     closed: bool = False
+    finished: bool = False  # closed, decoded to the end, its decoding state freed
     _directions: dict[str, _Direction] = field(default_factory=dict, repr=False)
 
     @property
@@ -189,6 +190,8 @@ class CaptureDecoder:
         """The capture ended: gaps still open, frames cut short, fragments never completed."""
         events: list[CaptureEvent] = []
         for connection in self.connections:
+            if connection.finished:
+                continue
             for direction in connection._directions.values():
                 for piece in direction.stream.finish(self.time):
                     self._piece(connection, direction, piece, events)
@@ -245,6 +248,19 @@ class CaptureDecoder:
             if other is not None:
                 for piece in other.stream.acknowledged(tcp.ack, tcp.time):
                     self._piece(connection, other, piece, events)
+        waiting = any(d.stream.waiting for d in directions.values())
+        if connection.closed and not connection.finished and not waiting:
+            self._finish_connection(connection, events)
+
+    def _finish_connection(self, connection: Connection, events: list[CaptureEvent]) -> None:
+        """Both ends closed and nothing waits: say what is left, free the decoding state (a
+        deflate context is hundreds of KiB), keep the counts for the summary."""
+        connection.finished = True
+        for direction in connection._directions.values():
+            self._end(connection, direction, events)
+            direction.phase = "ignore"  # late retransmissions change nothing
+            if direction.frames is not None:
+                direction.frames.release()
 
     def _emit(
         self,

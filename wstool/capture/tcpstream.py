@@ -61,6 +61,11 @@ class DirectionStream:
         self._waiting_bytes = 0
         self._hole: tuple[int, int, int] | None = None  # acknowledged end, since, ACKs seen
 
+    @property
+    def waiting(self) -> bool:
+        """Whether bytes wait behind a hole."""
+        return bool(self._waiting)
+
     def position(self, seq: int) -> int:
         """The stream offset of sequence number ``seq``, the closest to what is expected."""
         ahead = (seq - self.base - self.offset + _HALF) % _WINDOW - _HALF

@@ -193,6 +193,11 @@ class FrameStream:
                 codec = None  # the window the next messages refer to was lost
         self._assembler = MessageAssembler(max_message_size=None, codec=codec)
 
+    def release(self) -> None:
+        """The direction ended: drop the parser's buffer and the compression context."""
+        self._parser = FrameParser(offset=0)
+        self._assembler = MessageAssembler(max_message_size=None)
+
     def _frame(self, frame: WireFrame, items: list[StreamItem]) -> None:
         data = frame.data
         codec = self._assembler.codec
