@@ -22,7 +22,10 @@ and reasons, reassembled fragmented messages, and every RFC rule a frame
 breaks, with the close code a peer would send. A packet capture printed by
 tcpdump or tshark is split by connection and direction; an HTTP upgrade at
 the start of a stream is shown and tells who sent it (and whether deflate
-was agreed, for that connection).
+was agreed, for that connection). pcap and pcapng files (or a live tcpdump
+-w - pipe) are reassembled by TCP sequence number: every WebSocket
+connection's frames in capture order with timestamps, then a table of the
+connections.
 """
 
 _EPILOG = """\
@@ -52,7 +55,7 @@ examples:
   sudo tcpdump -i lo -X port 8080 > dump.txt; wstool decode dump.txt
   wstool decode --deflate compressed.hex
   sudo tcpdump -i any -w ws.pcap port 8765; wstool decode ws.pcap --conn 2
-  sudo tcpdump -U -w - -i lo port 8765 | wstool decode -
+  sudo tcpdump -U --immediate-mode -w - -i lo port 8765 | wstool decode -
 
 exit statuses: 0 no violation, 1 violations found or a frame cut short,
 2 unreadable input or bad usage.
