@@ -248,9 +248,12 @@ class CaptureDecoder:
             if other is not None:
                 for piece in other.stream.acknowledged(tcp.ack, tcp.time):
                     self._piece(connection, other, piece, events)
-        waiting = any(d.stream.waiting for d in directions.values())
-        if connection.closed and not connection.finished and not waiting:
+        if connection.closed and not connection.finished and not self._waiting(connection):
             self._finish_connection(connection, events)
+
+    @staticmethod
+    def _waiting(connection: Connection) -> bool:
+        return any(d.stream.waiting for d in connection._directions.values())
 
     def _finish_connection(self, connection: Connection, events: list[CaptureEvent]) -> None:
         """Both ends closed and nothing waits: say what is left, free the decoding state (a

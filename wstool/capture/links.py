@@ -17,6 +17,8 @@ __all__ = ["LinkDecoder", "TcpPacket"]
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _TCP = struct.Struct("!HHIIBB")
+_IPV4 = struct.Struct("!BxHxxHxB2x4s4s")  # version+IHL, total length, flags+offset, protocol
+_IPV6 = struct.Struct("!4xH2x16s16s")  # payload length, addresses
 # Where the IP header starts, by link type, when the link header says IPv4 or IPv6 (checked
 # again from the version nibble: a frame of another protocol fails the checks that follow).
 _IP_START = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0}
@@ -71,7 +73,7 @@ class LinkDecoder:
         }
         self._fragments: OrderedDict[tuple[Any, ...], _Datagram] = OrderedDict()
         self._hosts: dict[bytes, str] = {}
-        self._endpoints: dict[bytes, str] = {}
+        self._endpoints: dict[tuple[bytes, int], str] = {}
         self.notes: list[str] = []  # fragments given up, said once the capture ends
 
     def decode(self, linktype: int, frame: bytes, time: int, number: int) -> TcpPacket | str:
@@ -83,55 +85,62 @@ class LinkDecoder:
         """The common case read straight from the bytes: Ethernet (one VLAN tag), Linux
         cooked v1/v2, loopback or raw IP, then IPv4 without fragments or IPv6 without extension
         headers, then TCP. None for anything else, which dpkt reads (:meth:`_decode`)."""
-        start = _IP_START.get(linktype)
-        if start is None:
-            return None
-        kind = _ETHERTYPE.get(linktype)
-        if kind is not None:
-            if linktype == 1 and frame[12:14] == b"\x81\x00":
-                start, kind = 18, slice(16, 18)  # an 802.1Q tag before the ethertype
-            version = _IP_VERSIONS.get(frame[kind])
-        elif start == 4:
-            version = _FAMILIES.get(frame[:4])
+        if linktype == 1:
+            kind = frame[12:14]
+            start = 14
+            if kind == b"\x81\x00":  # an 802.1Q tag before the ethertype
+                kind, start = frame[16:18], 18
+            version = _IP_VERSIONS.get(kind)
         else:
-            version = frame[0] >> 4 if frame else None
-        ip = frame[start:]
-        if len(ip) < 40 or version is None or ip[0] >> 4 != version:
-            return None
-        if version == 4:
-            header = (ip[0] & 0x0F) * 4
-            if ip[9] != 6 or header < 20 or ip[6] & 0x3F or ip[7]:  # not TCP, or a fragment
+            start = _IP_START.get(linktype, -1)
+            if start < 0:
                 return None
-            total = (ip[2] << 8) | ip[3]
-            tcp = ip[header:total] if total else ip[header:]  # 0: segmentation offload
-            hosts = ip[12:16], ip[16:20]
-        elif version == 6 and ip[6] == 6:
-            size = (ip[4] << 8) | ip[5]
-            tcp = ip[40 : 40 + size] if size else ip[40:]
-            hosts = ip[8:24], ip[24:40]
+            kind_at = _ETHERTYPE.get(linktype)
+            if kind_at is not None:
+                version = _IP_VERSIONS.get(frame[kind_at])
+            elif start == 4:
+                version = _FAMILIES.get(frame[:4])
+            else:
+                version = frame[0] >> 4 if frame else None
+        end = len(frame)
+        if end - start < 40 or version is None or frame[start] >> 4 != version:
+            return None
+        # Offsets into the frame itself: no copy of the packet but its payload.
+        if version == 4:
+            vhl, total, fragment, protocol, src, dst = _IPV4.unpack_from(frame, start)
+            header = (vhl & 0x0F) * 4
+            if protocol != 6 or header < 20 or fragment & 0x3FFF:  # not TCP, or a fragment
+                return None
+            if total:  # 0: segmentation offload left it unset
+                end = min(end, start + total)
+            tcp = start + header
+        elif frame[start + 6] == 6:
+            size, src, dst = _IPV6.unpack_from(frame, start)
+            if size:
+                end = min(end, start + 40 + size)
+            tcp = start + 40
         else:
             return None
-        if len(tcp) < 20:
+        if end - tcp < 20:
             return None
-        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(tcp)
-        if offset >> 4 < 5 or (offset >> 4) * 4 > len(tcp):
+        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(frame, tcp)
+        payload = tcp + (offset >> 4) * 4
+        if offset >> 4 < 5 or payload > end:
             return None
         endpoints = self._endpoints
-        source = endpoints.get(hosts[0] + tcp[0:2])
+        source = endpoints.get((src, sport))
         if source is None:
-            source = self._endpoint(hosts[0] + tcp[0:2], hosts[0], sport)
-        destination = endpoints.get(hosts[1] + tcp[2:4])
+            source = self._endpoint(src, sport)
+        destination = endpoints.get((dst, dport))
         if destination is None:
-            destination = self._endpoint(hosts[1] + tcp[2:4], hosts[1], dport)
-        return TcpPacket(
-            time, number, source, destination, seq, ack, flags, tcp[(offset >> 4) * 4 :]
-        )
+            destination = self._endpoint(dst, dport)
+        return TcpPacket(time, number, source, destination, seq, ack, flags, frame[payload:end])
 
-    def _endpoint(self, key: bytes, address: bytes, port: int) -> str:
-        """``"ip:port"``, remembered by its bytes: captures repeat a few endpoints."""
+    def _endpoint(self, address: bytes, port: int) -> str:
+        """``"ip:port"``, remembered: captures repeat a few endpoints."""
         if len(self._endpoints) > 4096:
             self._endpoints.clear()
-        text = self._endpoints[key] = f"{self._host(address)}:{port}"
+        text = self._endpoints[address, port] = f"{self._host(address)}:{port}"
         return text
 
     def _decode(self, linktype: int, frame: bytes, time: int, number: int) -> TcpPacket | str:
