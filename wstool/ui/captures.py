@@ -186,7 +186,7 @@ def event_records(event: EventView) -> Iterator[dict[str, Any]]:
     extra: dict[str, Any] = {
         "connection": connection.id if connection is not None else None,
         "direction": None if role is None else _DIRECTIONS[role],
-        "time": round(event.time / 1e9, 9),
+        "time": round(event.time / 1e9, 6),
     }
     if event.note is not None:
         yield {"type": "note", "message": event.note, **extra, "source": event.source}
@@ -291,8 +291,8 @@ def connection_records(connections: Sequence[ConnectionView]) -> Iterator[dict[s
             "violations": client.violations + server.violations,
             "retransmitted_bytes": client.retransmitted + server.retransmitted,
             "gaps": client.gaps + server.gaps,
-            "first_time": round(connection.first_time / 1e9, 9),
-            "last_time": round(connection.last_time / 1e9, 9),
+            "first_time": round(connection.first_time / 1e9, 6),
+            "last_time": round(connection.last_time / 1e9, 6),
         }
 
 
