@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from capture.captures import capture, decode, framed_conversation
-
 from wstool.ui.captures import Clock, event_records, event_text, summary_text
 
 SECOND = 1_000_000_000
