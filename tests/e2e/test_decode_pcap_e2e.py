@@ -287,6 +287,9 @@ class TestRealCaptures:
         assert "Hello, /deflate" in out and "Hello, /plain" in out
         assert out.count("inflated from") >= 10
         table = out[out.index("2 connections:") :].splitlines()
+        assert out.index("2 connections:") < out.index(" c→s ")  # a file: the table first
+        sections = [line.split()[0] for line in table if re.match(r"#\d+ \S+ → ", line)]
+        assert sections == ["#1", "#2"]
         assert table[1].split()[:2] == ["id", "client"]
         paths = sorted(row.split()[3] for row in table[2:4])
         assert paths == ["/deflate", "/plain"]
@@ -328,7 +331,13 @@ class TestRealCaptures:
         data = recorded.read_bytes()
         piped = decode("-", stdin=data)
         assert piped.returncode == 0
-        assert piped.stdout == decode(str(recorded)).stdout
+        from_file = decode(str(recorded)).stdout
+        # A pipe is shown as it comes (the table last), a file grouped by connection after
+        # the table: the same lines either way.
+        heading = re.compile(r"#\d+ \S+ → ")  # a connection's section, in a file's output
+        lines = [line for line in from_file.splitlines() if line and not heading.match(line)]
+        assert sorted(piped.stdout.splitlines()) == sorted(lines)
+        assert decode("--json", "-", stdin=data).stdout == decode("--json", str(recorded)).stdout
         cut = decode("-", stdin=data[: len(data) // 2 + 3])
         assert cut.returncode == 1
         assert "the capture is cut short: packet " in cut.stdout

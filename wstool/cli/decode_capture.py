@@ -35,7 +35,7 @@ def run_capture(head: bytes, stream: Any, args: argparse.Namespace, env: Environ
         records = read_capture(source)
     except DumpError as exc:
         raise CommandError(f"unreadable input: {exc}", ExitStatus.USAGE) from exc
-    printer = _printer(args, env, CapturePrinter, Clock)
+    printer = _printer(args, env, CapturePrinter, Clock, grouped=_regular_file(stream))
     described = describe_binary(source.head) or "a capture"
     printer.line(f"read as {described.removeprefix('a ')}")
     decoder = CaptureDecoder()
@@ -65,14 +65,28 @@ def run_capture(head: bytes, stream: Any, args: argparse.Namespace, env: Environ
     return ExitStatus.ERROR if problems or cut else ExitStatus.OK
 
 
-def _printer(args: argparse.Namespace, env: Environment, printer: Any, clock: Any) -> Any:
+def _printer(
+    args: argparse.Namespace, env: Environment, printer: Any, clock: Any, grouped: bool
+) -> Any:
     limit = None if args.full else 1024
     if args.json:
         return printer(None, env.stdout, clock(args.time), limit, args.conn)
     from wstool.ui.console import make_console
 
     console = make_console(args.color, env.stdout, no_color_env=env.no_color)
-    return printer(console, env.stdout, clock(args.time), limit, args.conn)
+    return printer(console, env.stdout, clock(args.time), limit, args.conn, grouped)
+
+
+def _regular_file(stream: Any) -> bool:
+    """Whether the capture is a file read to its end (its output grouped by connection),
+    rather than a pipe that may be live (its events shown as they come)."""
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _others(decoder: Any) -> str:

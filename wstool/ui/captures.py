@@ -82,21 +82,24 @@ class EventView(Protocol):
 
 class Clock:
     """Capture timestamps as text: ``absolute`` (UTC time of day), ``relative`` (seconds since
-    the first packet) or ``delta`` (seconds since the previous event shown)."""
+    the first packet) or ``delta`` (seconds since the connection's previous event)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.start: int | None = None
-        self._previous: int | None = None
+        self._previous: dict[int, int] = {}
 
-    def __call__(self, ns: int) -> str:
+    def __call__(self, ns: int, key: int = 0) -> str:
+        """``ns`` as text; ``key`` keeps a delta per connection (its previous event)."""
         if self.start is None:
             self.start = ns
         if self.mode == "absolute":
             seconds, fraction = divmod(ns, 1_000_000_000)
             return _time.strftime("%H:%M:%S", _time.gmtime(seconds)) + f".{fraction // 1000:06d}"
-        base = self.start if self.mode == "relative" or self._previous is None else self._previous
-        self._previous = ns
+        base = self.start
+        if self.mode == "delta":
+            base = self._previous.get(key, base)
+            self._previous[key] = ns
         return f"{(ns - base) / 1e9:.6f}"
 
     def span(self, ns: int) -> str:
@@ -128,10 +131,16 @@ def _direction(event: EventView) -> tuple[str, Role | None, str | None]:
     return f"#{connection.id} {arrow}", role, other
 
 
+def _key(event: EventView) -> int:
+    connection = event.connection
+    return 0 if connection is None else connection.id
+
+
 def event_text(event: EventView, clock: Clock, limit: int | None) -> str:
     """One event as plain text: each block's first line led by the time, connection, direction."""
     label, role, destination = _direction(event)
-    lead = f"{clock(event.time)} {label} " if label else f"{clock(event.time)} "
+    stamp = clock(event.time, _key(event))
+    lead = f"{stamp} {label} " if label else f"{stamp} "
     if event.note is not None:
         text = lead + "note: " + terminal_safe(event.note) + "\n"
         if not event.items:
@@ -147,7 +156,7 @@ def event_text(event: EventView, clock: Clock, limit: int | None) -> str:
 def event_blocks(event: EventView, clock: Clock, limit: int | None) -> Iterator[RenderableType]:
     """One event as rich renderables, for a terminal."""
     label, role, destination = _direction(event)
-    stamp = clock(event.time)
+    stamp = clock(event.time, _key(event))
 
     def lead() -> Text:
         text = Text(stamp + " ", "ws.dim")
@@ -297,7 +306,12 @@ def connection_records(connections: Sequence[ConnectionView]) -> Iterator[dict[s
 
 
 class CapturePrinter:
-    """Writes a capture's events as they come, then the summary: rich, plain text or NDJSON.
+    """Writes a capture's events, then the summary: rich, plain text or NDJSON.
+
+    Streamed (a live capture, NDJSON), events are written as they come, in capture order, and
+    the table ends the output. Grouped (text from a file), each connection's events are kept
+    aside (in memory, then in a temporary file past 256 KiB) and written after the table, one
+    connection after the other.
 
     Args:
         console: The rich console (text output), or None with ``stdout`` for NDJSON.
@@ -305,6 +319,7 @@ class CapturePrinter:
         clock: How timestamps are shown.
         limit: Payload bytes shown per frame (None: all).
         connection: Show only this connection's events (and the capture's own notes).
+        grouped: Table first, then each connection's events.
     """
 
     def __init__(
@@ -314,15 +329,18 @@ class CapturePrinter:
         clock: Clock,
         limit: int | None,
         connection: int | None = None,
+        grouped: bool = False,
     ) -> None:
         self.console = console
         self.stdout = stdout
         self.clock = clock
         self.limit = limit
         self.only = connection
+        self.grouped = grouped and console is not None
         self.plain = (
             console is not None and console.color_system is None and not console.is_terminal
         )
+        self._sections: dict[int, _Section] = {}
 
     def line(self, text: str, style: str = "ws.note") -> None:
         """A line about the capture itself (format, interfaces, comments)."""
@@ -346,13 +364,23 @@ class CapturePrinter:
             write = self.stdout.write
             for record in event_records(event):
                 write(json_line(record))
-        elif self.plain:
-            self.console.file.write(event_text(event, self.clock, self.limit))
+            return
+        if self.plain:
+            text = event_text(event, self.clock, self.limit)
         else:
             from wstool.ui.render import print_block
 
-            for block in event_blocks(event, self.clock, self.limit):
-                print_block(self.console, block)
+            with self.console.capture() as captured:
+                for block in event_blocks(event, self.clock, self.limit):
+                    print_block(self.console, block)
+            text = captured.get()
+        if self.grouped and connection is not None:
+            section = self._sections.get(connection.id)
+            if section is None:
+                section = self._sections[connection.id] = _Section()
+            section.write(text)
+        else:
+            self.console.file.write(text)
 
     def flush(self) -> None:
         """Push what was written to the terminal or pipe (live captures)."""
@@ -360,7 +388,8 @@ class CapturePrinter:
         stream.flush()
 
     def summary(self, connections: Sequence[ConnectionView], others: str) -> None:
-        """The connections table (or its records), and what else the capture held."""
+        """The connections table (or its records), what else the capture held, and (grouped)
+        each connection's events."""
         if self.only is not None:
             connections = [c for c in connections if c.id == self.only]
         if self.console is None:
@@ -373,17 +402,75 @@ class CapturePrinter:
             return
         if not connections:
             self.line("no WebSocket connection found" + (f" ({others})" if others else ""))
-            return
+        else:
+            self._table(connections)
+            if others:
+                self.line(others)
+        for connection in connections:
+            section = self._sections.pop(connection.id, None)
+            if section is not None:
+                self._heading(connection)
+                section.copy_to(self.console.file)
+        for section in self._sections.values():
+            section.close()
+
+    def _table(self, connections: Sequence[ConnectionView]) -> None:
         title = f"{len(connections)} connection{'s' * (len(connections) != 1)}"
         if self.plain:
             self.console.file.write(f"{title}:\n" + summary_text(connections, self.clock))
+            return
+        # Columns of plain text, long lines left to the terminal: a table squeezed into the
+        # terminal's width would cut the addresses.
+        self.console.print(Text(f"{title}:", "ws.note"))
+        header, *rows = summary_text(connections, self.clock).splitlines()
+        self.console.print(Text(header, "ws.header.name"))
+        for row in rows:
+            self.console.print(Text(row))
+
+    def _heading(self, connection: ConnectionView) -> None:
+        kind = _kind(connection)
+        text = f"#{connection.id} {connection.client_address} → {connection.server_address}"
+        text = terminal_safe(text + (f" {kind}" if kind else ""))
+        if self.plain:
+            self.console.file.write(f"\n{text}\n")
         else:
-            # Columns of plain text, long lines left to the terminal: a table squeezed into
-            # the terminal's width would cut the addresses.
-            self.console.print(Text(f"{title}:", "ws.note"))
-            header, *rows = summary_text(connections, self.clock).splitlines()
-            self.console.print(Text(header, "ws.header.name"))
-            for row in rows:
-                self.console.print(Text(row))
-        if others:
-            self.line(others)
+            self.console.print()
+            self.console.print(Text(text, "ws.header.name"))
+
+
+class _Section:
+    """One connection's output, kept aside: in memory up to 256 KiB, then in a temporary file."""
+
+    LIMIT = 256 * 1024
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._file: Any = None
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > self.LIMIT:
+            if self._file is None:
+                import tempfile
+
+                self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+            self._file.write("".join(self._parts))
+            self._parts, self._size = [], 0
+
+    def copy_to(self, stream: Any) -> None:
+        """Write it all to ``stream``, and let go of it."""
+        if self._file is not None:
+            import shutil
+
+            self._file.seek(0)
+            shutil.copyfileobj(self._file, stream, 1 << 20)
+        stream.write("".join(self._parts))
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._parts = []
