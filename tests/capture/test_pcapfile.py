@@ -187,3 +187,27 @@ class TestFragments:
         parts = self.fragments(ip_packet("127.0.0.1", "127.0.0.1", segment), 96)
         events, _, _ = decode(pcap_file([frame("raw", p) for p in parts[:-1]], 101))
         assert [e.note for e in events] == ["IP fragments of 192 bytes never completed"]
+
+    def test_ipv6_fragments(self) -> None:
+        """IPv6 fragments (RFC 8200 §4.5), last first: the segment read whole."""
+        client, server = streams()
+        packets = ip_packets(conversation(client, server), ("::1", 50000), ("::1", 8765))
+        index = next(i for i, p in enumerate(packets) if len(p) > 300)
+        packet = packets[index]
+        header, payload = packet[:40], packet[40:]
+        parts = []
+        for start in range(0, len(payload), 104):
+            chunk = payload[start : start + 104]
+            more = 1 if start + 104 < len(payload) else 0
+            fragment = struct.pack(
+                "!BBHI", 6, 0, start | more, 0x1234
+            )  # offset in 8-byte units << 3
+            head = bytearray(header)
+            head[6] = 44
+            struct.pack_into("!H", head, 4, len(fragment) + len(chunk))
+            parts.append(bytes(head) + fragment + chunk)
+        whole, _, _ = decode(pcap_file([frame("raw", p) for p in packets], 101))
+        packets[index : index + 1] = parts[::-1]
+        events, _, _ = decode(pcap_file([frame("raw", p) for p in packets], 101))
+        assert frames_by_direction(events) == frames_by_direction(whole)
+        assert [len(v) for v in frames_by_direction(events).values()] == [6, 4]
