@@ -210,3 +210,34 @@ def test_any_segmentation_and_order_decodes_the_same(segments: list[Segment]) ->
     assert messages(events) == [b"fragmented"]
     assert not [n for n in notes(events) if "gap" in n]
     assert decoder.connections[0].client.violations == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.randoms(use_true_random=False), st.sampled_from(["ethernet", "sll2", "raw"]))
+def test_damaged_captures_never_crash(chance: random.Random, kind: str) -> None:
+    """Packets with bytes changed, cut or inserted, dropped or shuffled: decoded and shown
+    without an exception."""
+    from capture.captures import LINKTYPES, frame, ip_packets, pcap_file
+    from wstool.ui.captures import Clock, event_records, event_text, summary_text
+
+    segments = chance.choice([framed_conversation(), conversation(*streams(), size=7)])
+    frames = [bytearray(frame(kind, p)) for p in ip_packets(acked_in_order(segments))]
+    for _ in range(chance.randint(1, 6)):
+        damaged = chance.choice(frames)
+        at = chance.randrange(len(damaged))
+        roll = chance.random()
+        if roll < 0.6:
+            damaged[at] = chance.randrange(256)
+        elif roll < 0.8:
+            del damaged[at : at + chance.randint(1, 20)]
+        else:
+            damaged[at:at] = chance.randbytes(chance.randint(1, 20))
+    if chance.random() < 0.3:
+        chance.shuffle(frames)
+    kept = [bytes(f) for f in frames if chance.random() < 0.9]
+    events, decoder, _ = decode(pcap_file(kept, LINKTYPES[kind]))
+    clock = Clock("delta")
+    for event in events:
+        event_text(event, clock, 1024)
+        list(event_records(event))
+    summary_text(decoder.connections, clock)
