@@ -412,3 +412,34 @@ class TestBadInput:
             result.stderr
             == "wstool decode: unreadable input: the pcapng section header is cut short\n"
         )
+
+
+class TestStartup:
+    """dpkt is loaded only for captures, and a capture's decode loads no Twisted."""
+
+    @pytest.mark.parametrize(
+        ("data", "loaded"),
+        [
+            (b"81 05 48 65 6c 6c 6f\n", "[]"),
+            (bytes.fromhex("d4c3b2a1 0200 0400 00000000 00000000 00000400 01000000"), "['dpkt']"),
+        ],
+        ids=["hex-dump", "pcap"],
+    )
+    def test_modules(self, tmp_path: Path, data: bytes, loaded: str) -> None:
+        path = tmp_path / "input"
+        path.write_bytes(data)
+        code = (
+            "import sys\n"
+            "from wstool.cli import main\n"
+            f"main(['decode', {str(path)!r}])\n"
+            "roots = {name.split('.')[0] for name in sys.modules}\n"
+            "print('LOADED', sorted(roots & {'dpkt', 'twisted', 'prompt_toolkit'}))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert result.stdout.splitlines()[-1] == f"LOADED {loaded}"
