@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from capture.captures import capture, decode, framed_conversation
+import pytest
+
+from capture.captures import capture, decode, frame, framed_conversation
 from wstool.ui.captures import Clock, event_records, event_text, summary_text
 
 SECOND = 1_000_000_000
@@ -59,3 +61,48 @@ class TestOutput:
         )
         assert frame["time"] == 1_700_000_000.005
         assert frame["source"] == "127.0.0.1:50000"
+
+
+def test_grouped_output_spills_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two connections' events, kept aside in a temporary file in small pieces, come out after
+    the table, each connection's in capture order, the same text as streamed."""
+    import io
+
+    from rich.console import Console
+
+    from capture.captures import ip_packets, pcap_file
+    from wstool.ui import captures
+
+    monkeypatch.setattr(captures._Sections, "HELD", 100)
+    monkeypatch.setattr(captures._Sections, "BUDGET", 300)
+    first = ip_packets(framed_conversation(), ("127.0.0.1", 50001))
+    second = ip_packets(framed_conversation(), ("127.0.0.1", 50002))
+    mixed = [p for pair in zip(first, second, strict=True) for p in pair]
+    events, decoder, _ = decode(pcap_file([frame("raw", p) for p in mixed], 101))
+
+    def output(grouped: bool) -> str:
+        out = io.StringIO()
+        console = Console(file=out, color_system=None, force_terminal=False)
+        clock = Clock("relative")
+        clock.start = START
+        printer = captures.CapturePrinter(console, out, clock, 1024, grouped=grouped)
+        for event in events:
+            printer.event(event)
+        printer.summary(decoder.connections, "")
+        return out.getvalue()
+
+    def section(number: int) -> str:
+        clock = Clock("relative")
+        clock.start = START
+        own = [e for e in events if e.connection is not None and e.connection.id == number]
+        return "".join(event_text(event, clock, 1024) for event in own)
+
+    grouped = output(True)
+    assert grouped.startswith("2 connections:\n")
+    one = grouped.index("\n#1 127.0.0.1:50001 → 127.0.0.1:8765 /chat\n")
+    two = grouped.index("\n#2 127.0.0.1:50002 → 127.0.0.1:8765 /chat\n")
+    assert grouped[one:two].split("\n", 2)[2] == section(1)
+    assert grouped[two:].split("\n", 2)[2] == section(2)
+    assert section(1).count("\n") > 20  # spilled in many small pieces
+    streamed = output(False)
+    assert streamed.index(" #2 ") < streamed.index("2 connections:")  # the table last

@@ -340,7 +340,7 @@ class CapturePrinter:
         self.plain = (
             console is not None and console.color_system is None and not console.is_terminal
         )
-        self._sections: dict[int, _Section] = {}
+        self._sections = _Sections()
 
     def line(self, text: str, style: str = "ws.note") -> None:
         """A line about the capture itself (format, interfaces, comments)."""
@@ -375,10 +375,7 @@ class CapturePrinter:
                     print_block(self.console, block)
             text = captured.get()
         if self.grouped and connection is not None:
-            section = self._sections.get(connection.id)
-            if section is None:
-                section = self._sections[connection.id] = _Section()
-            section.write(text)
+            self._sections.write(connection.id, text)
         else:
             self.console.file.write(text)
 
@@ -407,12 +404,10 @@ class CapturePrinter:
             if others:
                 self.line(others)
         for connection in connections:
-            section = self._sections.pop(connection.id, None)
-            if section is not None:
+            if connection.id in self._sections:
                 self._heading(connection)
-                section.copy_to(self.console.file)
-        for section in self._sections.values():
-            section.close()
+                self._sections.copy_to(connection.id, self.console.file)
+        self._sections.close()
 
     def _table(self, connections: Sequence[ConnectionView]) -> None:
         title = f"{len(connections)} connection{'s' * (len(connections) != 1)}"
@@ -438,39 +433,62 @@ class CapturePrinter:
             self.console.print(Text(text, "ws.header.name"))
 
 
-class _Section:
-    """One connection's output, kept aside: in memory up to 256 KiB, then in a temporary file."""
+class _Sections:
+    """Each connection's output kept aside until the table is out, memory bounded: a
+    connection's text is held up to 64 KiB, all of it up to 16 MiB; past either, it goes to
+    one temporary file shared by all, remembered as extents (offset, size) per connection."""
 
-    LIMIT = 256 * 1024
+    HELD, BUDGET = 64 * 1024, 16 << 20
 
     def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._size = 0
+        self._held: dict[int, list[str]] = {}
+        self._sizes: dict[int, int] = {}
+        self._extents: dict[int, list[tuple[int, int]]] = {}
+        self._total = 0
         self._file: Any = None
 
-    def write(self, text: str) -> None:
-        self._parts.append(text)
-        self._size += len(text)
-        if self._size > self.LIMIT:
-            if self._file is None:
-                import tempfile
+    def __contains__(self, key: int) -> bool:
+        return key in self._held
 
-                self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-            self._file.write("".join(self._parts))
-            self._parts, self._size = [], 0
+    def write(self, key: int, text: str) -> None:
+        held = self._held.get(key)
+        if held is None:
+            held = self._held[key] = []
+            self._sizes[key] = 0
+            self._extents[key] = []
+        held.append(text)
+        self._sizes[key] += len(text)
+        self._total += len(text)
+        if self._sizes[key] > self.HELD:
+            self._spill(key)
+        elif self._total > self.BUDGET:
+            for each in self._held:
+                self._spill(each)
 
-    def copy_to(self, stream: Any) -> None:
-        """Write it all to ``stream``, and let go of it."""
-        if self._file is not None:
-            import shutil
+    def _spill(self, key: int) -> None:
+        held = self._held[key]
+        if not held:
+            return
+        if self._file is None:
+            import tempfile
 
-            self._file.seek(0)
-            shutil.copyfileobj(self._file, stream, 1 << 20)
-        stream.write("".join(self._parts))
-        self.close()
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        data = "".join(held).encode("utf-8", "surrogateescape")
+        offset = self._file.seek(0, 2)
+        self._file.write(data)
+        self._extents[key].append((offset, len(data)))
+        self._total -= self._sizes[key]
+        self._held[key], self._sizes[key] = [], 0
+
+    def copy_to(self, key: int, stream: Any) -> None:
+        """Write connection ``key``'s text to ``stream``, in the order it came."""
+        for offset, size in self._extents.pop(key, ()):
+            self._file.seek(offset)
+            stream.write(self._file.read(size).decode("utf-8", "surrogateescape"))
+        stream.write("".join(self._held.pop(key, ())))
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._parts = []
+        self._held.clear()
