@@ -23,6 +23,7 @@ __all__ = ["CASES", "KOSME", "PROFILES", "SECTIONS", "cases_in", "utf8_fault"]
 PROFILES: dict[str, tuple[str, ...]] = {
     "default": (),
     "limited": ("--max-message-size", "1MiB"),
+    "serve-limits": ("--max-message-size", "16MiB", "--max-request-size", "16384"),
     "handshake-timeout": ("--handshake-timeout", "1"),
     "subprotocols": ("--subprotocol", "chat", "--subprotocol", "json"),
     "no-deflate": ("--no-deflate",),
@@ -30,7 +31,9 @@ PROFILES: dict[str, tuple[str, ...]] = {
 """Server configurations, as ``wstool serve`` arguments beyond
 ``--port 0 -q --ping-interval 0``: ``default`` echoes messages up to 16 MiB and
 negotiates permessage-deflate; ``limited`` takes messages up to 1 MiB (inflated
-too); ``handshake-timeout`` drops a handshake unfinished after 1 s;
+too); ``serve-limits`` up to 16 MiB and request heads up to 16 KiB (serve's
+defaults, not a rule for others); ``handshake-timeout`` drops a handshake
+unfinished after 1 s;
 ``subprotocols`` speaks ``chat`` and ``json``; ``no-deflate`` declines deflate."""
 
 SECTIONS = {

@@ -420,10 +420,13 @@ def _limits() -> list[Case]:
                 BYE,
             )
     s.next_sub()
+    # wstool serve's own default limit: other servers choose theirs (RFC 6455 §10.4).
+    serve_limit = {"profile": "serve-limits"}
     s.add(
         "text message of 16 MiB + 1 byte in one frame",
         fails(1009),
         Message(TEXT, Blob(16 * MiB + 1)),
+        **serve_limit,
     )
     s.add(
         "a header declaring 16 MiB + 1 byte fails before the payload",
@@ -431,6 +434,7 @@ def _limits() -> list[Case]:
         Frame(BINARY, length=16 * MiB + 1),
         FailsHere(),
         Raw(bytes(16 * MiB + 1)),
+        **serve_limit,
     )
     over = [Frame(BINARY, Blob(64 * KiB, text=False), fin=False)]
     over += [Frame(CONT, Blob(64 * KiB, text=False), fin=False)] * 256
@@ -440,6 +444,7 @@ def _limits() -> list[Case]:
         Together(tuple(over)),
         FailsHere(),
         Frame(CONT, Blob(64 * KiB, text=False)),
+        **serve_limit,
     )
     s.next_sub()
     limited = {"profile": "limited"}

@@ -317,7 +317,8 @@ class _Session:
 
     @property
     def over(self) -> bool:
-        return self.close is not None or self.peer.eof is not None
+        """Whether nothing more can change the verdict: closed, or a fault seen."""
+        return self.close is not None or self.peer.eof is not None or bool(self.faults)
 
     def feed(self, data: bytes) -> None:
         for event in self.reader.feed(data):
@@ -400,7 +401,7 @@ class _Session:
         self.drain()
 
         def done() -> bool:
-            if self.peer.eof is not None:
+            if self.peer.eof is not None or self.faults:
                 return True
             return self.close is not None and time.monotonic() > self.close.at + PROMPT
 
