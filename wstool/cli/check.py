@@ -54,7 +54,8 @@ examples:
   wstool check server --spec fuzzingclient.json
   wstool check list server | grep UTF-8
 
-exit statuses: 0 no case FAILED, 1 some case FAILED, 2 bad usage or spec.
+exit statuses: 0 no case FAILED, 1 some case FAILED, 2 bad usage or spec,
+5 the server cannot be reached.
 """
 
 
@@ -218,6 +219,19 @@ def _check_server(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.ERROR if failed else ExitStatus.OK
 
 
+def _reachable(url: str, uri: Any) -> None:
+    """One TCP connection first: a server that is not there is one line, not 400 FAILED."""
+    import socket
+
+    try:
+        socket.create_connection((uri.host, uri.port), timeout=5).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CommandError(
+            f"cannot connect to {url}: {reason}", ExitStatus.CONNECTION_FAILED
+        ) from None
+
+
 def _check_one(
     args: argparse.Namespace,
     output: Any,
@@ -230,6 +244,7 @@ def _check_one(
     """Run one server's cases, print them, write its reports; the number FAILED."""
     from wstool.check.suite import Counts, run_cases
 
+    _reachable(url, urls["default"])
     started = time.monotonic()
     with output.progress(agent, len(cases)) as advance:
         results = run_cases(

@@ -1,0 +1,1 @@
+"""Tests of wstool.check: judging in both directions, selection, specs, reports."""
