@@ -110,6 +110,9 @@ class _Answers:
         else:
             self._waiters.append((count, call))
 
+    def cancel_waits(self) -> None:
+        self._waiters = []
+
     def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
         pass
 
@@ -151,6 +154,8 @@ class _Driver:
         self.rejected: Any = None
         self.late = 0  # steps sent without the answers that came before them in the recording
         self._start = 0.0
+        self._next = 0  # the next step to send at --speed max
+        self._timer: Any = None
 
     def begin(self, options: Any) -> None:
         from twisted.internet.defer import maybeDeferred
@@ -174,51 +179,73 @@ class _Driver:
     def _connected(self, session: Any) -> None:
         self.session = session
         self._start = self.reactor.seconds()
-        self._step(0)
-
-    def _step(self, index: int) -> None:
-        if index == len(self.plan.steps):
-            self._once_answered(len(self.plan.expected), self._close)
-            return
-        step = self.plan.steps[index]
         if self.speed is None:
-            self._once_answered(step.answers_before, lambda: self._send(index), count_late=True)
+            self._pump()
         else:
-            due = self._start + step.at / self.speed - self.reactor.seconds()
-            self.reactor.callLater(max(0.0, due), self._send, index)
+            for index, step in enumerate(self.plan.steps):
+                self.reactor.callLater(step.at / self.speed, self._timed_send, index)
 
-    def _once_answered(
-        self, count: int, call: Callable[[], None], count_late: bool = False
-    ) -> None:
-        """``call`` when ``count`` answers are in, or after --wait seconds without them."""
+    def _pump(self) -> None:
+        """--speed max: send every step whose answers are in; then wait for the next answer.
+
+        A loop rather than a call per step: a recording of many pipelined messages has
+        thousands of steps ready at once.
+        """
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        steps = self.plan.steps
+        while (
+            self._next < len(steps)
+            and len(self.answers.received) >= steps[self._next].answers_before
+        ):
+            if not self._send(steps[self._next], flush=False):
+                return
+            self._next += 1
+        self.session.wire.flush()  # one write for every message sent above
+        if self._next == len(steps):
+            self._finish()
+            return
+        self._timer = self.reactor.callLater(self.wait, self._late)
+        self.answers.wait_for(steps[self._next].answers_before, self._pump)
+
+    def _late(self) -> None:
+        """No answer for --wait seconds: send the next step anyway."""
+        self.late += 1
+        self.answers.cancel_waits()
+        if self._send(self.plan.steps[self._next]):
+            self._next += 1
+            self._pump()
+
+    def _timed_send(self, index: int) -> None:
+        if self._send(self.plan.steps[index]) and index == len(self.plan.steps) - 1:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Every step sent: wait for the last answers (at most --wait seconds), then close."""
         done: list[bool] = []
 
-        def go(timed_out: bool) -> None:
-            if done:
-                return
-            done.append(True)
-            if timed_out:
-                self.late += count_late
-            elif timer.active():
-                timer.cancel()
-            call()
+        def close() -> None:
+            if not done:
+                done.append(True)
+                self._close()
 
-        timer = self.reactor.callLater(self.wait, go, True)
-        self.answers.wait_for(count, lambda: go(False))
+        self.reactor.callLater(self.wait, close)
+        self.answers.wait_for(len(self.plan.expected), close)
 
-    def _send(self, index: int) -> None:
+    def _send(self, step: Any, *, flush: bool = True) -> bool:
+        """Send one step; False (and stop) when the connection is no longer open."""
         session = self.session
         if not session.is_open:
             self._stop()
-            return
-        step = self.plan.steps[index]
+            return False
+        conn = session.conn
         if step.fragments is not None:
-            session.send_fragments(step.message.opcode, list(step.fragments))
-        elif step.message.opcode == 1:
-            session.send_text(step.message.data.decode("utf-8", "surrogateescape"))
+            conn.send_fragments(step.message.opcode, list(step.fragments))
         else:
-            session.send_binary(step.message.data)
-        self._step(index + 1)
+            conn.send_message(step.message.opcode, step.message.data)
+        if flush:
+            session.wire.flush()
+        return True
 
     def _close(self) -> None:
         if self.session.is_open:
@@ -327,7 +354,8 @@ def _load(args: argparse.Namespace) -> Any:
         raise CommandError(
             f"cannot read {args.session!r}: {exc.strerror}", ExitStatus.USAGE
         ) from exc
-    session = read_session_file(raw, args.session)
+    # The frames' bytes are read only when --frames sends them (a long session loads faster).
+    session = read_session_file(raw, args.session, check_frames=False)
     if not session.connections:
         raise CommandError(f"{args.session}: the session holds no connection", ExitStatus.USAGE)
     conn_id = args.conn if args.conn is not None else next(iter(session.connections))
@@ -335,4 +363,9 @@ def _load(args: argparse.Namespace) -> Any:
     if conn is None:
         known = ", ".join(str(n) for n in session.connections)
         raise CommandError(f"{args.session}: no connection {conn_id} (it has {known})")
-    return plan_replay(conn, frames=args.frames)
+    from wstool.session.format import SessionError
+
+    try:
+        return plan_replay(conn, frames=args.frames)
+    except SessionError as exc:
+        raise CommandError(f"{args.session}: {exc}", ExitStatus.USAGE) from None

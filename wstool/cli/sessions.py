@@ -11,12 +11,12 @@ from wstool.cli.errors import CommandError, ExitStatus
 __all__ = ["decode_session", "read_session_file", "transcript"]
 
 
-def read_session_file(raw: bytes, name: str) -> Any:
+def read_session_file(raw: bytes, name: str, *, check_frames: bool = True) -> Any:
     """The session in ``raw``, or one clear line (exit status 2) if it is malformed."""
     from wstool.session.format import SessionError, read_session
 
     try:
-        return read_session(raw.splitlines(keepends=True))
+        return read_session(raw.splitlines(keepends=True), check_frames=check_frames)
     except SessionError as exc:
         raise CommandError(f"{name}: {exc}", ExitStatus.USAGE) from None
 

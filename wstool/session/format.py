@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wstool.core.events import MessageReceived, MessageSent
-from wstool.core.frames import FrameParser, Role, WireFrame, wire_header
+from wstool.core.frames import Role, WireFrame, wire_header
 
 __all__ = [
     "FORMAT",
@@ -100,16 +100,43 @@ def frame_record(frame: WireFrame, sender: Role) -> dict[str, Any]:
     }
 
 
-@dataclass
 class FrameEvent:
-    """A frame read back from a session."""
+    """A frame read back from a session; its bytes are decoded when first asked for.
 
-    conn: int
-    sender: Role
-    frame: WireFrame
-    time: float | None
-    message: dict[str, Any] | None
-    line: int
+    Raises (from ``frame``):
+        SessionError: the record's head and payload are not one frame.
+    """
+
+    __slots__ = ("_frame", "conn", "line", "message", "record", "sender", "time")
+
+    def __init__(
+        self,
+        conn: int,
+        sender: Role,
+        record: dict[str, Any],
+        time: float | None,
+        message: dict[str, Any] | None,
+        line: int,
+    ) -> None:
+        self.conn = conn
+        self.sender = sender
+        self.record = record
+        self.time = time
+        self.message = message
+        self.line = line
+        self._frame: WireFrame | None = None
+
+    @property
+    def opcode(self) -> int | None:
+        """The opcode the record states, without decoding the frame."""
+        opcode = self.record.get("opcode")
+        return opcode if isinstance(opcode, int) else None
+
+    @property
+    def frame(self) -> WireFrame:
+        if self._frame is None:
+            self._frame = _decode_frame(self.line, self.record)
+        return self._frame
 
 
 @dataclass
@@ -162,20 +189,49 @@ def looks_like_session(head: bytes) -> bool:
     )
 
 
-def read_session(lines: Iterable[bytes]) -> Session:
+def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Session:
     """Read a session file, strictly: a clear error with its line number for anything wrong.
 
     A last line cut short (the process was killed while writing it) is left out with a note.
+    ``check_frames=False`` leaves each frame's bytes to be decoded (and checked) when first
+    used: a replay that sends whole messages never needs them.
 
     Raises:
         SessionError: the file is not a session, or a line is malformed.
     """
-    records = list(_records(lines))
-    notes = [] if not records or records[-1][1] is not None else ["the last line was cut short"]
-    complete = [(n, r) for n, r in records if r is not None]
-    if not complete:
+    import orjson  # a session of many frames reads several times faster than with json
+
+    every = list(lines)
+    session: Session | None = None
+    loads, last = orjson.loads, len(every)
+    for number, line in enumerate(every, 1):
+        try:
+            record = loads(line)
+        except ValueError:  # orjson's JSONDecodeError: a blank, cut or unusual line
+            if not line.strip():
+                continue
+            if number == last and not line.endswith(b"\n") and session is not None:
+                session.notes.append("the last line was cut short")
+                break
+            record = _loads_or_explain(number, line)
+        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+            raise SessionError(f"line {number}: a record must be an object with a 'type'")
+        if session is None:
+            session = Session(_header(number, record), {})
+        elif record["type"] == "frame":  # most lines: inline
+            _add_frame(session, number, record)
+        else:
+            _add(session, number, record)
+    if session is None:
         raise SessionError("line 1: empty: not a wstool session")
-    number, header = complete[0]
+    if check_frames:
+        for conn in session.connections.values():
+            for event in conn.frames:
+                event.frame  # noqa: B018 (decoding is the check)
+    return session
+
+
+def _header(number: int, header: dict[str, Any]) -> dict[str, Any]:
     if header.get("type") != "session" or header.get("format") != FORMAT:
         raise SessionError(f"line {number}: not a wstool session header")
     if not isinstance(header.get("version"), int) or header["version"] > VERSION:
@@ -183,42 +239,27 @@ def read_session(lines: Iterable[bytes]) -> Session:
             f"line {number}: session format version {header.get('version')!r}; "
             f"this wstool reads up to {VERSION}"
         )
-    session = Session(header, {}, notes)
-    for number, record in complete[1:]:
-        _add(session, number, record)
-    return session
+    return header
 
 
-def _records(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """(line number, record) per non-blank line; None for a cut last line."""
-    pending: tuple[int, bytes] | None = None
-    for number, line in enumerate(lines, 1):
-        if pending is not None:
-            yield _parse_line(*pending)
-            pending = None
-        if not line.strip():
-            continue
-        if not line.endswith(b"\n"):
-            pending = (number, line)  # the last line: maybe cut
-            continue
-        yield _parse_line(number, line)
-    if pending is not None:
-        try:
-            yield _parse_line(*pending)
-        except SessionError:
-            yield pending[0], None
+def _add_frame(session: Session, number: int, record: dict[str, Any]) -> None:
+    conn = record.get("conn")
+    connection = session.connections.get(conn) if type(conn) is int else None
+    if connection is None:
+        if not isinstance(conn, int):
+            raise SessionError(f"line {number}: frame record without an integer 'conn'")
+        raise SessionError(f"line {number}: frame record for connection {conn}, never opened")
+    connection.frames.append(_frame_event(number, connection.conn, record))
 
 
-def _parse_line(number: int, line: bytes) -> tuple[int, dict[str, Any]]:
+def _loads_or_explain(number: int, line: bytes) -> Any:
+    """What orjson refused: JSON it does not take (NaN, huge integers), or the error, explained."""
     try:
-        record = json.loads(line)
+        return json.loads(line)
     except json.JSONDecodeError as exc:
         raise SessionError(f"line {number}: not JSON ({exc.msg})") from None
     except ValueError:  # bytes that are not UTF-8
         raise SessionError(f"line {number}: not JSON (not UTF-8 text)") from None
-    if not isinstance(record, dict) or not isinstance(record.get("type"), str):
-        raise SessionError(f"line {number}: a record must be an object with a 'type'")
-    return number, record
 
 
 def _add(session: Session, number: int, record: dict[str, Any]) -> None:
@@ -238,7 +279,7 @@ def _add(session: Session, number: int, record: dict[str, Any]) -> None:
     if connection is None:
         raise SessionError(f"line {number}: {kind} record for connection {conn}, never opened")
     if kind == "frame":
-        connection.frames.append(_frame_event(number, conn, record))
+        connection.frames.append(_frame_event(number, connection.conn, record))
     elif kind == "close":
         connection.close = record
     elif kind == "disconnect":
@@ -247,17 +288,13 @@ def _add(session: Session, number: int, record: dict[str, Any]) -> None:
         raise SessionError(f"line {number}: unknown record type {kind!r}")
 
 
+_SENDERS = {role.value: role for role in Role}
+
+
 def _frame_event(number: int, conn: int, record: dict[str, Any]) -> FrameEvent:
-    try:
-        sender = Role(record["from"])
-        head = bytes.fromhex(record["head"])
-        payload = base64.b64decode(record["wire"], validate=True)
-    except (KeyError, TypeError, ValueError) as exc:
-        what = exc.args[0] if isinstance(exc, KeyError) else "a bad value"
-        raise SessionError(f"line {number}: frame record with {what!r} missing or wrong") from None
-    frames = list(FrameParser().feed(head + payload))
-    if len(frames) != 1 or frames[0].size != len(head) + len(payload):
-        raise SessionError(f"line {number}: the frame's head and payload do not make one frame")
+    sender = _SENDERS.get(record.get("from"))  # type: ignore[arg-type]
+    if sender is None:
+        raise SessionError(f"line {number}: frame record with 'from' missing or wrong")
     message = record.get("message")
     if message is not None and not isinstance(message, dict):
         raise SessionError(f"line {number}: 'message' must be an object")
@@ -265,8 +302,52 @@ def _frame_event(number: int, conn: int, record: dict[str, Any]) -> FrameEvent:
     return FrameEvent(
         conn,
         sender,
-        frames[0],
+        record,
         float(time) if isinstance(time, (int, float)) else None,
         message,
         number,
+    )
+
+
+def _decode_frame(number: int, record: dict[str, Any]) -> WireFrame:
+    try:
+        head = bytes.fromhex(record["head"])
+        payload = base64.b64decode(record["wire"], validate=True)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = exc.args[0] if isinstance(exc, KeyError) else "a bad value"
+        raise SessionError(f"line {number}: frame record with {what!r} missing or wrong") from None
+    frame = _one_frame(head, payload)
+    if frame is None:
+        raise SessionError(f"line {number}: the frame's head and payload do not make one frame")
+    return frame
+
+
+def _one_frame(head: bytes, payload: bytes) -> WireFrame | None:
+    """The frame that ``head`` and ``payload`` make, if they make exactly one (RFC 6455 §5.2)."""
+    if len(head) < 2:
+        return None
+    b0, b1 = head[0], head[1]
+    size = b1 & 0x7F
+    at, bits = 2, 7
+    if size == 126:
+        at, bits = 4, 16
+    elif size == 127:
+        at, bits = 10, 64
+    masked = bool(b1 & 0x80)
+    if len(head) != at + 4 * masked:
+        return None
+    if bits != 7:
+        size = int.from_bytes(head[2:at], "big")
+    if size != len(payload):
+        return None
+    return WireFrame(
+        bool(b0 & 0x80),
+        bool(b0 & 0x40),
+        bool(b0 & 0x20),
+        bool(b0 & 0x10),
+        b0 & 0x0F,
+        head[at:] if masked else None,
+        size,
+        bits,
+        payload,
     )

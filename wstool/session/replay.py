@@ -16,17 +16,16 @@ import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from wstool.core.frames import Role
 from wstool.core.http import header_values, parse_request_head
-from wstool.session.format import Connection
+from wstool.session.format import Connection, SessionError
 
 __all__ = ["Message", "Plan", "ServerScript", "Step", "differences", "plan_replay"]
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """A message's opcode (1 text, 2 binary) and payload."""
 
     opcode: int
@@ -34,14 +33,22 @@ class Message:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Message:
+        """The message a frame record completes.
+
+        Raises:
+            SessionError: the record's message is not text or base64 with an opcode.
+        """
         text = record.get("text")
-        if text is not None:
-            return cls(int(record.get("opcode", 1)), str(text).encode("utf-8"))
-        return cls(int(record.get("opcode", 2)), base64.b64decode(record.get("base64", "")))
+        opcode = record.get("opcode", 1 if text is not None else 2)
+        try:
+            if text is not None:
+                return cls(int(opcode), text.encode("utf-8"))
+            return cls(int(opcode), base64.b64decode(record.get("base64", ""), validate=True))
+        except (TypeError, ValueError, AttributeError):
+            raise SessionError("a message that is neither text nor base64") from None
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One message to send, whole or in its recorded fragments.
 
     Attributes:
@@ -91,10 +98,10 @@ def plan_replay(conn: Connection, *, frames: bool = False, side: Role = Role.CLI
                 plan.expected.append(Message.from_record(event.message))
                 answers += 1
             continue
-        if event.frame.opcode in (0, 1, 2):
+        if event.opcode in (0, 1, 2):
             if not parts:
                 first_at = at
-            parts.append(event.frame.data)
+            parts.append(event.frame.data if frames else b"")  # the bytes only when kept
         if event.message is None:
             continue
         message = Message.from_record(event.message)
@@ -187,14 +194,22 @@ def _json(message: Message, ignore: Sequence[str]) -> Any:
     """The message as JSON with ignored keys removed, or a marker that it is not JSON."""
     if message.opcode != 1:
         return _NOT_JSON
-    try:
-        value = json.loads(message.data)
-    except ValueError:
+    import orjson  # thousands of answers are compared
+
+    if message.data[:1] not in _JSON_STARTS:
         return _NOT_JSON
+    try:
+        value = orjson.loads(message.data)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(message.data)  # what only Python's json takes (NaN, big integers)
+        except ValueError:
+            return _NOT_JSON
     return _without(value, frozenset(ignore))
 
 
 _NOT_JSON = object()
+_JSON_STARTS = frozenset(bytes([c]) for c in b'{["-0123456789tfnN \t\r\n')
 
 
 def _without(value: Any, ignore: frozenset[str]) -> Any:
