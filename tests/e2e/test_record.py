@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -132,3 +134,82 @@ def test_an_unwritable_record_file_is_one_line_and_status_2(tmp_path: Path) -> N
         f"wstool serve: cannot write the session to '{tmp_path}/missing/x.session': "
         "No such file or directory"
     ]
+
+
+def test_proxy_records_both_sides_as_relayed(serve: Serve, tmp_path: Path) -> None:
+    """A websockets client through wstool proxy to wstool serve: the session holds both."""
+    _, upstream = serve("-q")
+    session_file = tmp_path / "proxy.session"
+    proxy = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wstool",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "-q",
+            "--no-prompt",
+            "--to",
+            f"ws://127.0.0.1:{upstream}/api",
+            "--record",
+            str(session_file),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=e2e_env(),
+    )
+    try:
+        assert proxy.stdout is not None
+        port = re.search(r"listening on ws://127\.0\.0\.1:(\d+)/", proxy.stdout.readline())
+        assert port, "the proxy did not say where it listens"
+        with ws_connect(f"ws://127.0.0.1:{port[1]}/chat", compression="deflate") as ws:
+            ws.send("through")
+            assert ws.recv() == "through"
+            ws.send(b"\x01\x02")
+            assert ws.recv() == b"\x01\x02"
+        time.sleep(0.3)  # the relay reports the close, then SIGINT
+        proxy.send_signal(signal.SIGINT)
+        assert proxy.wait(WAIT) == 0
+    finally:
+        if proxy.poll() is None:
+            proxy.kill()
+    session = _read(session_file)
+    assert session.header["command"] == "proxy"  # type: ignore[attr-defined]
+    conn = session.connections[1]  # type: ignore[attr-defined]
+    assert conn.open["role"] == "proxy"
+    assert conn.open["url"] == f"ws://127.0.0.1:{upstream}/api/chat"
+    assert conn.request.startswith(b"GET /api/chat HTTP/1.1\r\n")  # as it reached the server
+    assert [m.get("text", m.get("base64")) for m in conn.messages(Role.CLIENT)] == [
+        "through",
+        "AQI=",
+    ]
+    assert [m["compressed"] for m in conn.messages(Role.SERVER)] == [True, True]
+    assert conn.close is not None and conn.close["code"] == 1000
+    assert conn.disconnect is not None
+
+
+def test_proxy_record_and_terminate_do_not_mix() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wstool",
+            "proxy",
+            "--to",
+            "ws://127.0.0.1:9/",
+            "--terminate",
+            "--record",
+            "x.session",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        cwd=PROJECT_ROOT,
+        env=e2e_env(),
+    )
+    assert done.returncode == 2
+    assert "--record keeps relayed frames as they went" in done.stderr

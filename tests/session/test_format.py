@@ -177,4 +177,4 @@ def test_a_write_error_is_reported_once_and_recording_stops() -> None:
     )
     recorder.closed(1, "x", "gone")
     assert len(errors) == 1 and errors[0].errno == 28
-    assert recorder.failed is errors[0]
+    assert recorder.write_error is errors[0]

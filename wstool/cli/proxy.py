@@ -8,6 +8,7 @@ from typing import IO, Any
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import add_command, add_output_options, seconds, size
+from wstool.cli.record import add_record_option
 
 __all__ = ["DEFAULT_PORT", "add_parser", "listen_address", "run"]
 
@@ -37,6 +38,7 @@ examples:
   wstool proxy --to ws://127.0.0.1:8765/api -v   # /chat goes to /api/chat
   wstool proxy --to ws://127.0.0.1:8765/ --json | jq -c 'select(.event == "violation")'
   wstool proxy                                    # forward: --proxy http://127.0.0.1:8780
+  wstool proxy --to ws://127.0.0.1:8765/ --record app.session  # keep both sides
 
 Without --to it is a forward proxy (HTTP CONNECT tunnels and absolute-URI
 requests such as GET ws://host/path): point a client's or browser's proxy
@@ -163,6 +165,7 @@ def add_parser(commands: Any) -> None:
         help="frames or messages larger than this are relayed, not decoded (default: 64MiB)",
     )
     add_output_options(proxy)
+    add_record_option(proxy)
     proxy.set_defaults(run=run)
 
 
@@ -305,7 +308,12 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     forward = args.to is None
     if forward and args.terminate:
         raise CommandError("--terminate needs --to (a reverse proxy)", ExitStatus.USAGE)
+    if args.record and args.terminate:
+        raise CommandError(
+            "--record keeps relayed frames as they went: leave out --terminate", ExitStatus.USAGE
+        )
     options = _forward_options(args) if forward else _options(args)
+    from wstool.cli.record import RelayTee, start_recording
     from wstool.net.forward import ForwardProxy
     from wstool.net.proxy import ReverseProxy
     from wstool.net.server import listen_endpoint
@@ -321,16 +329,25 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         if reactor.running:
             reactor.stop()
 
+    def recording_failed(exc: OSError) -> None:
+        outcome["error"] = f"cannot write the session to {args.record!r}: {exc.strerror or exc}"
+        if reactor.running:
+            reactor.stop()
+
     observer = _observer(args, env, reactor, reader_gone)
+    recorder = start_recording(
+        args, reactor, role="proxy", command="proxy", on_error=recording_failed
+    )
+    relay_observer: Any = observer if recorder is None else RelayTee(observer, recorder)
     factory: Any
     if forward:
-        factory = ForwardProxy(options, observer, reactor)
+        factory = ForwardProxy(options, relay_observer, reactor)
     elif args.terminate:
         factory = TerminatingProxy(
             options, observer, reactor, upstream_ca=args.upstream_ca, insecure=args.insecure
         )
     else:
-        factory = ReverseProxy(options, observer, reactor)
+        factory = ReverseProxy(options, relay_observer, reactor)
     host, port = args.listen
     endpoint = listen_endpoint(reactor, host, port, None)
 
@@ -359,6 +376,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     reactor.callWhenRunning(lambda: endpoint.listen(factory).addCallbacks(listening, failed))
     reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
     reactor.run()
+    if recorder is not None:
+        recorder.close()  # every relayed frame up to the last turn is in the file
     if "broken_pipe" in outcome:
         raise BrokenPipeError
     observer.flush()

@@ -8,7 +8,7 @@ from typing import Any
 
 from wstool.cli.errors import CommandError, ExitStatus
 
-__all__ = ["Tee", "add_record_option", "start_recording"]
+__all__ = ["RelayTee", "Tee", "add_record_option", "start_recording"]
 
 
 def add_record_option(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +54,49 @@ class Tee:
         return getattr(self.log, name)
 
 
+class RelayTee:
+    """The proxy's observer for the relay: its log and the recorder hear every report.
+
+    Anything else asked of it (the console, flush, tunnels) is the log's.
+    """
+
+    def __init__(self, log: Any, recorder: Any) -> None:
+        self.log = log
+        self.recorder = recorder
+
+    @property
+    def wants_frames(self) -> bool:
+        return True
+
+    def request(
+        self, conn_id: int, client: str, upstream: str, received: bytes, sent: bytes
+    ) -> None:
+        self.log.request(conn_id, client, upstream, received, sent)
+        self.recorder.request(conn_id, client, upstream, received, sent)
+
+    def answered(self, conn_id: int, response: bytes, body: bytes) -> None:
+        self.log.answered(conn_id, response, body)
+        self.recorder.answered(conn_id, response, body)
+
+    def failed(self, conn_id: int, client: str, status: int, reason: str) -> None:
+        self.log.failed(conn_id, client, status, reason)
+        self.recorder.failed(conn_id, client, status, reason)
+
+    def items(self, conn_id: int, sender: Any, items: Sequence[Any]) -> None:
+        self.recorder.items(conn_id, sender, items)
+        self.log.items(conn_id, sender, items)
+
+    def closed(self, conn_id: int, summary: Any) -> None:
+        self.recorder.closed(conn_id, summary)
+        self.log.closed(conn_id, summary)
+
+    def injected(self, conn_id: int, toward: Any, data: bytes) -> None:
+        self.log.injected(conn_id, toward, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
 def start_recording(
     args: argparse.Namespace,
     reactor: Any,
@@ -71,7 +114,7 @@ def start_recording(
         return None
     from wstool import __version__
     from wstool.core.frames import Role
-    from wstool.session.recorder import SessionRecorder
+    from wstool.session.recorder import RelayRecorder, SessionRecorder
 
     try:
         file = open(args.record, "wb")  # noqa: SIM115 (closed when the command ends)
@@ -79,11 +122,12 @@ def start_recording(
         raise CommandError(
             f"cannot write the session to {args.record!r}: {exc.strerror}", ExitStatus.USAGE
         ) from exc
-    return SessionRecorder(
-        file,
-        role=Role(role),
-        command=command,
-        tool_version=__version__,
-        flush_soon=lambda flush: reactor.callLater(0, flush),
-        on_error=on_error,
-    )
+    common: dict[str, Any] = {
+        "command": command,
+        "tool_version": __version__,
+        "flush_soon": lambda flush: reactor.callLater(0, flush),
+        "on_error": on_error,
+    }
+    if role == "proxy":
+        return RelayRecorder(file, **common)
+    return SessionRecorder(file, role=Role(role), **common)
