@@ -485,7 +485,7 @@ def report_text(
         if isinstance(item, FrameReport):
             yield _frame_text(item, limit)
         elif isinstance(item, MessageReport):
-            yield _plain(message_block(item.message, item.offset, limit=limit))
+            yield message_text(item.message, item.offset, limit)
         elif isinstance(item, SequenceViolation):
             yield _plain(violation_line(item.violation))
         elif isinstance(item, HandshakeReport):
@@ -613,6 +613,18 @@ def message_block(
         head.append(f", inflated from {message.wire_size}", "ws.dim")
     view = payload_view(message.data, message.opcode, text=message.text, limit=limit, indent=4)
     return head if view is None else Group(head, view)
+
+
+def message_text(message: MessageReceived, offset: int, limit: int | None) -> str:
+    """:func:`message_block` as plain text, without building its renderables."""
+    kind = "TEXT" if message.opcode == Opcode.TEXT else "BINARY"
+    head = f"  ⤷ message {kind} from @{offset:#06x}: {len(message.data)} bytes"
+    if message.frames > 1:
+        head += f" in {message.frames} frames"
+    if message.compressed:
+        head += f", inflated from {message.wire_size}"
+    view = _payload_text(message.data, message.opcode, limit, indent=4)
+    return head + "\n" if view is None else f"{head}\n{view}\n"
 
 
 def handshake_block(head: HandshakeReport) -> RenderableType:
