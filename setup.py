@@ -1,7 +1,7 @@
 """Builds wstool's optional C accelerator; everything else is in pyproject.toml.
 
 The extension is ``optional``: where no compiler exists the build goes on and
-wstool uses its pure-Python masking and hex view, which the tests always check as well.
+wstool uses its pure-Python masking, hex view and session records, which the tests always check as well.
 """
 
 from setuptools import Extension, setup
@@ -16,6 +16,11 @@ setup(
         Extension(
             "wstool.ui._hexview",
             sources=["wstool/ui/_hexview.c"],
+            optional=True,
+        ),
+        Extension(
+            "wstool.session._records",
+            sources=["wstool/session/_records.c"],
             optional=True,
         ),
     ]

@@ -68,6 +68,7 @@ latency and KiB/connection ratios above 1.00x mean wstool is slower or bigger.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import json
@@ -114,6 +115,7 @@ class Server:
 
 # Where the wstool-record server writes its session (overwritten by every run).
 RECORD_FILE = str(Path(tempfile.gettempdir()) / "wstool-bench-serve.session")
+atexit.register(lambda: Path(RECORD_FILE).unlink(missing_ok=True))  # it grows to GBs
 
 
 def _wstool(*extra: str) -> Callable[[int], list[str]]:

@@ -35,6 +35,7 @@ INSTALL_INPUTS = (
     "setup.py",
     "wstool/core/_speedups.c",
     "wstool/ui/_hexview.c",
+    "wstool/session/_records.c",
 )
 
 

@@ -23,6 +23,7 @@ INPUTS = [
     "setup.py",
     "wstool/core/_speedups.c",
     "wstool/ui/_hexview.c",
+    "wstool/session/_records.c",
 ]
 
 

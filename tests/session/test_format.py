@@ -45,26 +45,31 @@ def record_conversation(file: io.BytesIO) -> tuple[Connection, Connection]:
     )
     recorder.opened(1, "127.0.0.1:5000", REQUEST, RESPONSE)
 
-    def pump(sender: Connection, receiver: Connection, receiver_is_server: bool) -> None:
-        data = sender.data_to_send()
-        sender_events = sender.events()
-        if not receiver_is_server:
-            recorder.events(1, sender_events)
-        receiver.receive_data(data)
-        received = receiver.events()
-        if receiver_is_server:
-            recorder.events(1, received)
+    def client_to_server() -> None:
+        """As the server's wire does: the read tapped, then what the server wrote back."""
+        data = client.data_to_send()
+        client.events()
+        recorder.wire_data(1, True, data)
+        server.receive_data(data)
+        server_sends()
+
+    def server_sends() -> None:
+        out = server.data_to_send()
+        if out:
+            recorder.wire_data(1, False, out)
+            client.receive_data(out)
+            client.events()
+        recorder.events(1, server.events())
 
     client.send_text("héllo")
     client.send_fragments(2, [b"\x00\x01", b"\x02"])
     client.send_ping(b"p")
-    pump(client, server, True)
+    client_to_server()
     server.send_text("héllo")
     server.send_binary(b"\x00\x01\x02")
-    pump(server, client, False)
+    server_sends()
     client.send_close(4000, "bye")
-    pump(client, server, True)
-    pump(server, client, False)
+    client_to_server()
     recorder.closed(1, "127.0.0.1:5000", "closed cleanly")
     recorder.flush()
     return client, server

@@ -33,7 +33,10 @@ class Tee:
 
     @property
     def wants_frames(self) -> bool:
-        return True  # the recorder keeps every frame, whatever the log shows
+        return bool(self.log.wants_frames)  # the recorder reads the bytes themselves
+
+    def wire_data(self, conn_id: int, received: bool, data: bytes) -> None:
+        self.recorder.wire_data(conn_id, received, data)
 
     def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
         self.log.opened(conn_id, peer, request, response)

@@ -162,6 +162,9 @@ class WireProtocol(TwistedProtocol):
         self._pings_sent = 0
         self._closing_tcp = False
         self._producing = False
+        # An observer that records sessions takes every read and write as bytes (its
+        # frames are then built from them, and the connection stays on its fast path).
+        self._tap: Callable[[int, bool, bytes], None] | None = getattr(observer, "wire_data", None)
 
     # -- Twisted's side ------------------------------------------------------
 
@@ -173,6 +176,8 @@ class WireProtocol(TwistedProtocol):
         self._touch()
 
     def dataReceived(self, data: bytes) -> None:
+        if self._tap is not None:
+            self._tap(self.conn_id, True, data)
         self.conn.receive_data(data)
         self._touch()
         self.flush()
@@ -233,6 +238,8 @@ class WireProtocol(TwistedProtocol):
                 self.close_event = event
         transport: Any = self.transport
         if out and transport is not None:
+            if self._tap is not None:
+                self._tap(self.conn_id, False, out[0] if len(out) == 1 else b"".join(out))
             if len(out) == 2 and len(out[1]) > _JOIN_UP_TO:
                 # One large frame, header and payload: the transport joins
                 # them when it writes; joining here as well would copy twice.

@@ -33,6 +33,7 @@ __all__ = [
     "FrameEvent",
     "Session",
     "SessionError",
+    "frame_at",
     "frame_record",
     "header_record",
     "looks_like_session",
@@ -351,3 +352,22 @@ def _one_frame(head: bytes, payload: bytes) -> WireFrame | None:
         bits,
         payload,
     )
+
+
+def frame_at(data: bytes, pos: int) -> tuple[WireFrame, int] | None:
+    """The complete frame at ``pos`` and its size, or None if it is not all there yet."""
+    if len(data) - pos < 2:
+        return None
+    size = data[pos + 1] & 0x7F
+    at = 2 if size < 126 else 4 if size == 126 else 10
+    head_len = at + (4 if data[pos + 1] & 0x80 else 0)
+    if len(data) - pos < head_len:
+        return None
+    if at != 2:
+        size = int.from_bytes(data[pos + 2 : pos + at], "big")
+    end = pos + head_len + size
+    if len(data) < end:
+        return None
+    frame = _one_frame(data[pos : pos + head_len], data[pos + head_len : end])
+    assert frame is not None  # the head and payload were cut to fit each other
+    return frame, end - pos

@@ -18,15 +18,13 @@ from wstool.core.events import (
     ConnectionClosed,
     ConnectionFailed,
     Event,
-    FrameReceived,
-    FrameSent,
     MessageReceived,
-    MessageSent,
 )
 from wstool.core.frames import Role
 from wstool.core.http import header_value, parse_request_head, parse_response_head
 from wstool.core.inspect import FrameReport, MessageReport
 from wstool.core.tap import CloseSeen, RelaySummary, TapItem
+from wstool.session.bytes_recorder import ByteStream
 from wstool.session.format import frame_record, header_record, message_record
 
 __all__ = ["RelayRecorder", "SessionRecorder", "SessionWriter"]
@@ -128,62 +126,60 @@ class SessionWriter:
 
 
 class SessionRecorder(SessionWriter):
-    """What serve and connect see, as a ``net.wire.FrameObserver``.
+    """What serve and connect see, as a ``net.wire.FrameObserver`` with the ``wire_data`` tap.
+
+    Frames are recorded from the bytes each end wrote (:mod:`wstool.session.bytes_recorder`),
+    so the connection builds no frame events for the recorder; closes come from its events.
 
     Args:
         role: the end wstool is on every connection: client (connect) or server (serve).
         The rest: as :class:`SessionWriter`.
     """
 
-    wants_frames = True
+    wants_frames = False
 
     def __init__(self, file: IO[bytes], *, role: Role, **kwargs: Any) -> None:
         self.role = role
+        self._streams: dict[int, dict[bool, ByteStream]] = {}
         super().__init__(file, **kwargs)
 
     def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
         """A connection was upgraded."""
         url = peer if self.role is Role.CLIENT else _url_of(request)
         self._open(conn_id, self.role.value, peer, url, request, response)
+        import orjson
+
+        self._streams[conn_id] = {
+            True: ByteStream(conn_id, self.role.peer, response, orjson.dumps),
+            False: ByteStream(conn_id, self.role, response, orjson.dumps),
+        }
+
+    def wire_data(self, conn_id: int, received: bool, data: bytes) -> None:
+        """Bytes read from the peer (``received``) or written to it, as they went."""
+        streams = self._streams.get(conn_id)
+        if streams is None:
+            return
+        lines: list[bytes] = []
+        streams[received].feed(data, self._wall(), self._mono(), lines)
+        if lines:
+            self._write(b"".join(lines))
 
     def events(self, conn_id: int, events: Sequence[Event]) -> None:
-        """Frames (with the message each completes) and closes."""
-        now = self._now()
-        last: dict[bool, dict[str, Any]] = {}  # the latest frame record each way, unwritten
-        out: list[dict[str, Any]] = []
-        ours, theirs = self.role, self.role.peer
+        """Closes: how the closing handshake ended, or the rule the peer broke."""
         for event in events:
             kind = type(event)
-            if kind is FrameReceived or kind is FrameSent:
-                received = kind is FrameReceived
-                record = frame_record(event.frame, theirs if received else ours)  # type: ignore[union-attr]
-                record["conn"] = conn_id
-                record.update(now)
-                out.append(record)
-                last[received] = record
-            elif kind is MessageReceived or kind is MessageSent:
-                target = last.get(kind is MessageReceived)
-                if target is not None and "message" not in target:
-                    target["message"] = message_record(event)  # type: ignore[arg-type]
-            elif kind is ConnectionClosed:
-                out.append(_close_record(conn_id, now, event))  # type: ignore[arg-type]
+            if kind is ConnectionClosed:
+                self._write(_json_line(_close_record(conn_id, self._now(), event)))  # type: ignore[arg-type]
             elif kind is ConnectionFailed:
                 violation = event.violation  # type: ignore[union-attr]
-                out.append(
-                    {
-                        "type": "close",
-                        "conn": conn_id,
-                        **now,
-                        "failed": violation.rule,
-                        "reason": violation.message,
-                        "code": violation.close_code,
-                    }
-                )
-        for record in out:
-            self._write(_json_line(record))
+                record = {"type": "close", "conn": conn_id, **self._now()}
+                record.update(failed=violation.rule, reason=violation.message)
+                record["code"] = violation.close_code
+                self._write(_json_line(record))
 
     def closed(self, conn_id: int, peer: str, cause: str) -> None:
         """The TCP connection is gone."""
+        self._streams.pop(conn_id, None)
         record = {"type": "disconnect", "conn": conn_id, **self._now(), "cause": cause}
         self._write(_json_line(record))
 
