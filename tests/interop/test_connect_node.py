@@ -63,3 +63,29 @@ def test_large_message(server: tuple[Peer, bool]) -> None:
     result = run_connect(peer.url(), input=line + "\n")
     assert result.status == 0, result.explain()
     assert result.stdout == line + "\n"
+
+
+def test_record_and_replay_against_node(server: tuple[Peer, bool], tmp_path: Path) -> None:
+    """connect --record against ws (deflate on or off), then replay: every answer the same."""
+    from wstool.core.frames import Role
+    from wstool.session.format import read_session
+
+    peer, server_deflate = server
+    session_file = tmp_path / "node.session"
+    lines = ["plain text", '{"op": "subscribe", "id": 3}', "é" * 300]
+    result = run_connect(peer.url(), "--record", str(session_file), input="\n".join(lines) + "\n")
+    assert result.status == 0, result.explain()
+    session = read_session(session_file.read_bytes().splitlines(keepends=True))
+    conn = session.connections[1]
+    assert ("permessage-deflate" in (conn.open["extensions"] or "")) == server_deflate
+    assert [m["text"] for m in conn.messages(Role.CLIENT)] == lines
+    assert [m["text"] for m in conn.messages(Role.SERVER)] == lines
+    assert {m["compressed"] for m in conn.messages(Role.SERVER)} == {server_deflate}
+    replayed = subprocess.run(
+        [sys.executable, "-m", "wstool", "replay", str(session_file), peer.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout.splitlines()[-1] == "every answer as recorded"
