@@ -200,25 +200,14 @@ def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Sessio
     Raises:
         SessionError: the file is not a session, or a line is malformed.
     """
-    import orjson  # a session of many frames reads several times faster than with json
-
     every = list(lines)
     session: Session | None = None
-    loads, last = orjson.loads, len(every)
-    for number, line in enumerate(every, 1):
-        try:
-            record = loads(line)
-        except ValueError:  # orjson's JSONDecodeError: a blank, cut or unusual line
-            if not line.strip():
-                continue
-            if number == last and not line.endswith(b"\n") and session is not None:
-                session.notes.append("the last line was cut short")
-                break
-            record = _loads_or_explain(number, line)
+    notes: list[str] = []
+    for number, record in _parsed(every, notes):
         if not isinstance(record, dict) or not isinstance(record.get("type"), str):
             raise SessionError(f"line {number}: a record must be an object with a 'type'")
         if session is None:
-            session = Session(_header(number, record), {})
+            session = Session(_header(number, record), {}, notes)
         elif record["type"] == "frame":  # most lines: inline
             _add_frame(session, number, record)
         else:
@@ -230,6 +219,34 @@ def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Sessio
             for event in conn.frames:
                 event.frame  # noqa: B018 (decoding is the check)
     return session
+
+
+def _parsed(every: list[bytes], notes: list[str]) -> Iterable[tuple[int, Any]]:
+    """(line number, value) of each line that is not blank; a cut last line noted, left out.
+
+    A well-formed file is parsed in one call to orjson (as one JSON array); anything else
+    line by line, which is where errors are found and explained.
+    """
+    import orjson  # a session of many frames reads several times faster than with json
+
+    try:
+        values = orjson.loads(b"[" + b",".join(every) + b"]")
+    except orjson.JSONDecodeError:
+        values = None
+    if values is not None and len(values) == len(every):  # not two values on one line
+        return enumerate(values, 1)
+    parsed = []
+    for number, line in enumerate(every, 1):
+        try:
+            parsed.append((number, orjson.loads(line)))
+        except orjson.JSONDecodeError:  # a blank, cut or unusual line
+            if not line.strip():
+                continue
+            if number == len(every) and not line.endswith(b"\n") and parsed:
+                notes.append("the last line was cut short")
+                break
+            parsed.append((number, _loads_or_explain(number, line)))
+    return parsed
 
 
 def _header(number: int, header: dict[str, Any]) -> dict[str, Any]:
