@@ -188,5 +188,5 @@ def test_a_write_error_is_reported_once_and_recording_stops() -> None:
 def test_two_records_on_one_line_are_refused() -> None:
     header = b'{"type": "session", "format": "wstool-session", "version": 1}\n'
     opened = b'{"type": "open", "conn": 1, "request": "", "response": ""}'
-    with pytest.raises(SessionError, match="^line 2: not JSON"):
+    with pytest.raises(SessionError, match=r"^line 2: not JSON"):
         read_session([header, opened + b", " + opened + b"\n"])
