@@ -501,3 +501,17 @@ def test_opcode_and_close_code_names() -> None:
         "PRIVATE",
         "OUT_OF_RANGE",
     ]
+
+
+def test_frame_at_takes_one_whole_frame_out_of_a_buffer() -> None:
+    from wstool.core.frames import frame_at
+
+    first = encode_frame(1, b"hi", mask_key=b"abcd")
+    second = encode_frame(2, b"\x00" * 300)
+    buf = first + second
+    frame, size = frame_at(buf) or (None, 0)
+    assert frame is not None and (frame.opcode, frame.data, size) == (1, b"hi", len(first))
+    frame, size = frame_at(buf, len(first)) or (None, 0)
+    assert frame is not None and (frame.length_bits, size) == (16, len(second))
+    assert frame_at(buf[:-1], len(first)) is None  # a frame still arriving
+    assert frame_at(buf, len(buf) - 1) is None  # half a header

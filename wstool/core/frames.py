@@ -32,6 +32,7 @@ __all__ = [
     "encode_frame",
     "encode_header",
     "forge_frame",
+    "frame_at",
     "header_ok",
     "is_valid_close_code",
     "length_ok",
@@ -482,6 +483,19 @@ def _frame_size(buf: bytes, pos: int) -> int | None:
         (length,) = struct.unpack_from("!Q", buf, pos + 2)
         head = 10
     return head + (4 if b1 & 0x80 else 0) + length
+
+
+def frame_at(buf: bytes, pos: int = 0) -> tuple[WireFrame, int] | None:
+    """The whole frame that starts at ``pos`` and its size, or None if it is not all there.
+
+    For readers that take one frame at a time out of a buffer they keep (a session's
+    bytes, a recorder's stream); :class:`FrameParser` is the incremental reader.
+    """
+    size = _frame_size(buf, pos)
+    if size is None or len(buf) - pos < size:
+        return None
+    frame = next(iter(FrameParser().feed(buf[pos : pos + size])))
+    return frame, size
 
 
 def minimal_length_bits(length: int) -> int:

@@ -18,9 +18,9 @@ from typing import Any
 from wstool.core.connection import MessageAssembler
 from wstool.core.deflate import PerMessageDeflate
 from wstool.core.events import MessageReceived
-from wstool.core.frames import Role
+from wstool.core.frames import Role, frame_at
 from wstool.core.inspect import HandshakeReport, negotiated_deflate
-from wstool.session.format import frame_at, frame_record, message_record
+from wstool.session.format import frame_record, message_record
 
 __all__ = ["ByteStream", "frame_lines"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wstool.core.events import MessageReceived, MessageSent
-from wstool.core.frames import Role, WireFrame, wire_header
+from wstool.core.frames import Role, WireFrame, frame_at, wire_header
 
 __all__ = [
     "FORMAT",
@@ -334,57 +334,7 @@ def _decode_frame(number: int, record: dict[str, Any]) -> WireFrame:
     except (KeyError, TypeError, ValueError) as exc:
         what = exc.args[0] if isinstance(exc, KeyError) else "a bad value"
         raise SessionError(f"line {number}: frame record with {what!r} missing or wrong") from None
-    frame = _one_frame(head, payload)
-    if frame is None:
+    found = frame_at(head + payload)
+    if found is None or found[1] != len(head) + len(payload) or found[0].header_size != len(head):
         raise SessionError(f"line {number}: the frame's head and payload do not make one frame")
-    return frame
-
-
-def _one_frame(head: bytes, payload: bytes) -> WireFrame | None:
-    """The frame that ``head`` and ``payload`` make, if they make exactly one (RFC 6455 §5.2)."""
-    if len(head) < 2:
-        return None
-    b0, b1 = head[0], head[1]
-    size = b1 & 0x7F
-    at, bits = 2, 7
-    if size == 126:
-        at, bits = 4, 16
-    elif size == 127:
-        at, bits = 10, 64
-    masked = bool(b1 & 0x80)
-    if len(head) != at + 4 * masked:
-        return None
-    if bits != 7:
-        size = int.from_bytes(head[2:at], "big")
-    if size != len(payload):
-        return None
-    return WireFrame(
-        bool(b0 & 0x80),
-        bool(b0 & 0x40),
-        bool(b0 & 0x20),
-        bool(b0 & 0x10),
-        b0 & 0x0F,
-        head[at:] if masked else None,
-        size,
-        bits,
-        payload,
-    )
-
-
-def frame_at(data: bytes, pos: int) -> tuple[WireFrame, int] | None:
-    """The complete frame at ``pos`` and its size, or None if it is not all there yet."""
-    if len(data) - pos < 2:
-        return None
-    size = data[pos + 1] & 0x7F
-    at = 2 if size < 126 else 4 if size == 126 else 10
-    head_len = at + (4 if data[pos + 1] & 0x80 else 0)
-    if len(data) - pos < head_len:
-        return None
-    if at != 2:
-        size = int.from_bytes(data[pos + 2 : pos + at], "big")
-    end = pos + head_len + size
-    if len(data) < end:
-        return None
-    frame = _one_frame(data[pos : pos + head_len], data[pos + head_len : end])
-    assert frame is not None  # the head and payload were cut to fit each other
-    return frame, end - pos
+    return found[0]
