@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import IO, Any
+from typing import Any
 
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
@@ -313,6 +313,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             "--record keeps relayed frames as they went: leave out --terminate", ExitStatus.USAGE
         )
     options = _forward_options(args) if forward else _options(args)
+    from wstool.cli.listening import ListeningRun, buffer_stdout
     from wstool.cli.record import RelayTee, start_recording
     from wstool.net.forward import ForwardProxy
     from wstool.net.proxy import ReverseProxy
@@ -321,22 +322,11 @@ def run(args: argparse.Namespace, env: Environment) -> int:
 
     prompt = env.stdin_isatty and not args.json and not args.no_prompt and not args.terminate
     reactor = env.get_reactor(asyncio=prompt)
-    _buffer_stdout(env.stdout)
-    outcome: dict[str, Any] = {}
-
-    def reader_gone() -> None:
-        outcome["broken_pipe"] = True
-        if reactor.running:
-            reactor.stop()
-
-    def recording_failed(exc: OSError) -> None:
-        outcome["error"] = f"cannot write the session to {args.record!r}: {exc.strerror or exc}"
-        if reactor.running:
-            reactor.stop()
-
-    observer = _observer(args, env, reactor, reader_gone)
+    buffer_stdout(env.stdout)
+    outcome = ListeningRun(reactor)
+    observer = _observer(args, env, reactor, outcome.reader_gone)
     recorder = start_recording(
-        args, reactor, role="proxy", command="proxy", on_error=recording_failed
+        args, reactor, role="proxy", command="proxy", on_error=outcome.recording_failed(args.record)
     )
     relay_observer: Any = observer if recorder is None else RelayTee(observer, recorder)
     factory: Any
@@ -367,23 +357,11 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         if prompt:
             _start_prompt(factory, observer, reactor)
 
-    def failed(failure: Any) -> None:
-        error = getattr(failure.value, "socketError", None) or failure.value
-        why = getattr(error, "strerror", None) or str(error)
-        outcome["error"] = f"cannot listen on {host}:{port}: {why}"
-        reactor.stop()
-
+    failed = outcome.listen_failed(host, port)
     reactor.callWhenRunning(lambda: endpoint.listen(factory).addCallbacks(listening, failed))
     reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
     reactor.run()
-    if recorder is not None:
-        recorder.close()  # every relayed frame up to the last turn is in the file
-    if "broken_pipe" in outcome:
-        raise BrokenPipeError
-    observer.flush()
-    if "error" in outcome:
-        raise CommandError(outcome["error"])
-    return ExitStatus.OK
+    return outcome.finish(observer, recorder)
 
 
 def _start_prompt(factory: Any, observer: Any, reactor: Any) -> None:
@@ -401,9 +379,3 @@ def _start_prompt(factory: Any, observer: Any, reactor: Any) -> None:
     steering = RelaySteering(lambda: list(factory.relays))
     task = asyncio.ensure_future(run_proxy_prompt(steering, observer, observer.console))
     task.add_done_callback(lambda _: reactor.stop() if reactor.running else None)
-
-
-def _buffer_stdout(stdout: IO[str]) -> None:
-    reconfigure = getattr(stdout, "reconfigure", None)
-    if reconfigure is not None:
-        reconfigure(write_through=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import IO, Any
+from typing import Any
 
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
@@ -237,27 +237,21 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, serve until Ctrl-C or SIGTERM, close every connection with 1001, exit 0."""
     tls = _tls_options(args)
     from wstool.cli.allocator import release_free_memory, tune_allocator
+    from wstool.cli.listening import ListeningRun, buffer_stdout
     from wstool.cli.record import Tee, start_recording
     from wstool.net.server import WebSocketSite, is_wildcard, listen_endpoint
 
     reactor = env.get_reactor()
     tune_allocator()
-    _buffer_stdout(env.stdout)
-    outcome: dict[str, Any] = {}
-
-    def reader_gone() -> None:
-        outcome["broken_pipe"] = True
-        if reactor.running:
-            reactor.stop()
-
-    def recording_failed(exc: OSError) -> None:
-        outcome["error"] = f"cannot write the session to {args.record!r}: {exc.strerror or exc}"
-        if reactor.running:
-            reactor.stop()
-
-    observer = _observer(args, env, reactor, reader_gone)
+    buffer_stdout(env.stdout)
+    outcome = ListeningRun(reactor)
+    observer = _observer(args, env, reactor, outcome.reader_gone)
     recorder = start_recording(
-        args, reactor, role="server", command="serve", on_error=recording_failed
+        args,
+        reactor,
+        role="server",
+        command="serve",
+        on_error=outcome.recording_failed(args.record),
     )
     wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
     site = WebSocketSite(_options(args), wire_observer, reactor, on_idle=release_free_memory)
@@ -274,34 +268,14 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         else:
             observer.console.print(line, style="ws.ok", highlight=False)
 
-    def failed(failure: Any) -> None:
-        error = getattr(failure.value, "socketError", None) or failure.value
-        why = getattr(error, "strerror", None) or str(error)
-        outcome["error"] = f"cannot listen on {args.host}:{args.port}: {why}"
-        reactor.stop()
-
     # Listen (and say so) only once the reactor runs and has installed its
     # SIGINT/SIGTERM handlers, so a signal right after the first line still
     # takes the graceful path. Twisted turns both into reactor.stop(), which
     # runs the graceful shutdown below.
+    failed = outcome.listen_failed(args.host, args.port)
     reactor.callWhenRunning(lambda: endpoint.listen(site).addCallbacks(listening, failed))
     reactor.addSystemEventTrigger(
         "before", "shutdown", lambda: site.shutdown("server shutting down")
     )
     reactor.run()
-    if recorder is not None:
-        recorder.close()  # every frame up to the last turn is in the file
-    if "broken_pipe" in outcome:
-        raise BrokenPipeError
-    observer.flush()  # what the last turns of the reactor logged
-    if "error" in outcome:
-        raise CommandError(outcome["error"])
-    return ExitStatus.OK
-
-
-def _buffer_stdout(stdout: IO[str]) -> None:
-    # The log flushes once per turn of the reactor (see _observer), so the
-    # stream need not write every line through, whatever PYTHONUNBUFFERED says.
-    reconfigure = getattr(stdout, "reconfigure", None)
-    if reconfigure is not None:
-        reconfigure(write_through=False)
+    return outcome.finish(observer, recorder)
