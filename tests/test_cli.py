@@ -696,7 +696,7 @@ class TestHelp:
 
 
 def test_decode_and_help_load_no_event_loop(tmp_path: Path) -> None:
-    """decode and --help start fast: neither Twisted nor asyncio is imported for them."""
+    """decode and --help start fast: no Twisted, asyncio, ssl or dpkt is imported for them."""
     import subprocess
     import sys
 
@@ -709,7 +709,8 @@ def test_decode_and_help_load_no_event_loop(tmp_path: Path) -> None:
         f"    main(['decode', {str(dump)!r}])\n"
         "    with contextlib.suppress(SystemExit):\n"
         "        main(['--help'])\n"
-        "print(sorted(m for m in ('asyncio', 'twisted') if m in sys.modules))\n"
+        "heavy = ('asyncio', 'twisted', 'ssl', 'dpkt')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -10,7 +10,6 @@ Autobahn ``fuzzingclient.json``. ``check list`` prints the cases.
 from __future__ import annotations
 
 import argparse
-import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -132,9 +131,13 @@ def _list(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.OK
 
 
-def _ssl_context(insecure: bool) -> ssl.SSLContext | None:
+def _ssl_context(insecure: bool) -> Any:
+    """An unverifying TLS context for --insecure, else None (ssl loads only then: --help
+    and decode start without it)."""
     if not insecure:
         return None
+    import ssl
+
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
