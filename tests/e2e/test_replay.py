@@ -101,3 +101,9 @@ def test_replay_of_a_bad_session_or_an_unreachable_server(recorded: Path, tmp_pa
     done = wstool("replay", str(recorded), "ws://127.0.0.1:9/")
     assert done.returncode == 5
     assert done.stderr.strip().count("\n") == 0
+
+
+def test_replay_of_a_connection_the_session_does_not_have(recorded: Path) -> None:
+    done = wstool("replay", str(recorded), "ws://127.0.0.1:9/", "--conn", "5")
+    assert done.returncode == 2
+    assert done.stderr == f"wstool replay: {recorded}: no connection 5 (it has 1)\n"

@@ -168,3 +168,11 @@ def test_commands_refuse_bad_files_in_one_line(tmp_path: Path) -> None:
     err = io.StringIO()
     status = main(["import", str(bad)], stdout=io.StringIO(), stderr=err)
     assert status == 2 and err.getvalue().startswith(f"wstool import: {bad}: not JSON")
+
+
+def test_import_of_a_binary_file_is_one_line(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.pcap"
+    capture.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    err = io.StringIO()
+    assert main(["import", str(capture)], stdout=io.StringIO(), stderr=err) == 2
+    assert err.getvalue() == f"wstool import: {capture}: not a HAR file (binary, not JSON text)\n"

@@ -111,8 +111,12 @@ def run_import(args: argparse.Namespace, env: Environment) -> int:
     name = "the input" if args.har == "-" else args.har
     try:
         har = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise CommandError(f"{name}: not JSON: {exc}", ExitStatus.USAGE) from None
+    except ValueError:  # not UTF-8: a binary file (a pcap, say) given by mistake
+        raise CommandError(
+            f"{name}: not a HAR file (binary, not JSON text)", ExitStatus.USAGE
+        ) from None
     try:
         records = session_lines_from_har(har, tool_version=__version__, source=name)
     except SessionError as exc:

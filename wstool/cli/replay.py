@@ -362,7 +362,9 @@ def _load(args: argparse.Namespace) -> Any:
     conn = session.connections.get(conn_id)
     if conn is None:
         known = ", ".join(str(n) for n in session.connections)
-        raise CommandError(f"{args.session}: no connection {conn_id} (it has {known})")
+        raise CommandError(
+            f"{args.session}: no connection {conn_id} (it has {known})", ExitStatus.USAGE
+        )
     from wstool.session.format import SessionError
 
     try:
