@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -107,3 +109,74 @@ def test_replay_of_a_connection_the_session_does_not_have(recorded: Path) -> Non
     done = wstool("replay", str(recorded), "ws://127.0.0.1:9/", "--conn", "5")
     assert done.returncode == 2
     assert done.stderr == f"wstool replay: {recorded}: no connection 5 (it has 1)\n"
+
+
+@pytest.fixture
+def vanishing_server() -> Iterator[int]:
+    """A websockets server that answers nothing and drops the connection after one message."""
+
+    def handler(ws: ServerConnection) -> None:
+        ws.recv()
+        ws.socket.close()  # gone, without a closing handshake
+
+    with ws_serve(handler, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.socket.getsockname()[1]
+        finally:
+            server.shutdown()
+            thread.join(WAIT)
+
+
+def test_a_server_that_vanishes_mid_replay(tmp_path: Path, vanishing_server: int) -> None:
+    """The second message waits for an answer that never comes: the replay ends, it says so."""
+    har = {
+        "log": {
+            "entries": [
+                {
+                    "_resourceType": "websocket",
+                    "request": {"url": "ws://example.test/", "headers": []},
+                    "response": {"status": 101, "headers": []},
+                    "_webSocketMessages": [
+                        {"type": "send", "time": 1.0, "opcode": 1, "data": "first"},
+                        {"type": "receive", "time": 1.1, "opcode": 1, "data": "answer"},
+                        {"type": "send", "time": 1.2, "opcode": 1, "data": "second"},
+                    ],
+                }
+            ]
+        }
+    }
+    (tmp_path / "talk.har").write_text(json.dumps(har))
+    session = tmp_path / "talk.session"
+    assert wstool("import", str(tmp_path / "talk.har"), "-o", str(session)).returncode == 0
+    done = wstool("replay", str(session), f"ws://127.0.0.1:{vanishing_server}/", "--wait", "5")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "answer 1: missing" in done.stdout
+    assert done.stderr == ""  # no traceback
+
+
+def test_ctrl_c_stops_a_replay_with_status_130(recorded: Path, serve: Serve) -> None:
+    _, port = serve("-q", "--mode", "broadcast")  # answers nothing: the replay waits
+    replay = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wstool",
+            "replay",
+            str(recorded),
+            f"ws://127.0.0.1:{port}/",
+            "--wait",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=e2e_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(1.5)
+    replay.send_signal(signal.SIGINT)
+    out, err = replay.communicate(timeout=WAIT)
+    assert (replay.returncode, out, err) == (130, "", "wstool replay: interrupted\n")

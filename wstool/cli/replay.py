@@ -152,6 +152,7 @@ class _Driver:
         self.session: Any = None
         self.error: tuple[str, ExitStatus] | None = None
         self.rejected: Any = None
+        self.ended = False
         self.late = 0  # steps sent without the answers that came before them in the recording
         self._start = 0.0
         self._next = 0  # the next step to send at --speed max
@@ -193,6 +194,9 @@ class _Driver:
         """
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
+        if self.answers.gone:  # the server closed: nothing more can be sent
+            self._stop()
+            return
         steps = self.plan.steps
         while (
             self._next < len(steps)
@@ -256,6 +260,7 @@ class _Driver:
             self._stop()
 
     def _stop(self) -> None:
+        self.ended = True  # by the replay itself, not by Ctrl-C or SIGTERM
         if self.reactor.running:
             self.reactor.stop()
 
@@ -268,7 +273,11 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     answers = _Answers()
     driver = _Driver(reactor, plan, answers, args)
     reactor.callWhenRunning(driver.begin, options)
+    signalled: list[bool] = []  # shutdown began before the replay ended: Ctrl-C or SIGTERM
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: signalled.append(not driver.ended))
     reactor.run()
+    if signalled and signalled[0]:
+        raise KeyboardInterrupt  # exit 130, and no verdict on a replay cut short
     return _report(args, env, plan, answers, driver)
 
 
