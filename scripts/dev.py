@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,6 +110,26 @@ def setup(lock: str) -> None:
     stamp.write_text(digest + "\n", encoding="ascii")
 
 
+# Node's ws for the interop tests, pinned by each package-lock.json.
+NODE_PEERS = ("tests/interop/node", "tests/interop/connect_peers", "scripts/bench_serve")
+
+
+def install_node_peers() -> None:
+    """``npm ci`` where a lock file has no node_modules yet (skipped without npm: the tests
+    that need Node say so and skip)."""
+    npm = shutil.which("npm")
+    for folder in NODE_PEERS:
+        path = ROOT / folder
+        if npm is None or not (path / "package-lock.json").is_file():
+            continue
+        if (path / "node_modules").is_dir():
+            continue
+        print(f"+ npm ci in {folder}", flush=True)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=path, check=True
+        )
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     if command in ("-h", "--help", "help"):
@@ -122,6 +143,7 @@ def main(argv: list[str]) -> int:
         return _run_child([str(wstool), *cmd])
     if command == "test":
         setup("dev.txt")
+        install_node_peers()
         return _run_child([str(PY), "-m", "pytest", *rest])
     if command == "lint":
         setup("dev.txt")
