@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any
 
+import orjson  # C speed: a busy server records every frame (loaded only with --record)
+
 from wstool.core.events import (
     ConnectionClosed,
     ConnectionFailed,
@@ -31,8 +33,6 @@ __all__ = ["RelayRecorder", "SessionRecorder", "SessionWriter"]
 
 
 def _json_line(record: dict[str, Any]) -> bytes:
-    import orjson  # C speed: a busy server records every frame
-
     return orjson.dumps(record) + b"\n"
 
 
@@ -147,8 +147,6 @@ class SessionRecorder(SessionWriter):
         """A connection was upgraded."""
         url = peer if self.role is Role.CLIENT else _url_of(request)
         self._open(conn_id, self.role.value, peer, url, request, response)
-        import orjson
-
         self._streams[conn_id] = {
             True: ByteStream(conn_id, self.role.peer, response, orjson.dumps),
             False: ByteStream(conn_id, self.role, response, orjson.dumps),
