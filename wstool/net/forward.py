@@ -24,9 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
-from twisted.internet.protocol import ClientFactory, Factory
+from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -35,8 +35,17 @@ from wstool.core.errors import HandshakeError
 from wstool.core.handshake import build_rejection
 from wstool.core.http import RequestHead, parse_request_head
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT
-from wstool.net.relay import Relay, RelayObserver, Route, Side
+from wstool.net.relay import (
+    Relay,
+    RelayObserver,
+    Route,
+    Side,
+    UpstreamFactory,
+    all_gone,
+    stop_relays,
+)
 from wstool.net.tls import client_tls_creator, looks_like_tls
+from wstool.net.wire import address_text
 
 __all__ = ["ForwardOptions", "ForwardProxy", "is_upgrade", "origin_form"]
 
@@ -109,14 +118,6 @@ def _authority(target: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
         raise HandshakeError(f"CONNECT {target!r}: the target must be host:port")
     return host.strip("[]"), int(port)
-
-
-class _UpstreamFactory(ClientFactory):
-    def __init__(self, side: Side) -> None:
-        self.side = side
-
-    def buildProtocol(self, addr: Any) -> Side:
-        return self.side
 
 
 @implementer(IHalfCloseableProtocol)
@@ -252,9 +253,7 @@ class ForwardProxy(Factory):
         self.noisy = False
 
     def buildProtocol(self, addr: Any) -> _Front:
-        host = getattr(addr, "host", "?")
-        peer = f"[{host}]:{addr.port}" if ":" in str(host) else f"{host}:{addr.port}"
-        front = _Front(self, self._next_id, peer)
+        front = _Front(self, self._next_id, address_text(addr))
         self._next_id += 1
         self.fronts.add(front)
         return front
@@ -298,7 +297,7 @@ class ForwardProxy(Factory):
         )
         if secure:
             endpoint = endpoints.wrapClientTLS(self._upstream_tls(host), endpoint)
-        connecting: Deferred[Any] = endpoint.connect(_UpstreamFactory(side))
+        connecting: Deferred[Any] = endpoint.connect(UpstreamFactory(side))
         return connecting
 
     def server_tls(self, host: str) -> Any:
@@ -332,32 +331,11 @@ class ForwardProxy(Factory):
 
     def _check_idle(self) -> None:
         if not self.relays:
-            waiting, self._all_closed = self._all_closed, []
-            for done in waiting:
-                done.callback(None)
+            all_gone(self._all_closed)
 
     def shutdown(self, cause: str = "the proxy stopped") -> Deferred[None]:
         """Close every connection at once; fire when all are reported."""
         for front in list(self.fronts):
             if front.client is None and front.transport is not None:
                 front.transport.abortConnection()  # type: ignore[attr-defined]
-        if not self.relays:
-            return succeed(None)
-        done: Deferred[None] = Deferred()
-        self._all_closed.append(done)
-        for relay in list(self.relays):
-            relay.stop(cause)
-        timer = self.clock.callLater(2.0, self._give_up)
-
-        def stop_timer(result: None) -> None:
-            if timer.active():
-                timer.cancel()
-            return result
-
-        done.addCallback(stop_timer)
-        return done
-
-    def _give_up(self) -> None:
-        waiting, self._all_closed = self._all_closed, []
-        for done in waiting:
-            done.callback(None)
+        return stop_relays(self.relays, self._all_closed, self.clock, cause)

@@ -16,15 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import ClientFactory, Factory
+from twisted.internet.protocol import Factory
 
 from wstool.core.errors import HandshakeError
 from wstool.core.http import RequestHead
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT
 from wstool.core.uri import WebSocketURI
-from wstool.net.relay import Relay, RelayObserver, Route, Side
+from wstool.net.relay import (
+    Relay,
+    RelayObserver,
+    Route,
+    Side,
+    UpstreamFactory,
+    all_gone,
+    stop_relays,
+)
+from wstool.net.wire import address_text
 
 __all__ = [
     "ProxyOptions",
@@ -101,14 +110,6 @@ def rewrite_request(head: RequestHead, upstream: WebSocketURI) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-class _UpstreamFactory(ClientFactory):
-    def __init__(self, side: Side) -> None:
-        self.side = side
-
-    def buildProtocol(self, addr: Any) -> Side:
-        return self.side
-
-
 class ReverseProxy(Factory):
     """Accepts clients and relays each one to the upstream.
 
@@ -142,7 +143,7 @@ class ReverseProxy(Factory):
         options = self.options
         relay = Relay(
             self._next_id,
-            _address_text(addr),
+            address_text(addr),
             self.observer,
             self.clock,
             self._route,
@@ -176,41 +177,14 @@ class ReverseProxy(Factory):
         )
         if upstream.secure:
             endpoint = endpoints.wrapClientTLS(self.options.tls, endpoint)
-        connecting: Deferred[Any] = endpoint.connect(_UpstreamFactory(side))
+        connecting: Deferred[Any] = endpoint.connect(UpstreamFactory(side))
         return connecting
 
     def _forget(self, relay: Relay) -> None:
         self.relays.discard(relay)
         if not self.relays:
-            waiting, self._all_closed = self._all_closed, []
-            for done in waiting:
-                done.callback(None)
+            all_gone(self._all_closed)
 
     def shutdown(self, cause: str = "the proxy stopped") -> Deferred[None]:
         """Close every connection at once; fire when all are reported."""
-        if not self.relays:
-            return succeed(None)
-        done: Deferred[None] = Deferred()
-        self._all_closed.append(done)
-        for relay in list(self.relays):
-            relay.stop(cause)
-        timer = self.clock.callLater(2.0, self._give_up)
-
-        def stop_timer(result: None) -> None:
-            if timer.active():
-                timer.cancel()
-            return result
-
-        done.addCallback(stop_timer)
-        return done
-
-    def _give_up(self) -> None:
-        waiting, self._all_closed = self._all_closed, []
-        for done in waiting:
-            done.callback(None)
-
-
-def _address_text(address: Any) -> str:
-    host = getattr(address, "host", "?")
-    port = getattr(address, "port", "?")
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return stop_relays(self.relays, self._all_closed, self.clock, cause)

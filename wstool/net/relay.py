@@ -25,12 +25,14 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
     IReactorTime,
     ISSLTransport,
 )
+from twisted.internet.protocol import ClientFactory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -588,3 +590,45 @@ def describe(failure: Failure) -> str:
         return "timed out"
     text = str(value).strip().splitlines()
     return text[0] if text else name
+
+
+class UpstreamFactory(ClientFactory):
+    """Connects a proxy's upstream :class:`Side` (the protocol exists before the connection)."""
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+
+    def buildProtocol(self, addr: Any) -> Side:
+        return self.side
+
+
+def stop_relays(
+    relays: set[Relay], waiting: list[Deferred[None]], clock: Any, cause: str
+) -> Deferred[None]:
+    """Stop every relay of a proxy; fire when all are reported gone, or after 2 s.
+
+    ``waiting`` is the proxy's list of such Deferreds, which :func:`all_gone` fires.
+    """
+    if not relays:
+        return succeed(None)
+    done: Deferred[None] = Deferred()
+    waiting.append(done)
+    for relay in list(relays):
+        relay.stop(cause)
+    timer = clock.callLater(2.0, all_gone, waiting)
+
+    def stop_timer(result: None) -> None:
+        if timer.active():
+            timer.cancel()
+        return result
+
+    done.addCallback(stop_timer)
+    return done
+
+
+def all_gone(waiting: list[Deferred[None]]) -> None:
+    """Fire (once) what :func:`stop_relays` returned."""
+    fired = waiting[:]
+    waiting.clear()
+    for done in fired:
+        done.callback(None)

@@ -35,7 +35,7 @@ from wstool.core.handshake import (
     select_subprotocol,
 )
 from wstool.net.upgrade import UpgradingChannel
-from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol
+from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol, address_text
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -183,13 +183,7 @@ def _is_upgrade(request: Request) -> bool:
 
 
 def _peer(request: Request) -> str:
-    return _address_text(request.getClientAddress())
-
-
-def _address_text(address: Any) -> str:
-    host = getattr(address, "host", "?")
-    port = getattr(address, "port", "?")
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return address_text(request.getClientAddress())
 
 
 _PAGE_CACHE: list[bytes] = []
@@ -292,7 +286,7 @@ class WebSocketSite(Site):
 
     def _misdirected(self, channel: UpgradingChannel, seen: bytes, reason: str) -> None:
         transport = channel.transport
-        peer = _address_text(transport.getPeer() if transport is not None else None)
+        peer = address_text(transport.getPeer() if transport is not None else None)
         self.observer.rejected(peer, seen, 400, reason)
 
     def acceptableProtocols(self) -> list[bytes]:

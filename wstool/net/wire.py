@@ -366,3 +366,10 @@ def _close_first(transport: Any, *, half: bool) -> None:
         transport.resumeProducing()
         return
     transport.loseConnection()
+
+
+def address_text(address: Any) -> str:
+    """``host:port``, with IPv6 hosts in brackets."""
+    host = getattr(address, "host", "?")
+    port = getattr(address, "port", "?")
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
