@@ -224,6 +224,15 @@ class StreamTap:
             return False
         return not (data_frame and self._assembler.in_progress)
 
+    def in_progress(self) -> tuple[bytes, bool]:
+        """The bytes of a frame cut short so far, and whether a fragmented message is open.
+
+        What a proxy that starts holding this direction needs: where the next
+        frame starts, and whether the next data frames continue a message.
+        """
+        parser = self._parser
+        return parser.tail(parser.buffered), self._assembler.in_progress
+
     def finish(self) -> list[TapItem]:
         """The stream ended: a frame cut short, if any."""
         if self.stopped:
