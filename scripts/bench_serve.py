@@ -19,6 +19,10 @@ its own process, is pinned to another. Servers (``--only`` names):
   twisted-ws   Twisted's own ``twisted.web.websocket`` (wsproto underneath)
   websockets   the ``websockets`` library, asyncio, compression=None
   ws           Node's ``ws``, perMessageDeflate off (skipped without node)
+  picows       picows (Cython on uvloop), each data frame sent back as it came
+  websocat     websocat (Rust) ``ws-l:... mirror:``, started with -t for the
+               text scenarios and -b for the binary ones (it sends every
+               message with one type)
   tcp          a plain Twisted TCP echo, no WebSocket: the ceiling for any
                server on Twisted; the generator sends it the same (masked,
                framed) bytes and expects them back verbatim
@@ -28,11 +32,11 @@ after a ``--warmup``, repeated ``--rounds`` times with a fresh server each
 round; the table shows the median round:
 
   msg32        32-byte text messages, 50 connections x 16 in flight: msgs/s
-  bin64k       64 KiB binary messages, 4 connections x 2 in flight: MB/s
-  bin1m        1 MiB binary messages, 1 connection x 2 in flight: MB/s
-  latency      one connection, one 32-byte message in flight: round-trip
+  bin64k       64 KiB binary messages, 8 connections x 4 in flight: MB/s
+  bin1m        1 MiB binary messages, 2 connections x 2 in flight: MB/s
+  latency      one connection, one 64-byte message in flight: round-trip
                p50 and p99 in microseconds (blocking socket, perf_counter_ns)
-  handshakes   20 concurrent clients each looping connect, upgrade, Close,
+  handshakes   10 concurrent clients each looping connect, upgrade, Close,
                wait for the server to drop TCP: handshakes/s (the tcp row:
                connect, echo the request bytes, close)
   rss          the server's VmRSS (/proc/PID/status) before and after opening
@@ -70,47 +74,41 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import datetime
 import json
 import os
-import platform
-import re
 import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-HERE = Path(__file__).resolve().parent / "bench_serve"
-HOST = "127.0.0.1"
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-GENERATOR_LIMIT = 0.9  # a generator busier than this may have limited the result
-OTHER_LOAD_LIMIT = 0.15  # other processes busier than this disturbed the run
-LISTENING = re.compile(rb"(?:ws|tcp)://127\.0\.0\.1:(\d+)/")
+# The modules beside the load generator: the model and the report.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "bench_serve"))
 
+from model import (
+    HERE,
+    HOST,
+    LISTENING,
+    OTHER_LOAD_LIMIT,
+    PYTHON,
+    ROOT,
+    BenchFailure,
+    Metric,
+    Results,
+    Scenario,
+    Server,
+    Settings,
+)
+from report import print_header, print_report, uvloop_version
 
 # -- servers -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    key: str  # the --only name
-    label: str  # the row label
-    argv: Callable[[int], list[str]]  # port -> command line
-    raw: bool = False  # a plain TCP echo, not WebSocket
-    quiet_stdout: bool = False  # stdout to /dev/null (its port picked in advance)
-    node: bool = False
 
 
 # Where the wstool-record server writes its session (overwritten by every run).
@@ -118,18 +116,28 @@ RECORD_FILE = str(Path(tempfile.gettempdir()) / "wstool-bench-serve.session")
 atexit.register(lambda: Path(RECORD_FILE).unlink(missing_ok=True))  # it grows to GBs
 
 
-def _wstool(*extra: str) -> Callable[[int], list[str]]:
+def _wstool(*extra: str) -> Callable[[int, bool], list[str]]:
     script = ROOT / ".venv" / "bin" / "wstool"
     base = [str(script)] if script.exists() else [PYTHON, "-m", "wstool"]
 
-    def argv(port: int) -> list[str]:
+    def argv(port: int, binary: bool) -> list[str]:
         return [*base, "serve", "--port", str(port), "--ping-interval", "0", "--no-deflate", *extra]
 
     return argv
 
 
-def _peer(kind: str) -> Callable[[int], list[str]]:
-    return lambda port: [PYTHON, str(HERE / "peers.py"), kind, "--port", str(port)]
+def _peer(kind: str) -> Callable[[int, bool], list[str]]:
+    return lambda port, binary: [PYTHON, str(HERE / "peers.py"), kind, "--port", str(port)]
+
+
+def _websocat(port: int, binary: bool) -> list[str]:
+    """websocat's echo (``mirror:``). It sends every message as text (-t) or as binary
+    (-b), so each scenario starts it with the type its messages have."""
+    binary_path = Path(PYTHON).parent / "websocat"
+    program = str(binary_path) if binary_path.exists() else "websocat"
+    size = str(16 * 1024 * 1024)
+    kind = "-b" if binary else "-t"
+    return [program, "-q", kind, "-B", size, f"ws-l:{HOST}:{port}", "mirror:"]
 
 
 SERVERS = [
@@ -140,30 +148,19 @@ SERVERS = [
     Server("twisted-ws", "twisted.web.websocket", _peer("twisted-ws")),
     Server("websockets", "websockets (asyncio)", _peer("websockets")),
     Server(
-        "ws", "ws (node)", lambda port: ["node", str(HERE / "ws_echo.js"), str(port)], node=True
+        "ws",
+        "ws (node)",
+        lambda port, binary: ["node", str(HERE / "ws_echo.js"), str(port)],
+        node=True,
     ),
+    Server("picows", "picows (cython, uvloop)", _peer("picows")),
+    Server("websocat", "websocat (rust)", _websocat, quiet_stdout=True),
     Server("tcp", "tcp echo (twisted)", _peer("tcp"), raw=True),
 ]
 SERVER_KEYS = [s.key for s in SERVERS]
 
 
 # -- scenarios -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str  # in the load generator's result
-    title: str  # column title
-    higher_is_better: bool
-    digits: int = 0
-
-
-@dataclass(frozen=True)
-class Scenario:
-    key: str
-    spec: dict[str, Any]
-    metrics: tuple[Metric, ...]
-    timed: bool = True  # has a --duration window (not rss)
 
 
 SCENARIOS = [
@@ -174,22 +171,22 @@ SCENARIOS = [
     ),
     Scenario(
         "bin64k",
-        {"scenario": "pipeline", "conns": 4, "inflight": 2, "size": 65536, "binary": True},
+        {"scenario": "pipeline", "conns": 8, "inflight": 4, "size": 65536, "binary": True},
         (Metric("mb_per_s", "64KiB MB/s", True),),
     ),
     Scenario(
         "bin1m",
-        {"scenario": "pipeline", "conns": 1, "inflight": 2, "size": 1 << 20, "binary": True},
+        {"scenario": "pipeline", "conns": 2, "inflight": 2, "size": 1 << 20, "binary": True},
         (Metric("mb_per_s", "1MiB MB/s", True),),
     ),
     Scenario(
         "latency",
-        {"scenario": "latency", "size": 32},
+        {"scenario": "latency", "size": 64},
         (Metric("p50_us", "p50 us", False, 1), Metric("p99_us", "p99 us", False, 1)),
     ),
     Scenario(
         "handshakes",
-        {"scenario": "handshakes", "concurrency": 20},
+        {"scenario": "handshakes", "concurrency": 10},
         (Metric("hs_per_s", "hs/s", True),),
     ),
     Scenario(
@@ -203,10 +200,6 @@ SCENARIO_KEYS = [s.key for s in SCENARIOS]
 
 
 # -- processes -----------------------------------------------------------------
-
-
-class BenchFailure(Exception):
-    """A server did not start, or a run failed its checks."""
 
 
 def raise_nofile() -> None:
@@ -280,7 +273,12 @@ class Running:
 
 
 def start_server(
-    server: Server, procs: Processes, cpu: int | None, workdir: Path, timeout: float = 20.0
+    server: Server,
+    procs: Processes,
+    cpu: int | None,
+    workdir: Path,
+    binary: bool = False,
+    timeout: float = 20.0,
 ) -> Running:
     stderr_path = workdir / f"{server.key}.err"
     stdout_path = workdir / f"{server.key}.out"
@@ -288,12 +286,12 @@ def start_server(
         if server.quiet_stdout:
             port = free_port()
             proc = procs.start(
-                server.argv(port), cpu, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT
+                server.argv(port, binary), cpu, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT
             )
         else:
             port = 0
             with open(stdout_path, "wb") as out:
-                proc = procs.start(server.argv(0), cpu, stdout=out, stderr=err, cwd=ROOT)
+                proc = procs.start(server.argv(0, binary), cpu, stdout=out, stderr=err, cwd=ROOT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -341,55 +339,6 @@ def run_loadgen(
 # -- the run -------------------------------------------------------------------
 
 
-@dataclass
-class Settings:
-    duration: float
-    warmup: float
-    rounds: int
-    idle_conns: int
-    servers: list[Server]
-    scenarios: list[Scenario]
-    server_cpu: int | None
-    gen_cpu: int | None
-    node_loadgen: bool = False
-    loop: str = "asyncio"  # the Python load generator's event loop
-    retries: int = 1  # extra runs of a round that other programs disturbed
-
-
-@dataclass
-class Results:
-    # (server key, scenario key) -> one result dict per round
-    rounds: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
-    # (server key, scenario key) -> why each failed round failed
-    failures: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-
-    def used(self, server: str, scenario: str) -> list[dict[str, Any]]:
-        """The rounds a cell's numbers come from.
-
-        Those that other programs did not disturb (``other_cpu`` at most
-        OTHER_LOAD_LIMIT) if there is one, else all of them (see ``disturbed``).
-        """
-        rounds = self.rounds.get((server, scenario), [])
-        clean = [r for r in rounds if r.get("other_cpu", 0.0) <= OTHER_LOAD_LIMIT]
-        return clean or rounds
-
-    def disturbed(self, server: str, scenario: str) -> bool:
-        """True if every round of the cell was disturbed by other programs."""
-        rounds = self.rounds.get((server, scenario), [])
-        return bool(rounds) and all(r.get("other_cpu", 0.0) > OTHER_LOAD_LIMIT for r in rounds)
-
-    def median(self, server: str, scenario: str, key: str) -> float | None:
-        values = [r[key] for r in self.used(server, scenario) if key in r]
-        return statistics.median(values) if values else None
-
-    def spread(self, server: str, scenario: str, key: str) -> float | None:
-        values = [r[key] for r in self.used(server, scenario) if key in r]
-        if len(values) < 2:
-            return None
-        middle = statistics.median(values)
-        return (max(values) - min(values)) / middle if middle else None
-
-
 def progress(message: str) -> None:
     sys.stdout.flush()
     sys.stderr.write(message + "\n")
@@ -412,7 +361,8 @@ def run_one(
     if scenario.key == "rss":
         spec["conns"] = settings.idle_conns
     timeout = settings.warmup + settings.duration + 120
-    running = start_server(server, procs, settings.server_cpu, workdir)
+    binary = bool(scenario.spec.get("binary"))
+    running = start_server(server, procs, settings.server_cpu, workdir, binary)
     try:
         spec.update(port=running.port, server_pid=running.proc.pid)
         return run_loadgen(spec, procs, settings.gen_cpu, timeout, settings.node_loadgen)
@@ -458,275 +408,6 @@ def describe(scenario: Scenario, result: dict[str, Any]) -> str:
     if result.get("slow_conns"):
         parts.append(f"{result['slow_conns']} conns reframed")
     return ", ".join(parts)
-
-
-# -- the report ----------------------------------------------------------------
-
-
-def versions() -> list[tuple[str, str]]:
-    def dist(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    node = "absent"
-    if shutil.which("node"):
-        node = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    ws = "not installed"
-    ws_package = HERE / "node_modules" / "ws" / "package.json"
-    if ws_package.exists():
-        ws = json.loads(ws_package.read_text())["version"]
-    return [
-        ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
-        ("wstool", dist("wstool-workbench")),
-        ("Twisted", dist("Twisted")),
-        ("autobahn", dist("autobahn")),
-        ("websockets", dist("websockets")),
-        ("wsproto", dist("wsproto")),
-        ("node / ws", f"{node} / {ws}"),
-    ]
-
-
-def uvloop_version() -> str | None:
-    """uvloop's version in the load generator's Python, or None if it has none."""
-    done = subprocess.run(
-        [PYTHON, "-c", "import uvloop; print(uvloop.__version__)"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def background_load(seconds: float = 1.0) -> float | None:
-    """CPU cores kept busy by other programs over ``seconds``, before the run starts."""
-
-    def busy() -> float:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        ticks = [int(x) for x in fields[1:9]]
-        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-    try:
-        before = busy()
-        time.sleep(seconds)
-        return (busy() - before) / seconds
-    except (OSError, ValueError):
-        return None
-
-
-def loop_name(loop: str) -> str:
-    if loop == "uvloop":
-        return f"asyncio on uvloop {uvloop_version()}"
-    return "asyncio's own event loop"
-
-
-def print_header(settings: Settings) -> None:
-    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    print(f"bench_serve: WebSocket echo servers, {now}")
-    print(
-        f"  machine      {os.cpu_count()} CPUs ({cpu_model()}), Linux {platform.release()}, "
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
-    load = background_load()
-    if load is not None:
-        quiet = "quiet" if load < OTHER_LOAD_LIMIT else "NOT quiet: expect low, noisy numbers"
-        print(f"  before run   other programs kept {load:.0%} of a core busy ({quiet})")
-    print(
-        f"  pinning      servers on CPU {settings.server_cpu}, "
-        f"load generator ({'Node for msg32/bin64k/bin1m, ' if settings.node_loadgen else ''}"
-        f"Python, {loop_name(settings.loop)}) on CPU {settings.gen_cpu}"
-    )
-    print("  versions     " + ", ".join(f"{name} {version}" for name, version in versions()))
-    print(
-        f"  method       {settings.rounds} round(s) of {settings.duration:g} s after "
-        f"{settings.warmup:g} s warm-up, median shown; fresh server each round; "
-        f"{settings.idle_conns} idle conns for rss; disturbed rounds rerun "
-        f"up to {settings.retries}x"
-    )
-
-
-def fmt(value: float | None, digits: int) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def columns(settings: Settings) -> list[tuple[Scenario, Metric]]:
-    return [(s, m) for s in settings.scenarios for m in s.metrics]
-
-
-def table(title: str, head: list[str], rows: list[list[str]], first_width: int = 24) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    widths[0] = max(widths[0], first_width)
-    print()
-    print(title)
-    line = "  ".join(
-        h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head)
-    )
-    print(line)
-    print("-" * len(line))
-    for row in rows:
-        print(
-            "  ".join(
-                c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)
-            )
-        )
-
-
-def print_report(settings: Settings, results: Results) -> None:
-    cols = columns(settings)
-    head = ["server"] + [m.title for _, m in cols]
-
-    rows = []
-    for server in settings.servers:
-        row = [server.label]
-        for scenario, metric in cols:
-            if not results.rounds.get((server.key, scenario.key)):
-                row.append("FAILED" if (server.key, scenario.key) in results.failures else "-")
-            else:
-                value = fmt(results.median(server.key, scenario.key, metric.key), metric.digits)
-                mark = "*" if results.disturbed(server.key, scenario.key) else ""
-                row.append(value + mark)
-        rows.append(row)
-    table(
-        "Results: median of the undisturbed rounds (*: every round disturbed, median of all)",
-        head,
-        rows,
-    )
-
-    if settings.rounds > 1:
-        rows = []
-        for server in settings.servers:
-            row = [server.label]
-            for scenario, metric in cols:
-                spread = results.spread(server.key, scenario.key, metric.key)
-                used = len(results.used(server.key, scenario.key))
-                total = len(results.rounds.get((server.key, scenario.key), []))
-                cell = "-" if spread is None else f"{spread:.0%}"
-                row.append(cell if used == total else f"{cell} ({used}/{total})")
-            rows.append(row)
-        table(
-            "Spread over the runs used: (max - min) / median (n/m: n of m runs undisturbed)",
-            head,
-            rows,
-        )
-
-    timed = [s for s in settings.scenarios if s.timed]
-    if timed:
-        rows = []
-        for server in settings.servers:
-            row = [server.label]
-            for scenario in timed:
-                cpu = [
-                    results.median(server.key, scenario.key, k)
-                    for k in ("srv_cpu", "gen_cpu", "other_cpu")
-                ]
-                if None in cpu:
-                    row.append("-")
-                else:
-                    row.append("/".join(f"{100 * c:.0f}" for c in cpu if c is not None))
-            rows.append(row)
-        table(
-            "CPU % of one core during the window: server / load generator / other",
-            ["server"] + [s.key for s in timed],
-            rows,
-        )
-
-    print_ratios(settings, results, cols)
-    print_notes(settings, results)
-
-
-def print_ratios(settings: Settings, results: Results, cols: list[tuple[Scenario, Metric]]) -> None:
-    keys = {s.key for s in settings.servers}
-    pairs = [
-        ("wstool", "autobahn", "wstool / autobahn"),
-        ("wstool", "ws", "wstool / ws"),
-        ("wstool", "websockets", "wstool / websockets"),
-        ("wstool", "twisted-ws", "wstool / twisted.web.websocket"),
-        ("wstool", "tcp", "wstool / tcp echo"),
-        ("wstool-log", "wstool", "wstool logging / -q"),
-        ("wstool-record", "wstool", "wstool --record / -q"),
-    ]
-    rows = []
-    for a, b, label in pairs:
-        if a not in keys or b not in keys:
-            continue
-        row = [label]
-        for scenario, metric in cols:
-            x = results.median(a, scenario.key, metric.key)
-            y = results.median(b, scenario.key, metric.key)
-            row.append("-" if x is None or not y else f"{x / y:.2f}x")
-        rows.append(row)
-    if rows:
-        table(
-            "Ratios (throughput: >1 = wstool faster; p50/p99/KiB: >1 = wstool slower/bigger)",
-            ["ratio"] + [m.title for _, m in cols],
-            rows,
-            first_width=30,
-        )
-    wstool_p50 = results.median("wstool", "latency", "p50_us")
-    tcp_p50 = results.median("tcp", "latency", "p50_us")
-    if wstool_p50 and tcp_p50:
-        print(
-            f"\nlatency: wstool p50 {wstool_p50:.1f} us / plain Twisted TCP echo p50 "
-            f"{tcp_p50:.1f} us = {wstool_p50 / tcp_p50:.2f}x"
-        )
-    rss = results.median("wstool", "rss", "kib_per_conn")
-    if rss is not None:
-        print(f"memory: wstool holds {rss:.1f} KiB of RSS per idle connection")
-
-
-def print_notes(settings: Settings, results: Results) -> None:
-    notes = []
-    for (server, scenario), messages in sorted(results.failures.items()):
-        good = len(results.rounds.get((server, scenario), []))
-        notes.append(
-            f"{server} / {scenario}: {len(messages)} run(s) failed ({good} succeeded): "
-            + "; ".join(sorted(set(messages)))
-        )
-    busy_runs: list[float] = []
-    total_runs = 0
-    for (server, scenario), rounds in sorted(results.rounds.items()):
-        gen = max((r.get("gen_cpu", 0.0) for r in rounds), default=0.0)
-        slow = max((r.get("slow_conns", 0) for r in rounds), default=0)
-        for r in rounds:
-            if "other_cpu" in r:
-                total_runs += 1
-                if r["other_cpu"] > OTHER_LOAD_LIMIT:
-                    busy_runs.append(r["other_cpu"])
-        if gen > GENERATOR_LIMIT:
-            notes.append(
-                f"{server} / {scenario}: load generator at {gen:.0%} of a core in its "
-                "busiest round: the generator may have been the bottleneck"
-            )
-        if slow:
-            notes.append(
-                f"{server} / {scenario}: the server framed echoes differently on {slow} "
-                "connection(s); each message was checked by the general parser instead"
-            )
-    if busy_runs:
-        notes.append(
-            f"other processes took {min(busy_runs):.0%}-{max(busy_runs):.0%} of a core in "
-            f"{len(busy_runs)} of {total_runs} timed runs: the machine was not quiet. Cells "
-            "use only undisturbed rounds where there is one; cells marked * had none and "
-            "are low and noisy"
-        )
-    if notes:
-        print()
-        print("Notes:")
-        for note in notes:
-            print("  " + note)
 
 
 # -- setup ---------------------------------------------------------------------

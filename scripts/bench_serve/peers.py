@@ -8,8 +8,12 @@ Usage: ``python peers.py KIND [--port PORT]`` where KIND is one of
   at ``/`` whose WebSocketProtocol echoes; wsproto underneath);
 * ``websockets``: the ``websockets`` library's asyncio server (default event
   loop, compression=None, no pings);
+* ``picows``: picows (Cython on uvloop), a listener that sends each data frame
+  back as it came (no compression; auto-pong on, no pings of its own);
 * ``tcp``: a plain Twisted TCP echo, no WebSocket at all: the ceiling for any
   server on Twisted.
+
+websocat (Rust) is run as its own binary by scripts/bench_serve.py.
 
 Each binds 127.0.0.1 only, allows messages up to 16 MiB like ``wstool serve``,
 prints ``KIND: listening on ws://127.0.0.1:PORT/`` (``tcp://`` for ``tcp``) as
@@ -121,6 +125,33 @@ def serve_websockets(port: int) -> None:
     asyncio.run(main())
 
 
+def serve_picows(port: int) -> None:
+    import asyncio
+
+    import uvloop
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+            elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION):
+                transport.send(frame.msg_type, frame.get_payload_as_memoryview(), frame.fin)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set_result, None)
+        server = await ws_create_server(lambda request: Echo(), HOST, port, max_frame_size=MAX_SIZE)
+        _announce("picows", "ws", server.sockets[0].getsockname()[1])
+        await stop
+        server.close()
+
+    uvloop.run(main())
+
+
 def serve_tcp(port: int) -> None:
     from twisted.internet import reactor
     from twisted.internet.protocol import Factory, Protocol
@@ -140,6 +171,7 @@ SERVERS = {
     "autobahn": serve_autobahn,
     "twisted-ws": serve_twisted_ws,
     "websockets": serve_websockets,
+    "picows": serve_picows,
     "tcp": serve_tcp,
 }
 
