@@ -61,13 +61,11 @@ from bench_serve import (
     BenchFailure,
     Processes,
     accepts,
-    background_load,
     choose_cpus,
-    cpu_model,
     free_port,
     run_loadgen,
-    uvloop_version,
 )
+from report import background_load, cpu_model, uvloop_version  # scripts/bench_serve/report.py
 
 HOST = "127.0.0.1"
 PYENV_312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
