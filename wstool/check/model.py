@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar, overload
 
 from wstool.check.peer import Msg, Pong, describe_bytes
 from wstool.core.deflate import ExtensionOffer
@@ -28,18 +30,22 @@ __all__ = [
     "Expect",
     "FailsHere",
     "Frame",
+    "Lazy",
     "Message",
     "Noise",
     "Opening",
     "Part",
+    "Pause",
     "Payload",
     "PongOf",
     "Raw",
     "RawRequest",
     "Refused",
+    "Repeat",
     "Step",
     "Together",
     "Wait",
+    "Window",
     "Zeros",
     "close_payload",
     "echo",
@@ -147,7 +153,53 @@ class Part:
         return f"part {self.index + 1}/{self.count} of {_show(self.inner)}"
 
 
-Payload = bytes | Blob | Noise | Zeros | Deflated | Part
+@lru_cache(maxsize=8)
+def _repeat(unit: bytes, size: int) -> bytes:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """``unit`` repeated to ``size`` bytes (the Autobahn Testsuite's ``payload_len`` frames)."""
+
+    unit: bytes
+    size: int
+
+    def data(self) -> bytes:
+        """The bytes (cached: several cases share one)."""
+        return _repeat(self.unit, self.size)
+
+    def __str__(self) -> str:
+        return f"{self.size}B of {describe_bytes(self.unit, 10)} repeated"
+
+
+@dataclass(frozen=True)
+class Window:
+    """``size`` bytes of a long document from ``start``, wrapping round at its end.
+
+    ``source`` returns the document (cached by its owner); the Autobahn
+    Testsuite's compression cases send such windows one after another.
+    """
+
+    source: Callable[[], bytes]
+    start: int
+    size: int
+
+    def data(self) -> bytes:
+        """The slice (built when used)."""
+        whole = self.source()
+        start = self.start % len(whole)
+        end = start + self.size
+        if end <= len(whole):
+            return whole[start:end]
+        return whole[start:] + whole[: end - len(whole)]
+
+    def __str__(self) -> str:
+        name = getattr(self.source, "__name__", "document").strip("_")
+        return f"{self.size}B of {name} from {self.start}"
+
+
+Payload = bytes | Blob | Noise | Zeros | Deflated | Part | Repeat | Window
 
 
 def payload_bytes(payload: Payload) -> bytes:
@@ -232,7 +284,52 @@ class FailsHere:
     """The server must have failed the connection by now; if so, the rest is not sent."""
 
 
-Step = Frame | Message | Raw | Together | Wait | FailsHere
+@dataclass(frozen=True)
+class Pause:
+    """Read for ``seconds`` before sending more; the server must not end the connection then.
+
+    The Autobahn Testsuite's cases 5.19 and 6.4.x wait like this between parts,
+    so that a server which fails on the valid part already is told apart.
+    """
+
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"pause {self.seconds:g}s (the connection must stay open)"
+
+
+Step = Frame | Message | Raw | Together | Wait | FailsHere | Pause
+
+_T = TypeVar("_T")
+
+
+class Lazy(Sequence[_T]):
+    """A long run of steps or replies, built each time it is used, not when the table loads.
+
+    The compression and round-trip cases send 1000 messages each; building
+    them all on import would cost a second and keep them all in memory.
+    """
+
+    def __init__(self, build: Callable[[], Iterable[_T]], length: int) -> None:
+        self._build, self._length = build, length
+
+    def __iter__(self) -> Iterator[_T]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> _T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[_T, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> _T | tuple[_T, ...]:
+        return tuple(self._build())[index]
+
+    def __repr__(self) -> str:
+        return f"Lazy({self._length} items)"
 
 
 # --- the opening handshake -------------------------------------------------------------------
@@ -324,6 +421,8 @@ class Expect:
             permessage-deflate.
         refusable: a 4xx refusal of the handshake is NON-STRICT rather than FAIL.
         lenient: another outcome that is allowed but not strict (NON-STRICT).
+        informational: the RFC leaves the outcome open (Autobahn's 7.1.6, 7.13.x):
+            whatever happens is INFORMATIONAL, unless the server breaks a framing rule.
     """
 
     replies: tuple[Echo | PongOf, ...] = ()
@@ -334,11 +433,14 @@ class Expect:
     deflate: bool | None = None
     refusable: bool = False
     lenient: Expect | None = field(default=None, compare=False)
+    informational: bool = False
 
     def __str__(self) -> str:
-        replies = [str(r) for r in self.replies]
-        if len(replies) > 3:
-            replies = [*replies[:2], f"... {len(self.replies)} replies"]
+        count = len(self.replies)
+        shown = self.replies[:2] if count > 3 else self.replies
+        replies = [str(r) for r in shown]
+        if count > 3:
+            replies.append(f"... {count} replies")
         codes = "/".join("empty" if c is None else str(c) for c in self.codes)
         end = f"fail {codes}" if self.fails else f"close {codes}"
         return ", ".join([*replies, end])

@@ -30,6 +30,7 @@ from wstool.check.model import (
     Frame,
     Message,
     Opening,
+    Pause,
     Raw,
     RawRequest,
     Refused,
@@ -376,6 +377,10 @@ class _Session:
                     self.failed_early = True
                     return
                 self.late_failure = True
+            elif isinstance(step, Pause):
+                if self.read_until(lambda: self.over, time.monotonic() + step.seconds):
+                    self.wait_missed = f"the connection ended during the {step.seconds:g}s pause"
+                    return
             elif isinstance(step, Wait):
                 if not self._wait_reply():
                     self.wait_missed = f"no {step.reply} within {PROMPT:g}s"
@@ -446,11 +451,15 @@ def _judge(case: Case, expect: Expect, session: _Session) -> _Judged:
     close = session.close
     close_after = None if close is None else close.at - session.close_ref
     verdict, detail = _verdict(expect, session)
+    code = None if close is None else close.code
+    if expect.informational and not session.faults:
+        # The RFC leaves this outcome open (Autobahn rates it INFORMATIONAL, closing too).
+        why = f"the RFC leaves this open ({detail or 'as hoped'})"
+        return _Judged(INFORMATIONAL, observed, why, close_after, INFORMATIONAL, "", code)
     lenient = expect.lenient
     if verdict == FAILED and lenient is not None and _verdict(lenient, session)[0] == OK:
         verdict, detail = NON_STRICT, f"{detail} (allowed, not strict)"
     close_verdict, close_detail = _close_verdict(expect, session, verdict)
-    code = None if close is None else close.code
     return _Judged(verdict, observed, detail, close_after, close_verdict, close_detail, code)
 
 
