@@ -12,7 +12,7 @@ from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from wstool.core.frames import Role, forge_frame
+from wstool.core.frames import FrameParser, Role, forge_frame
 from wstool.core.http import parse_request_head
 from wstool.core.inspect import FrameReport, SequenceViolation
 from wstool.core.tap import CloseSeen, RelaySummary, TapItem
@@ -229,3 +229,39 @@ class TestAnswers:
         pair.client.dataReceived(b"GET / HTTP/1.1\r\n")
         pair.reactor.advance(11)
         assert pair.client_transport.value().startswith(b"HTTP/1.1 408 ")
+
+
+class TestStopping:
+    def test_a_websocket_gets_a_close_1001_both_ways(self) -> None:
+        """The proxy stops: each side gets Close 1001 (RFC 6455 §7.4.1 "going away"), then FIN."""
+        pair = Pair()
+        pair.upgrade()
+        pair.proxy.shutdown()
+        frames = {}
+        for role, transport in (
+            (Role.CLIENT, pair.client_transport),
+            (Role.SERVER, pair.upstream_transport),
+        ):
+            (frame,) = FrameParser().feed(transport.value())
+            assert frame.opcode == 8 and frame.data[:2] == (1001).to_bytes(2, "big")
+            assert transport.disconnecting
+            frames[role] = frame
+        assert frames[Role.SERVER].masked and not frames[Role.CLIENT].masked
+        assert [toward for toward, _ in pair.recorder.injections] == [Role.SERVER, Role.CLIENT]
+
+    def test_mid_frame_the_side_is_only_closed(self) -> None:
+        """Half a frame has gone to the server: no Close can follow it there, only the FIN."""
+        pair = Pair()
+        pair.upgrade()
+        pair.client.dataReceived(forge_frame(opcode=2, payload=b"abcdef", mask_key=MASK)[:4])
+        pair.upstream_transport.clear()
+        pair.proxy.shutdown()
+        assert pair.upstream_transport.value() == b"" and pair.upstream_transport.disconnecting
+        assert pair.client_transport.value().startswith(b"\x88")
+
+    def test_before_the_upgrade_the_connection_is_dropped(self) -> None:
+        """No WebSocket yet: nothing to send a Close in; the connection is aborted."""
+        pair = Pair()
+        pair.client.dataReceived(REQUEST[:20])
+        pair.proxy.shutdown()
+        assert pair.client_transport.value() == b""

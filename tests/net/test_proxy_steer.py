@@ -6,7 +6,9 @@ import io
 
 import pytest
 from rich.console import Console
-from test_proxy import MASK, Pair
+from test_proxy import MASK, REQUEST, RESPONSE, Pair
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 
 from wstool.core.errors import UsageError
 from wstool.core.frames import Opcode, Role, encode_frame, forge_frame
@@ -85,8 +87,101 @@ class TestInjection:
             steer.hold(7, Role.SERVER)
         with pytest.raises(UsageError, match="nothing is held"):
             steer.release(None, None)
-        with pytest.raises(UsageError, match="compression context"):
-            steer.edit(None)
+        with pytest.raises(UsageError, match="no held message 1"):
+            steer.edit(1, b"x")
+
+
+def deflate_pair(extension: str) -> Pair:
+    """A relay whose 101 agreed on permessage-deflate with ``extension``'s parameters."""
+    pair = Pair()
+    pair.client.dataReceived(REQUEST)
+    assert pair.upstream is not None
+    answer = RESPONSE[:-2] + f"Sec-WebSocket-Extensions: {extension}\r\n\r\n".encode()
+    pair.upstream.dataReceived(answer)
+    pair.client_transport.clear()
+    pair.upstream_transport.clear()
+    return pair
+
+
+class TestHeldMessages:
+    def test_drop_and_edit_then_release(self) -> None:
+        """No deflate: held messages are numbered; one dropped, one edited, the rest as sent."""
+        pair = Pair()
+        pair.upgrade()
+        notices: list[dict[str, object]] = []
+        steer = RelaySteering(
+            lambda: pair.proxy.relays, mask_source=lambda n: KEY[:n], on_held=notices.append
+        )
+        steer.hold(None, Role.SERVER)
+        one, two, three = (
+            forge_frame(opcode=1, payload=p, mask_key=MASK) for p in (b"1", b"2", b"3")
+        )
+        pair.client.dataReceived(one + two + three)
+        assert [(n["number"], n["payload"]) for n in notices] == [(1, b"1"), (2, b"2"), (3, b"3")]
+        assert steer.drop(2) == "#1 c→s held message 2 dropped (/release sends the rest)"
+        assert steer.edit(3, b"three").startswith("#1 c→s held message 3 edited (5 bytes")
+        assert [(r["number"], r["edited"]) for r in steer.held()] == [(1, False), (3, True)]
+        assert steer.release(None, Role.SERVER).endswith("(1 dropped, 1 edited)")
+        assert pair.upstream_transport.value() == one + encode_frame(1, b"three", mask_key=KEY)
+
+    def test_numbers_are_shared_by_the_connections_of_a_proxy(self) -> None:
+        """A second connection's held messages continue the count: a number names one message."""
+        pair = Pair()
+        pair.upgrade()
+        first_upstream = pair.upstream
+        second = pair.proxy.buildProtocol(IPv4Address("TCP", "127.0.0.1", 6666))
+        second.makeConnection(StringTransport())
+        pair.upstream_transport = StringTransport()
+        second.dataReceived(REQUEST)
+        assert pair.upstream is not None and first_upstream is not None
+        pair.upstream.dataReceived(RESPONSE)
+        steer = steering(pair)
+        steer.hold(1, Role.CLIENT)
+        steer.hold(2, Role.CLIENT)
+        first_upstream.dataReceived(forge_frame(opcode=1, payload=b"a"))
+        pair.upstream.dataReceived(forge_frame(opcode=1, payload=b"b"))
+        first_upstream.dataReceived(forge_frame(opcode=1, payload=b"c"))
+        assert [(r["conn"], r["number"]) for r in steer.held()] == [(1, 1), (1, 3), (2, 2)]
+
+    def test_holding_starts_at_the_next_frame(self) -> None:
+        """The rest of a frame in progress goes out with the held bytes, but is not numbered."""
+        pair = Pair()
+        pair.upgrade()
+        steer = steering(pair)
+        frame = forge_frame(opcode=2, payload=b"abcdef", mask_key=MASK)
+        pair.client.dataReceived(frame[:5])
+        steer.hold(None, Role.SERVER)
+        pair.client.dataReceived(frame[5:] + forge_frame(opcode=1, payload=b"n", mask_key=MASK))
+        assert [r["payload"] for r in steer.held()] == [b"n"]
+        steer.drop(1)
+        steer.release(None, None)
+        assert pair.upstream_transport.value() == frame
+
+    def test_compressed_with_context_takeover_is_refused(self) -> None:
+        """The server keeps its context: dropping its compressed message would break the client."""
+        pair = deflate_pair("permessage-deflate")
+        steer = steering(pair)
+        steer.hold(None, Role.CLIENT)
+        assert pair.upstream is not None
+        compressed = forge_frame(opcode=1, payload=b"\xca\x48\x04\x00", rsv1=True)
+        plain = forge_frame(opcode=1, payload=b"plain")
+        pair.upstream.dataReceived(compressed + plain)
+        with pytest.raises(UsageError, match="the server keeps its compression context"):
+            steer.drop(1)
+        with pytest.raises(UsageError, match="--terminate"):
+            steer.edit(1, b"x")
+        assert "dropped" in steer.drop(2)  # an uncompressed message has no context to break
+
+    def test_no_context_takeover_allows_it(self) -> None:
+        """server_no_context_takeover: each server message stands alone, so it may go."""
+        pair = deflate_pair("permessage-deflate; server_no_context_takeover")
+        steer = steering(pair)
+        steer.hold(None, Role.CLIENT)
+        assert pair.upstream is not None
+        pair.upstream.dataReceived(forge_frame(opcode=1, payload=b"\xca\x48\x04\x00", rsv1=True))
+        steer.edit(1, b"new")
+        steer.release(None, None)
+        assert pair.client_transport.value() == encode_frame(1, b"new")
 
 
 class TestPrompt:
@@ -102,6 +197,10 @@ class TestPrompt:
             ("/hold 2 client", ProxyCommand("hold", 2, Role.CLIENT)),
             ("/release", ProxyCommand("release")),
             ("/conns", ProxyCommand("conns")),
+            ("/held", ProxyCommand("held")),
+            ("/queue", ProxyCommand("held")),
+            ("/drop 3", ProxyCommand("drop", number=3)),
+            ("/edit 4 new text", ProxyCommand("edit", payload=b"new text", number=4)),
         ],
     )
     def test_grammar(self, line: str, command: ProxyCommand) -> None:
@@ -115,6 +214,11 @@ class TestPrompt:
             ("/inject hello", "client or server"),
             ("/binary server zz", "not hex"),
             ("/frobnicate", "unknown command"),
+            ("/drop", "which held message"),
+            ("/drop 1 2", "one number"),
+            ("{not json", "not a JSON line"),
+            ('{"event": "summary", "conn": 1, "direction": "both"}', "no conn and direction"),
+            ('{"event": "request", "conn": 1, "direction": "client-to-server"}', "not traffic"),
         ],
     )
     def test_mistakes_are_one_line(self, line: str, needle: str) -> None:
@@ -138,3 +242,61 @@ class TestPrompt:
             "#1 127.0.0.1:5555 → ws://upstream.test:9000/api/chat?room=1 (relay)" in out.getvalue()
         )
         assert not execute(ProxyCommand("quit"), steer, log, console)
+
+
+class TestPastedRecords:
+    def test_a_logged_message_is_sent_again(self) -> None:
+        """A --json line of the log pasted at the prompt goes out again, same conn and way."""
+        pair = Pair()
+        pair.upgrade()
+        out = io.StringIO()
+        log = ProxyLog(Console(file=out), json_out=out)
+        frame = forge_frame(opcode=2, payload=b"\x00\x01", mask_key=MASK)
+        relay = next(iter(pair.proxy.relays))
+        assert relay.client.tap is not None
+        log.items(1, Role.CLIENT, relay.client.tap.feed(frame))
+        line = next(x for x in out.getvalue().splitlines() if '"frame"' in x)
+        command = parse(line)
+        assert command == ProxyCommand("binary", 1, Role.SERVER, b"\x00\x01")
+        console = Console(file=io.StringIO())
+        execute(command, steering(pair), log, console)
+        assert pair.upstream_transport.value() == encode_frame(2, b"\x00\x01", mask_key=KEY)
+
+    def test_an_odd_frame_is_forged_as_it_was(self) -> None:
+        """RSV2, a reserved opcode or no mask: the frame is rebuilt bit for bit, its key kept."""
+        record = (
+            '{"event": "frame", "conn": 2, "direction": "client-to-server", "fin": true, '
+            '"rsv1": false, "rsv2": true, "rsv3": false, "opcode": 3, "masked": true, '
+            '"mask_key": "37fa213d", "payload_hex": "6869"}'
+        )
+        expected = forge_frame(opcode=3, payload=b"hi", rsv2=True, mask_key=MASK)
+        assert parse(record) == ProxyCommand("forge", 2, Role.SERVER, expected)
+
+    def test_messages_closes_and_injections(self) -> None:
+        """Text and binary messages, a close and an injected record each map to their command."""
+        text = '{"event": "message", "conn": 1, "direction": "server-to-client", "text": "hé"}'
+        assert parse(text) == ProxyCommand("inject", 1, Role.CLIENT, "hé".encode())
+        binary = (
+            '{"event": "message", "conn": 1, "direction": "proxy-to-server", "opcode": 2, '
+            '"payload_hex": "ff00"}'
+        )
+        assert parse(binary) == ProxyCommand("binary", 1, Role.SERVER, b"\xff\x00")
+        close = (
+            '{"event": "close", "conn": 3, "direction": "client-to-server", "code": 4000, '
+            '"reason": "bye"}'
+        )
+        assert parse(close) == ProxyCommand("close", 3, Role.SERVER, b"\x0f\xa0bye")
+        injected = (
+            '{"event": "injected", "conn": 1, "direction": "server-to-client", "bytes_hex": "8100"}'
+        )
+        assert parse(injected) == ProxyCommand("forge", 1, Role.CLIENT, b"\x81\x00")
+
+    def test_a_compressed_frame_is_refused(self) -> None:
+        """Its bytes depend on a deflate context: the message record is the one to paste."""
+        record = (
+            '{"event": "frame", "conn": 1, "direction": "client-to-server", "fin": true, '
+            '"rsv1": true, "rsv2": false, "rsv3": false, "opcode": 1, "masked": true, '
+            '"mask_key": "37fa213d", "payload_hex": "00"}'
+        )
+        with pytest.raises(UsageError, match="paste the message record"):
+            parse(record)

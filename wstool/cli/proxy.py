@@ -49,10 +49,12 @@ at start), and opens a verified TLS connection upstream. Traffic that is not
 a WebSocket upgrade is relayed untouched.
 
 With stdin a terminal, a prompt steers live connections: /conns, /inject
-[N] client|server TEXT (and /binary, /ping, /close, /forge), /hold and
-/release; /help lists them. SSLKEYLOGFILE is honoured (both TLS hops).
+[N] client|server TEXT (and /binary, /ping, /close, /forge), /hold,
+/held, /drop M, /edit M TEXT and /release; a pasted --json line is sent
+again; /help lists them. SSLKEYLOGFILE is honoured (both TLS hops).
 
-Stop with Ctrl-C (or SIGTERM): open connections are closed and summarised.
+Stop with Ctrl-C (or SIGTERM): each WebSocket gets a Close 1001 both ways,
+the rest is closed, every connection summarised; exit 0.
 """
 
 
@@ -320,7 +322,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.net.server import listen_endpoint
     from wstool.net.terminate import TerminatingProxy
 
-    prompt = env.stdin_isatty and not args.json and not args.no_prompt and not args.terminate
+    prompt = env.stdin_isatty and not args.json and not args.no_prompt
     reactor = env.get_reactor(asyncio=prompt)
     buffer_stdout(env.stdout)
     outcome = ListeningRun(reactor)
@@ -355,7 +357,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
                 observer.console.print(line, style="ws.ok", highlight=False, soft_wrap=True)
             observer.flush()
         if prompt:
-            _start_prompt(factory, observer, reactor)
+            _start_prompt(factory, observer, reactor, terminate=args.terminate)
 
     failed = outcome.listen_failed(host, port)
     reactor.callWhenRunning(lambda: endpoint.listen(factory).addCallbacks(listening, failed))
@@ -364,18 +366,27 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     return outcome.finish(observer, recorder)
 
 
-def _start_prompt(factory: Any, observer: Any, reactor: Any) -> None:
+def _start_prompt(factory: Any, observer: Any, reactor: Any, *, terminate: bool) -> None:
     """The steering prompt on the reactor's asyncio loop; leaving it stops the proxy."""
     import asyncio
 
-    from wstool.net.steer import RelaySteering
-    from wstool.ui.proxyprompt import run_proxy_prompt
+    from wstool.net.steer import RelaySteering, TerminateSteering
+    from wstool.ui.proxyprompt import held_line, run_proxy_prompt
 
     observer.console.print(
-        "steer with /conns, /inject, /hold, /release ... (/help lists them; Ctrl-D quits)",
+        "steer with /conns, /inject, /hold, /held, /drop, /edit, /release ... "
+        "(/help lists them; Ctrl-D quits)",
         style="ws.note",
         highlight=False,
     )
-    steering = RelaySteering(lambda: list(factory.relays))
+
+    def on_held(record: dict[str, Any]) -> None:
+        observer.console.print(held_line(record, prefix="held"))
+
+    steering: Any
+    if terminate:
+        steering = TerminateSteering(factory, on_held=on_held)
+    else:
+        steering = RelaySteering(lambda: list(factory.relays), on_held=on_held)
     task = asyncio.ensure_future(run_proxy_prompt(steering, observer, observer.console))
     task.add_done_callback(lambda _: reactor.stop() if reactor.running else None)

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from wstool.core.errors import PayloadTooBig, UsageError
 from wstool.core.frames import FrameParser, Role, WireFrame, encode_frame
 from wstool.core.masking import apply_mask
 
-__all__ = ["HeldMessage", "HeldQueue"]
+__all__ = ["HeldMessage", "HeldQueue", "held_record"]
 
 _DEFAULT_MAX_FRAME = 64 * 2**20
 
@@ -111,6 +112,8 @@ class HeldQueue:
         self._continuing = in_message
         self._parsing = parse
         self._inserted = 0
+        self.started_clean = not sent_prefix
+        """Holding began between two frames (nothing of a frame had gone on)."""
         self.messages: list[HeldMessage] = []
         """Complete messages, in the order they completed (dropped ones too)."""
 
@@ -255,3 +258,17 @@ class HeldQueue:
         message.number = self._next_number()
         self.messages.append(message)
         done.append(message)
+
+
+def held_record(conn_id: int, toward: Role, message: HeldMessage) -> dict[str, Any]:
+    """One held message as the prompt shows it."""
+    return {
+        "number": message.number,
+        "conn": conn_id,
+        "toward": toward,
+        "opcode": message.opcode,
+        "frames": message.frames,
+        "compressed": message.compressed,
+        "payload": message.payload,
+        "edited": message.replacement is not None,
+    }

@@ -18,6 +18,7 @@ decoded, so a browser keeps working through the proxy.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -247,6 +248,8 @@ class ForwardProxy(Factory):
         self.clock: IReactorTime = reactor
         self.relays: set[Relay] = set()
         self.fronts: set[_Front] = set()
+        self.held_numbers = itertools.count(1).__next__
+        """Numbers held messages across connections (``/drop N``)."""
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
         self._tls: dict[str, Any] = {}
@@ -270,6 +273,7 @@ class ForwardProxy(Factory):
             max_request_size=options.max_request_size,
             inspect_limit=options.inspect_limit,
             on_done=self._forget,
+            held_numbers=self.held_numbers,
         )
         self.relays.add(relay)
         return relay

@@ -11,6 +11,7 @@ the answer comes back as it came. ``wss://`` upstreams get TLS from
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +136,8 @@ class ReverseProxy(Factory):
         self.clock: IReactorTime = reactor
         self._connect = connect or self._connect_tcp
         self.relays: set[Relay] = set()
+        self.held_numbers = itertools.count(1).__next__
+        """Numbers held messages across connections (``/drop N``)."""
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
         self.noisy = False
@@ -151,6 +154,7 @@ class ReverseProxy(Factory):
             max_request_size=options.max_request_size,
             inspect_limit=options.inspect_limit,
             on_done=self._forget,
+            held_numbers=self.held_numbers,
         )
         self._next_id += 1
         self.relays.add(relay)

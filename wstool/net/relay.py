@@ -22,6 +22,8 @@ half-close (FIN) is passed on as a half-close.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -38,8 +40,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from wstool.core.errors import HandshakeError
-from wstool.core.frames import Role
+from wstool.core.frames import CloseCode, Role, encode_frame
 from wstool.core.handshake import build_rejection
+from wstool.core.held import HeldMessage, HeldQueue
 from wstool.core.http import RequestHead, parse_request_head, parse_response_head
 from wstool.core.inspect import HandshakeReport, negotiated_deflate
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT, RelaySummary, StreamTap, TapItem
@@ -117,9 +120,10 @@ class Side(TwistedProtocol):
         self.read_closed = False
         self.lost = False
         self.relaying = False
-        self.held: list[bytes] | None = None
+        self.held: HeldQueue | None = None
         """What this side sent while held, or None when not held."""
-        self.held_size = 0
+        self.keeps_context = False
+        """This side compresses with context takeover: its messages depend on the ones before."""
         self.injections: list[tuple[bytes, bool]] = []
 
     def dataReceived(self, data: bytes) -> None:
@@ -171,35 +175,72 @@ class Side(TwistedProtocol):
 
     def _send_on(self, data: bytes) -> None:
         if self.held is not None:
-            self.held.append(data)
-            self.held_size += len(data)
+            self.held.insert(data)
         elif self.other is not None:
             self.other.write(data)
 
+    @property
+    def held_size(self) -> int:
+        """Bytes held (0 when not holding)."""
+        return 0 if self.held is None else self.held.size
+
     def hold(self) -> None:
-        """Keep what this side sends instead of passing it on (until :meth:`release`)."""
+        """Keep what this side sends instead of passing it on (until :meth:`release`).
+
+        Holding starts where the next frame does: the rest of a frame in
+        progress is held too, but never counted as a message of its own.
+        """
         if self.held is None:
-            self.held = []
-            self.held_size = 0
+            tap = self.tap
+            cut, in_message = tap.in_progress() if tap is not None else (b"", False)
+            self.held = HeldQueue(
+                self.role,
+                next_number=self.relay.held_numbers,
+                sent_prefix=cut,
+                in_message=in_message,
+                parse=tap is not None and not tap.stopped,
+                max_frame_size=self.relay.inspect_limit,
+            )
 
     def _hold(self, data: bytes) -> None:
-        assert self.held is not None
-        self.held.append(data)
-        self.held_size += len(data)
-        if self.held_size > _HOLD_LIMIT and not self.lost and self.transport is not None:
+        held = self.held
+        assert held is not None
+        found = held.feed(data)
+        if found and self.relay.on_held is not None:
+            self.relay.on_held(self.relay, self.role, found)
+        if held.size > _HOLD_LIMIT and not self.lost and self.transport is not None:
             self.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def release(self) -> int:
-        """Pass on what was held, in order; return its size."""
+        """Pass on what was held, in order (less what was dropped or edited); return its size."""
         held, self.held = self.held, None
-        if not held:
-            return 0
-        data = b"".join(held)
-        if self.other is not None:
+        data = held.release() if held is not None else b""
+        if data and self.other is not None:
             self.other.write(data)
         if not self.lost and self.transport is not None:
             self.transport.resumeProducing()  # type: ignore[attr-defined]
         return len(data)
+
+    def close_going_away(self) -> None:
+        """The proxy stops: a Close 1001 to the peer this side sends to, then close it.
+
+        Only at a frame boundary of what the peer has received; otherwise the
+        peer's connection is just closed. RFC 6455 §7.4.1: 1001 "indicates
+        that an endpoint is "going away", such as a server going down".
+        """
+        receiver, tap, held = self.other, self.tap, self.held
+        if receiver is None or receiver.lost:
+            return
+        at_boundary = tap is not None and (
+            tap.at_boundary(data_frame=False) if held is None else held.started_clean
+        )
+        if at_boundary and not self.read_closed:
+            key = os.urandom(4) if receiver.role is Role.SERVER else None
+            payload = CloseCode.GOING_AWAY.to_bytes(2, "big") + b"proxy stopping"
+            frame = encode_frame(0x8, payload, mask_key=key)
+            receiver.write(frame)
+            self.relay.observer.injected(self.relay.conn_id, receiver.role, frame)
+        receiver.close()
 
     def connectionMade(self) -> None:
         if self.role is Role.CLIENT:
@@ -256,6 +297,8 @@ class Relay:
         inspect_limit: frames and messages larger than this are relayed
             but not decoded.
         on_done: called once both connections are gone.
+        held_numbers: numbers held messages (shared by a proxy's relays, so
+            that a number names one message).
     """
 
     def __init__(
@@ -270,6 +313,7 @@ class Relay:
         max_request_size: int = 16384,
         inspect_limit: int = DEFAULT_INSPECT_LIMIT,
         on_done: Callable[[Relay], None] | None = None,
+        held_numbers: Callable[[], int] | None = None,
     ) -> None:
         self.conn_id = conn_id
         self.client_peer = client_peer
@@ -281,6 +325,9 @@ class Relay:
         self.max_request_size = max_request_size
         self.inspect_limit = inspect_limit
         self.on_done = on_done
+        self.held_numbers = held_numbers or itertools.count(1).__next__
+        self.on_held: Callable[[Relay, Role, list[HeldMessage]], None] | None = None
+        """Told of each message a held side completes (the prompt shows its number)."""
         self.client = Side(self, Role.CLIENT)
         self.upstream: Side | None = None
         self.upstream_name = ""
@@ -449,6 +496,9 @@ class Relay:
         self._taps = taps
         assert self.upstream is not None
         self.client.tap, self.upstream.tap = taps[Role.CLIENT], taps[Role.SERVER]
+        if deflate is not None:
+            self.client.keeps_context = not deflate.client_no_context_takeover
+            self.upstream.keeps_context = not deflate.server_no_context_takeover
         self.client.relaying = self.upstream.relaying = True
         early, self._early = b"".join(self._early), []
         for role, data in ((Role.SERVER, rest), (Role.CLIENT, early)):
@@ -523,10 +573,15 @@ class Relay:
             self.on_done(self)
 
     def stop(self, cause: str) -> None:
-        """Close both sides now (the proxy is stopping)."""
+        """The proxy is stopping: a Close 1001 each way on a WebSocket, else close at once."""
         self.cause = self.cause or cause
+        upstream = self.upstream
+        if self.upgraded and upstream is not None:
+            self.client.close_going_away()
+            upstream.close_going_away()
+            return
         self.stage = "closing" if self.stage != "relay" else self.stage
-        for side in (self.client, self.upstream):
+        for side in (self.client, upstream):
             if side is not None:
                 side.close(abort=True)
 

@@ -17,7 +17,8 @@ message can be changed or dropped without breaking a compression context.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from twisted.internet.interfaces import IDelayedCall
@@ -37,6 +38,7 @@ from wstool.core.events import (
 )
 from wstool.core.frames import CloseCode, Role
 from wstool.core.handshake import build_rejection, build_response, check_request
+from wstool.core.held import HeldMessage, held_record
 from wstool.core.http import parse_request_head
 from wstool.core.tap import DirectionStats, RelaySummary
 from wstool.core.uri import parse_uri
@@ -136,6 +138,9 @@ class _Link(TwistedProtocol):
         self.started = proxy.clock.seconds()
         self.stage = "request"
         self._timer: IDelayedCall | None = None
+        self.holding: dict[Role, list[HeldMessage]] = {}
+        """Messages kept back, by the side they go to (``/hold``)."""
+        self._on_held: Callable[[dict[str, Any]], None] | None = None
 
     # -- the handshakes -------------------------------------------------------------
 
@@ -249,16 +254,58 @@ class _Link(TwistedProtocol):
     # -- messages and closes across -------------------------------------------------------
 
     def to_server(self, message: MessageReceived) -> None:
-        session = self.session
-        if session is not None and session.is_open:
-            session.conn.send_message(message.opcode, message.data)
-            session.wire.flush()
+        if not self._held(Role.SERVER, message):
+            self._send_server(message.opcode, message.data)
 
     def to_client(self, message: MessageReceived) -> None:
+        if not self._held(Role.CLIENT, message):
+            self._send_client(message.opcode, message.data)
+
+    def _send_server(self, opcode: int, data: bytes) -> None:
+        session = self.session
+        if session is not None and session.is_open:
+            session.conn.send_message(opcode, data)
+            session.wire.flush()
+
+    def _send_client(self, opcode: int, data: bytes) -> None:
         wire = self.client_wire
         if wire is not None and wire.conn.state is State.OPEN:
-            wire.conn.send_message(message.opcode, message.data)
+            wire.conn.send_message(opcode, data)
             wire.flush()
+
+    # -- holding (the prompt's /hold, /drop, /edit, /release) -----------------------------
+
+    def hold(self, toward: Role, on_held: Callable[[dict[str, Any]], None] | None) -> None:
+        """Keep the messages that go toward ``toward`` (closes still pass at once)."""
+        self.holding.setdefault(toward, [])
+        self._on_held = on_held
+
+    def _held(self, toward: Role, message: MessageReceived) -> bool:
+        held = self.holding.get(toward)
+        if held is None:
+            return False
+        kept = HeldMessage(
+            number=self.proxy.held_numbers(),
+            opcode=message.opcode,
+            frames=message.frames,
+            wire_size=message.wire_size,
+            payload=message.data,  # inflated: it is sent again as a new message
+        )
+        held.append(kept)
+        if self._on_held is not None:
+            self._on_held(held_record(self.conn_id, toward, kept))
+        return True
+
+    def release(self, toward: Role) -> int:
+        """Send what was held toward ``toward`` (less the dropped); return how many."""
+        held = self.holding.pop(toward, [])
+        send = self._send_server if toward is Role.SERVER else self._send_client
+        sent = 0
+        for message in held:
+            if not message.dropped:
+                send(message.opcode, message.payload)
+                sent += 1
+        return sent
 
     def hop_closed(self, hop: Role, event: ConnectionClosed, *, failed: bool) -> None:
         """One side's WebSocket closed: close the other with the same code."""
@@ -365,6 +412,8 @@ class TerminatingProxy(Factory):
         self.upstream_ca = upstream_ca
         self.insecure = insecure
         self.links: set[_Link] = set()
+        self.held_numbers = itertools.count(1).__next__
+        """Numbers held messages across connections (``/drop N``)."""
         self._next_id = 1
         self.noisy = False
 

@@ -242,6 +242,7 @@ class ProxyLog(TrafficLog):
                     "compressed": event.compressed,
                     "size": len(event.data),
                     "wire_size": event.wire_size,
+                    **_payload_fields(event.opcode, event.data),
                 }
             )
             return
@@ -380,6 +381,8 @@ class ProxyLog(TrafficLog):
             }
             if message.text is not None:
                 record["text"] = message.text
+            else:  # so that the line pasted at the prompt can send it again
+                record["payload_hex"] = message.data.hex()
             self._emit(record)
             return
         parts: Parts = [
@@ -507,6 +510,16 @@ class ProxyLog(TrafficLog):
             parts.append((_stats_text(summary.to_client), ""))
         self._line(parts)
         self._flush()
+
+
+def _payload_fields(opcode: int, data: bytes) -> dict[str, str]:
+    """A message's payload in a record: its text, or its bytes in hex."""
+    if opcode == Opcode.TEXT:
+        try:
+            return {"text": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            pass
+    return {"payload_hex": data.hex()}
 
 
 def _stats_text(stats: DirectionStats) -> str:
