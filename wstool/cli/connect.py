@@ -209,6 +209,7 @@ def _options(args: argparse.Namespace, env: Environment) -> Any:
     from wstool.core.errors import UsageError
     from wstool.core.uri import parse_uri
     from wstool.net.client import ClientOptions, proxy_for
+    from wstool.net.keylog import keylog_from_environment
     from wstool.net.tls import certificate_problem
     from wstool.net.wire import Timeouts
 
@@ -219,6 +220,7 @@ def _options(args: argparse.Namespace, env: Environment) -> Any:
             proxy = proxy_for(uri)
         if proxy is not None:
             parse_uri(proxy.replace("http://", "ws://", 1))
+        keylog = keylog_from_environment() if uri.secure else None  # SSLKEYLOGFILE
     except UsageError as exc:
         raise CommandError(str(exc), ExitStatus.USAGE) from exc
     _check_readable(args)
@@ -241,6 +243,7 @@ def _options(args: argparse.Namespace, env: Environment) -> Any:
         proxy=proxy,
         timeouts=Timeouts(ping_interval=args.ping_interval or None),
         explain_certificate=lambda chain: certificate_problem(chain, args.ca),
+        keylog=keylog,
     )
 
 

@@ -220,19 +220,13 @@ def _forward_options(args: argparse.Namespace) -> Any:
 
 def _keylog() -> Any:
     """A key log when ``SSLKEYLOGFILE`` is set (Wireshark can then decrypt both hops)."""
-    import os
-
-    path = os.environ.get("SSLKEYLOGFILE")
-    if not path:
-        return None
-    from wstool.net.keylog import KeyLog
+    from wstool.core.errors import UsageError
+    from wstool.net.keylog import keylog_from_environment
 
     try:
-        return KeyLog(path)
-    except OSError as exc:
-        raise CommandError(
-            f"SSLKEYLOGFILE: cannot open {path!r}: {exc.strerror}", ExitStatus.USAGE
-        ) from exc
+        return keylog_from_environment()
+    except UsageError as exc:
+        raise CommandError(str(exc), ExitStatus.USAGE) from exc
 
 
 def _options(args: argparse.Namespace) -> Any:

@@ -107,6 +107,8 @@ class ClientOptions:
         explain_certificate: given the PEM chain of a server whose certificate
             failed verification, OpenSSL's reason (such as "certificate has
             expired"), for the error message; ``None`` for the bare error.
+        keylog: a :class:`~wstool.net.keylog.KeyLog` that the TLS secrets go
+            to (``SSLKEYLOGFILE``), so a capture can be decrypted.
     """
 
     uri: WebSocketURI
@@ -125,6 +127,7 @@ class ClientOptions:
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(ping_interval=None))
     mask_source: Callable[[int], bytes] = os.urandom
     explain_certificate: Callable[[Sequence[bytes]], str | None] | None = None
+    keylog: Any = None
 
 
 def proxy_for(uri: WebSocketURI, environ: dict[str, str] | None = None) -> str | None:
@@ -259,13 +262,14 @@ def _basic(user: str, password: str) -> str:
 
 
 def _tls_creator(options: ClientOptions, host: str) -> Any:
-    return client_tls_creator(
+    creator = client_tls_creator(
         host,
         ca_file=options.ca_file,
         insecure=options.insecure,
         cert_file=options.cert_file,
         key_file=options.key_file,
     )
+    return creator if options.keylog is None else options.keylog.client(creator)
 
 
 @implementer(IHandshakeListener)

@@ -4,7 +4,7 @@ The NSS key log format (one ``LABEL client_random secret`` line per secret)
 is what OpenSSL's keylog callback writes and what Wireshark reads
 (Preferences > Protocols > TLS > (Pre)-Master-Secret log filename). The
 proxy logs both hops: the TLS it ends for the client (forward mode) and the
-TLS it opens upstream.
+TLS it opens upstream; ``wstool connect`` logs its own.
 
 pyOpenSSL sets the callback on a context, and a context can no longer be
 changed once it has made a connection, so each is set up before its first
@@ -15,9 +15,28 @@ the one internal relied on here; without it the upstream hop is not logged.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import IO, Any
 
-__all__ = ["KeyLog"]
+from wstool.core.errors import UsageError
+
+__all__ = ["KeyLog", "keylog_from_environment"]
+
+
+def keylog_from_environment(environ: Mapping[str, str] | None = None) -> KeyLog | None:
+    """The key log ``SSLKEYLOGFILE`` names, or None when it is not set.
+
+    Raises:
+        UsageError: the file cannot be opened (one line).
+    """
+    path = (os.environ if environ is None else environ).get("SSLKEYLOGFILE")
+    if not path:
+        return None
+    try:
+        return KeyLog(path)
+    except OSError as exc:
+        raise UsageError(f"SSLKEYLOGFILE: cannot open {path!r}: {exc.strerror}") from exc
 
 
 class KeyLog:
