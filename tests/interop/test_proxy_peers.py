@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -401,3 +402,46 @@ def _start_serve(*extra: str, scheme: str = "ws") -> tuple[subprocess.Popen[str]
     except queue.Empty:
         process.kill()
         raise
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_stopping_sends_close_1001_both_ways(
+    proxy: Callable[..., Proxy], stop_signal: int, compression: str | None
+) -> None:
+    """Ctrl-C or SIGTERM: the websockets client and server each receive Close 1001; exit 0."""
+    codes: dict[str, int | None] = {}
+
+    async def main() -> Proxy:
+        async def hold_open(ws: Any) -> None:
+            async for message in ws:
+                await ws.send(message)
+            codes["server"] = ws.close_code
+
+        async with ws_serve(hold_open, "127.0.0.1", 0, compression=compression) as server:
+            port = server.sockets[0].getsockname()[1]
+            running = await asyncio.to_thread(proxy, "--to", f"ws://127.0.0.1:{port}/")
+            async with ws_connect(running.url + "/", compression=compression) as ws:
+                await ws.send("before")
+                assert await ws.recv() == "before"
+                running.process.send_signal(stop_signal)
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd is not None
+                codes["client"] = closed.value.rcvd.code
+                codes["client_reason"] = closed.value.rcvd.reason  # type: ignore[assignment]
+            for _ in range(100):
+                if "server" in codes:
+                    break
+                await asyncio.sleep(0.05)
+            return running
+
+    running = run(main())
+    assert running.process.wait(WAIT) == 0
+    assert codes["client"] == 1001 and codes["server"] == 1001
+    assert codes["client_reason"] == "proxy stopping"
+    records = running.records()
+    injected = [r for r in records if r["event"] == "injected"]
+    assert {r["direction"] for r in injected} == {"client-to-server", "server-to-client"}
+    summary = records[-1]
+    assert summary["event"] == "summary" and summary["cause"] == "the proxy stopped"
