@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from wstool.core.frames import Role
-from wstool.session.format import read_session
-from wstool.session.replay import Message, differences, plan_replay
+from wstool.session.format import SessionError, read_session
+from wstool.session.replay import Message, differences, load_plan, plan_replay
 
 from .test_format import record_conversation
 
@@ -83,3 +85,51 @@ def test_the_server_script_answers_as_the_recorded_server_did() -> None:
         (2, b"\x00\x01\x02", None),
     ]
     assert script.close_code() is None
+
+
+def _session_bytes() -> bytes:
+    file = io.BytesIO()
+    record_conversation(file)
+    return file.getvalue()
+
+
+@pytest.mark.parametrize("frames", [False, True])
+def test_load_plan_reads_the_file_into_the_same_plan(frames: bool) -> None:
+    """The one-pass loader replay uses plans exactly as read_session and plan_replay do."""
+    raw = _session_bytes()
+    whole = plan_replay(_conn(), frames=frames)  # type: ignore[arg-type]
+    plan, session = load_plan(io.BytesIO(raw), frames=frames)
+    assert plan == whole
+    assert session.connections[1].close is not None  # kept; the frames are not
+    assert session.connections[1].frames == []
+
+
+def test_load_plan_names_the_connections_a_session_has() -> None:
+    with pytest.raises(SessionError, match=r"^no connection 7 \(it has 1\)$"):
+        load_plan(io.BytesIO(_session_bytes()), conn_id=7)
+    header = _session_bytes().splitlines(keepends=True)[0]
+    with pytest.raises(SessionError, match=r"^the session holds no connection$"):
+        load_plan([header])
+
+
+def test_load_plan_is_as_strict_as_the_reader() -> None:
+    """A bad line anywhere, in the planned connection or not, is named by its number."""
+    lines = _session_bytes().splitlines(keepends=True)
+    other = lines[1].replace(b'"conn":1', b'"conn":2')
+    bad_other = b'{"type":"frame","conn":2,"from":"nobody"}\n'
+    with pytest.raises(SessionError, match=r"^line 4: frame record with 'from' missing or wrong"):
+        load_plan([*lines[:2], other, bad_other, *lines[2:]])
+    with pytest.raises(SessionError, match=r"^line 3: frame record for connection 5, never opened"):
+        load_plan([*lines[:2], b'{"type":"frame","conn":5,"from":"client"}\n', *lines[2:]])
+    broken = b'{"type":"frame","conn":1,"from":"server","message":{"opcode":2,"base64":"!"}}\n'
+    with pytest.raises(SessionError, match=r"^line 3: a message that is neither text nor base64"):
+        load_plan([*lines[:2], broken])
+    with pytest.raises(SessionError, match=r"^line 3: not JSON"):
+        load_plan([*lines[:2], b"{oops\n", *lines[2:]])
+
+
+def test_load_plan_leaves_out_a_cut_last_line() -> None:
+    raw = _session_bytes()
+    plan, session = load_plan(io.BytesIO(raw[: raw.rindex(b"\n", 0, len(raw) - 1) + 20]))
+    assert session.notes == ["the last line was cut short"]
+    assert len(plan.steps) == 2

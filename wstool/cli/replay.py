@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -353,30 +354,22 @@ def _diff_style(line: str) -> str:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from wstool.cli.sessions import read_session_file
-    from wstool.session.replay import plan_replay
+    """The plan for the session's connection, read line by line as the file is read."""
+    from wstool.session.format import SessionError
+    from wstool.session.replay import load_plan
 
+    gc.disable()  # the plan makes no cycles; the collector would rescan it as it grows
     try:
         with open(args.session, "rb") as file:
-            raw = file.read()
+            # The frames' bytes are read only when --frames sends them.
+            plan = load_plan(file, conn_id=args.conn, frames=args.frames)[0]
+        gc.freeze()  # and the plan is kept out of the collections made while replaying
+        return plan
     except OSError as exc:
         raise CommandError(
             f"cannot read {args.session!r}: {exc.strerror}", ExitStatus.USAGE
         ) from exc
-    # The frames' bytes are read only when --frames sends them (a long session loads faster).
-    session = read_session_file(raw, args.session, check_frames=False)
-    if not session.connections:
-        raise CommandError(f"{args.session}: the session holds no connection", ExitStatus.USAGE)
-    conn_id = args.conn if args.conn is not None else next(iter(session.connections))
-    conn = session.connections.get(conn_id)
-    if conn is None:
-        known = ", ".join(str(n) for n in session.connections)
-        raise CommandError(
-            f"{args.session}: no connection {conn_id} (it has {known})", ExitStatus.USAGE
-        )
-    from wstool.session.format import SessionError
-
-    try:
-        return plan_replay(conn, frames=args.frames)
     except SessionError as exc:
         raise CommandError(f"{args.session}: {exc}", ExitStatus.USAGE) from None
+    finally:
+        gc.enable()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,17 @@ __all__ = [
     "FrameEvent",
     "Session",
     "SessionError",
+    "add_record",
+    "decode_frame",
     "frame_at",
+    "frame_connection",
     "frame_record",
+    "frame_sender",
     "header_record",
     "looks_like_session",
     "message_record",
     "read_session",
+    "session_records",
 ]
 
 FORMAT = "wstool-session"
@@ -136,7 +141,7 @@ class FrameEvent:
     @property
     def frame(self) -> WireFrame:
         if self._frame is None:
-            self._frame = _decode_frame(self.line, self.record)
+            self._frame = decode_frame(self.line, self.record)
         return self._frame
 
 
@@ -200,20 +205,16 @@ def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Sessio
     Raises:
         SessionError: the file is not a session, or a line is malformed.
     """
-    every = list(lines)
     session: Session | None = None
     notes: list[str] = []
-    for number, record in _parsed(every, notes):
-        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
-            raise SessionError(f"line {number}: a record must be an object with a 'type'")
+    for number, record in session_records(lines, notes):
         if session is None:
-            session = Session(_header(number, record), {}, notes)
+            session = Session(record, {}, notes)
         elif record["type"] == "frame":  # most lines: inline
             _add_frame(session, number, record)
         else:
-            _add(session, number, record)
-    if session is None:
-        raise SessionError("line 1: empty: not a wstool session")
+            add_record(session, number, record)
+    assert session is not None  # session_records yields the header first, or raises
     if check_frames:
         for conn in session.connections.values():
             for event in conn.frames:
@@ -221,32 +222,40 @@ def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Sessio
     return session
 
 
-def _parsed(every: list[bytes], notes: list[str]) -> Iterable[tuple[int, Any]]:
-    """(line number, value) of each line that is not blank; a cut last line noted, left out.
+def session_records(
+    lines: Iterable[bytes], notes: list[str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of each line that is not blank, the header checked and first.
 
-    A well-formed file is parsed in one call to orjson (as one JSON array); anything else
-    line by line, which is where errors are found and explained.
+    Lines are parsed one at a time as they are read (orjson; Python's json for what only
+    it takes, and to explain an error), so a file need not be held whole. A last line cut
+    short (one without its newline that does not parse) is left out and noted in ``notes``.
+
+    Raises:
+        SessionError: the file is not a session, or a line is not a JSON object with a type.
     """
     import orjson  # a session of many frames reads several times faster than with json
 
-    try:
-        values = orjson.loads(b"[" + b",".join(every) + b"]")
-    except orjson.JSONDecodeError:
-        values = None
-    if values is not None and len(values) == len(every):  # not two values on one line
-        return enumerate(values, 1)
-    parsed = []
-    for number, line in enumerate(every, 1):
+    loads, refused = orjson.loads, orjson.JSONDecodeError
+    header = False
+    for number, line in enumerate(lines, 1):
         try:
-            parsed.append((number, orjson.loads(line)))
-        except orjson.JSONDecodeError:  # a blank, cut or unusual line
+            record = loads(line)
+        except refused:  # a blank, cut or unusual line
             if not line.strip():
                 continue
-            if number == len(every) and not line.endswith(b"\n") and parsed:
+            if header and not line.endswith(b"\n"):  # only the last line lacks one
                 notes.append("the last line was cut short")
                 break
-            parsed.append((number, _loads_or_explain(number, line)))
-    return parsed
+            record = _loads_or_explain(number, line)
+        if type(record) is not dict or type(record.get("type")) is not str:
+            raise SessionError(f"line {number}: a record must be an object with a 'type'")
+        if not header:
+            _header(number, record)
+            header = True
+        yield number, record
+    if not header:
+        raise SessionError("line 1: empty: not a wstool session")
 
 
 def _header(number: int, header: dict[str, Any]) -> dict[str, Any]:
@@ -261,13 +270,23 @@ def _header(number: int, header: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_frame(session: Session, number: int, record: dict[str, Any]) -> None:
+    connection = frame_connection(session, number, record)
+    connection.frames.append(_frame_event(number, connection.conn, record))
+
+
+def frame_connection(session: Session, number: int, record: dict[str, Any]) -> Connection:
+    """The opened connection a frame record names.
+
+    Raises:
+        SessionError: its ``conn`` is not an integer, or names a connection never opened.
+    """
     conn = record.get("conn")
     connection = session.connections.get(conn) if type(conn) is int else None
     if connection is None:
         if not isinstance(conn, int):
             raise SessionError(f"line {number}: frame record without an integer 'conn'")
         raise SessionError(f"line {number}: frame record for connection {conn}, never opened")
-    connection.frames.append(_frame_event(number, connection.conn, record))
+    return connection
 
 
 def _loads_or_explain(number: int, line: bytes) -> Any:
@@ -280,7 +299,12 @@ def _loads_or_explain(number: int, line: bytes) -> Any:
         raise SessionError(f"line {number}: not JSON (not UTF-8 text)") from None
 
 
-def _add(session: Session, number: int, record: dict[str, Any]) -> None:
+def add_record(session: Session, number: int, record: dict[str, Any]) -> None:
+    """Add an open, close or disconnect record (or a frame) to ``session``, checked.
+
+    Raises:
+        SessionError: the record is malformed or names a connection never opened.
+    """
     kind = record["type"]
     conn = record.get("conn")
     if not isinstance(conn, int):
@@ -309,25 +333,40 @@ def _add(session: Session, number: int, record: dict[str, Any]) -> None:
 _SENDERS = {role.value: role for role in Role}
 
 
-def _frame_event(number: int, conn: int, record: dict[str, Any]) -> FrameEvent:
+def frame_sender(number: int, record: dict[str, Any]) -> Role:
+    """The end that sent a frame record, after checking its ``from`` and ``message``.
+
+    Raises:
+        SessionError: either is missing or of the wrong kind.
+    """
     sender = _SENDERS.get(record.get("from"))  # type: ignore[arg-type]
     if sender is None:
         raise SessionError(f"line {number}: frame record with 'from' missing or wrong")
     message = record.get("message")
-    if message is not None and not isinstance(message, dict):
+    if message is not None and type(message) is not dict:
         raise SessionError(f"line {number}: 'message' must be an object")
+    return sender
+
+
+def _frame_event(number: int, conn: int, record: dict[str, Any]) -> FrameEvent:
+    sender = frame_sender(number, record)
     time = record.get("time")
     return FrameEvent(
         conn,
         sender,
         record,
         float(time) if isinstance(time, (int, float)) else None,
-        message,
+        record.get("message"),
         number,
     )
 
 
-def _decode_frame(number: int, record: dict[str, Any]) -> WireFrame:
+def decode_frame(number: int, record: dict[str, Any]) -> WireFrame:
+    """The frame a record's ``head`` and ``wire`` make.
+
+    Raises:
+        SessionError: they are missing, malformed, or not exactly one frame.
+    """
     try:
         head = bytes.fromhex(record["head"])
         payload = base64.b64decode(record["wire"], validate=True)

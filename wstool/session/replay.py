@@ -14,15 +14,32 @@ from __future__ import annotations
 import base64
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from wstool.core.frames import Role
 from wstool.core.http import header_values, parse_request_head
-from wstool.session.format import Connection, SessionError
+from wstool.session.format import (
+    Connection,
+    Session,
+    SessionError,
+    add_record,
+    decode_frame,
+    frame_connection,
+    frame_sender,
+    session_records,
+)
 
-__all__ = ["Message", "Plan", "ServerScript", "Step", "differences", "plan_replay"]
+__all__ = [
+    "Message",
+    "Plan",
+    "ServerScript",
+    "Step",
+    "differences",
+    "load_plan",
+    "plan_replay",
+]
 
 
 class Message(NamedTuple):
@@ -84,36 +101,132 @@ def plan_replay(conn: Connection, *, frames: bool = False, side: Role = Role.CLI
             the recording was compressed, the fragments are of the compressed message and
             the whole message is sent instead).
         side: the end to play; the other end's messages are what is expected.
+
+    Raises:
+        SessionError: a message record is neither text nor base64.
     """
-    plan = Plan()
-    plan.subprotocols, plan.deflate = _offers(conn.request)
-    start = next((e.time for e in conn.frames if e.time is not None), None) or 0.0
-    answers = 0
-    parts: list[bytes] = []  # frames of a client message still arriving
-    first_at = 0.0
+    planner = _Planner(conn, frames=frames, side=side)
     for event in conn.frames:
-        at = max(0.0, (event.time or start) - start)
-        if event.sender is not side:
-            if event.message is not None:
-                plan.expected.append(Message.from_record(event.message))
-                answers += 1
+        planner.frame(event.line, event.sender, event.record)
+    return planner.done()
+
+
+def load_plan(
+    lines: Iterable[bytes], *, conn_id: int | None = None, frames: bool = False
+) -> tuple[Plan, Session]:
+    """The client's plan for one connection, read from a session file's lines in one pass.
+
+    Every line is parsed and checked as :func:`~wstool.session.format.read_session` checks
+    it, but only the chosen connection's frames (the first connection's, unless ``conn_id``
+    says otherwise) are kept, and those as the plan, without a frame object each: a long
+    session is ready to replay in about the time it takes to parse it.
+
+    Returns:
+        the plan, and the session (its header, notes, and every connection's open and close
+        records; no frames).
+
+    Raises:
+        SessionError: the file is malformed (the line says where), or the connection is not
+        in it (``str`` names the ones it has).
+    """
+    notes: list[str] = []
+    session: Session | None = None
+    planner: _Planner | None = None
+    chosen = -1  # the connection planned, once its open record is read
+    for number, record in session_records(lines, notes):
+        if session is None:
+            session = Session(record, {}, notes)
             continue
-        if event.opcode in (0, 1, 2):
-            if not parts:
-                first_at = at
-            parts.append(event.frame.data if frames else b"")  # the bytes only when kept
-        if event.message is None:
+        kind = record["type"]
+        if kind == "frame":
+            conn = record.get("conn")
+            if conn == chosen and type(conn) is int:
+                assert planner is not None
+                planner.frame(number, frame_sender(number, record), record)
+            else:  # another connection's: checked, not kept
+                frame_connection(session, number, record)
+                frame_sender(number, record)
             continue
-        message = Message.from_record(event.message)
-        whole = not frames or len(parts) < 2 or event.message.get("compressed")
-        fragments = None if whole else tuple(parts)
-        plan.steps.append(Step(first_at, answers, message, fragments))
-        parts = []
-    if conn.close is not None and conn.close.get("initiator") == side.value:
-        plan.close_code = conn.close.get("sent_code") or conn.close.get("code") or 1000
-    elif side is Role.SERVER:
-        plan.close_code = None  # the client closed (or nobody did): the server does not
-    return plan
+        add_record(session, number, record)
+        if planner is None and kind == "open" and conn_id in (None, record["conn"]):
+            chosen = record["conn"]
+            planner = _Planner(session.connections[chosen], frames=frames)
+    assert session is not None  # session_records yields the header first, or raises
+    if planner is None:
+        known = ", ".join(str(n) for n in session.connections)
+        raise SessionError(
+            f"no connection {conn_id} (it has {known})"
+            if known
+            else "the session holds no connection"
+        )
+    return planner.done(), session
+
+
+class _Planner:
+    """A plan built frame record by frame record, in the order they were recorded."""
+
+    def __init__(self, conn: Connection, *, frames: bool = False, side: Role = Role.CLIENT) -> None:
+        self.conn = conn
+        self.side = side
+        self.keep_frames = frames
+        self.plan = Plan()
+        self.plan.subprotocols, self.plan.deflate = _offers(conn.request)
+        self.steps = self.plan.steps
+        self.expected = self.plan.expected
+        self.start: float | None = None
+        self.parts: list[bytes] = []  # frames of a message of ours still arriving
+        self.first_at = 0.0
+
+    def frame(self, number: int, sender: Role, record: dict[str, Any]) -> None:
+        """One frame record of the connection (its ``from`` already checked)."""
+        if self.start is None:
+            self.start = _time_of(record)
+        message = record.get("message")
+        if sender is not self.side:  # an answer: half the records, so kept short
+            if message is not None:
+                self.expected.append(_message(number, message))
+            return
+        if record.get("opcode") in (0, 1, 2):
+            if not self.parts:
+                time = _time_of(record)
+                timed = time is not None and self.start is not None
+                self.first_at = max(0.0, time - self.start) if timed else 0.0  # type: ignore[operator]
+            # The bytes only when kept.
+            self.parts.append(decode_frame(number, record).data if self.keep_frames else b"")
+        if message is None:
+            return
+        whole = not self.keep_frames or len(self.parts) < 2 or message.get("compressed")
+        fragments = None if whole else tuple(self.parts)
+        answers = len(self.expected)
+        self.steps.append(Step(self.first_at, answers, _message(number, message), fragments))
+        self.parts = []
+
+    def done(self) -> Plan:
+        plan, close, side = self.plan, self.conn.close, self.side
+        if close is not None and close.get("initiator") == side.value:
+            plan.close_code = close.get("sent_code") or close.get("code") or 1000
+        elif side is Role.SERVER:
+            plan.close_code = None  # the client closed (or nobody did): the server does not
+        return plan
+
+
+def _time_of(record: dict[str, Any]) -> float | None:
+    time = record.get("time")
+    return float(time) if type(time) is float or type(time) is int else None
+
+
+_new_message = tuple.__new__
+
+
+def _message(number: int, record: dict[str, Any]) -> Message:
+    """The message a frame record completes (its line number in the error, if any)."""
+    text = record.get("text")
+    if type(text) is str and record.get("opcode") == 1:  # most messages: no checks to add
+        return _new_message(Message, (1, text.encode("utf-8")))
+    try:
+        return Message.from_record(record)
+    except SessionError as exc:
+        raise SessionError(f"line {number}: {exc}") from None
 
 
 Reply = tuple[int, bytes, "tuple[bytes, ...] | None"]
