@@ -47,6 +47,8 @@ input formats (detected on their own):
                      Linux cooked v1/v2, BSD loopback, raw IP), also live
                      from a pipe: every WebSocket connection found by its
                      HTTP upgrade, frames in capture order, then a summary
+  session            a file from --record or import: shown as serve and
+                     connect showed it live (--json: its records as they are)
 
 examples:
   echo '81 05 48 65 6c 6c 6f' | wstool decode

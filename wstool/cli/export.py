@@ -84,7 +84,8 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
     from wstool import __version__
     from wstool.cli.sessions import read_session_file, transcript
 
-    session = read_session_file(_read(args.session, env), args.session)
+    order: list[tuple[int, dict[str, Any]]] = []
+    session = read_session_file(_read(args.session, env), args.session, order=order)
     target = args.har or args.text
     out = _open_output(target, env)
     try:
@@ -94,7 +95,7 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
             har = har_from_session(session, tool_version=__version__)
             out.write(json.dumps(har, indent=2, ensure_ascii=False) + "\n")
         else:
-            transcript(session, out)
+            transcript(session, out, order)
     finally:
         if out is not env.stdout:
             out.close()

@@ -195,12 +195,19 @@ def looks_like_session(head: bytes) -> bool:
     )
 
 
-def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Session:
+def read_session(
+    lines: Iterable[bytes],
+    *,
+    check_frames: bool = True,
+    order: list[tuple[int, dict[str, Any]]] | None = None,
+) -> Session:
     """Read a session file, strictly: a clear error with its line number for anything wrong.
 
     A last line cut short (the process was killed while writing it) is left out with a note.
     ``check_frames=False`` leaves each frame's bytes to be decoded (and checked) when first
-    used: a replay that sends whole messages never needs them.
+    used: a replay that sends whole messages never needs them. ``order``, if given, gets
+    every record after the header with its line number, in the order of the file (the
+    connections interleaved as they were recorded).
 
     Raises:
         SessionError: the file is not a session, or a line is malformed.
@@ -208,6 +215,8 @@ def read_session(lines: Iterable[bytes], *, check_frames: bool = True) -> Sessio
     session: Session | None = None
     notes: list[str] = []
     for number, record in session_records(lines, notes):
+        if order is not None and session is not None:
+            order.append((number, record))
         if session is None:
             session = Session(record, {}, notes)
         elif record["type"] == "frame":  # most lines: inline
