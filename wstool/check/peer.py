@@ -35,6 +35,7 @@ from wstool.core.frames import (
     violations,
 )
 from wstool.core.http import ResponseHead, parse_response_head
+from wstool.core.masking import apply_mask
 from wstool.core.uri import WebSocketURI, parse_uri
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Close",
     "Eof",
     "Fault",
+    "MaskFlip",
     "Msg",
     "Peer",
     "Ping",
@@ -55,6 +57,8 @@ __all__ = [
 ]
 
 _READ_SIZE = 1 << 20
+CLOSE_WAIT = 1.0
+"""Seconds the server side reads for the client's EOF after shutting its own side."""
 WIRE_CAP = 256 << 10
 """Bytes kept per direction for the wire log; the rest is counted, not kept."""
 
@@ -190,16 +194,20 @@ class ReplyReader:
     """Server bytes -> :data:`Event` objects, checking every frame the server sends.
 
     Args:
-        codec: the negotiated permessage-deflate codec (client side), if any.
+        codec: the negotiated permessage-deflate codec (ours), if any.
         clock: where event times come from.
+        sender: the role of the peer whose frames are read (a client's must be
+            masked, a server's must not: RFC 6455 §5.1).
     """
 
     def __init__(
         self,
         codec: PerMessageDeflate | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sender: Role = Role.SERVER,
     ) -> None:
         self.codec = codec
+        self.sender = sender
         self._clock = clock
         self._parser = FrameParser()
         self._opcode: int | None = None
@@ -215,7 +223,7 @@ class ReplyReader:
                 # RFC 6455 §5.5.1: after its Close, an endpoint sends no data frames.
                 events.append(Fault(f"{frame.opcode_name} frame after its Close frame"))
                 continue
-            found = violations(frame, Role.SERVER, deflate=self.codec is not None)
+            found = violations(frame, self.sender, deflate=self.codec is not None)
             if found:
                 events.append(Fault(f"{found[0].message} ({found[0].section})"))
                 continue
@@ -283,7 +291,7 @@ class Wire:
     received: int = 0
 
     def add(self, outgoing: bool, data: bytes) -> None:
-        """Note ``data`` written (``outgoing``) or read now."""
+        """Note ``data`` written by the client (``outgoing``) or by the server, now."""
         kept = self.sent if outgoing else self.received
         room = WIRE_CAP - min(kept, WIRE_CAP)
         if room and data:
@@ -304,24 +312,33 @@ class Wire:
 
 
 class Peer:
-    """One TCP (or TLS) connection to the server under test, with timeouts.
+    """One TCP (or TLS) connection to the peer under test, with timeouts.
 
     Args:
-        uri: where to connect.
+        uri: where to connect (with ``sock``: what the client asked for).
         timeout: the connect timeout, and the default for each wait.
         ssl_context: for ``wss://``; ``None`` uses the system's defaults.
+        sock: a connection a client opened to us (we are then the server:
+            the wire log's directions turn round).
     """
 
     def __init__(
-        self, uri: WebSocketURI, *, timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None
+        self,
+        uri: WebSocketURI,
+        *,
+        timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.uri = uri
         self.timeout = timeout
-        sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
+        self.server_side = sock is not None
+        if sock is None:
+            sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
+            if uri.secure:
+                context = ssl_context or ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=uri.host)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if uri.secure:
-            context = ssl_context or ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=uri.host)
         self.sock = sock
         self.buffer = b""
         self.inbox: list[bytes] = []
@@ -339,7 +356,7 @@ class Peer:
         """
         if self.write_error is not None:
             return False
-        self.wire.add(True, data)
+        self.wire.add(not self.server_side, data)
         step = chop or len(data) or 1
         view = memoryview(data)
         try:
@@ -377,7 +394,7 @@ class Peer:
             self.eof = Eof(time.monotonic(), reset=True)
             return
         if data:
-            self.wire.add(False, data)
+            self.wire.add(self.server_side, data)
             self.inbox.append(data)
         else:
             self.eof = Eof(time.monotonic())
@@ -403,7 +420,7 @@ class Peer:
         if not data:
             self.eof = Eof(time.monotonic())
         else:
-            self.wire.add(False, data)
+            self.wire.add(self.server_side, data)
         return data
 
     def read_head(self, deadline: float) -> ResponseHead | None:
@@ -427,6 +444,87 @@ class Peer:
         return self.eof
 
     def close(self) -> None:
-        """Close our socket (idempotent)."""
+        """Close our socket (idempotent); as the server, in order (RFC 6455 §7.1.1)."""
+        if self.server_side and self.eof is None:
+            # Shut our side, then read to the client's EOF (briefly): closing with
+            # unread bytes would send an RST that can destroy our Close frame.
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+                self.wait_eof(time.monotonic() + CLOSE_WAIT)
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+class MaskFlip:
+    """Turns a client's forged byte stream into a server's, frame by frame, as it goes.
+
+    The case table is written from the client's side: its frames are masked
+    unless a case tests an unmasked one. Run against a client, the same
+    stream must come from a server, whose frames RFC 6455 §5.1 forbids to
+    mask: "A server MUST NOT mask any frames that it sends to the client."
+    So each masked frame goes out unmasked, and each unmasked one (the case
+    of a peer's masking fault) masked with a fresh key, which the client
+    must then fail: "A client MUST close a connection if it detects a masked
+    frame." Headers are rewritten once whole; payload bytes pass as they
+    come, so a stream written in pieces arrives in the same pieces.
+    """
+
+    def __init__(self, mask_source: Callable[[int], bytes] = os.urandom) -> None:
+        self._mask_source = mask_source
+        self._pending = b""
+        self._left = 0
+        self._key_in = b""
+        self._key_out = b""
+        self._offset = 0
+
+    def feed(self, data: bytes) -> bytes:
+        """Client-side bytes in; the server-side bytes to write."""
+        out, data = [], self._pending + data
+        self._pending = b""
+        while data:
+            if self._left:
+                piece, data = data[: self._left], data[self._left :]
+                out.append(self._payload(piece))
+                continue
+            size = _header_size(data)
+            if size is None or len(data) < size:
+                self._pending = data
+                break
+            header, data = data[:size], data[size:]
+            out.append(self._header(header))
+        return b"".join(out)
+
+    def _header(self, header: bytes) -> bytes:
+        masked = bool(header[1] & 0x80)
+        length_end = len(header) - (4 if masked else 0)
+        self._key_in = header[length_end:] if masked else b""
+        self._key_out = b"" if masked else self._mask_source(4)
+        self._left = _payload_length(header)
+        self._offset = 0
+        second = (header[1] & 0x7F) | (0 if masked else 0x80)
+        return bytes((header[0], second)) + header[2:length_end] + self._key_out
+
+    def _payload(self, piece: bytes) -> bytes:
+        key = self._key_in or self._key_out
+        turn = self._offset % 4
+        self._offset += len(piece)
+        self._left -= len(piece)
+        # XOR with the key either way: it unmasks what was masked, masks what was not.
+        return apply_mask(piece, key[turn:] + key[:turn])
+
+
+def _header_size(data: bytes) -> int | None:
+    if len(data) < 2:
+        return None
+    code = data[1] & 0x7F
+    extra = 2 if code == 126 else 8 if code == 127 else 0
+    return 2 + extra + (4 if data[1] & 0x80 else 0)
+
+
+def _payload_length(header: bytes) -> int:
+    code = header[1] & 0x7F
+    if code == 126:
+        return int.from_bytes(header[2:4], "big")
+    if code == 127:
+        return int.from_bytes(header[2:10], "big")
+    return code

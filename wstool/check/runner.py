@@ -42,6 +42,7 @@ from wstool.check.peer import (
     Close,
     Event,
     Fault,
+    MaskFlip,
     Msg,
     Peer,
     Pong,
@@ -51,7 +52,7 @@ from wstool.check.peer import (
 )
 from wstool.core.deflate import EXTENSION_NAME, PerMessageDeflate, client_accept
 from wstool.core.errors import HandshakeError, WstoolError
-from wstool.core.frames import Opcode
+from wstool.core.frames import Opcode, Role
 from wstool.core.handshake import build_request, check_response, generate_key
 from wstool.core.http import ResponseHead
 from wstool.core.uri import WebSocketURI
@@ -69,8 +70,10 @@ __all__ = [
     "UNCLEAN",
     "UNIMPLEMENTED",
     "WRONG_CODE",
+    "EarlyVerdict",
     "Result",
     "run_case",
+    "run_served_case",
 ]
 
 OK, NON_STRICT, INFORMATIONAL = "OK", "NON-STRICT", "INFORMATIONAL"
@@ -108,6 +111,7 @@ class Result:
         remote_close_code: the code of the server's Close frame, if it sent one.
         wire: every byte both ways, if the case connected.
         started: when the case started (seconds since the epoch).
+        server_side: whether wstool was the server (the peer a client).
     """
 
     case: Case
@@ -121,6 +125,7 @@ class Result:
     remote_close_code: int | None = None
     wire: Wire | None = None
     started: float = 0.0
+    server_side: bool = False
 
 
 class _Verdict(Exception):
@@ -142,6 +147,10 @@ class _Judged:
     remote_close_code: int | None = None
 
 
+EarlyVerdict = _Verdict
+"""Raised by an opening handshake to end a case with a verdict (see :func:`run_served_case`)."""
+
+
 def _early(stop: _Verdict) -> _Judged:
     """A verdict reached before the connection was open: the closing is rated alike."""
     close = OK if stop.verdict in (OK, UNIMPLEMENTED, NON_STRICT) else FAILED
@@ -158,12 +167,43 @@ def run_case(case: Case, uri: WebSocketURI, *, ssl_context: ssl.SSLContext | Non
         return Result(
             case, FAILED, "cannot connect", str(exc), took, close_verdict=FAILED, started=started
         )
+    return _outcome(case, peer, lambda: _run(case, peer), start, started)
+
+
+def run_served_case(
+    case: Case, peer: Peer, opening: Callable[[], PerMessageDeflate | None]
+) -> Result:
+    """Run ``case`` over a connection a client opened to us, wstool being the server.
+
+    The case's frames go out as a server's (:class:`~wstool.check.peer.MaskFlip`)
+    and the client's are checked as a client's; the judging is the same.
+
+    Args:
+        case: a case whose outcome is an :class:`~wstool.check.model.Expect`.
+        peer: the accepted connection, its request head read.
+        opening: answers the client's handshake and returns our codec, if
+            permessage-deflate was agreed; may raise :data:`EarlyVerdict`.
+    """
+    start, started = time.monotonic(), time.time()
+
+    def body() -> _Judged:
+        codec = opening()
+        assert isinstance(case.expect, Expect)
+        return _run_open(case, case.expect, peer, codec, case.steps)
+
+    return _outcome(case, peer, body, start, started)
+
+
+def _outcome(
+    case: Case, peer: Peer, body: Callable[[], _Judged], start: float, started: float
+) -> Result:
+    """Run ``body`` (the case on ``peer``) and turn what it judged into a result."""
     try:
-        judged = _run(case, peer)
+        judged = body()
     except _Verdict as stop:
         judged = _early(stop)
-    except WstoolError as exc:  # a case the client cannot even build (a local bug)
-        judged = _Judged(FAILED, "client error", str(exc), close_verdict=FAILED)
+    except WstoolError as exc:  # a case wstool cannot even build (a local bug)
+        judged = _Judged(FAILED, "wstool error", str(exc), close_verdict=FAILED)
     finally:
         peer.close()
     return Result(
@@ -178,6 +218,7 @@ def run_case(case: Case, uri: WebSocketURI, *, ssl_context: ssl.SSLContext | Non
         judged.remote_close_code,
         peer.wire,
         started,
+        peer.server_side,
     )
 
 
@@ -194,7 +235,19 @@ def _run(case: Case, peer: Peer) -> _Judged:
     if isinstance(expect, Refused):
         return _judge_refused(expect, head, peer)
     codec = _check_handshake(case, expect, key, head)
-    session = _Session(peer, ReplyReader(codec))
+    return _run_open(case, expect, peer, codec, steps)
+
+
+def _run_open(
+    case: Case,
+    expect: Expect,
+    peer: Peer,
+    codec: PerMessageDeflate | None,
+    steps: tuple[object, ...],
+) -> _Judged:
+    """The steps of an open connection, then the verdict."""
+    sender = Role.CLIENT if peer.server_side else Role.SERVER
+    session = _Session(peer, ReplyReader(codec, sender=sender))
     session.feed(peer.buffer)
     session.run(steps, codec, expect)
     return _judge(case, expect, session)
@@ -315,6 +368,8 @@ class _Session:
         self.late_failure = False
         self.failed_early = False
         self.wait_missed: str | None = None
+        self.rewrite: Callable[[bytes], bytes] = MaskFlip().feed if peer.server_side else bytes
+        self.who = "client" if peer.server_side else "server"
 
     @property
     def over(self) -> bool:
@@ -336,7 +391,7 @@ class _Session:
             if not self.sent_close:
                 # Answer as a client would (RFC 6455 §5.5.1); the server may be gone already.
                 payload = b"" if event.code is None else event.code.to_bytes(2, "big")
-                self.peer.write(client_frame(Opcode.CLOSE, payload))
+                self.peer.write(self.rewrite(client_frame(Opcode.CLOSE, payload)))
                 self.sent_close = True
 
     def drain(self) -> None:
@@ -386,7 +441,7 @@ class _Session:
                     self.wait_missed = f"no {step.reply} within {PROMPT:g}s"
                     return
             else:
-                data = _render(step, codec)  # type: ignore[arg-type]
+                data = self.rewrite(_render(step, codec))  # type: ignore[arg-type]
                 if _is_close(step):
                     self.sent_close = True
                 if not self.peer.write(data, getattr(step, "chop", None)):
@@ -408,6 +463,8 @@ class _Session:
         def done() -> bool:
             if self.peer.eof is not None or self.faults:
                 return True
+            if self.close is not None and self.peer.server_side:
+                return True  # the server closes TCP first (RFC 6455 §7.1.1): we do, now
             return self.close is not None and time.monotonic() > self.close.at + PROMPT
 
         while not done():
@@ -478,18 +535,23 @@ def _verdict(expect: Expect, session: _Session) -> tuple[str, str]:
     close, eof = session.close, session.peer.eof
     if session.replies != wanted:
         if _used_its_limit(wanted, session):
-            return INFORMATIONAL, "the server refused a message as too big (1009): its own limit"
+            return (
+                INFORMATIONAL,
+                f"the {session.who} refused a message as too big (1009): its limit",
+            )
         return FAILED, _difference(wanted, session.replies)
     if close is None:
         if eof is not None and expect.fails:
             return NON_STRICT, "TCP closed without a Close frame"
-        return FAILED, "no Close frame from the server" + ("" if eof else " within the time")
+        return FAILED, f"no Close frame from the {session.who}" + (
+            "" if eof else " within the time"
+        )
     notes = []
     if close.code not in expect.codes:
         shown = "empty" if close.code is None else close.code
         note = f"Close {shown}, expected {'/'.join(map(str, expect.codes))}"
         if close.code == TOO_BIG and not expect.fails:
-            return INFORMATIONAL, f"{note}: the server's own size limit"
+            return INFORMATIONAL, f"{note}: the {session.who}'s own size limit"
         if not expect.fails and close.code not in (1000, None):
             return FAILED, note
         notes.append(note)
@@ -515,7 +577,12 @@ def _used_its_limit(wanted: list[Msg | Pong], session: _Session) -> bool:
 def _unclean(session: _Session) -> list[str]:
     """What was wrong with how the server ended TCP after its Close (RFC 6455 §7.1.1)."""
     close, eof = session.close, session.peer.eof
-    notes = []
+    notes: list[str] = []
+    if session.peer.server_side:
+        # RFC 6455 §7.1.1: "the underlying TCP connection, in most normal cases, SHOULD
+        # be closed first by the server" (that is us); a client "MAY close the
+        # connection at any time after sending and receiving a Close message".
+        return notes
     if close is not None and (eof is None or eof.at - close.at > PROMPT):
         notes.append(f"TCP not closed by the server within {PROMPT:g}s of its Close")
     if eof is not None and (eof.reset or session.peer.write_error in _RESET_ERRORS):
@@ -530,11 +597,11 @@ def _close_verdict(expect: Expect, session: _Session, verdict: str) -> tuple[str
     close, eof = session.close, session.peer.eof
     if close is None:
         if eof is None:
-            return FAILED, "the server neither sent a Close nor closed TCP"
+            return FAILED, f"the {session.who} neither sent a Close nor closed TCP"
         return UNCLEAN, "TCP closed without a Close frame"
     if close.code not in expect.codes:
         if verdict == INFORMATIONAL:
-            return INFORMATIONAL, f"Close {close.code}: the server's own limit"
+            return INFORMATIONAL, f"Close {close.code}: the {session.who}'s own limit"
         wanted = "/".join("empty" if c is None else str(c) for c in expect.codes)
         return WRONG_CODE, f"the close code should have been {wanted}"
     unclean = _unclean(session)

@@ -1,0 +1,165 @@
+"""The case table for WebSocket clients: the same cases with the roles reversed.
+
+``wstool check client`` is the server. Each case's frames go out as a
+server's (unmasked, where the table masks them: see
+:class:`~wstool.check.peer.MaskFlip`), and the client must do what the table
+asks of a server: echo every message, answer pings, fail the connection with
+the right code, answer the Close. What is about a server alone is left out:
+the opening handshake section (0), cases that need a configured server
+(limits, a handshake timeout, subprotocols) and cases about what the client
+writes in its request. For permessage-deflate the client makes the offer:
+wstool accepts it with the parameters of the case's offer turned round (a
+case that asks a server for ``server_max_window_bits=9`` asks the client for
+``client_max_window_bits=9``), as the Autobahn Testsuite's fuzzingserver
+does; a client that offers nothing the case can use gets UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from wstool.check.cases import CASES
+from wstool.check.model import ANY, Case, Expect, Opening
+from wstool.check.peer import MaskFlip, Peer, client_frame
+from wstool.check.runner import FAILED, OK, UNIMPLEMENTED, EarlyVerdict, Result, run_served_case
+from wstool.core.deflate import (
+    EXTENSION_NAME,
+    ExtensionOffer,
+    PerMessageDeflate,
+    parse_params,
+    server_negotiate,
+)
+from wstool.core.errors import HandshakeError
+from wstool.core.frames import Opcode
+from wstool.core.handshake import ClientRequest, build_rejection, build_response, check_request
+from wstool.core.http import RequestHead, parse_request_head
+
+__all__ = [
+    "CLIENT_PROFILES",
+    "accept_request",
+    "client_cases",
+    "for_clients",
+    "not_run",
+    "read_request",
+    "run_client_case",
+]
+
+CLIENT_PROFILES = ("default", "no-deflate")
+"""Server configurations wstool plays itself; the others are about a server's own limits."""
+REQUEST_WAIT = 5.0
+"""Seconds a client has to send its whole request head."""
+
+
+def for_clients(case: Case) -> bool:
+    """Whether ``case`` has a meaning for a client (wstool being the server)."""
+    opening = case.opening
+    if not isinstance(case.expect, Expect) or not isinstance(opening, Opening):
+        return False  # refusals and dropped handshakes test a server's handshake
+    if case.id.split(".")[0] == "0" or case.profile not in CLIENT_PROFILES:
+        return False
+    if opening.subprotocols or opening.headers or opening.decoys:
+        return False  # what the client puts in its request is the client's choice
+    if opening.coalesce or opening.chop:
+        return False  # how a request is written: the server's handshake section
+    return case.expect.subprotocol in (ANY, None)
+
+
+def client_cases(cases: Iterable[Case] = CASES) -> list[Case]:
+    """The cases that run against clients, in table order."""
+    return [case for case in cases if for_clients(case)]
+
+
+def read_request(peer: Peer, deadline: float) -> RequestHead | None:
+    """The client's request head (bytes after it stay in ``peer.buffer``); None at EOF.
+
+    Raises:
+        HandshakeError: the head is malformed or too large.
+    """
+    while True:
+        parsed = parse_request_head(peer.buffer)
+        if parsed is not None:
+            head, used = parsed
+            peer.buffer = peer.buffer[used:]
+            return head
+        data = peer.recv(deadline)
+        if not data:
+            return None
+        peer.buffer += data
+
+
+def accept_request(peer: Peer, head: RequestHead) -> ClientRequest | None:
+    """Check the upgrade request (RFC 6455 §4.2.1); refuse it (and return None) if bad."""
+    try:
+        return check_request(head.method, head.target, head.headers, version=head.version)
+    except HandshakeError as exc:
+        peer.write(build_rejection(exc))
+        return None
+
+
+def _turned_round(offer: ExtensionOffer) -> dict[str, Any]:
+    """A client's offer in the table, as the server's wishes for the same agreement."""
+    params = parse_params(offer[1], role="client offer")
+    return {
+        "server_no_context_takeover": params.client_no_context_takeover,
+        "client_no_context_takeover": params.server_no_context_takeover,
+        "server_max_window_bits": params.client_max_window_bits,
+        "client_max_window_bits": params.server_max_window_bits,
+    }
+
+
+def _negotiate(case: Case, request: ClientRequest) -> tuple[PerMessageDeflate | None, bytes]:
+    """Our deflate codec (None: declined) and the 101 that says so."""
+    opening = case.opening
+    offer = opening.deflate if isinstance(opening, Opening) else None
+    agreed = None
+    if offer is not None and case.profile != "no-deflate":
+        agreed = server_negotiate(request.extensions, **_turned_round(offer))
+    if agreed is None:
+        return None, build_response(request)
+    params, answer = agreed
+    codec = PerMessageDeflate(params, is_client=False, max_inflated_size=None)
+    return codec, build_response(request, extensions=(answer,))
+
+
+def _opening(case: Case, peer: Peer, request: ClientRequest) -> PerMessageDeflate | None:
+    """Answer the client's request for ``case``; the agreed codec."""
+    codec, response = _negotiate(case, request)
+    peer.write(response)
+    if codec is None and isinstance(case.expect, Expect) and case.expect.deflate:
+        # RFC 7692 §5: deflate is optional; Autobahn rates its deflate cases
+        # UNIMPLEMENTED for a peer without it, and closes normally.
+        close = MaskFlip().feed(client_frame(Opcode.CLOSE, (1000).to_bytes(2, "big")))
+        peer.write(close)
+        offered = any(name == EXTENSION_NAME for name, _ in request.extensions)
+        why = "parameters this case can use" if offered else "permessage-deflate"
+        raise EarlyVerdict(UNIMPLEMENTED, "deflate not agreed", f"the client offered no {why}")
+    return codec
+
+
+def run_client_case(case: Case, peer: Peer, request: ClientRequest) -> Result:
+    """Run ``case`` on a client's connection whose upgrade request was accepted."""
+    result = run_served_case(case, peer, lambda: _opening(case, peer, request))
+    wanted_deflate = isinstance(case.expect, Expect) and case.expect.deflate
+    if wanted_deflate and result.verdict == FAILED and result.observed in _WALKED_AWAY:
+        # RFC 7692 §5: "If the client does not accept the response, the client
+        # MUST _Fail the WebSocket Connection_." A client that cannot use the
+        # parameters it was answered with has declined them, as a server may.
+        return replace(
+            result,
+            verdict=UNIMPLEMENTED,
+            detail="the client closed at once: it does not accept these parameters",
+            close_verdict=OK,
+            close_detail="",
+        )
+    return result
+
+
+_WALKED_AWAY = ("TCP closed", "TCP reset", "nothing")
+
+
+def not_run(case: Case, observed: str, detail: str) -> Result:
+    """The result of a case the client never came for (FAILED)."""
+    return Result(case, FAILED, observed, detail, 0.0, close_verdict=FAILED, started=time.time())
