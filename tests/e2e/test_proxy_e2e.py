@@ -225,3 +225,100 @@ def test_prompt_injects_both_ways_and_holds(server_port: int, tmp_path: Path) ->
         assert (tmp_path / "status").read_text().strip() == "0"
     finally:
         pane.tmux("kill-server")
+
+
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def masked(text: str) -> bytes:
+    from wstool.core.frames import encode_frame
+
+    return encode_frame(1, text.encode(), mask_key=b"\x37\xfa\x21\x3d")
+
+
+def wait_for_status(status: Path) -> str:
+    deadline = time.monotonic() + WAIT
+    while not status.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return status.read_text().strip()
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is needed for the proxy's prompt")
+def test_prompt_drops_edits_and_resends_a_pasted_line(server_port: int, tmp_path: Path) -> None:
+    """Held messages get numbers; /drop and /edit change what /release sends; a --json line
+    pasted at the prompt goes out again; Ctrl-C ends with Close 1001 to the client, exit 0."""
+    port = free_port()
+    argv = ["-q", "--to", f"ws://127.0.0.1:{server_port}/", "--listen", f"127.0.0.1:{port}"]
+    pane = Pane(f"wstool-proxy-edit-{os.getpid()}", tmp_path / "status", argv)
+    try:
+        pane.wait_for(r"^steer with /conns")
+        client = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        client.sendall(UPGRADE)
+        assert client.recv(4096).startswith(b"HTTP/1.1 101 ")
+        pane.wait_for(r"#1 127\.0\.0\.1:\d+ → ")
+        pane.type("/hold server")
+        pane.wait_for(r"#1: holding what goes to the server")
+        client.sendall(masked("one") + masked("two") + masked("three"))
+        pane.wait_for(r"held 3: #1 c→s TEXT 5 bytes  three")
+        pane.type("/drop 2")
+        pane.wait_for(r"#1 c→s held message 2 dropped")
+        pane.type("/edit 3 THREE, edited")
+        pane.wait_for(r"#1 c→s held message 3 edited \(13 bytes")
+        pane.type("/held")
+        pane.wait_for(r"^\s+3 #1 c→s TEXT 13 bytes \(edited\)")
+        pane.type("/release")
+        pane.wait_for(r"#1: released \d+ bytes to the server \(1 dropped, 1 edited\)")
+        assert read_frame(client) == b"one"  # the server's echoes
+        assert read_frame(client) == b"THREE, edited"
+        pane.type(
+            '{"event": "message", "conn": 1, "direction": "client-to-server", "text": "again"}'
+        )
+        pane.wait_for(r"#1: \d+ bytes to the server, sent")
+        assert read_frame(client) == b"again"
+        pane.tmux("send-keys", "-t", "main", "C-c")
+        head = client.recv(2)
+        assert head[0] == 0x88 and client.recv(head[1])[:2] == (1001).to_bytes(2, "big")
+        client.close()
+        assert wait_for_status(tmp_path / "status") == "0"
+    finally:
+        pane.tmux("kill-server")
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is needed for the proxy's prompt")
+def test_terminate_mode_has_the_prompt(server_port: int, tmp_path: Path) -> None:
+    """--terminate: /inject both ways, a held echo edited before it reaches the client."""
+    port = free_port()
+    argv = ["-q", "--terminate", "--to", f"ws://127.0.0.1:{server_port}/"]
+    pane = Pane(
+        f"wstool-proxy-term-{os.getpid()}",
+        tmp_path / "status",
+        [*argv, "--listen", f"127.0.0.1:{port}"],
+    )
+    try:
+        pane.wait_for(r"^steer with /conns")
+        client = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        client.sendall(UPGRADE)
+        assert client.recv(4096).startswith(b"HTTP/1.1 101 ")
+        pane.type("/inject client from the proxy")
+        assert read_frame(client) == b"from the proxy"
+        pane.type("/inject server echo this")  # the server's echo comes back to the client
+        assert read_frame(client) == b"echo this"
+        pane.type("/hold client")
+        pane.wait_for(r"#1: holding what goes to the client")
+        client.sendall(masked("original"))
+        pane.wait_for(r"held 1: #1 s→c TEXT 8 bytes  original")
+        pane.type("/edit 1 rewritten")
+        pane.wait_for(r"held message 1 edited")
+        pane.type("/release")
+        pane.wait_for(r"#1: released 1 messages to the client \(1 edited\)")
+        assert read_frame(client) == b"rewritten"
+        pane.type("/conns")
+        pane.wait_for(r"#1 127\.0\.0\.1:\d+ → ws://127\.0\.0\.1:\d+/ \(terminated\)")
+        client.close()
+        pane.tmux("send-keys", "-t", "main", "C-d")
+        assert wait_for_status(tmp_path / "status") == "0"
+    finally:
+        pane.tmux("kill-server")

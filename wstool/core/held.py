@@ -47,7 +47,8 @@ class HeldMessage:
         frames: how many frames it came in.
         wire_size: its frames' bytes, headers included.
         compressed: RSV1 on its first frame (permessage-deflate).
-        payload: its payload unmasked, as sent (compressed when compressed).
+        payload: its payload unmasked, as sent (compressed when compressed), or
+            as edited.
         dropped: left out on release.
         replacement: the frame sent in its place on release, if edited.
     """
@@ -167,6 +168,7 @@ class HeldQueue:
         message = self._get(number)
         opcode = message.opcode
         message.replacement = encode_frame(opcode, payload, mask_key=mask_key)
+        message.payload, message.compressed = payload, False  # what goes out now
         return message
 
     def release(self) -> bytes:
