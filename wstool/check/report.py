@@ -62,7 +62,7 @@ def case_record(agent: str, result: Result, wire_text: WireText | None = None) -
         "duration": round(result.duration * 1000),
         "started": result.started,
         "remoteCloseCode": result.remote_close_code,
-        "isServer": False,
+        "isServer": result.server_side,
         "opening": describe_opening(case),
         "sends": describe_steps(case, limit=1000),
         "rfc": rfc_of(case),

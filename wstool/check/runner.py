@@ -494,7 +494,7 @@ def _observed(session: _Session) -> str:
     if eof is not None:
         reset = session.peer.write_error in _RESET_ERRORS
         parts.append("TCP reset" if reset else str(eof))
-    elif close is not None:
+    elif close is not None and not session.peer.server_side:  # as the server, we close it
         parts.append("TCP open")
     if session.faults:
         parts.append(str(session.faults[0]))

@@ -1,10 +1,11 @@
-"""``wstool check``: the conformance cases against a server (or, later, a client).
+"""``wstool check``: the conformance cases against a server or a client.
 
 ``check server URL`` runs :mod:`wstool.check`'s cases against an echo
 server, several at a time, and prints a table by section, every case that
 is not OK with its wire log, and ``N passed, M failed``; ``--report DIR``
 writes Autobahn's JSON layout and an HTML report; ``--spec`` reads an
-Autobahn ``fuzzingclient.json``. ``check list`` prints the cases.
+Autobahn ``fuzzingclient.json``. ``check client`` is a test server for
+clients (:mod:`wstool.cli.check_client`). ``check list`` prints the cases.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
-from wstool.cli.options import add_command, add_output_options
+from wstool.cli.options import add_command, add_output_options, port
 
 __all__ = ["add_parser", "run"]
 
@@ -34,8 +35,17 @@ CODE, UNCLEAN, FAILED).
 _EPILOG = """\
 modes:
   server URL         run the cases against the echo server at URL
+  client             listen (127.0.0.1:9001, --host, --port; 0: any port), print the
+                     URL, and run the cases against clients that connect: Autobahn's
+                     fuzzingserver protocol (getCaseCount, getCaseInfo?case=N,
+                     runCase?case=N&agent=A, getCaseStatus, updateReports?agent=A),
+                     so an Autobahn client harness runs unchanged; the client must
+                     echo every message. With --cmd 'PROGRAM {url}' the program runs
+                     once per case ({url}: the case's URL; stdin a pipe left open,
+                     stdout and stderr read) and must echo by itself ('websocat {url}'
+                     does not); the run ends when every case has run.
   list server        print every case: id, section, description
-  list client        the same for client cases (none yet)
+  list client        the same for the client cases
 
 case patterns (--cases, --exclude; comma-separated, repeatable):
   6.4.*  a glob over the dotted id;   6.4  6.4 and every case under it;   9  section 9
@@ -52,6 +62,8 @@ examples:
   wstool check server ws://127.0.0.1:9001/ --deflate --report reports/
   wstool check server --spec fuzzingclient.json
   wstool check list server | grep UTF-8
+  wstool check client --port 9001 --report reports/clients   # then run the harness
+  wstool check client --port 0 --cmd 'python3 my_echo_client.py {url}'
 
 exit statuses: 0 no case FAILED, 1 some case FAILED, 2 bad usage or spec,
 5 the server cannot be reached.
@@ -67,7 +79,7 @@ def add_parser(commands: Any) -> None:
         description=_HELP,
         epilog=_EPILOG,
     )
-    check.add_argument("mode", choices=("server", "list"), help="what to do")
+    check.add_argument("mode", choices=("server", "client", "list"), help="what to do")
     check.add_argument(
         "target", nargs="?", metavar="URL|ROLE", help="server: its URL; list: server or client"
     )
@@ -89,7 +101,14 @@ def add_parser(commands: Any) -> None:
     check.add_argument(
         "--profile", action="append", default=[], metavar="NAME=URL", help="a profile's server"
     )
-    check.add_argument("--spec", metavar="FILE", help="an Autobahn fuzzingclient.json")
+    check.add_argument(
+        "--spec", metavar="FILE", help="an Autobahn fuzzingclient.json (client: fuzzingserver.json)"
+    )
+    check.add_argument("--host", help="client: the address to listen on (default: 127.0.0.1)")
+    check.add_argument(
+        "--port", type=port, help="client: the port to listen on (default: 9001; 0: any)"
+    )
+    check.add_argument("--cmd", metavar="'PROGRAM {url}'", help="client: run this client per case")
     check.add_argument(
         "--insecure", action="store_true", help="wss://: do not verify the certificate"
     )
@@ -111,6 +130,12 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     """Run ``wstool check``."""
     if args.mode == "list":
         return _list(args, env)
+    if args.mode == "client":
+        from wstool.cli.check_client import run_client
+
+        return run_client(args, env)
+    if args.cmd or args.host or args.port is not None:
+        raise CommandError("--cmd, --host and --port are for 'check client'", ExitStatus.USAGE)
     return _check_server(args, env)
 
 
@@ -122,8 +147,9 @@ def _list(args: argparse.Namespace, env: Environment) -> int:
     if role not in ("server", "client"):
         raise CommandError("list: say 'server' or 'client'", ExitStatus.USAGE)
     if role == "client":
-        env.stdout.write("no client cases yet: 'wstool check client' is not built\n")
-        return ExitStatus.OK
+        from wstool.cli.check_client import list_client_cases
+
+        return list_client_cases(args, env)
     include = _patterns(args.cases) or ["*"]
     for case in select_cases(include, _patterns(args.exclude)):
         profile = "" if case.profile == "default" else f"  [profile {case.profile}]"
