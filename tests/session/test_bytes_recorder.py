@@ -124,3 +124,68 @@ def test_compressed_messages_are_inflated_with_the_agreed_parameters() -> None:
         "hello again",
     ]
     assert all(r["rsv"] == [True, False, False] for r in records)
+
+
+def _deflated_frames(messages: list[tuple[int, bytes, int]]) -> bytes:
+    """Client frames of a deflate connection: whole compressed messages, fragmented ones,
+    uncompressed ones, and compressed bytes that do not inflate, in the order given."""
+    from wstool.core.deflate import DeflateParams, PerMessageDeflate
+
+    sender = PerMessageDeflate(DeflateParams(), is_client=True)
+    out = b""
+    for opcode, data, how in messages:
+        if how == 0:  # whole, compressed
+            out += encode_frame(opcode, sender.compress(data), rsv1=True, mask_key=b"abcd")
+        elif how == 1:  # compressed, in two frames
+            payload = sender.compress(data)
+            out += forge_frame(opcode=opcode, payload=payload[:1], fin=False, rsv1=True)
+            out += forge_frame(opcode=0, payload=payload[1:], fin=True)
+        elif how == 2:  # not compressed
+            out += encode_frame(opcode, data, mask_key=b"wxyz")
+        else:  # RSV1 on bytes that are not DEFLATE: the context is lost from here on
+            out += encode_frame(opcode, b"\xff" + data, rsv1=True)
+    return out
+
+
+_messages = st.lists(
+    st.tuples(
+        st.sampled_from([1, 2]),
+        st.one_of(st.text(max_size=60).map(str.encode), st.binary(max_size=60)),
+        st.sampled_from([0, 0, 0, 1, 2, 3]),
+    ),
+    max_size=10,
+)
+
+
+@needs_c
+@given(_messages, st.lists(st.integers(1, 200), max_size=6))
+def test_c_and_python_inflate_to_the_same_records(
+    messages: list[tuple[int, bytes, int]], chunks: list[int]
+) -> None:
+    """Compressed messages written in C (inflated by the callback) equal the Python path's."""
+    data = _deflated_frames(messages)
+    with_c = _records(data, chunks, DEFLATE_101)
+    original = bytes_recorder.frame_lines
+    bytes_recorder.frame_lines = bytes_recorder._frame_lines_python
+    try:
+        in_python = _records(data, chunks, DEFLATE_101)
+    finally:
+        bytes_recorder.frame_lines = original
+    assert with_c == in_python
+
+
+def test_compressed_text_that_is_not_utf8_has_no_message() -> None:
+    from wstool.core.deflate import DeflateParams, PerMessageDeflate
+
+    sender = PerMessageDeflate(DeflateParams(), is_client=True)
+    frames = encode_frame(1, sender.compress(b"\xff\xfe"), rsv1=True, mask_key=b"abcd")
+    frames += encode_frame(2, sender.compress(b"\xff\xfe"), rsv1=True, mask_key=b"abcd")
+    text, binary = _records(frames, [], DEFLATE_101)
+    assert "message" not in text
+    assert binary["message"] == {
+        "opcode": 2,
+        "frames": 1,
+        "compressed": True,
+        "size": 2,
+        "base64": "//4=",
+    }

@@ -1,7 +1,7 @@
 /*
  * wstool.session._records: session frame records written in C.
  *
- * frame_lines(data, pos, prefix, data_frames_to_python) -> (lines, pos, stopped)
+ * frame_lines(data, pos, prefix, data_frames_to_python[, inflate]) -> (lines, pos, stopped)
  *
  * Reads the frames in data from pos on and writes one session record line for
  * each (see docs/session-format.md): prefix (the record's start, with its
@@ -12,7 +12,13 @@
  * Only the common frame is written here: FIN set, no RSV bit, opcode text,
  * binary, close, ping or pong (text only if its payload is valid UTF-8), and
  * no data frame while data_frames_to_python is true (a fragmented message is
- * being assembled in Python). At any other complete frame it stops with
+ * being assembled in Python). With a fifth argument, inflate (a callable
+ * taking a compressed message's payload, unmasked, and returning the message
+ * inflated, or None where it cannot be inflated), a whole compressed message
+ * in one frame (FIN and RSV1 set, RSV2 and RSV3 clear, text or binary) is
+ * written here too, its message inflated by that callable (which keeps the
+ * permessage-deflate context): text as text when it is UTF-8, else no message,
+ * as the Python path writes it. At any other complete frame it stops with
  * stopped = 1 and pos at that frame, for session.recorder to write it (and
  * to inflate, or assemble fragments); at the end of the complete frames it
  * stops with stopped = 0 and pos at the first byte not yet used. Recording a
@@ -187,42 +193,45 @@ put_json_text(Out *o, const unsigned char *s, Py_ssize_t n)
     }
 }
 
-/* One frame's record after the prefix. Returns 1 written, 0 not for C, -1 error. */
-static int
-write_frame(Out *o, const char *prefix, Py_ssize_t prefix_len, const unsigned char *f,
-            Py_ssize_t head_len, Py_ssize_t length, int masked, unsigned char **scratch,
-            Py_ssize_t *scratch_cap)
+/* The payload of frame f unmasked: f's own bytes, or scratch. NULL on a memory error. */
+static const unsigned char *
+unmasked(const unsigned char *f, Py_ssize_t head_len, Py_ssize_t length, int masked,
+         unsigned char **scratch, Py_ssize_t *scratch_cap)
+{
+    const unsigned char *payload = f + head_len;
+    if (!masked || length == 0) {
+        return payload;
+    }
+    if (*scratch_cap < length) {
+        unsigned char *grown = PyMem_Realloc(*scratch, (size_t)(length ? length : 1));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        *scratch = grown;
+        *scratch_cap = length;
+    }
+    const unsigned char *key = f + head_len - 4;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        (*scratch)[i] = payload[i] ^ key[i & 3];
+    }
+    return *scratch;
+}
+
+/* The record's fields from fin to wire, after the prefix (room reserved by the caller). */
+static void
+put_frame_fields(Out *o, const unsigned char *f, Py_ssize_t head_len, Py_ssize_t length,
+                 int masked, int rsv1)
 {
     int opcode = f[0] & 0x0F;
     const unsigned char *payload = f + head_len;
-    const unsigned char *data = payload;
-    int message = opcode == 1 || opcode == 2;
 
-    if (masked && message) {
-        if (*scratch_cap < length) {
-            unsigned char *grown = PyMem_Realloc(*scratch, (size_t)(length ? length : 1));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            *scratch = grown;
-            *scratch_cap = length;
-        }
-        const unsigned char *key = f + head_len - 4;
-        for (Py_ssize_t i = 0; i < length; i++) {
-            (*scratch)[i] = payload[i] ^ key[i & 3];
-        }
-        data = *scratch;
+    if (rsv1) {
+        PUTS(o, "\"fin\":true,\"rsv\":[true,false,false],\"opcode\":");
     }
-    if (opcode == 1 && !valid_utf8(data, length)) {
-        return 0;
+    else {
+        PUTS(o, "\"fin\":true,\"rsv\":[false,false,false],\"opcode\":");
     }
-    /* prefix + fixed text + hex head + base64 wire + message (text escapes to 6x at most) */
-    if (reserve(o, prefix_len + 256 + 2 * head_len + 4 * (length / 3 + 1) + 6 * length + 8) < 0) {
-        return -1;
-    }
-    put(o, prefix, prefix_len);
-    PUTS(o, "\"fin\":true,\"rsv\":[false,false,false],\"opcode\":");
     put_int(o, (unsigned long long)opcode);
     if (masked) {
         PUTS(o, ",\"mask\":\"");
@@ -239,22 +248,113 @@ write_frame(Out *o, const char *prefix, Py_ssize_t prefix_len, const unsigned ch
     PUTS(o, "\",\"wire\":\"");
     put_b64(o, payload, length);
     PUTS(o, "\"");
-    if (message) {
-        PUTS(o, ",\"message\":{\"opcode\":");
-        put_int(o, (unsigned long long)opcode);
+}
+
+/* ,"message":{...} for a message of one frame (room reserved by the caller). */
+static void
+put_message(Out *o, int opcode, const unsigned char *data, Py_ssize_t size, int compressed)
+{
+    PUTS(o, ",\"message\":{\"opcode\":");
+    put_int(o, (unsigned long long)opcode);
+    if (compressed) {
+        PUTS(o, ",\"frames\":1,\"compressed\":true,\"size\":");
+    }
+    else {
         PUTS(o, ",\"frames\":1,\"compressed\":false,\"size\":");
-        put_int(o, (unsigned long long)length);
-        if (opcode == 1) {
-            PUTS(o, ",\"text\":\"");
-            put_json_text(o, data, length);
+    }
+    put_int(o, (unsigned long long)size);
+    if (opcode == 1) {
+        PUTS(o, ",\"text\":\"");
+        put_json_text(o, data, size);
+    }
+    else {
+        PUTS(o, ",\"base64\":\"");
+        put_b64(o, data, size);
+    }
+    PUTS(o, "\"}");
+}
+
+/* Room for a record: prefix, fixed text, hex head, base64 wire, and a message of size
+   bytes (text escapes to 6x at most). */
+#define RECORD_ROOM(prefix_len, head_len, length, size) \
+    ((prefix_len) + 256 + 2 * (head_len) + 4 * ((length) / 3 + 1) + 6 * (size) + 8)
+
+/* One frame's record after the prefix. Returns 1 written, 0 not for C, -1 error. */
+static int
+write_frame(Out *o, const char *prefix, Py_ssize_t prefix_len, const unsigned char *f,
+            Py_ssize_t head_len, Py_ssize_t length, int masked, unsigned char **scratch,
+            Py_ssize_t *scratch_cap)
+{
+    int opcode = f[0] & 0x0F;
+    int message = opcode == 1 || opcode == 2;
+    const unsigned char *data = f + head_len;
+
+    if (message) {
+        data = unmasked(f, head_len, length, masked, scratch, scratch_cap);
+        if (data == NULL) {
+            return -1;
         }
-        else {
-            PUTS(o, ",\"base64\":\"");
-            put_b64(o, data, length);
-        }
-        PUTS(o, "\"}");
+    }
+    if (opcode == 1 && !valid_utf8(data, length)) {
+        return 0;
+    }
+    if (reserve(o, RECORD_ROOM(prefix_len, head_len, length, message ? length : 0)) < 0) {
+        return -1;
+    }
+    put(o, prefix, prefix_len);
+    put_frame_fields(o, f, head_len, length, masked, 0);
+    if (message) {
+        put_message(o, opcode, data, length, 0);
     }
     PUTS(o, "}\n");
+    return 1;
+}
+
+/* A whole compressed message in one frame, inflated by inflate(). 1 written, -1 error. */
+static int
+write_deflated(Out *o, const char *prefix, Py_ssize_t prefix_len, const unsigned char *f,
+               Py_ssize_t head_len, Py_ssize_t length, int masked, unsigned char **scratch,
+               Py_ssize_t *scratch_cap, PyObject *inflate)
+{
+    int opcode = f[0] & 0x0F;
+    const unsigned char *data = unmasked(f, head_len, length, masked, scratch, scratch_cap);
+    if (data == NULL) {
+        return -1;
+    }
+    PyObject *compressed = PyBytes_FromStringAndSize((const char *)data, length);
+    if (compressed == NULL) {
+        return -1;
+    }
+    PyObject *inflated = PyObject_CallOneArg(inflate, compressed);
+    Py_DECREF(compressed);
+    if (inflated == NULL) {
+        return -1;
+    }
+    if (inflated != Py_None && !PyBytes_Check(inflated)) {
+        Py_DECREF(inflated);
+        PyErr_SetString(PyExc_TypeError, "inflate() must return bytes or None");
+        return -1;
+    }
+    const unsigned char *message = NULL;
+    Py_ssize_t size = 0;
+    if (inflated != Py_None) {
+        message = (const unsigned char *)PyBytes_AS_STRING(inflated);
+        size = PyBytes_GET_SIZE(inflated);
+        if (opcode == 1 && !valid_utf8(message, size)) {
+            message = NULL; /* text that is not UTF-8: no message, as in Python */
+        }
+    }
+    if (reserve(o, RECORD_ROOM(prefix_len, head_len, length, message ? size : 0)) < 0) {
+        Py_DECREF(inflated);
+        return -1;
+    }
+    put(o, prefix, prefix_len);
+    put_frame_fields(o, f, head_len, length, masked, 1);
+    if (message != NULL) {
+        put_message(o, opcode, message, size, 1);
+    }
+    PUTS(o, "}\n");
+    Py_DECREF(inflated);
     return 1;
 }
 
@@ -269,11 +369,13 @@ frame_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t scratch_cap = 0;
     PyObject *result = NULL;
 
-    if (nargs != 4) {
+    if (nargs != 4 && nargs != 5) {
         PyErr_SetString(PyExc_TypeError,
-                        "frame_lines() takes 4 arguments (data, pos, prefix, data_frames_to_python)");
+                        "frame_lines() takes 4 or 5 arguments "
+                        "(data, pos, prefix, data_frames_to_python[, inflate])");
         return NULL;
     }
+    PyObject *inflate = nargs == 5 && args[4] != Py_None ? args[4] : NULL;
     pos = PyLong_AsSsize_t(args[1]);
     if (pos == -1 && PyErr_Occurred()) {
         return NULL;
@@ -319,12 +421,19 @@ frame_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         int opcode = f[0] & 0x0F;
         int common = (f[0] & 0xF0) == 0x80 && (opcode == 1 || opcode == 2 || opcode == 8 ||
                                                opcode == 9 || opcode == 10);
-        if (common && data_to_python && (opcode == 1 || opcode == 2)) {
-            common = 0;
+        int deflated = inflate != NULL && (f[0] & 0xF0) == 0xC0 && (opcode == 1 || opcode == 2);
+        if (data_to_python && (opcode == 1 || opcode == 2)) {
+            common = deflated = 0;
         }
-        int written = common ? write_frame(&o, prefix.buf, prefix.len, f, head_len,
-                                           (Py_ssize_t)length, masked, &scratch, &scratch_cap)
-                             : 0;
+        int written = 0;
+        if (common) {
+            written = write_frame(&o, prefix.buf, prefix.len, f, head_len, (Py_ssize_t)length,
+                                  masked, &scratch, &scratch_cap);
+        }
+        else if (deflated) {
+            written = write_deflated(&o, prefix.buf, prefix.len, f, head_len, (Py_ssize_t)length,
+                                     masked, &scratch, &scratch_cap, inflate);
+        }
         if (written < 0) {
             goto done;
         }
@@ -345,7 +454,7 @@ done:
 
 static PyMethodDef records_methods[] = {
     {"frame_lines", (PyCFunction)(void (*)(void))frame_lines, METH_FASTCALL,
-     "frame_lines(data, pos, prefix, data_frames_to_python) -> (lines, pos, stopped)"},
+     "frame_lines(data, pos, prefix, data_frames_to_python[, inflate]) -> (lines, pos, stopped)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -3,9 +3,9 @@
 The wire hands a recorder every read and every write of a connection
 (``wire_data``); :class:`ByteStream` keeps one direction's unfinished frame
 and turns the rest into record lines. The common frame (one whole message or a
-control frame, no RSV bit) is written by the C function
-``wstool.session._records.frame_lines``; the others (fragments, compressed
-messages, anything unusual) here, through the core's message assembler, with
+control frame, no RSV bit, or one whole compressed message, inflated by a
+callback) is written by the C function ``wstool.session._records.frame_lines``;
+the others (fragments, anything unusual) here, through the core's message assembler, with
 the inflater the handshake agreed on. The connection itself then stays on its
 fast path: it builds no frame events for the recorder.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 from wstool.core.connection import MessageAssembler
 from wstool.core.deflate import PerMessageDeflate
+from wstool.core.errors import ProtocolError
 from wstool.core.events import MessageReceived
 from wstool.core.frames import Role, frame_at
 from wstool.core.inspect import HandshakeReport, negotiated_deflate
@@ -24,11 +25,17 @@ from wstool.session.format import frame_record, message_record
 
 __all__ = ["ByteStream", "frame_lines"]
 
-FrameLines = Callable[[bytes, int, bytes, bool], "tuple[bytes, int, int]"]
+FrameLines = Callable[
+    [bytes, int, bytes, bool, "Callable[[bytes], bytes | None] | None"], "tuple[bytes, int, int]"
+]
 
 
 def _frame_lines_python(
-    data: bytes, pos: int, prefix: bytes, to_python: bool
+    data: bytes,
+    pos: int,
+    prefix: bytes,
+    to_python: bool,
+    inflate: Callable[[bytes], bytes | None] | None = None,
 ) -> tuple[bytes, int, int]:
     """Where the C function is not built: every complete frame is left to :class:`ByteStream`."""
     return b"", pos, int(frame_at(data, pos) is not None)
@@ -66,6 +73,17 @@ class ByteStream:
             # We inflate what `sender` compressed, so we stand at the other end.
             codec = PerMessageDeflate(params, is_client=sender is Role.SERVER)
         self._assembler = MessageAssembler(max_message_size=None, codec=codec)
+        self._codec = codec
+        # A compressed message in one frame is written in C too, inflated by this codec.
+        self._inflate = None if codec is None else self._inflate_whole
+
+    def _inflate_whole(self, payload: bytes) -> bytes | None:
+        """A compressed message of one frame, inflated as the assembler would (None: it fails)."""
+        assert self._codec is not None
+        try:
+            return self._codec.decompress_fragment(payload, final=True)
+        except ProtocolError:  # the Python path's assembler then writes no message either
+            return None
 
     def feed(self, data: bytes, time: float, mono: float, lines: list[bytes]) -> None:
         """Append the record lines of the frames ``data`` completes to ``lines``."""
@@ -73,7 +91,7 @@ class ByteStream:
         prefix = self._head + f'"time":{time:.6f},"mono":{mono:.6f},'.encode()
         pos = 0
         while True:
-            written, pos, stopped = frame_lines(buf, pos, prefix, self._fragmenting)
+            written, pos, stopped = frame_lines(buf, pos, prefix, self._fragmenting, self._inflate)
             if written:
                 lines.append(written)
             if not stopped:
