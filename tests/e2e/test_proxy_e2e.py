@@ -151,8 +151,12 @@ class Pane:
                 f"; echo $? > {shlex.quote(str(status))}",
             ]
         )
-        self.tmux("start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";")
-        self.tmux("new-session", "-d", "-s", "main", "-x", "140", "-y", "50", "sh", "-c", command)
+        # One invocation: a server started on its own exits at once (no session),
+        # and a new-session racing that exit can be lost.
+        self.tmux(
+            "new-session", "-d", "-s", "main", "-x", "140", "-y", "50", "sh", "-c", command,
+            ";", "set-option", "-g", "remain-on-exit", "on",
+        )  # fmt: skip
 
     def tmux(self, *args: str) -> str:
         assert TMUX is not None
