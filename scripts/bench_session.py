@@ -20,12 +20,19 @@ Run from the repository root::
    are timed from launch to exit (startup included), each the median of the
    runs, taking turns; replay must report every answer as recorded. Goal:
    replay's msgs/s >= 0.8x connect's.
+
+3. Recording with permessage-deflate. The same connect (deflate on: every
+   message compressed both ways) against ``wstool serve -q`` and ``wstool
+   serve -q --record FILE`` in turn; the server's CPU time per message (from
+   /proc) of each, and their ratio. No goal of its own: it shows what
+   inflating the recorded messages costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -41,9 +48,9 @@ if not Path(WSTOOL[0]).exists():
 LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
 
 
-def start_serve() -> tuple[subprocess.Popen[str], str]:
+def start_serve(*extra: str) -> tuple[subprocess.Popen[str], str]:
     serve = subprocess.Popen(
-        [*WSTOOL, "serve", "--port", "0", "-q", "--ping-interval", "0"],
+        [*WSTOOL, "serve", "--port", "0", "-q", "--ping-interval", "0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -68,7 +75,6 @@ def timed(argv: list[str], stdin: Path | None, stdout: Path) -> float:
 
 def replay_rate(n: int, runs: int, tmp: Path) -> tuple[float, float]:
     lines = tmp / "lines.txt"
-    lines.write_text("".join(f"m{i:010d}{'x' * 21}\n" for i in range(n)))
     session = tmp / "pipe.session"
     serve, url = start_serve()
     try:
@@ -85,6 +91,35 @@ def replay_rate(n: int, runs: int, tmp: Path) -> tuple[float, float]:
         serve.terminate()
         serve.wait(10)
     return n / statistics.median(connect), n / statistics.median(replay)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def deflate_record_cost(n: int, runs: int, tmp: Path) -> tuple[float, float]:
+    """Server CPU microseconds per message, serve -q and serve -q --record, deflate client.
+
+    ``wstool connect`` in pipe mode (permessage-deflate on, every message compressed both
+    ways) sends N 32-byte lines to each server in turn; the server's CPU time is read from
+    /proc before and after. The median of the runs for each.
+    """
+    lines = tmp / "lines.txt"
+    plain: list[float] = []
+    recording: list[float] = []
+    for _ in range(runs):
+        for extra, into in (((), plain), (("--record", str(tmp / "deflate.session")), recording)):
+            serve, url = start_serve(*extra)
+            try:
+                before = cpu_seconds(serve.pid)
+                timed([*WSTOOL, "connect", url], lines, tmp / "deflate.txt")
+                into.append((cpu_seconds(serve.pid) - before) / n * 1e6)
+            finally:
+                serve.terminate()
+                serve.wait(10)
+    return statistics.median(plain), statistics.median(recording)
 
 
 def record_ratio(quick: bool, tmp: Path) -> tuple[float | None, float | None]:
@@ -115,11 +150,15 @@ def main() -> int:
     runs = args.runs or (3 if args.quick else 5)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
+        (tmp / "lines.txt").write_text("".join(f"m{i:010d}{'x' * 21}\n" for i in range(n)))
         plain = recording = connect = replay = None
+        deflate: tuple[float, float] | None = None
         if args.only != "replay":
             plain, recording = record_ratio(args.quick, tmp)
         if args.only != "record":
             connect, replay = replay_rate(n, runs, tmp)
+        if args.only != "replay":
+            deflate = deflate_record_cost(n, runs, tmp)
     print(f"{'':34}{'msgs/s':>12}{'ratio':>9}{'goal':>8}")
     if args.only == "replay":
         pass
@@ -130,6 +169,13 @@ def main() -> int:
         print(f"{'wstool serve -q --record FILE':34}{recording:12,.0f}{ratio:8.2f}x  >= 0.7x {ok}")
     else:
         print("recording: bench_serve.py gave no msg32 figures")
+    if deflate is not None:
+        plain_us, recording_us = deflate
+        print(f"{'serve -q, deflate client':34}{plain_us:10.1f} us server CPU a message")
+        print(
+            f"{'serve -q --record, deflate client':34}{recording_us:10.1f} us"
+            f"{plain_us / recording_us:6.2f}x  (no goal; msg32 above is the goal)"
+        )
     if connect and replay:
         print(f"{f'wstool connect (pipe, {n} msgs)':34}{connect:12,.0f}")
         ratio = replay / connect
