@@ -132,8 +132,9 @@ class Side(TwistedProtocol):
             return
         # Write to the other side first: decoding the copy must not delay it.
         other = self.other
+        held: list[HeldMessage] = []
         if self.held is not None:
-            self._hold(data)
+            held = self._hold(data)
         elif other is not None and not other.lost:
             other.transport.write(data)  # type: ignore[union-attr]
         tap = self.tap
@@ -143,6 +144,8 @@ class Side(TwistedProtocol):
                 self.relay.report(self.role, found)
             if self.injections:
                 self._inject_waiting()
+        if held and self.relay.on_held is not None:  # after the log has shown them
+            self.relay.on_held(self.relay, self.role, held)
 
     # -- steering: frames put into this side's stream, and holding it -------------------
 
@@ -202,14 +205,14 @@ class Side(TwistedProtocol):
                 max_frame_size=self.relay.inspect_limit,
             )
 
-    def _hold(self, data: bytes) -> None:
+    def _hold(self, data: bytes) -> list[HeldMessage]:
+        """Keep ``data``; return the messages it completes."""
         held = self.held
         assert held is not None
         found = held.feed(data)
-        if found and self.relay.on_held is not None:
-            self.relay.on_held(self.relay, self.role, found)
         if held.size > _HOLD_LIMIT and not self.lost and self.transport is not None:
             self.transport.pauseProducing()  # type: ignore[attr-defined]
+        return found
 
     def release(self) -> int:
         """Pass on what was held, in order (less what was dropped or edited); return its size."""

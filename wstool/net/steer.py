@@ -154,14 +154,14 @@ class RelaySteering(_Connections):
 
     def drop(self, number: int) -> str:
         """Leave held message ``number`` out when its direction is released."""
-        relay, side, message = self._held(number, "drop")
+        relay, side, message = self._held(number)
         assert side.held is not None
         side.held.drop(number)
         return f"{_said(relay.conn_id, _toward(side), message)} dropped (/release sends the rest)"
 
     def edit(self, number: int, payload: bytes) -> str:
         """Send ``payload`` instead of held message ``number`` (one uncompressed frame)."""
-        relay, side, message = self._held(number, "edit")
+        relay, side, message = self._held(number)
         assert side.held is not None
         toward = _toward(side)
         key = self._mask_source(4) if toward is Role.SERVER else None
@@ -175,7 +175,7 @@ class RelaySteering(_Connections):
             for message in messages:
                 self._on_held(held_record(relay.conn_id, sender.peer, message))
 
-    def _held(self, number: int, verb: str) -> tuple[Relay, Side, HeldMessage]:
+    def _held(self, number: int) -> tuple[Relay, Side, HeldMessage]:
         for relay in self._relays():
             for side in (relay.client, relay.upstream):
                 message = (
@@ -184,7 +184,7 @@ class RelaySteering(_Connections):
                 if side is None or message is None:
                     continue
                 if message.compressed and side.keeps_context:
-                    raise UsageError(_context_kept(relay.conn_id, side, message, verb))
+                    raise UsageError(_context_kept(relay.conn_id, side, message))
                 return relay, side, message
         raise UsageError(f"no held message {number} (/held lists them)")
 
@@ -223,13 +223,13 @@ def _changes(messages: list[HeldMessage]) -> str:
     return f" ({', '.join(said)})" if said else ""
 
 
-def _context_kept(conn_id: int, side: Side, message: HeldMessage, verb: str) -> str:
+def _context_kept(conn_id: int, side: Side, message: HeldMessage) -> str:
     sender, receiver = side.role.value, side.role.peer.value
     return (
-        f"cannot {verb} #{conn_id} {_SIDE_NAMES[side.role.peer]} held message "
-        f"{message.number}: it is compressed and the {sender} keeps its compression "
-        f"context between messages, so the {receiver} needs its bytes to inflate every "
-        "later one (release it, or run the proxy with --terminate)"
+        f"#{conn_id} {_SIDE_NAMES[side.role.peer]} held message {message.number} is "
+        f"compressed and the {sender} keeps its compression context between messages: "
+        f"the {receiver} needs its bytes to inflate every later one, so it cannot be "
+        "dropped or edited (release it, or run the proxy with --terminate)"
     )
 
 
