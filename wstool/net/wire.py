@@ -19,6 +19,7 @@ from wstool.core.connection import Connection, State
 from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
 from wstool.core.frames import CloseCode, Role
+from wstool.net.sockwrite import direct, fit_read_size, write_now
 
 __all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol"]
 
@@ -162,6 +163,8 @@ class WireProtocol(TwistedProtocol):
         self._pings_sent = 0
         self._closing_tcp = False
         self._producing = False
+        self._direct = False
+        """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
         # An observer that records sessions takes every read and write as bytes (its
         # frames are then built from them, and the connection stays on its fast path).
         self._tap: Callable[[int, bool, bytes], None] | None = getattr(observer, "wire_data", None)
@@ -171,6 +174,7 @@ class WireProtocol(TwistedProtocol):
     def connectionMade(self) -> None:
         transport: Any = self.transport
         transport.registerProducer(self, True)
+        self._direct = direct(transport)
         self._producing = True
         self._schedule_ping()
         self._touch()
@@ -180,6 +184,8 @@ class WireProtocol(TwistedProtocol):
             self._tap(self.conn_id, True, data)
         self.conn.receive_data(data)
         self._touch()
+        if self._direct:
+            fit_read_size(self.transport, len(data))
         self.flush()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
@@ -240,7 +246,9 @@ class WireProtocol(TwistedProtocol):
         if out and transport is not None:
             if self._tap is not None:
                 self._tap(self.conn_id, False, out[0] if len(out) == 1 else b"".join(out))
-            if len(out) == 2 and len(out[1]) > _JOIN_UP_TO:
+            if self._direct:
+                write_now(transport, out)
+            elif len(out) == 2 and len(out[1]) > _JOIN_UP_TO:
                 # One large frame, header and payload: the transport joins
                 # them when it writes; joining here as well would copy twice.
                 transport.writeSequence(out)

@@ -1,0 +1,123 @@
+"""Tests of :mod:`wstool.net.sockwrite`: writes sent at once, the rest queued, read sizes.
+
+The transports are Twisted's own ``tcp.Server`` around one end of a real TCP
+connection on 127.0.0.1; the other end is a plain socket the test reads. The
+reactor is a :class:`MemoryReactorClock`, so a queued write shows as a writer
+the transport added, and the test drives ``doWrite`` itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from wstool.net.sockwrite import _after, direct, fit_read_size, write_now
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[tcp.Server, socket.socket, MemoryReactorClock]]:
+    """A Twisted transport on one end of a loopback TCP connection, a socket on the other."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    peer = socket.create_connection(listener.getsockname())
+    ours, address = listener.accept()
+    listener.close()
+    ours.setblocking(False)
+    reactor = MemoryReactorClock()
+    transport = tcp.Server(ours, Protocol(), address, None, 1, reactor)  # type: ignore[arg-type]
+    transport.protocol.makeConnection(transport)
+    yield transport, peer, reactor
+    peer.close()
+    ours.close()
+
+
+def read_exactly(peer: socket.socket, size: int, transport: tcp.Server | None = None) -> bytes:
+    """Read ``size`` bytes from ``peer``, letting ``transport`` write what it queued."""
+    peer.settimeout(0.05)
+    data = bytearray()
+    deadline = time.monotonic() + 10
+    while len(data) < size and time.monotonic() < deadline:
+        if transport is not None and (transport.dataBuffer or transport._tempDataLen):
+            transport.doWrite()  # what the reactor does when the socket is writable
+        with contextlib.suppress(TimeoutError):
+            data += peer.recv(size - len(data))
+    return bytes(data)
+
+
+def test_small_write_goes_out_at_once_without_a_writer(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, reactor = pair
+    write_now(transport, [b"\x82\x03", b"abc"])
+    assert read_exactly(peer, 5) == b"\x82\x03abc"
+    assert transport not in reactor.getWriters()
+    assert not transport.dataBuffer and not transport._tempDataLen
+
+
+def test_what_the_kernel_refuses_is_queued_in_order(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, reactor = pair
+    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than the kernel takes at once
+    write_now(transport, [b"HEAD", payload])
+    assert transport._tempDataLen > 0, "the rest should wait in the transport"
+    assert transport in reactor.getWriters()
+    # A write behind queued bytes goes behind them.
+    write_now(transport, [b"TAIL"])
+    got = read_exactly(peer, 4 + len(payload) + 4, transport)
+    assert got == b"HEAD" + payload + b"TAIL"
+
+
+def test_a_peer_that_reset_does_not_raise(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, _ = pair
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    peer.close()
+    for _ in range(3):  # the first send may still succeed; later ones meet the reset
+        write_now(transport, [b"x" * 70000])
+
+
+def test_a_closing_transport_keeps_its_own_path(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, _peer, _ = pair
+    transport.disconnecting = True
+    write_now(transport, [b"late"])
+    assert transport._tempDataLen == 4
+
+
+def test_only_plain_tcp_is_direct(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, _, _ = pair
+    assert direct(transport)
+    assert not direct(StringTransport())
+    transport.TLS = True  # what startTLS sets on a TCP connection
+    assert not direct(transport)
+
+
+class Sized:
+    bufferSize = 65536
+
+
+def test_read_size_grows_on_a_full_read_and_shrinks_on_small_ones() -> None:
+    transport = Sized()
+    fit_read_size(transport, 65536)
+    assert transport.bufferSize == 1 << 20
+    fit_read_size(transport, 1 << 20)
+    assert transport.bufferSize == 1 << 20
+    fit_read_size(transport, 300_000)  # a partial read, not a small one
+    assert transport.bufferSize == 1 << 20
+    for _ in range(10):
+        fit_read_size(transport, 40)
+    assert transport.bufferSize == 65536
+
+
+@given(
+    st.lists(st.binary(min_size=0, max_size=40), min_size=1, max_size=6),
+    st.integers(min_value=0, max_value=300),
+)
+def test_after_is_the_unsent_suffix(chunks: list[bytes], sent: int) -> None:
+    whole = b"".join(chunks)
+    sent = min(sent, len(whole))
+    assert b"".join(_after(chunks, sent)) == whole[sent:]

@@ -1,0 +1,89 @@
+"""Writing to a plain TCP transport at once, and reading in sizes that fit the traffic.
+
+Twisted's TCP transport queues every ``write`` and sends it on the reactor's
+next turn, when epoll reports the socket writable, at most ``SEND_LIMIT``
+(128 KiB) per turn, after joining the queued pieces into one ``bytes``. For an
+echo server that is two ``epoll_ctl`` calls and a turn per reply, and for a
+1 MiB reply a 1 MiB copy and eight turns. asyncio's transports instead try the
+socket first and queue only what the kernel did not take; :func:`write_now`
+does that for Twisted's plain TCP connections: one ``sendmsg`` (a gathering
+write: a frame's header and payload are not joined) when nothing is queued,
+the rest handed to the transport as before. TLS connections and anything that
+is not a plain TCP connection keep the transport's own path.
+
+Reads are ``recv(bufferSize)``, 64 KiB by default: a 1 MiB message takes 16
+reactor turns. :func:`fit_read_size` raises a connection's read size to 1 MiB
+as soon as a read fills it and halves it back while reads stay far below it,
+so small-message connections keep small reads and large ones take few.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet import tcp
+
+__all__ = ["fit_read_size", "write_now"]
+
+_READ_MIN = 1 << 16
+_READ_MAX = 1 << 20
+_SEND_LIMIT = 1 << 22
+"""Twisted's per-turn send limit for a connection that moves large messages."""
+
+
+def direct(transport: Any) -> bool:
+    """Whether :func:`write_now` may write to ``transport``'s socket itself."""
+    return isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False)
+
+
+def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
+    """Send ``chunks`` now as far as the socket takes them; queue the rest.
+
+    ``transport`` must be one :func:`direct` accepted. When the transport
+    still holds queued bytes (or is closing) everything goes through it, so
+    that order is kept.
+    """
+    if (
+        transport.dataBuffer
+        or transport._tempDataLen
+        or not transport.connected
+        or transport.disconnecting
+        or transport._writeDisconnected
+    ):
+        transport.writeSequence(chunks)
+        return
+    try:
+        sent = transport.socket.sendmsg(chunks)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        # The transport finds the same error on its next write and reports
+        # the connection lost in its usual way.
+        transport.writeSequence(chunks)
+        return
+    rest = _after(chunks, sent)
+    if rest:
+        if len(rest[-1]) > _READ_MIN:
+            transport.SEND_LIMIT = _SEND_LIMIT
+        transport.writeSequence(rest)
+
+
+def _after(chunks: Sequence[bytes], sent: int) -> list[bytes]:
+    """What of ``chunks`` is left once the first ``sent`` bytes went out."""
+    for index, chunk in enumerate(chunks):
+        if sent < len(chunk):
+            first = chunk[sent:] if sent else chunk
+            return [first, *chunks[index + 1 :]]
+        sent -= len(chunk)
+    return []
+
+
+def fit_read_size(transport: Any, received: int) -> None:
+    """Grow or shrink a plain TCP transport's read size after a read of ``received`` bytes."""
+    size = transport.bufferSize
+    if received >= size:
+        if size < _READ_MAX:
+            transport.bufferSize = _READ_MAX
+    elif size > _READ_MIN and received < size // 8:
+        transport.bufferSize = size // 2
