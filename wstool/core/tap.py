@@ -168,7 +168,7 @@ class StreamTap:
         # The common frame, inlined: a whole uncompressed TEXT or BINARY message
         # in one frame with a valid header and no fragmented message around it.
         # Any other frame takes the general path, _frame().
-        quick = self._closed_at is None
+        quick = self._closed_at is None and not self._skipping
         record = self.record_frames
         masked = self.sender is Role.CLIENT
         assembler = self._assembler
@@ -203,7 +203,7 @@ class StreamTap:
                     message_bytes += length
                     continue
                 self._frame(frame, items)
-                quick = self._closed_at is None
+                quick = self._closed_at is None and not self._skipping
         except PayloadTooBig as exc:
             self._stop(items, f"{exc.reason}: not decoded any further", exc.offset or 0)
         finally:
