@@ -100,6 +100,7 @@ class _SessionView:
         # The end wstool was while recording; a proxy's and an import's, as their client.
         roles = {str(c.open.get("role")) for c in session.connections.values()}
         self.us = Role.SERVER if roles == {"server"} else Role.CLIENT
+        self.seen_by = "server" if roles == {"server"} else "client" if roles == {"client"} else ""
         self.log = TrafficLog(
             console, level=level, clock=lambda: self.now, client=self.us is Role.CLIENT
         )
@@ -116,8 +117,10 @@ class _SessionView:
             f"a session recorded by wstool {header.get('wstool')} {header.get('command')}"
             f" at {header.get('started')}: {count} connection{'s' * (count != 1)}"
         )
-        seen = "client" if self.us.value == "client" else "server"
-        yield f"as the {seen} saw it: > what it sent, < what it received"
+        if self.seen_by:
+            yield f"as the {self.seen_by} saw it: > what it sent, < what it received"
+        else:  # a proxy's: wstool was neither end
+            yield "> what the client sent, < what the server sent"
         yield from self.session.notes
 
     def record(self, number: int, record: dict[str, Any]) -> None:
