@@ -28,7 +28,7 @@ def test_the_plan_sends_the_client_messages_and_expects_the_server_ones() -> Non
     assert all(step.fragments is None for step in plan.steps)
     assert [step.answers_before for step in plan.steps] == [0, 0]
     assert plan.expected == [Message(1, "héllo".encode()), Message(2, b"\x00\x01\x02")]
-    assert plan.close_code == 4000  # the recorded client closed with 4000
+    assert (plan.close_code, plan.close_reason) == (4000, "bye")  # as the recorded client closed
     assert plan.subprotocols == () and plan.deflate is False
 
 

@@ -254,7 +254,7 @@ class _Driver:
 
     def _close(self) -> None:
         if self.session.is_open:
-            self.session.close(self.plan.close_code)
+            self.session.close(self.plan.close_code, self.plan.close_reason)
             self.session.closed.addBoth(lambda _: self._stop())
             self.reactor.callLater(self.wait, self._stop)
         else:

@@ -90,6 +90,7 @@ class Plan:
     subprotocols: tuple[str, ...] = ()
     deflate: bool = False
     close_code: int | None = 1000
+    close_reason: str = ""
 
 
 def plan_replay(conn: Connection, *, frames: bool = False, side: Role = Role.CLIENT) -> Plan:
@@ -176,6 +177,7 @@ class _Planner:
         self.start: float | None = None
         self.parts: list[bytes] = []  # frames of a message of ours still arriving
         self.first_at = 0.0
+        self.close_reason: str | None = None  # of our first Close frame
 
     def frame(self, number: int, sender: Role, record: dict[str, Any]) -> None:
         """One frame record of the connection (its ``from`` already checked)."""
@@ -186,6 +188,8 @@ class _Planner:
             if message is not None:
                 self.expected.append(_message(number, message))
             return
+        if record.get("opcode") == 8 and self.close_reason is None:
+            self.close_reason = _close_reason(decode_frame(number, record).data)
         if record.get("opcode") in (0, 1, 2):
             if not self.parts:
                 time = _time_of(record)
@@ -205,9 +209,20 @@ class _Planner:
         plan, close, side = self.plan, self.conn.close, self.side
         if close is not None and close.get("initiator") == side.value:
             plan.close_code = close.get("sent_code") or close.get("code") or 1000
+            plan.close_reason = self.close_reason or ""
         elif side is Role.SERVER:
             plan.close_code = None  # the client closed (or nobody did): the server does not
         return plan
+
+
+def _close_reason(payload: bytes) -> str:
+    """The reason in a Close frame's payload, if it is one that may be sent again."""
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    # RFC 6455 §5.5: a control frame's payload is at most 125 bytes (2 of them the code).
+    return reason if len(payload) <= 125 else ""
 
 
 def _time_of(record: dict[str, Any]) -> float | None:
