@@ -11,10 +11,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from wstool.core.errors import HandshakeError
+from wstool.core.errors import HandshakeError, UsageError
 from wstool.core.http import parse_request_head
 from wstool.net.ca import LocalCA, default_ca_dir
-from wstool.net.forward import ForwardOptions, ForwardProxy, origin_form
+from wstool.net.forward import ForwardOptions, ForwardProxy, origin_form, terminated_upstream
 from wstool.net.relay import Side
 from wstool.net.tls import TLSSetupError
 
@@ -82,6 +82,15 @@ class TestRequests:
         """A request for /path has nowhere to go: 400 that says so."""
         with pytest.raises(HandshakeError, match="forward proxy"):
             origin_form(head_of(UPGRADE.replace(b"ws://upstream.test:9000/chat", b"/chat")))
+
+    def test_terminated_upstream(self) -> None:
+        """--terminate: the URL a tunnel's request or an absolute-form one asks for."""
+        in_tunnel = head_of(UPGRADE.replace(b"ws://upstream.test:9000/chat", b"/in?x=1"))
+        assert str(terminated_upstream(in_tunnel, ("h.test", 443), True)) == "wss://h.test/in?x=1"
+        absolute = terminated_upstream(head_of(UPGRADE), None, False)
+        assert str(absolute) == "ws://upstream.test:9000/chat"
+        with pytest.raises(UsageError, match="forward proxy"):
+            terminated_upstream(in_tunnel, None, False)
 
 
 class Forward:

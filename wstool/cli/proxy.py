@@ -98,8 +98,9 @@ def add_parser(commands: Any) -> None:
     proxy.add_argument(
         "--terminate",
         action="store_true",
-        help="with --to: two WebSocket connections, one per side, every message re-encoded "
-        "(extensions negotiated per side; violations fail that side, as an endpoint must)",
+        help="two WebSocket connections, one per side, every message re-encoded "
+        "(extensions negotiated per side; violations fail that side, as an endpoint must); "
+        "with or without --to",
     )
     proxy.add_argument(
         "--filter",
@@ -268,14 +269,15 @@ def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: An
     )
 
 
-def _forward_lines(host: str, address: Any, options: Any) -> list[str]:
+def _forward_lines(host: str, address: Any, options: Any, terminate: bool = False) -> list[str]:
     shown = f"[{host}]" if ":" in host else host
     proxy_url = f"http://{shown}:{address.port}"
     ca = options.ca
     made = "made now" if ca.created else "kept from before"
+    mode = ", terminating: one WebSocket per side" if terminate else ""
     return [
         f"wstool proxy: forward proxy listening on {proxy_url} (HTTP CONNECT and ws:// "
-        "requests; Ctrl-C stops)",
+        f"requests{mode}; Ctrl-C stops)",
         f"  wss:// is decrypted with certificates from the CA in {ca.cert_path} ({made}); "
         "trust it once:",
         f"    curl:     curl --proxy {proxy_url} --cacert {ca.cert_path} https://HOST/",
@@ -302,8 +304,6 @@ def _listening_line(host: str, address: Any, upstream: Any, terminate: bool = Fa
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, relay until Ctrl-C or SIGTERM, close what is open, exit 0."""
     forward = args.to is None
-    if forward and args.terminate:
-        raise CommandError("--terminate needs --to (a reverse proxy)", ExitStatus.USAGE)
     if args.record and args.terminate:
         raise CommandError(
             "--record keeps relayed frames as they went: leave out --terminate", ExitStatus.USAGE
@@ -326,12 +326,20 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     )
     relay_observer: Any = observer if recorder is None else RelayTee(observer, recorder)
     factory: Any
-    if forward:
-        factory = ForwardProxy(options, relay_observer, reactor)
-    elif args.terminate:
-        factory = TerminatingProxy(
-            options, observer, reactor, upstream_ca=args.upstream_ca, insecure=args.insecure
+    terminating = None
+    if args.terminate:
+        terminating = TerminatingProxy(
+            options,
+            observer,
+            reactor,
+            upstream_ca=args.upstream_ca,
+            insecure=args.insecure,
+            keylog=options.keylog if forward else _keylog() if options.upstream.secure else None,
         )
+    if forward:
+        factory = ForwardProxy(options, relay_observer, reactor, terminating=terminating)
+    elif terminating is not None:
+        factory = terminating
     else:
         factory = ReverseProxy(options, relay_observer, reactor)
     host, port = args.listen
@@ -340,7 +348,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     def listening(listening_port: Any) -> None:
         address = listening_port.getHost()
         if forward:
-            lines = _forward_lines(host, address, options)
+            lines = _forward_lines(host, address, options, args.terminate)
         else:
             lines = [_listening_line(host, address, options.upstream, args.terminate)]
         if args.json:
@@ -351,7 +359,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
                 observer.console.print(line, style="ws.ok", highlight=False, soft_wrap=True)
             observer.flush()
         if prompt:
-            _start_prompt(factory, observer, reactor, terminate=args.terminate)
+            _start_prompt(terminating or factory, observer, reactor, terminate=args.terminate)
 
     failed = outcome.listen_failed(host, port)
     reactor.callWhenRunning(lambda: endpoint.listen(factory).addCallbacks(listening, failed))

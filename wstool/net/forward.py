@@ -13,7 +13,10 @@ Two ways in, both ending in a :class:`~wstool.net.relay.Relay`:
   ``Proxy-*`` headers dropped.
 
 A request that is not a WebSocket upgrade is relayed untouched and not
-decoded, so a browser keeps working through the proxy.
+decoded, so a browser keeps working through the proxy. With ``--terminate``
+each WebSocket request goes instead to a
+:class:`~wstool.net.terminate.TerminatingProxy`: two connections, one per
+side, toward the URL the tunnel or the absolute form names.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wstool.core.errors import HandshakeError
+from wstool.core.errors import HandshakeError, UsageError
 from wstool.core.handshake import build_rejection
 from wstool.core.http import RequestHead, parse_request_head
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT
+from wstool.core.uri import WebSocketURI, parse_uri
 from wstool.net.relay import (
     Relay,
     RelayObserver,
@@ -133,7 +137,10 @@ class _Front(TwistedProtocol):
         self.tunnel: tuple[str, int] | None = None
         self.secure = False
         self.relay: Relay | None = None
-        self.client: Side | None = None
+        self.client: Any = None
+        """The relay's client side, or (``--terminate``) the terminated connection."""
+        self.deciding: tuple[tuple[str, int] | None] | None = None
+        """``--terminate``: the tunnel (if any) whose request is being read."""
         self._timer: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
@@ -146,7 +153,9 @@ class _Front(TwistedProtocol):
             self.client.dataReceived(data)
             return
         self.buffer += data
-        if self.tunnel is None:
+        if self.deciding is not None:
+            self._decide()
+        elif self.tunnel is None:
             self._read_connect()
         else:
             self._read_tunnel_start()
@@ -187,9 +196,44 @@ class _Front(TwistedProtocol):
         self._hand_over(self.buffer, tunnel=self.tunnel)
 
     def _hand_over(self, data: bytes, tunnel: tuple[str, int] | None) -> None:
-        """From here on the connection is a relay's client side."""
+        """From here on the connection is a relay's client side (or, terminating, a link's)."""
+        if self.proxy.terminating is not None:
+            self.deciding, self.buffer = (tunnel,), data
+            self._decide()
+            return
+        self._relay(data, tunnel)
+
+    def _decide(self) -> None:
+        """--terminate: a WebSocket request is terminated, anything else relayed."""
+        assert self.deciding is not None
+        (tunnel,) = self.deciding
+        try:
+            parsed = parse_request_head(self.buffer, max_size=self.proxy.options.max_request_size)
+        except HandshakeError as exc:
+            self._refuse(exc)
+            return
+        if parsed is None:
+            return
+        data, self.deciding = self.buffer, None
+        if not is_upgrade(parsed[0]):
+            self._relay(data, tunnel)
+            return
+        self._cancel_timer()
+        self.buffer = b""
+        secure = self.secure
+        link = self.proxy.terminating.new_link(
+            self.conn_id, self.peer, lambda head: terminated_upstream(head, tunnel, secure)
+        )
+        self.client = link
+        link.makeConnection(self.transport)
+        link.dataReceived(data)
+
+    def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
+
+    def _relay(self, data: bytes, tunnel: tuple[str, int] | None) -> None:
+        self._cancel_timer()
         self.buffer = b""
         secure = self.secure
         relay = self.proxy.new_relay(
@@ -214,13 +258,13 @@ class _Front(TwistedProtocol):
             self._refuse(HandshakeError("no complete request in time", 408))
 
     def readConnectionLost(self) -> None:
-        if self.client is not None:
+        if self.relay is not None:
             self.client.readConnectionLost()
         else:
             self.transport.loseConnection()  # type: ignore[union-attr]
 
     def writeConnectionLost(self) -> None:
-        if self.client is not None:
+        if self.relay is not None:
             self.client.writeConnectionLost()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
@@ -228,8 +272,28 @@ class _Front(TwistedProtocol):
             self._timer.cancel()
         if self.client is not None:
             self.client.connectionLost(reason)
-        else:
+        if self.relay is None:
             self.proxy.front_gone(self)
+
+
+def terminated_upstream(
+    head: RequestHead, tunnel: tuple[str, int] | None, secure: bool
+) -> WebSocketURI:
+    """--terminate: the URL a WebSocket request in a tunnel, or in absolute form, asks for.
+
+    Raises:
+        UsageError: an absolute-form target that is not a ws(s) or http(s) URL.
+    """
+    if tunnel is None:
+        try:
+            host, port, secure, sent = origin_form(head)
+        except HandshakeError as exc:
+            raise UsageError(exc.reason) from exc
+        target = sent.split(b" ", 2)[1].decode("latin-1")
+    else:
+        (host, port), target = tunnel, head.target
+    shown = f"[{host}]" if ":" in host else host
+    return parse_uri(f"{'wss' if secure else 'ws'}://{shown}:{port}{target}")
 
 
 class ForwardProxy(Factory):
@@ -239,10 +303,20 @@ class ForwardProxy(Factory):
         options: the CA, upstream TLS and limits.
         observer: where every connection is reported.
         reactor: to connect upstream, and its clock.
+        terminating: with ``--terminate``, the
+            :class:`~wstool.net.terminate.TerminatingProxy` that takes each
+            WebSocket request over.
     """
 
-    def __init__(self, options: ForwardOptions, observer: RelayObserver, reactor: Any) -> None:
+    def __init__(
+        self,
+        options: ForwardOptions,
+        observer: RelayObserver,
+        reactor: Any,
+        terminating: Any = None,
+    ) -> None:
         self.options = options
+        self.terminating = terminating
         self.observer = observer
         self.reactor = reactor
         self.clock: IReactorTime = reactor
@@ -337,9 +411,14 @@ class ForwardProxy(Factory):
         if not self.relays:
             all_gone(self._all_closed)
 
-    def shutdown(self, cause: str = "the proxy stopped") -> Deferred[None]:
-        """Close every connection at once; fire when all are reported."""
+    def shutdown(self, cause: str = "the proxy stopped") -> Deferred[Any]:
+        """Close every connection (Close 1001 on WebSockets); fire when all are reported."""
+        from twisted.internet.defer import gatherResults, maybeDeferred
+
         for front in list(self.fronts):
             if front.client is None and front.transport is not None:
                 front.transport.abortConnection()  # type: ignore[attr-defined]
-        return stop_relays(self.relays, self._all_closed, self.clock, cause)
+        relays = stop_relays(self.relays, self._all_closed, self.clock, cause)
+        if self.terminating is None:
+            return relays
+        return gatherResults([relays, maybeDeferred(self.terminating.shutdown)])

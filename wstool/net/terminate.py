@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 
 from wstool.core.connection import Connection, State
 from wstool.core.deflate import PerMessageDeflate, server_negotiate
-from wstool.core.errors import HandshakeError
+from wstool.core.errors import HandshakeError, UsageError
 from wstool.core.events import (
     ConnectionClosed,
     ConnectionFailed,
@@ -39,15 +39,30 @@ from wstool.core.events import (
 from wstool.core.frames import CloseCode, Role
 from wstool.core.handshake import build_rejection, build_response, check_request
 from wstool.core.held import HeldMessage, held_record
-from wstool.core.http import parse_request_head
+from wstool.core.http import RequestHead, parse_request_head
 from wstool.core.tap import DirectionStats, RelaySummary
-from wstool.core.uri import parse_uri
+from wstool.core.uri import WebSocketURI, parse_uri
 from wstool.net.client import ClientOptions, ClientSession, HandshakeRejected, connect
 from wstool.net.proxy import ProxyOptions, join_target
 from wstool.net.relay import RelayObserver
 from wstool.net.wire import Timeouts, WireProtocol
 
-__all__ = ["TerminateObserver", "TerminatingProxy"]
+__all__ = ["TerminateObserver", "TerminatingProxy", "UpstreamFor", "reverse_upstream"]
+
+UpstreamFor = Callable[[RequestHead], WebSocketURI]
+"""A client's request -> the URL the proxy connects to for it."""
+
+
+def reverse_upstream(upstream: WebSocketURI) -> UpstreamFor:
+    """``--to``'s server, the request's path joined under its path."""
+
+    def find(head: RequestHead) -> WebSocketURI:
+        scheme = "wss" if upstream.secure else "ws"
+        target = join_target(upstream.resource, head.target)
+        return parse_uri(f"{scheme}://{upstream.host_header}{target}")
+
+    return find
+
 
 # Headers the proxy writes itself on each hop; the client's others go upstream.
 _OWN_HEADERS = frozenset(
@@ -123,8 +138,11 @@ class _Hop:
 class _Link(TwistedProtocol):
     """One client, from its request to both closes: reads the request, then hands over."""
 
-    def __init__(self, proxy: TerminatingProxy, conn_id: int, peer: str) -> None:
+    def __init__(
+        self, proxy: TerminatingProxy, conn_id: int, peer: str, upstream_for: UpstreamFor
+    ) -> None:
         self.proxy = proxy
+        self.upstream_for = upstream_for
         self.observer: TerminateObserver = proxy.observer
         self.conn_id = conn_id
         self.peer = peer
@@ -161,16 +179,13 @@ class _Link(TwistedProtocol):
             if parsed is None:
                 return
             head, used = parsed
-            request = check_request(head.method, head.target, head.headers, version=head.version)
+            uri = self._upstream(head)
+            request = check_request(head.method, uri.resource, head.headers, version=head.version)
         except HandshakeError as exc:
             self._answer(exc)
             return
         self.stage = "connecting"
         self.buffer = self.buffer[used:]
-        upstream = self.proxy.options.upstream
-        scheme = "wss" if upstream.secure else "ws"
-        target = join_target(upstream.resource, head.target)
-        uri = parse_uri(f"{scheme}://{upstream.host_header}{target}")
         self.upstream_name = str(uri)
         extra = tuple((n, v) for n, v in head.headers if n.lower() not in _OWN_HEADERS)
         options = ClientOptions(
@@ -182,9 +197,16 @@ class _Link(TwistedProtocol):
             ca_file=self.proxy.upstream_ca,
             insecure=self.proxy.insecure,
             timeouts=Timeouts(ping_interval=None),
+            keylog=self.proxy.keylog,
         )
         connecting = connect(self.proxy.reactor, options, self.hops[Role.SERVER])
         connecting.addCallbacks(lambda s: self._upstream_open(s, head.raw, request), self._refused)
+
+    def _upstream(self, head: RequestHead) -> WebSocketURI:
+        try:
+            return self.upstream_for(head)
+        except UsageError as exc:
+            raise HandshakeError(f"{head.target!r}: {exc}") from exc
 
     def _upstream_open(self, session: ClientSession, received: bytes, request: Any) -> None:
         self._cancel_timer()
@@ -394,18 +416,25 @@ class TerminatingProxy(Factory):
         reactor: the reactor.
         upstream_ca: PEM certificates to trust for a wss:// upstream.
         insecure: do not verify the upstream's certificate.
+        keylog: where the upstream TLS secrets go (``SSLKEYLOGFILE``).
+
+    In forward mode (a :class:`~wstool.net.forward.ForwardProxy` hands it
+    each WebSocket request, ``options`` its ``ForwardOptions``) it accepts no
+    connection itself: :meth:`new_link` takes each one over.
     """
 
     def __init__(
         self,
-        options: ProxyOptions,
+        options: ProxyOptions | Any,
         observer: TerminateObserver,
         reactor: Any,
         *,
         upstream_ca: str | None = None,
         insecure: bool = False,
+        keylog: Any = None,
     ) -> None:
         self.options = options
+        self.keylog = keylog
         self.observer = observer
         self.reactor = reactor
         self.clock = reactor
@@ -420,8 +449,13 @@ class TerminatingProxy(Factory):
     def buildProtocol(self, addr: Any) -> _Link:
         host = getattr(addr, "host", "?")
         peer = f"[{host}]:{addr.port}" if ":" in str(host) else f"{host}:{addr.port}"
-        link = _Link(self, self._next_id, peer)
+        link = self.new_link(self._next_id, peer, reverse_upstream(self.options.upstream))
         self._next_id += 1
+        return link
+
+    def new_link(self, conn_id: int, peer: str, upstream_for: UpstreamFor) -> _Link:
+        """A terminated connection whose request goes to ``upstream_for(request)``."""
+        link = _Link(self, conn_id, peer, upstream_for)
         self.links.add(link)
         return link
 
