@@ -39,6 +39,7 @@ examples:
   wstool proxy --to ws://127.0.0.1:8765/ --json | jq -c 'select(.event == "violation")'
   wstool proxy                                    # forward: --proxy http://127.0.0.1:8780
   wstool proxy --to ws://127.0.0.1:8765/ --record app.session  # keep both sides
+  wstool proxy --terminate                        # forward, one WebSocket per side
 
 Without --to it is a forward proxy (HTTP CONNECT tunnels and absolute-URI
 requests such as GET ws://host/path): point a client's or browser's proxy
@@ -47,6 +48,10 @@ with a certificate for the requested host signed by a local CA, made on
 first use and kept in --ca-dir (trust its ca.pem once; the path is printed
 at start), and opens a verified TLS connection upstream. Traffic that is not
 a WebSocket upgrade is relayed untouched.
+
+With --terminate (reverse or forward) the proxy is an endpoint on each
+side instead: two WebSocket connections, every message re-encoded, so
+held messages can always be dropped or edited.
 
 With stdin a terminal, a prompt steers live connections: /conns, /inject
 [N] client|server TEXT (and /binary, /ping, /close, /forge), /hold,
