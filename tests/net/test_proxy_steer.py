@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import io
+import json
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
-from test_proxy import MASK, REQUEST, RESPONSE, Pair
+from test_proxy import MASK, REQUEST, RESPONSE, Pair, Recorder
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 
+from wstool.core.connection import State
 from wstool.core.errors import UsageError
-from wstool.core.frames import Opcode, Role, encode_frame, forge_frame
-from wstool.net.steer import RelaySteering
+from wstool.core.events import MessageReceived
+from wstool.core.frames import FrameParser, Opcode, Role, encode_frame, forge_frame
+from wstool.core.uri import parse_uri
+from wstool.net.proxy import ProxyOptions
+from wstool.net.steer import RelaySteering, TerminateSteering
+from wstool.net.terminate import TerminatingProxy
 from wstool.ui.proxylog import ProxyLog
 from wstool.ui.proxyprompt import ProxyCommand, execute, parse
+from wstool.ui.render import frame_record
 
 KEY = b"\x01\x02\x03\x04"
 
@@ -300,3 +311,88 @@ class TestPastedRecords:
         )
         with pytest.raises(UsageError, match="paste the message record"):
             parse(record)
+
+
+@given(
+    opcode=st.sampled_from([0, 1, 2, 3, 8, 9, 10, 11]),
+    payload=st.binary(max_size=60),
+    fin=st.booleans(),
+    rsv2=st.booleans(),
+    masked=st.booleans(),
+    toward=st.sampled_from([Role.SERVER, Role.CLIENT]),
+)
+def test_a_pasted_frame_record_gives_back_that_frame(
+    opcode: int, payload: bytes, fin: bool, rsv2: bool, masked: bool, toward: Role
+) -> None:
+    """Any uncompressed frame's --json record, pasted, is the same frame: forged bit for bit,
+    or (well-formed, masked as its direction requires) the same opcode and payload."""
+    key = MASK if masked else None
+    wire = forge_frame(opcode=opcode, payload=payload, fin=fin, rsv2=rsv2, mask_key=key)
+    (frame,) = FrameParser().feed(wire)
+    direction = "client-to-server" if toward is Role.SERVER else "server-to-client"
+    record = {"event": "frame", "conn": 4, "direction": direction}
+    record.update(frame_record(frame, frame.data))
+    command = parse(json.dumps(record))
+    assert command.conn == 4 and command.side is toward
+    if command.name == "forge":
+        assert command.payload == wire
+    else:
+        assert (fin, rsv2, masked) == (True, False, toward is Role.SERVER)
+        assert opcode in (1, 2, 8, 9, 10) and command.payload == payload
+
+
+class _FakeConn:
+    def __init__(self) -> None:
+        self.state = State.OPEN
+        self.sent: list[tuple[int, bytes]] = []
+
+    def send_message(self, opcode: int, data: bytes) -> None:
+        self.sent.append((opcode, data))
+
+
+class TestTerminateSteering:
+    def link(self) -> tuple[TerminateSteering, Any, _FakeConn, _FakeConn]:
+        """A terminated connection whose two sides are fakes that keep what is sent."""
+        proxy = TerminatingProxy(
+            ProxyOptions(upstream=parse_uri("ws://upstream.test/")),
+            Recorder(),
+            MemoryReactorClock(),
+        )
+        link = proxy.new_link(1, "127.0.0.1:5555", lambda head: parse_uri("ws://upstream.test/"))
+        to_server, to_client = _FakeConn(), _FakeConn()
+        link.stage = "open"
+        link.session = SimpleNamespace(
+            is_open=True, conn=to_server, wire=SimpleNamespace(flush=lambda: None)
+        )
+        link.client_wire = SimpleNamespace(conn=to_client, flush=lambda: None)
+        return TerminateSteering(proxy), link, to_server, to_client
+
+    def test_hold_drop_edit_release(self) -> None:
+        """Held whole messages: one dropped, one edited (even a compressed one), the rest sent."""
+        steer, link, to_server, _ = self.link()
+        steer.hold(None, Role.SERVER)
+        for text in (b"one", b"two", b"three"):
+            link.to_server(MessageReceived(1, text, text.decode(), 1, len(text), True))
+        assert [r["number"] for r in steer.held()] == [1, 2, 3]
+        steer.drop(2)
+        steer.edit(3, b"THREE")
+        assert to_server.sent == []
+        assert (
+            steer.release(None, None)
+            == "#1: released 2 messages to the server (1 dropped, 1 edited)"
+        )
+        assert to_server.sent == [(1, b"one"), (1, b"THREE")]
+        link.to_server(MessageReceived(1, b"after", "after", 1, 5, False))
+        assert to_server.sent[-1] == (1, b"after")
+
+    def test_text_stays_utf8_and_refusals_are_one_line(self) -> None:
+        """An edited text message must be UTF-8; unknown numbers and nothing held say so."""
+        steer, link, _, _ = self.link()
+        steer.hold(1, Role.CLIENT)
+        link.to_client(MessageReceived(1, b"hi", "hi", 1, 2, False))
+        with pytest.raises(UsageError, match="UTF-8"):
+            steer.edit(1, b"\xff")
+        with pytest.raises(UsageError, match="no held message 7"):
+            steer.drop(7)
+        with pytest.raises(UsageError, match="nothing is held"):
+            steer.release(1, Role.SERVER)
