@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+import tempfile
 import time
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wstool.cli import main
 
 from .test_format import record_conversation
+
+_FIELDS = [
+    "type",
+    "conn",
+    "from",
+    "time",
+    "message",
+    "opcode",
+    "fin",
+    "rsv",
+    "mask",
+    "length",
+    "head",
+    "wire",
+    "code",
+    "reason",
+    "initiator",
+    "clean",
+    "sent_code",
+    "failed",
+    "cause",
+    "peer",
+    "request",
+    "response",
+    "role",
+    "version",
+    "format",
+]
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ", re.MULTILINE)
 
@@ -132,3 +165,37 @@ def test_a_malformed_session_is_one_line(tmp_path: Path) -> None:
     status, out, err = _decode(str(path))
     assert (status, out) == (2, "")
     assert err == f"wstool decode: {path}: line 2: not JSON (Expecting ':' delimiter)\n"
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.sampled_from(["text", "base64", "opcode"]), st.text(max_size=4)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 30), st.sampled_from(_FIELDS), _values)
+def test_any_field_of_any_record_changed_is_shown_or_refused(
+    line: int, name: str, value: object
+) -> None:
+    """A record with any value in any field: decode shows it or says which line is wrong."""
+    file = io.BytesIO()
+    record_conversation(file)
+    lines = file.getvalue().splitlines(keepends=True)
+    index = line % len(lines)
+    record = json.loads(lines[index])
+    record[name] = value
+    lines[index] = json.dumps(record).encode() + b"\n"
+    out, err = io.StringIO(), io.StringIO()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.session"
+        path.write_bytes(b"".join(lines))
+        status = main(["decode", str(path)], stdout=out, stderr=err)
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert err.getvalue().count("\n") == 1 and ": line " in err.getvalue()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wstool.core.frames import Role
 from wstool.session.format import SessionError, read_session
@@ -133,3 +136,34 @@ def test_load_plan_leaves_out_a_cut_last_line() -> None:
     plan, session = load_plan(io.BytesIO(raw[: raw.rindex(b"\n", 0, len(raw) - 1) + 20]))
     assert session.notes == ["the last line was cut short"]
     assert len(plan.steps) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 30),
+    st.sampled_from(["type", "conn", "from", "time", "message", "opcode", "head", "wire"]),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.dictionaries(
+            st.sampled_from(["text", "base64", "opcode", "compressed"]),
+            st.one_of(st.text(max_size=4), st.integers(0, 3), st.booleans()),
+        ),
+    ),
+    st.booleans(),
+)
+def test_load_plan_of_a_changed_record_is_a_plan_or_a_session_error(
+    line: int, name: str, value: object, frames: bool
+) -> None:
+    lines = _session_bytes().splitlines(keepends=True)
+    index = line % len(lines)
+    record = json.loads(lines[index])
+    record[name] = value
+    lines[index] = json.dumps(record).encode() + b"\n"
+    try:
+        load_plan(lines, frames=frames)
+    except SessionError as exc:
+        assert str(exc).startswith(("line ", "no connection", "the session holds"))

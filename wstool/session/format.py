@@ -348,7 +348,8 @@ def frame_sender(number: int, record: dict[str, Any]) -> Role:
     Raises:
         SessionError: either is missing or of the wrong kind.
     """
-    sender = _SENDERS.get(record.get("from"))  # type: ignore[arg-type]
+    sent_by = record.get("from")
+    sender = _SENDERS.get(sent_by) if type(sent_by) is str else None
     if sender is None:
         raise SessionError(f"line {number}: frame record with 'from' missing or wrong")
     message = record.get("message")
