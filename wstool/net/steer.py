@@ -250,6 +250,7 @@ class TerminateSteering(_Connections):
         """One record per live connection, oldest first."""
         found = []
         for link in sorted(self._proxy.links, key=lambda k: k.conn_id):
+            link.count_frames()
             record: dict[str, Any] = {
                 "conn": link.conn_id,
                 "client": link.peer,

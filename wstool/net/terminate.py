@@ -384,6 +384,7 @@ class _Link(TwistedProtocol):
         if self.stage == "done":
             return
         self.stage = "done"
+        self.count_frames()
         summary = RelaySummary(
             client=self.peer,
             upstream=self.upstream_name,
@@ -395,6 +396,18 @@ class _Link(TwistedProtocol):
         )
         self.observer.closed(self.conn_id, summary)
         self.proxy.forget(self)
+
+    def count_frames(self) -> None:
+        """Frames and bytes each side sent, from its connection's counters.
+
+        Without ``record_frames`` (``-q``) a connection reports no frame
+        events; its counters still count every frame received.
+        """
+        for hop, wire in ((Role.CLIENT, self.client_wire), (Role.SERVER, self.session)):
+            if wire is not None:
+                stats, conn = self.hops[hop].stats, wire.conn
+                if not stats.frames:
+                    stats.frames, stats.wire_bytes = conn.frames_received, conn.bytes_received
 
     def stop(self) -> None:
         """The proxy is stopping: Close 1001 both ways (the wires' timers drop the rest)."""
