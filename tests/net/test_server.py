@@ -26,6 +26,7 @@ from wstool.core.events import ConnectionClosed, Event, MessageReceived
 from wstool.core.frames import CloseCode, Opcode, Role, encode_frame
 from wstool.net.server import (
     ServerOptions,
+    WebSocketResource,
     WebSocketSite,
     console_page,
     is_wildcard,
@@ -231,6 +232,49 @@ class RefusalTests(SiteFixture):
         """A head over max_request_size gets 431."""
         data = upgrade_request("/", "X-Pad: " + "p" * 600)
         self.refuse(data, 431, max_request_size=512)
+        self.assertEqual(self.observer.opened_ids, [])
+
+
+class FastUpgradeTests(SiteFixture):
+    """A valid upgrade is answered from its head alone; the rest still goes to twisted.web."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.rendered: list[bytes] = []
+        original = WebSocketResource.render
+
+        def counting(resource: WebSocketResource, request: Any) -> Any:
+            self.rendered.append(request.method)
+            return original(resource, request)
+
+        self.patch(WebSocketResource, "render", counting)
+
+    def test_an_upgrade_builds_no_twisted_web_request(self) -> None:
+        self.serve()
+        client = self.connect()
+        client.send("text", "hi")
+        self.assertEqual(client.messages(), [b"hi"])
+        self.assertEqual(self.rendered, [], "twisted.web rendered an upgrade")
+        self.assertEqual(client.channel.requests, [])
+        self.assertEqual(self.observer.opened_ids, [1])
+
+    def test_frames_in_the_same_write_as_the_head_are_echoed(self) -> None:
+        self.serve()
+        client = self.connect(upgrade=False)
+        client.ws.send_text("early")
+        early = client.ws.data_to_send()
+        self.assertEqual(client.request(upgrade_request() + early).status, 101)
+        self.assertEqual(client.messages(), [b"early"])
+
+    def test_a_refusal_and_the_page_still_go_through_twisted_web(self) -> None:
+        self.serve()
+        refused = self.connect(upgrade=False)
+        bad = upgrade_request().replace(b"Version: 13", b"Version: 8")
+        self.assertEqual(refused.request(bad).status, 426)
+        page = self.connect(upgrade=False)
+        plain = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        self.assertEqual(page.request(plain).status, 200)
+        self.assertEqual(self.rendered, [b"GET", b"GET"])
         self.assertEqual(self.observer.opened_ids, [])
 
 

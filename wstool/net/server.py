@@ -282,6 +282,7 @@ class WebSocketSite(Site):
         channel.local_address = self.local_address
         channel.tls = self.tls
         channel.on_misdirected = self._misdirected
+        channel.upgrade_head = self.upgrade_head
         return channel
 
     def _misdirected(self, channel: UpgradingChannel, seen: bytes, reason: str) -> None:
@@ -303,11 +304,35 @@ class WebSocketSite(Site):
         channel = request.channel
         assert isinstance(channel, UpgradingChannel)
         raw = channel.request_head
-        peer = _peer(request)
         try:
             response, conn = self._accept(raw)
         except HandshakeError as exc:
             return self.refuse(request, exc)
+        self._open(channel, _peer(request), raw, response, conn)
+        return NOT_DONE_YET
+
+    def upgrade_head(self, channel: UpgradingChannel, head: bytes) -> bool:
+        """Upgrade straight from a request head, without twisted.web; whether it was done.
+
+        The channel offers every complete head here first. A valid upgrade
+        request is answered from the head alone, parsed once by the core:
+        no twisted.web Request is built for it. Anything else (a plain GET,
+        a refused handshake) returns False and goes to twisted.web, which
+        serves the page or the refusal as before.
+        """
+        try:
+            response, conn = self._accept(head)
+        except HandshakeError:
+            return False
+        transport = channel.transport
+        peer = address_text(transport.getPeer() if transport is not None else None)
+        self._open(channel, peer, head, response, conn)
+        return True
+
+    def _open(
+        self, channel: UpgradingChannel, peer: str, raw: bytes, response: bytes, conn: Connection
+    ) -> None:
+        """Write the 101 and hand the connection to a new :class:`WireProtocol`."""
         conn_id = self._next_id
         self._next_id += 1
         wire = WireProtocol(
@@ -328,7 +353,6 @@ class WebSocketSite(Site):
         if self.options.responder is not None:
             responder = self._responders[wire] = self.options.responder()
             self._reply(wire, responder, responder.start())
-        return NOT_DONE_YET
 
     def _on_message_handler(self) -> Callable[[WireProtocol, MessageReceived], None] | None:
         if self.options.mode == "broadcast":

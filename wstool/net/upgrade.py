@@ -100,6 +100,10 @@ class UpgradingChannel(HTTPChannel):
     """The listening address, when every connection's local address is that one."""
     tls: Any = None
     """TLS options when the port speaks TLS: the channel starts TLS on a ClientHello."""
+    upgrade_head: Callable[[UpgradingChannel, bytes], bool] | None = None
+    """Offered each complete request head without a body first: upgrades it
+    without twisted.web and returns True, or returns False to let twisted.web
+    handle the request."""
     on_misdirected: Callable[[UpgradingChannel, bytes, str], None] | None = None
     """Told when a client speaks TLS to a plain port or plain HTTP to a TLS port:
     the channel, the bytes that came (empty for binary TLS records), and why."""
@@ -213,6 +217,8 @@ class UpgradingChannel(HTTPChannel):
                 rest, self._pending = self._pending, b""
                 super().dataReceived(head + rest)
                 return
+            if self.upgrade_head is not None and self.upgrade_head(self, head):
+                break
             super().dataReceived(head)
             if self.transport is None or getattr(self.transport, "disconnecting", False):
                 return
