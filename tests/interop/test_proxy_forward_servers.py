@@ -1,4 +1,4 @@
-"""The forward proxy in front of Node's ws and websockets' servers: every way in, ws and wss.
+"""The proxy in front of Node's ws and websockets' servers: every way in, ws and wss.
 
 Each case runs against a relaying and a terminating (``--terminate``) proxy.
 
@@ -9,7 +9,8 @@ the proxy trusts upstream). The client is websockets: through ``proxy=``
 protocol writing the request in absolute form (``GET ws://host:port/path``,
 ``GET wss://...``) straight to the proxy. Each case checks the echoes and
 the proxy's NDJSON summary of that connection (upstream, messages,
-compression, no violation).
+compression, no violation). The same servers are also put behind the
+reverse proxy (``--to``, relaying and terminating).
 """
 
 from __future__ import annotations
@@ -261,3 +262,39 @@ def _summary(proxy: Proxy, path: str) -> dict[str, Any]:
         if time.monotonic() > deadline:
             pytest.fail(f"no summary for {path}: {proxy.errors[-5:]}")
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("terminate", [False, True], ids=["relay", "terminate"])
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
+@pytest.mark.parametrize("kind", ["node", "websockets"])
+def test_echoes_through_the_reverse_proxy(
+    servers: Servers, kind: str, secure: bool, deflate: bool, terminate: bool
+) -> None:
+    """The same servers behind --to (a wss:// one trusted with --upstream-ca): echoes intact."""
+    port = servers.ports.get((kind, secure, deflate))
+    if port is None:
+        pytest.skip("node and tests/interop/node/node_modules/ws are needed")
+    scheme = "wss" if secure else "ws"
+    mode = ["--terminate"] if terminate else []
+    running = Proxy(
+        "-q", *mode, "--to", f"{scheme}://localhost:{port}/", "--upstream-ca", str(servers.ca_file)
+    )
+    try:
+
+        async def main() -> list[str | bytes]:
+            echoes: list[str | bytes] = []
+            compression = "deflate" if deflate else None
+            async with ws_connect(running.url + "/r", compression=compression, max_size=None) as ws:
+                for message in MESSAGES:
+                    await ws.send(message)
+                    echoes.append(await ws.recv())
+            return echoes
+
+        assert run(main()) == MESSAGES
+        summary = _summary(running, "/r")
+    finally:
+        running.stop()
+    assert summary["upstream"] == f"{scheme}://localhost:{port}/r"
+    assert summary["client_to_server"]["messages"] == len(MESSAGES)
+    assert summary["server_to_client"]["violations"] == 0
