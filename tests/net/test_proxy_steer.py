@@ -17,7 +17,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from wstool.core.connection import State
 from wstool.core.errors import UsageError
-from wstool.core.events import MessageReceived
+from wstool.core.events import ConnectionClosed, MessageReceived
 from wstool.core.frames import FrameParser, Opcode, Role, encode_frame, forge_frame
 from wstool.core.uri import parse_uri
 from wstool.net.proxy import ProxyOptions
@@ -349,6 +349,10 @@ class _FakeConn:
     def send_message(self, opcode: int, data: bytes) -> None:
         self.sent.append((opcode, data))
 
+    def send_close(self, code: int | None, reason: str) -> None:
+        self.sent.append((8, (code or 0).to_bytes(2, "big") + reason.encode()))
+        self.state = State.CLOSING
+
 
 class TestTerminateSteering:
     def link(self) -> tuple[TerminateSteering, Any, _FakeConn, _FakeConn]:
@@ -396,3 +400,17 @@ class TestTerminateSteering:
             steer.drop(7)
         with pytest.raises(UsageError, match="nothing is held"):
             steer.release(1, Role.SERVER)
+
+    def test_a_close_waits_behind_the_held_messages(self) -> None:
+        """The server closes while what goes to the client is held: its Close is held last."""
+        steer, link, _, to_client = self.link()
+        steer.hold(None, Role.CLIENT)
+        link.to_client(MessageReceived(1, b"last words", "last words", 1, 10, False))
+        link.hop_closed(Role.SERVER, ConnectionClosed(4000, "bye", Role.SERVER, True), failed=False)
+        link.hop_gone(Role.SERVER, "closed cleanly")
+        assert [(r["number"], r["opcode"]) for r in steer.held()] == [(1, 1), (2, 8)]
+        assert to_client.sent == []
+        with pytest.raises(UsageError, match="is a Close to the client: it goes last"):
+            steer.drop(2)
+        steer.release(None, None)
+        assert to_client.sent == [(1, b"last words"), (8, b"\x0f\xa0bye")]

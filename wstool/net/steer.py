@@ -340,6 +340,11 @@ class TerminateSteering(_Connections):
             for toward, messages in link.holding.items():
                 for message in messages:
                     if message.number == number and not message.dropped:
+                        if message.opcode == Opcode.CLOSE:
+                            raise UsageError(
+                                f"held message {number} is a Close to the {toward.value}: "
+                                "it goes last, on /release"
+                            )
                         return link, toward, message
         raise UsageError(f"no held message {number} (/held lists them)")
 

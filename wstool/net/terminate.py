@@ -36,7 +36,7 @@ from wstool.core.events import (
     FrameReceived,
     MessageReceived,
 )
-from wstool.core.frames import CloseCode, Role
+from wstool.core.frames import CloseCode, Opcode, Role
 from wstool.core.handshake import build_rejection, build_response, check_request
 from wstool.core.held import HeldMessage, held_record
 from wstool.core.http import RequestHead, parse_request_head
@@ -298,13 +298,12 @@ class _Link(TwistedProtocol):
     # -- holding (the prompt's /hold, /drop, /edit, /release) -----------------------------
 
     def hold(self, toward: Role, on_held: Callable[[dict[str, Any]], None] | None) -> None:
-        """Keep the messages that go toward ``toward`` (closes still pass at once)."""
+        """Keep the messages that go toward ``toward``, and a Close after them."""
         self.holding.setdefault(toward, [])
         self._on_held = on_held
 
     def _held(self, toward: Role, message: MessageReceived) -> bool:
-        held = self.holding.get(toward)
-        if held is None:
+        if toward not in self.holding:
             return False
         kept = HeldMessage(
             number=self.proxy.held_numbers(),
@@ -313,20 +312,29 @@ class _Link(TwistedProtocol):
             wire_size=message.wire_size,
             payload=message.data,  # inflated: it is sent again as a new message
         )
-        held.append(kept)
-        if self._on_held is not None:
-            self._on_held(held_record(self.conn_id, toward, kept))
+        self._keep(toward, kept)
         return True
 
+    def _keep(self, toward: Role, kept: HeldMessage) -> None:
+        self.holding[toward].append(kept)
+        if self._on_held is not None:
+            self._on_held(held_record(self.conn_id, toward, kept))
+
     def release(self, toward: Role) -> int:
-        """Send what was held toward ``toward`` (less the dropped); return how many."""
+        """Send what was held toward ``toward`` (less the dropped), a held Close last."""
         held = self.holding.pop(toward, [])
         send = self._send_server if toward is Role.SERVER else self._send_client
         sent = 0
         for message in held:
-            if not message.dropped:
+            if message.dropped:
+                continue
+            if message.opcode == Opcode.CLOSE:
+                payload = message.payload
+                code = int.from_bytes(payload[:2], "big") if payload else None
+                self._close_toward(toward, code, payload[2:].decode("utf-8", "replace"))
+            else:
                 send(message.opcode, message.payload)
-                sent += 1
+            sent += 1
         return sent
 
     def hop_closed(self, hop: Role, event: ConnectionClosed, *, failed: bool) -> None:
@@ -340,10 +348,19 @@ class _Link(TwistedProtocol):
         else:
             code, reason = event.code, event.reason
             code = _NOT_SENT.get(code, code) if code is not None else None
-        if hop is Role.CLIENT:
-            self._close_server(code, reason)
-        else:
-            self._close_client(code, reason)
+        self._close_toward(hop.peer, code, reason)
+
+    def _close_toward(self, toward: Role, code: int | None, reason: str) -> None:
+        """Close the side ``toward``, after what is held for it (the Close is held too)."""
+        held = self.holding.get(toward)
+        if held is None:
+            close = self._close_server if toward is Role.SERVER else self._close_client
+            close(code, reason)
+        elif not any(message.opcode == Opcode.CLOSE for message in held):
+            payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode()
+            self._keep(
+                toward, HeldMessage(self.proxy.held_numbers(), Opcode.CLOSE, 1, 0, False, payload)
+            )
 
     def _close_server(self, code: int | None, reason: str) -> None:
         if self.session is not None and self.session.conn.state is State.OPEN:
@@ -360,10 +377,8 @@ class _Link(TwistedProtocol):
         self.gone.add(hop)
         if not self.cause:
             self.cause = f"{hop.value}: {cause}"
-        if hop is Role.CLIENT and Role.SERVER not in self.gone:
-            self._close_server(CloseCode.GOING_AWAY, "client gone")
-        elif hop is Role.SERVER and Role.CLIENT not in self.gone:
-            self._close_client(CloseCode.GOING_AWAY, "server gone")
+        if hop.peer not in self.gone:
+            self._close_toward(hop.peer, CloseCode.GOING_AWAY, f"{hop.value} gone")
         if len(self.gone) == 2:
             self._finish()
 
