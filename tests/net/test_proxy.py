@@ -265,3 +265,13 @@ class TestStopping:
         pair.client.dataReceived(REQUEST[:20])
         pair.proxy.shutdown()
         assert pair.client_transport.value() == b""
+
+    def test_no_second_close_after_one_went_by(self) -> None:
+        """The client has sent its Close already: the server gets no second one, only the FIN."""
+        pair = Pair()
+        pair.upgrade()
+        pair.client.dataReceived(forge_frame(opcode=8, payload=b"\x03\xe8", mask_key=MASK))
+        pair.upstream_transport.clear()
+        pair.proxy.shutdown()
+        assert pair.upstream_transport.value() == b"" and pair.upstream_transport.disconnecting
+        assert pair.client_transport.value().startswith(b"\x88")

@@ -237,7 +237,9 @@ class Side(TwistedProtocol):
         at_boundary = tap is not None and (
             tap.at_boundary(data_frame=False) if held is None else held.started_clean
         )
-        if at_boundary and not self.read_closed:
+        # RFC 6455 §5.5.1: one Close per direction; after a Close went by, none.
+        closed = tap is None or tap.stats.close is not None
+        if at_boundary and not closed and not self.read_closed:
             key = os.urandom(4) if receiver.role is Role.SERVER else None
             payload = CloseCode.GOING_AWAY.to_bytes(2, "big") + b"proxy stopping"
             frame = encode_frame(0x8, payload, mask_key=key)
