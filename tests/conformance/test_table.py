@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wstool.check.build import OWN
 from wstool.check.cases import CASES, KOSME, PROFILES, SECTIONS, cases_in, utf8_fault
 from wstool.check.model import Expect, FailsHere, Frame, Message, Raw, payload_bytes
 from wstool.core.frames import FrameParser
@@ -18,6 +19,36 @@ def test_ids_are_unique_and_in_known_sections() -> None:
     assert len(ids) == len(set(ids))
     assert {case_id.split(".")[0] for case_id in ids} == set(SECTIONS)
     assert {case.profile for case in CASES} == set(PROFILES)
+
+
+# The Autobahn Testsuite's case ids (its case/__init__.py): sub-section -> how many cases.
+# Sections 2, 3 and 5 number their cases without a sub-section (2.1 ... 2.11).
+AUTOBAHN = {
+    **{"1.1": 8, "1.2": 8, "2": 11, "3": 7, "4.1": 5, "4.2": 5, "5": 20},
+    **{"6.1": 3, "6.2": 4, "6.3": 2, "6.4": 4, "6.5": 5, "6.6": 11, "6.7": 4, "6.8": 2},
+    **{"6.9": 4, "6.10": 3, "6.11": 5, "6.12": 8, "6.13": 5, "6.14": 10, "6.15": 1},
+    **{"6.16": 3, "6.17": 5, "6.18": 5, "6.19": 5, "6.20": 7, "6.21": 8, "6.22": 34},
+    **{"6.23": 7, "7.1": 6, "7.3": 6, "7.5": 1, "7.7": 13, "7.9": 9, "7.13": 2},
+    **{f"9.{sub}": 6 for sub in (1, 2, 5, 6, 7, 8)},
+    **{"9.3": 9, "9.4": 9, "10.1": 1},
+    **{f"12.{sub}": 18 for sub in range(1, 6)},
+    **{f"13.{sub}": 18 for sub in range(1, 8)},
+}
+
+
+def test_every_autobahn_id_is_there_and_ours_are_marked() -> None:
+    """The 517 ids of Autobahn's cases are in the table, unmarked; every other case outside
+    section 0 is wstool's own, in a sub-section Autobahn does not use, and says so."""
+    autobahn = {f"{sub}.{n}" for sub, count in AUTOBAHN.items() for n in range(1, count + 1)}
+    assert len(autobahn) == 517
+    ours = {case.id for case in CASES if case.id.split(".")[0] != "0"}
+    assert autobahn <= ours
+    for case in CASES:
+        if case.id in autobahn:
+            assert not case.description.endswith(OWN), case.id
+        elif not case.id.startswith("0."):
+            assert case.description.endswith(OWN), case.id
+            assert ".".join(case.id.split(".")[:2]) not in AUTOBAHN, case.id
 
 
 def test_fail_fast_cases_expect_a_failure() -> None:
@@ -35,7 +66,7 @@ def test_framing_covers_every_length_boundary() -> None:
             len(payload_bytes(step.payload))
             for case in cases_in("1")
             for step in case.steps
-            if isinstance(step, Message) and step.opcode == opcode
+            if isinstance(step, (Message, Frame)) and step.opcode == opcode
         }
         assert wanted <= sizes
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from wstool.check.model import (
     Case,
     Dropped,
     Echo,
     Expect,
     Frame,
+    Lazy,
     Message,
+    Payload,
     Refused,
     Step,
     Wait,
@@ -23,6 +28,7 @@ __all__ = [
     "FIRST",
     "HELLO",
     "KOSME",
+    "OWN",
     "PING",
     "PONG",
     "TEXT",
@@ -31,6 +37,7 @@ __all__ = [
     "Numbering",
     "close_frame",
     "fragments",
+    "round_trips",
     "utf8_fault",
 ]
 
@@ -49,22 +56,91 @@ FIRST = (Message(TEXT, b"first"), Wait(Echo(TEXT, b"first")))
 """A message and its echo before a frame that fails the connection: the order is then certain."""
 
 
-class Numbering:
-    """Collects the cases of a section and hands out ``section.sub.n`` ids."""
+OWN = " (wstool's own case, not in Autobahn)"
+"""The end of the description of every case Autobahn does not have."""
 
-    def __init__(self, section: str) -> None:
-        self.section, self.sub, self.n = section, 0, 0
+
+class Numbering:
+    """Collects the cases of a section and hands out their ids.
+
+    Autobahn's cases take Autobahn's ids: ``at(sub)`` starts sub-section
+    ``sub`` (1.1.1, 1.1.2 ...), and a ``flat`` section numbers its cases
+    without one (2.1 ... 2.11, as Autobahn's sections 2, 3 and 5 do). wstool's
+    own cases go in sub-sections Autobahn does not use (``own(sub)``: 1.3.1 ...,
+    2.12.1 ...), and their descriptions end with :data:`OWN`.
+    """
+
+    def __init__(self, section: str, *, flat: bool = False) -> None:
+        self.section, self.flat = section, flat
+        self.sub, self.n, self.mine = 0, 0, False
         self.cases: list[Case] = []
 
     def next_sub(self) -> None:
+        """Start the next sub-section (section 0, wstool's own)."""
         self.sub, self.n = self.sub + 1, 0
+
+    def at(self, sub: int) -> None:
+        """Start Autobahn's sub-section ``sub``."""
+        self.sub, self.n, self.mine = sub, 0, False
+
+    def own(self, sub: int) -> None:
+        """Start sub-section ``sub`` of wstool's own cases (one Autobahn does not use)."""
+        self.sub, self.n, self.mine = sub, 0, True
+
+    def next_id(self) -> str:
+        self.n += 1
+        if self.flat and not self.mine:
+            return f"{self.section}.{self.n}"
+        return f"{self.section}.{self.sub}.{self.n}"
 
     def add(
         self, description: str, expect: Expect | Refused | Dropped, *steps: Step, **kw: object
     ) -> None:
-        self.n += 1
-        case_id = f"{self.section}.{self.sub}.{self.n}"
-        self.cases.append(Case(case_id, description, expect, tuple(steps), **kw))  # type: ignore[arg-type]
+        self.add_steps(description, expect, tuple(steps), **kw)
+
+    def add_steps(
+        self,
+        description: str,
+        expect: Expect | Refused | Dropped,
+        steps: tuple[Step, ...],
+        **kw: object,
+    ) -> None:
+        """Add a case whose steps are given as one sequence (a :class:`Lazy` one, say)."""
+        case_id = self.next_id()
+        text = description + (OWN if self.mine else "")
+        self.cases.append(Case(case_id, text, expect, steps, **kw))  # type: ignore[arg-type]
+
+
+def round_trips(
+    opcode: int,
+    payloads: Callable[[], list[Payload]],
+    count: int,
+    *,
+    compress: bool = False,
+    fragment: int | None = None,
+) -> tuple[tuple[Step, ...], tuple[Echo, ...]]:
+    """Messages sent one at a time, each after the echo of the one before, then a Close.
+
+    Returns the steps and the replies, both built when used (:class:`Lazy`):
+    the Autobahn Testsuite's cases 9.7, 9.8, 12 and 13 send 1000 messages each.
+    """
+
+    def steps() -> list[Step]:
+        out: list[Step] = []
+        for payload in payloads():
+            out.append(Message(opcode, payload, fragment=fragment, compress=compress))
+            out.append(Wait(Echo(opcode, payload)))
+        out.append(BYE)
+        return out
+
+    def replies() -> list[Echo]:
+        return [Echo(opcode, payload) for payload in payloads()]
+
+    # The table's types say tuple; a Lazy is a read-only sequence, which is all the
+    # runner asks of them.
+    lazy_steps = cast(tuple[Step, ...], Lazy(steps, 2 * count + 1))
+    lazy_replies = cast(tuple[Echo, ...], Lazy(replies, count))
+    return lazy_steps, lazy_replies
 
 
 def fragments(opcode: int, parts: list[bytes], chop: int | None = None) -> list[Frame]:

@@ -1,10 +1,14 @@
-"""The conformance case table, numbered after the Autobahn Testsuite's sections.
+"""The conformance case table: every Autobahn Testsuite case under its id, and wstool's own.
 
 Sections: 0 the opening handshake (RFC 6455 §4, which Autobahn leaves out),
 1 framing, 2 pings and pongs, 3 reserved bits, 4 opcodes, 5 fragmentation,
 6 UTF-8, 7 the closing handshake, 9 limits and performance, 10 miscellany,
-12 and 13 permessage-deflate (RFC 7692). Each case is data (see
-:mod:`conformance.model`); :data:`CASES` is the whole table, in order.
+12 and 13 permessage-deflate (RFC 7692). An id Autobahn has (1.1.1 to
+13.7.18) means what it means in Autobahn: the same bytes, in the same writes,
+the same expectation. wstool's own cases take ids Autobahn does not use
+(section 0, and sub-sections such as 1.3, 2.12, 6.24 or 12.6) and say so in
+their descriptions. Each case is data (see :mod:`wstool.check.model`);
+:data:`CASES` is the whole table, in order.
 
 A case's ``profile`` names the server configuration it needs; ``wstool
 serve`` with the arguments in :data:`PROFILES` is one such server.
@@ -14,9 +18,11 @@ from __future__ import annotations
 
 from wstool.check.build import KOSME, utf8_fault
 from wstool.check.cases_deflate import deflate_cases
+from wstool.check.cases_fragments import fragment_cases
 from wstool.check.cases_frames import frame_cases
 from wstool.check.cases_handshake import handshake_cases
 from wstool.check.cases_messages import message_cases
+from wstool.check.cases_utf8 import utf8_cases
 from wstool.check.model import Case
 
 __all__ = ["CASES", "KOSME", "PROFILES", "SECTIONS", "cases_in", "utf8_fault"]
@@ -55,6 +61,8 @@ SECTIONS = {
 CASES: tuple[Case, ...] = (
     *handshake_cases(),
     *frame_cases(),
+    *fragment_cases(),
+    *utf8_cases(),
     *message_cases(),
     *deflate_cases(),
 )

@@ -1,6 +1,16 @@
-"""Sections 12 and 13 of the case table: permessage-deflate (RFC 7692)."""
+"""Sections 12 and 13 of the case table: permessage-deflate (RFC 7692).
+
+Autobahn's cases first, under Autobahn's ids: 12.1 to 12.5 send 1000 messages
+of each size (16 bytes to 128 KiB, some fragmented) cut from one of five
+documents, with Autobahn's default offer; 13.1 to 13.7 send the JSON document
+so under each of Autobahn's seven offers. Each message goes after the echo of
+the one before. The documents are stand-ins of the same kind and size
+(:mod:`wstool.check.corpus`). wstool's own cases follow in 12.6 and 13.8 on.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from wstool.check.build import (
     BINARY,
@@ -13,7 +23,9 @@ from wstool.check.build import (
     KiB,
     MiB,
     Numbering,
+    round_trips,
 )
+from wstool.check.corpus import faust_text, html_report, json_report, lena_bitmap, pdf_paper
 from wstool.check.model import (
     Blob,
     Case,
@@ -26,8 +38,10 @@ from wstool.check.model import (
     Noise,
     Opening,
     Part,
+    Payload,
     PongOf,
     Step,
+    Window,
     Zeros,
     close_payload,
     fails,
@@ -36,7 +50,98 @@ from wstool.core.deflate import ExtensionOffer, client_offer
 
 __all__ = ["deflate_cases"]
 
-# --- 12 and 13: permessage-deflate ------------------------------------------------------------
+
+# --- Autobahn's 12.x and 13.x ---------------------------------------------------------------------
+
+_MESSAGE_SIZES = (
+    *((size, 0) for size in (16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072)),
+    *((size, 256) for size in (8192, 16384, 32768, 65536, 131072)),
+    *((131072, fragment) for fragment in (1024, 4096, 32768)),
+)
+"""Autobahn's (message size, fragment size of the compressed bytes, 0: none) per case."""
+_DOCUMENTS: tuple[tuple[str, Callable[[], bytes], int], ...] = (
+    ("a JSON report", json_report, TEXT),
+    ("a 512x512 bitmap", lena_bitmap, BINARY),
+    ("German verse", faust_text, BINARY),
+    ("an HTML report", html_report, TEXT),
+    ("a PDF-like file", pdf_paper, BINARY),
+)
+_COUNT = 1000
+
+
+def _autobahn_offer(*extra: tuple[str, str | None]) -> ExtensionOffer:
+    """Autobahn's offer: ``client_no_context_takeover; client_max_window_bits`` and ``extra``."""
+    base = (("client_no_context_takeover", None), ("client_max_window_bits", None))
+    return ("permessage-deflate", (*base, *extra))
+
+
+_NO_TAKEOVER = ("server_no_context_takeover", None)
+_OFFERS = (
+    (_autobahn_offer(),),
+    (_autobahn_offer(_NO_TAKEOVER),),
+    (_autobahn_offer(("server_max_window_bits", "9")),),
+    (_autobahn_offer(("server_max_window_bits", "15")),),
+    (_autobahn_offer(_NO_TAKEOVER, ("server_max_window_bits", "9")),),
+    (_autobahn_offer(_NO_TAKEOVER, ("server_max_window_bits", "15")),),
+    (
+        _autobahn_offer(_NO_TAKEOVER, ("server_max_window_bits", "9")),
+        _autobahn_offer(_NO_TAKEOVER),
+        _autobahn_offer(),
+    ),
+)
+
+
+def _windows(source: Callable[[], bytes], size: int) -> Callable[[], list[Payload]]:
+    """Autobahn's messages: ``size`` bytes each, one after the other round the document."""
+    return lambda: [Window(source, k * size, size) for k in range(_COUNT)]
+
+
+def _opening(offers: tuple[ExtensionOffer, ...]) -> Opening:
+    # The last offer is the loosest: any answer valid for an earlier one is valid for it,
+    # so the answer is checked against it, whichever offer the server took.
+    return Opening(deflate=offers[-1], decoys=offers[:-1])
+
+
+def _offer_text(offers: tuple[ExtensionOffer, ...]) -> str:
+    return ", ".join(
+        "; ".join([name] + [k if v is None else f"{k}={v}" for k, v in params])
+        for name, params in offers
+    )
+
+
+def _series(
+    s: Numbering,
+    what: str,
+    source: Callable[[], bytes],
+    opcode: int,
+    offers: tuple[ExtensionOffer, ...],
+) -> None:
+    for size, fragment in _MESSAGE_SIZES:
+        steps, replies = round_trips(
+            opcode, _windows(source, size), _COUNT, compress=True, fragment=fragment or None
+        )
+        cut = f", compressed bytes in {fragment}-byte frames" if fragment else ""
+        s.add_steps(
+            f"{_COUNT} compressed messages of {size} bytes of {what}{cut}; "
+            f"offer: {_offer_text(offers)}",
+            Expect(replies=replies, deflate=True),
+            steps,
+            opening=_opening(offers),
+            timeout=60.0,
+        )
+
+
+def _autobahn_deflate(s12: Numbering, s13: Numbering) -> None:
+    for sub, (what, source, opcode) in enumerate(_DOCUMENTS, start=1):
+        s12.at(sub)
+        _series(s12, what, source, opcode, _OFFERS[0])
+    what, source, opcode = _DOCUMENTS[0]
+    for sub, offers in enumerate(_OFFERS, start=1):
+        s13.at(sub)
+        _series(s13, what, source, opcode, offers)
+
+
+# --- wstool's own -----------------------------------------------------------------------------
 
 _DEFAULT_OFFER = client_offer()
 _PLAIN_OFFER = client_offer(client_max_window_bits=False)
@@ -52,19 +157,18 @@ def _deflated(
     return Expect(replies=tuple(Echo(op, data) for op, data in messages), deflate=True), steps
 
 
-def _deflate_messages() -> list[Case]:
-    s = Numbering("12")
+def _deflate_messages(s: Numbering) -> None:
     offer = Opening(deflate=_DEFAULT_OFFER)
     sizes = (16, 64, 256, 1024, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB)
     for kind, make in (
         ("text", lambda n: (TEXT, Blob(n))),
         ("binary noise", lambda n: (BINARY, Noise(n))),
     ):
-        s.next_sub()
+        s.own(6 if kind == "text" else 7)
         for size in sizes:
             expect, steps = _deflated(*(make(size),) * 10)
             s.add(f"10 compressed {kind} messages of {size} bytes", expect, *steps, opening=offer)
-    s.next_sub()
+    s.own(8)
     for fragment in (1, 100, 4 * KiB):
         expect, steps = _deflated(
             (TEXT, Blob(64 * KiB)), (BINARY, Noise(16 * KiB)), fragment=fragment
@@ -102,7 +206,7 @@ def _deflate_messages() -> list[Case]:
         BYE,
         opening=offer,
     )
-    s.next_sub()
+    s.own(9)
     s.add(
         "RSV1 on a continuation frame",
         fails(1002),
@@ -140,7 +244,7 @@ def _deflate_messages() -> list[Case]:
         Frame(TEXT, Deflated(KOSME + b"\xed\xa0\x80edited"), rsv1=True),
         opening=offer,
     )
-    s.next_sub()
+    s.own(10)
     limited = {"profile": "limited", "opening": offer}
     bomb = Deflated(Zeros(64 * MiB))
     s.add(
@@ -164,7 +268,7 @@ def _deflate_messages() -> list[Case]:
         BYE,
         **limited,
     )
-    s.next_sub()
+    s.own(11)
     nodeflate = {"profile": "no-deflate", "opening": offer}
     s.add(
         "a server without deflate declines the offer",
@@ -179,11 +283,9 @@ def _deflate_messages() -> list[Case]:
         Frame(TEXT, Deflated(b"Hello"), rsv1=True),
         **nodeflate,
     )
-    return s.cases
 
 
-def _deflate_params() -> list[Case]:
-    s = Numbering("13")
+def _deflate_params(s: Numbering) -> None:
     offers: list[tuple[str, ExtensionOffer]] = [
         ("permessage-deflate", _PLAIN_OFFER),
         ("client_max_window_bits (bare)", _DEFAULT_OFFER),
@@ -214,7 +316,7 @@ def _deflate_params() -> list[Case]:
         (TEXT, Blob(256 * KiB)),
         (TEXT, b"Hello, Hello, Hello"),
     )
-    s.next_sub()
+    s.own(8)
     for name, offer in offers:
         expect, steps = _deflated(*messages)
         s.add(
@@ -223,7 +325,7 @@ def _deflate_params() -> list[Case]:
             *steps,
             opening=Opening(deflate=offer),
         )
-    s.next_sub()
+    s.own(9)
     for name, offer in offers[2:5]:
         expect, steps = _deflated(*messages, fragment=1000)
         s.add(
@@ -232,7 +334,7 @@ def _deflate_params() -> list[Case]:
             *steps,
             opening=Opening(deflate=offer),
         )
-    s.next_sub()
+    s.own(10)
     decoys = (
         ("an unknown extension", ("x-webkit-unknown", ())),
         ("an unknown parameter", ("permessage-deflate", (("foo", "1"),))),
@@ -258,9 +360,12 @@ def _deflate_params() -> list[Case]:
             *steps,
             opening=Opening(deflate=_PLAIN_OFFER, decoys=(decoy,)),
         )
-    return s.cases
 
 
 def deflate_cases() -> list[Case]:
     """Sections 12 (messages) and 13 (negotiation parameters), in order."""
-    return [*_deflate_messages(), *_deflate_params()]
+    s12, s13 = Numbering("12"), Numbering("13")
+    _autobahn_deflate(s12, s13)
+    _deflate_messages(s12)
+    _deflate_params(s13)
+    return [*s12.cases, *s13.cases]

@@ -1,4 +1,9 @@
-"""Sections 1 to 5 of the case table: framing, pings, reserved bits, opcodes, fragments."""
+"""Sections 1 to 4 of the case table: framing, pings, reserved bits, opcodes.
+
+Each section starts with the Autobahn Testsuite's cases under Autobahn's ids
+(the same bytes, written in the same chops); wstool's own cases follow in
+sub-sections Autobahn does not use.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +18,18 @@ from wstool.check.build import (
     TEXT,
     MiB,
     Numbering,
-    fragments,
 )
 from wstool.check.model import (
     Blob,
     Case,
     Echo,
+    Expect,
     Frame,
     Message,
+    Payload,
     PongOf,
-    Step,
+    Repeat,
     Together,
-    Wait,
     close_payload,
     echo,
     fails,
@@ -32,16 +37,36 @@ from wstool.check.model import (
 
 __all__ = ["frame_cases"]
 
+HELLO_WORLD = b"Hello, world!"
+
 # --- 1: framing --------------------------------------------------------------------------------
 
+_AUTOBAHN_SIZES = (0, 125, 126, 127, 128, 65535, 65536)
 _SIZES = (0, 1, 125, 126, 127, 128, 65535, 65536, 65537, MiB, 16 * MiB)
 
 
 def _framing() -> list[Case]:
     s = Numbering("1")
-    for opcode, kind in ((TEXT, "text"), (BINARY, "binary")):
-        s.next_sub()
-        for size in _SIZES:
+    for sub, opcode, kind, unit in ((1, TEXT, "text", b"*"), (2, BINARY, "binary", b"\xfe")):
+        s.at(sub)
+        for size in _AUTOBAHN_SIZES:
+            data: Payload = Repeat(unit, size)
+            s.add(
+                f"{kind} message of {size} bytes",
+                echo(Echo(opcode, data)),
+                Frame(opcode, data),
+                BYE,
+            )
+        data = Repeat(unit, 65536)
+        s.add(
+            f"{kind} message of 65536 bytes in 997-byte writes",
+            echo(Echo(opcode, data)),
+            Frame(opcode, data, chop=997),
+            BYE,
+        )
+    for sub, opcode, kind in ((3, TEXT, "text"), (4, BINARY, "binary")):
+        s.own(sub)
+        for size in (1, 65537, MiB, 16 * MiB):
             data = Blob(size, text=opcode == TEXT)
             s.add(
                 f"{kind} message of {size} bytes",
@@ -57,7 +82,7 @@ def _framing() -> list[Case]:
                 Message(opcode, data, chop=1),
                 BYE,
             )
-        for size in (65535, 65536, 65537):
+        for size in (65535, 65537):
             data = Blob(size, text=opcode == TEXT)
             s.add(
                 f"{kind} message of {size} bytes in 997-byte writes",
@@ -71,56 +96,75 @@ def _framing() -> list[Case]:
 # --- 2: pings and pongs ------------------------------------------------------------------------
 
 
-def _pings() -> list[Case]:
-    s = Numbering("2")
-    s.next_sub()
-    text125 = Blob(125).data()
-    binary125 = bytes(range(256))[-125:]
-    s.add("ping with no payload", echo(PongOf(b"")), Frame(PING), BYE)
-    s.add("ping with 125 bytes of text", echo(PongOf(text125)), Frame(PING, text125), BYE)
-    s.add("ping with 125 bytes of binary", echo(PongOf(binary125)), Frame(PING, binary125), BYE)
-    s.add("ping with 125 bytes, dribbled", echo(PongOf(text125)), Frame(PING, text125, chop=1), BYE)
-    s.add("ping with 126 bytes", fails(1002), Frame(PING, Blob(126).data()))
+def _autobahn_pings(s: Numbering) -> None:
+    binary = b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"
+    s.add("ping without payload", echo(PongOf(b"")), Frame(PING), BYE)
     s.add(
-        "ping fragmented in two frames",
+        "ping with a small text payload", echo(PongOf(HELLO_WORLD)), Frame(PING, HELLO_WORLD), BYE
+    )
+    s.add("ping with a small binary payload", echo(PongOf(binary)), Frame(PING, binary), BYE)
+    fe125 = b"\xfe" * 125
+    s.add("ping with 125 bytes of binary", echo(PongOf(fe125)), Frame(PING, fe125), BYE)
+    s.add(
+        "ping with 126 bytes: control frames hold 125 at most",
         fails(1002),
-        Frame(PING, b"ping", fin=False),
-        Frame(CONT, b"more"),
+        Frame(PING, fe125 + b"\xfe"),
     )
-    s.next_sub()
     s.add(
-        "unsolicited empty pong is ignored",
-        echo(Echo(TEXT, b"after pong")),
-        Frame(PONG),
-        Message(TEXT, b"after pong"),
+        "ping with 125 bytes, written one byte per write",
+        echo(PongOf(fe125)),
+        Frame(PING, fe125, chop=1),
         BYE,
     )
     s.add(
-        "unsolicited pong with payload, then a ping: one pong, for the ping",
+        "unsolicited pong without payload: nothing comes back", echo(), Together((Frame(PONG), BYE))
+    )
+    unsolicited = b"unsolicited pong payload"
+    s.add(
+        "unsolicited pong with payload: nothing comes back",
+        echo(),
+        Together((Frame(PONG, unsolicited), BYE)),
+    )
+    s.add(
+        "unsolicited pong, then a ping: one pong, for the ping",
         echo(PongOf(b"ping payload")),
-        Frame(PONG, b"unsolicited"),
-        Frame(PING, b"ping payload"),
+        Together((Frame(PONG, unsolicited), Frame(PING, b"ping payload"))),
         BYE,
     )
-    s.add("pong with 126 bytes", fails(1002), Frame(PONG, Blob(126).data()))
-    s.next_sub()
-    pings = [f"ping {i}".encode() for i in range(10)]
+    pings = [f"payload-{i}".encode() for i in range(10)]
     s.add(
-        "10 pings, one per write, all answered in order",
-        echo(*(PongOf(p) for p in pings)),
-        *(Frame(PING, p) for p in pings),
-        BYE,
-    )
-    s.add(
-        "10 pings in one write, all answered in order",
+        "10 pings with payload in one write: 10 pongs in order",
         echo(*(PongOf(p) for p in pings)),
         Together(tuple(Frame(PING, p) for p in pings)),
         BYE,
     )
     s.add(
-        "10 pings in one write, dribbled",
+        "10 pings with payload, one byte per write: 10 pongs in order",
         echo(*(PongOf(p) for p in pings)),
         Together(tuple(Frame(PING, p) for p in pings), chop=1),
+        BYE,
+    )
+
+
+def _pings() -> list[Case]:
+    s = Numbering("2", flat=True)
+    _autobahn_pings(s)
+    s.own(12)
+    text125 = Blob(125).data()
+    s.add("ping with 125 bytes of text", echo(PongOf(text125)), Frame(PING, text125), BYE)
+    s.add("pong with 126 bytes", fails(1002), Frame(PONG, Blob(126).data()))
+    s.add(
+        "unsolicited empty pong, then a message: the message is echoed",
+        echo(Echo(TEXT, b"after pong")),
+        Frame(PONG),
+        Message(TEXT, b"after pong"),
+        BYE,
+    )
+    pings = [f"ping {i}".encode() for i in range(10)]
+    s.add(
+        "10 pings, one per write, all answered in order",
+        echo(*(PongOf(p) for p in pings)),
+        *(Frame(PING, p) for p in pings),
         BYE,
     )
     return s.cases
@@ -137,23 +181,69 @@ def _rsv_name(bits: int) -> str:
     return "+".join(f"RSV{i}" for i, mask in ((1, 4), (2, 2), (3, 1)) if bits & mask)
 
 
+def _echo_then_fail(*replies: Echo) -> Expect:
+    """Fail with 1002 after these echoes; failing before them is NON-STRICT (Autobahn's rating)."""
+    return Expect(replies=replies, codes=(1002,), fails=True, lenient=fails(1002))
+
+
+def _autobahn_reserved_bits(s: Numbering) -> None:
+    hello = Frame(TEXT, HELLO_WORLD)
+    s.add(
+        f"small text message with RSV = 1 ({_rsv_name(1)})",
+        fails(1002),
+        Frame(TEXT, HELLO_WORLD, **_rsv(1)),
+    )
+    first = Echo(TEXT, HELLO_WORLD)
+    s.add(
+        f"text, then text with RSV = 2 ({_rsv_name(2)}), then a ping, in one write: "
+        "the echo, then a failure, no pong",
+        _echo_then_fail(first),
+        Together((hello, Frame(TEXT, HELLO_WORLD, **_rsv(2)), Frame(PING))),
+    )
+    s.add(
+        f"the same with RSV = 3 ({_rsv_name(3)}), one frame per write",
+        _echo_then_fail(first),
+        hello,
+        Frame(TEXT, HELLO_WORLD, **_rsv(3)),
+        Frame(PING),
+    )
+    s.add(
+        f"the same with RSV = 4 ({_rsv_name(4)}), one byte per write",
+        _echo_then_fail(first),
+        Together((hello, Frame(TEXT, HELLO_WORLD, **_rsv(4)), Frame(PING)), chop=1),
+    )
+    binary = b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"
+    s.add(
+        f"small binary message with RSV = 5 ({_rsv_name(5)})",
+        fails(1002),
+        Frame(BINARY, binary, **_rsv(5)),
+    )
+    s.add(
+        f"binary frame with RSV = 6 ({_rsv_name(6)}) (Autobahn's text says Ping; it sends binary)",
+        fails(1002),
+        Frame(BINARY, HELLO_WORLD, **_rsv(6)),
+    )
+    s.add(f"close with RSV = 7 ({_rsv_name(7)})", fails(1002), Frame(CLOSE, b"", **_rsv(7)))
+
+
 def _reserved_bits() -> list[Case]:
-    s = Numbering("3")
+    s = Numbering("3", flat=True)
+    _autobahn_reserved_bits(s)
     kinds = (
         ("text", TEXT, b"Hello"),
         ("binary", BINARY, b"\x00\xff"),
         ("ping", PING, b"ping"),
         ("close", CLOSE, close_payload(1000)),
     )
-    for name, opcode, payload in kinds:
-        s.next_sub()
+    for sub, (name, opcode, payload) in enumerate(kinds, start=8):
+        s.own(sub)
         for bits in range(1, 8):
             s.add(
                 f"{name} frame with {_rsv_name(bits)} (no extension)",
                 fails(1002),
                 Frame(opcode, payload, **_rsv(bits)),
             )
-    s.next_sub()
+    s.own(12)
     for bits in (4, 2, 1, 7):
         s.add(
             f"echo first, then a text frame with {_rsv_name(bits)}, then a ping (unanswered)",
@@ -181,10 +271,43 @@ def _reserved_bits() -> list[Case]:
 # --- 4: opcodes --------------------------------------------------------------------------------
 
 
+def _autobahn_opcodes(s: Numbering, kind: str, opcodes: range) -> None:
+    first, second, third, fourth, fifth = opcodes
+    hello, echoed = Frame(TEXT, HELLO_WORLD), Echo(TEXT, HELLO_WORLD)
+    payload = b"reserved opcode payload"
+    s.add(f"frame with reserved {kind} opcode {first}", fails(1002), Frame(first))
+    s.add(
+        f"frame with reserved {kind} opcode {second} and a payload",
+        fails(1002),
+        Frame(second, payload),
+    )
+    s.add(
+        f"text, then reserved {kind} opcode {third}, then a ping, in one write: "
+        "the echo, then a failure, no pong",
+        _echo_then_fail(echoed),
+        Together((hello, Frame(third), Frame(PING))),
+    )
+    s.add(
+        f"text, then reserved {kind} opcode {fourth} with a payload, then a ping, in one write",
+        _echo_then_fail(echoed),
+        Together((hello, Frame(fourth, HELLO_WORLD), Frame(PING))),
+    )
+    s.add(
+        f"text, then reserved {kind} opcode {fifth} with a payload, then a ping, "
+        "one byte per write",
+        _echo_then_fail(echoed),
+        Together((hello, Frame(fifth, HELLO_WORLD), Frame(PING)), chop=1),
+    )
+
+
 def _opcodes() -> list[Case]:
     s = Numbering("4")
-    for kind, opcodes in (("non-control", range(3, 8)), ("control", range(11, 16))):
-        s.next_sub()
+    kinds = (("non-control", range(3, 8)), ("control", range(11, 16)))
+    for sub, (kind, opcodes) in enumerate(kinds, start=1):
+        s.at(sub)
+        _autobahn_opcodes(s, kind, opcodes)
+    for sub, (kind, opcodes) in enumerate(kinds, start=3):
+        s.own(sub)
         for opcode in opcodes:
             s.add(f"reserved {kind} opcode {opcode} with no payload", fails(1002), Frame(opcode))
         for opcode in opcodes:
@@ -198,145 +321,6 @@ def _opcodes() -> list[Case]:
     return s.cases
 
 
-# --- 5: fragmentation --------------------------------------------------------------------------
-
-
-def _fragmentation() -> list[Case]:
-    s = Numbering("5")
-    s.next_sub()
-    two = [b"fragment1", b"fragment2"]
-    both = Echo(TEXT, b"fragment1fragment2")
-    s.add("text in 2 fragments", echo(both), *fragments(TEXT, two), BYE)
-    s.add("text in 2 fragments, dribbled", echo(both), *fragments(TEXT, two, chop=1), BYE)
-    s.add(
-        "binary in 2 fragments",
-        echo(Echo(BINARY, b"fragment1fragment2")),
-        *fragments(BINARY, two),
-        BYE,
-    )
-    many = [bytes([65 + i]) * (i + 1) for i in range(8)]
-    s.add(
-        "text in 8 fragments of growing size",
-        echo(Echo(TEXT, b"".join(many))),
-        *fragments(TEXT, many),
-        BYE,
-    )
-    ones = [bytes([b]) for b in Blob(64, text=False).data()]
-    s.add(
-        "binary in 64 fragments of 1 byte",
-        echo(Echo(BINARY, Blob(64, text=False))),
-        *fragments(BINARY, ones),
-        BYE,
-    )
-    s.add(
-        "text in 3 empty fragments",
-        echo(Echo(TEXT, b"")),
-        *fragments(TEXT, [b"", b"", b""]),
-        BYE,
-    )
-    s.add(
-        "text with empty first and last fragments",
-        echo(Echo(TEXT, b"middle")),
-        *fragments(TEXT, [b"", b"middle", b""]),
-        BYE,
-    )
-    s.add(
-        "two fragmented messages back to back",
-        echo(Echo(TEXT, b"ab"), Echo(BINARY, b"cd")),
-        *fragments(TEXT, [b"a", b"b"]),
-        *fragments(BINARY, [b"c", b"d"]),
-        BYE,
-    )
-    s.next_sub()
-    frag1, frag2 = fragments(TEXT, two)
-    s.add(
-        "text in 2 fragments, a ping between: pong first, then the message",
-        echo(PongOf(b"between"), both),
-        frag1,
-        Frame(PING, b"between"),
-        frag2,
-        BYE,
-    )
-    s.add(
-        "ping between fragments answered before the message ends",
-        echo(PongOf(b"between"), both),
-        frag1,
-        Frame(PING, b"between"),
-        Wait(PongOf(b"between")),
-        frag2,
-        BYE,
-    )
-    s.add(
-        "text in 2 fragments, a ping between, all dribbled",
-        echo(PongOf(b"between"), both),
-        Together((frag1, Frame(PING, b"between"), frag2), chop=1),
-        BYE,
-    )
-    s.add(
-        "unsolicited pong between fragments is ignored",
-        echo(both),
-        frag1,
-        Frame(PONG, b"between"),
-        frag2,
-        BYE,
-    )
-    parts = [f"part{i};".encode() for i in range(5)]
-    interleaved: list[Step] = []
-    for i, frame in enumerate(fragments(TEXT, parts)):
-        interleaved.append(frame)
-        if i < len(parts) - 1:
-            interleaved.append(Frame(PING, f"ping {i}".encode()))
-    s.add(
-        "text in 5 fragments with a ping after each but the last",
-        echo(*(PongOf(f"ping {i}".encode()) for i in range(4)), Echo(TEXT, b"".join(parts))),
-        *interleaved,
-        BYE,
-    )
-    s.next_sub()
-    s.add("continuation with no message to continue (FIN set)", fails(1002), Frame(CONT, b"orphan"))
-    s.add(
-        "continuation with no message to continue (FIN clear), then its end",
-        fails(1002),
-        Frame(CONT, b"orphan", fin=False),
-        Frame(CONT, b"end"),
-    )
-    s.add(
-        "a finished message, then a continuation",
-        fails(1002, Echo(TEXT, b"done")),
-        Message(TEXT, b"done"),
-        Wait(Echo(TEXT, b"done")),
-        Frame(CONT, b"orphan"),
-    )
-    s.add(
-        "new text frame while a text message is open",
-        fails(1002),
-        Frame(TEXT, b"open", fin=False),
-        Frame(TEXT, b"new"),
-    )
-    s.add(
-        "new binary frame while a binary message is open",
-        fails(1002),
-        Frame(BINARY, b"open", fin=False),
-        Frame(BINARY, b"new"),
-    )
-    s.add(
-        "new binary frame (FIN clear) while a text message is open",
-        fails(1002),
-        Frame(TEXT, b"open", fin=False),
-        Frame(BINARY, b"new", fin=False),
-        Frame(CONT, b"end"),
-    )
-    s.add("fragmented close (FIN clear)", fails(1002), Frame(CLOSE, close_payload(1000), fin=False))
-    s.add(
-        "fragmented pong (FIN clear) inside a fragmented text",
-        fails(1002),
-        Frame(TEXT, b"open", fin=False),
-        Frame(PONG, b"half", fin=False),
-        Frame(CONT, b"end"),
-    )
-    return s.cases
-
-
 def frame_cases() -> list[Case]:
-    """Sections 1 to 5, in order."""
-    return [*_framing(), *_pings(), *_reserved_bits(), *_opcodes(), *_fragmentation()]
+    """Sections 1 to 4, in order."""
+    return [*_framing(), *_pings(), *_reserved_bits(), *_opcodes()]
