@@ -38,6 +38,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 
+from wstool.net.sockwrite import direct, write_now
 from wstool.net.tls import looks_like_tls
 
 __all__ = ["UpgradingChannel", "head_has_body"]
@@ -138,7 +139,10 @@ class UpgradingChannel(HTTPChannel):
         self._cancel_timer()
         self.setTimeout(None)  # TimeoutMixin: HTTP keep-alive timeouts end here
         self._upgraded = protocol
-        transport.write(response)
+        if direct(transport):
+            write_now(transport, (response,))
+        else:
+            transport.write(response)
         # HTTPChannel registered itself as the transport's producer; the new
         # protocol manages back-pressure itself from now on.
         transport.unregisterProducer()  # type: ignore[attr-defined]
