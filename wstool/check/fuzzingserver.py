@@ -49,6 +49,8 @@ ENDPOINTS = (
 )
 STATUS_WAIT = 120.0
 """Seconds ``/getCaseStatus`` waits for a case that has not finished yet."""
+SETTLE_WAIT = 30.0
+"""Seconds ``/updateReports`` waits for the agent's running cases to be judged."""
 REQUEST_WAIT = 5.0
 CLOSE_WAIT = 2.0
 
@@ -89,6 +91,20 @@ class CaseResults:
                     return None
                 self._changed.wait(left)
             return found
+
+    def settle(self, agent: str | None, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) until no case of ``agent`` (None: any) is running.
+
+        A harness asks for its reports as soon as it sees the last case close,
+        which can be a moment before that case's verdict is in.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while any(agent in (None, name) for name, _ in self._running):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._changed.wait(left)
 
     def of(self, agent: str, cases: Sequence[Case]) -> list[Result]:
         """The agent's results, in the order of ``cases`` (those it ran)."""
@@ -258,6 +274,7 @@ class FuzzingServer:
             behavior = result.verdict if result is not None else "UNKNOWN"
             _say(peer, request, json.dumps({"behavior": behavior}))
         elif path == "/updateReports":
+            self.results.settle(agent or None, SETTLE_WAIT)
             self._on_update(agent or None)
             _say(peer, request, None)
             if params.get("shutdownOnComplete", "").lower() in ("true", "yes"):
