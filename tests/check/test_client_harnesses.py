@@ -135,7 +135,7 @@ def _harness(argv: list[str], env: dict[str, str] | None = None) -> str:
 
 
 def _finished(process: subprocess.Popen[str]) -> tuple[int, str]:
-    out, err = process.communicate(timeout=60)
+    out, _ = process.communicate(timeout=60)
     return process.returncode, out
 
 
@@ -162,7 +162,7 @@ def test_websockets_harness_runs_unchanged(tmp_path: Path) -> None:
 
 
 def test_wstool_client_stack_as_the_harness(tmp_path: Path) -> None:
-    """wstool's own client (wstool.net.client), echoing, as scripts/autobahn_testsuite.py drives it."""
+    """wstool's client stack (net.client) echoing, as scripts/autobahn_testsuite.py drives it."""
     with listening("--report", str(tmp_path)) as (process, url):
         _harness([sys.executable, "-c", _WSTOOL_HARNESS, url, "wstool", str(REPO / "scripts")])
         process.send_signal(2)  # the harness does not ask for shutdownOnComplete
