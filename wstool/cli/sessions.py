@@ -125,9 +125,11 @@ class _SessionView:
 
     def record(self, number: int, record: dict[str, Any]) -> None:
         """Show one record (after the header) as the live view showed it."""
-        time = record.get("time")
-        if isinstance(time, (int, float)):
-            self.now = float(time)
+        from wstool.session.format import epoch_time
+
+        time = epoch_time(record.get("time"))
+        if time is not None:
+            self.now = time
         conn, kind = record["conn"], record["type"]
         if kind == "frame":
             self._frame(conn, self.events[number])
@@ -162,8 +164,9 @@ class _SessionView:
 
         if record.get("failed") is not None:
             # wstool failed the connection: shown above if the frame is in the recording.
-            if (conn, record["failed"]) not in self._shown:
-                self._shown.add((conn, record["failed"]))
+            rule = str(record["failed"])
+            if (conn, rule) not in self._shown:
+                self._shown.add((conn, rule))
                 self.log.events(conn, [_failed(record)])
             return
         initiator = record.get("initiator")

@@ -35,6 +35,7 @@ __all__ = [
     "SessionError",
     "add_record",
     "decode_frame",
+    "epoch_time",
     "frame_at",
     "frame_connection",
     "frame_record",
@@ -360,15 +361,25 @@ def frame_sender(number: int, record: dict[str, Any]) -> Role:
 
 def _frame_event(number: int, conn: int, record: dict[str, Any]) -> FrameEvent:
     sender = frame_sender(number, record)
-    time = record.get("time")
     return FrameEvent(
-        conn,
-        sender,
-        record,
-        float(time) if isinstance(time, (int, float)) else None,
-        record.get("message"),
-        number,
+        conn, sender, record, epoch_time(record.get("time")), record.get("message"), number
     )
+
+
+_LAST_SECOND = 253402300799
+"""9999-12-31T23:59:59Z: the last second Python's datetime and time.localtime take."""
+
+
+def epoch_time(value: Any) -> float | None:
+    """A record's ``time`` as seconds since the epoch; None for anything else.
+
+    Not a reason to refuse the file (``time`` is there for people and timing), but a
+    value that is not a number, or one no clock can show (negative, past the year
+    9999), is left out rather than passed on.
+    """
+    if (type(value) is float or type(value) is int) and 0 <= value <= _LAST_SECOND:
+        return float(value)
+    return None
 
 
 def decode_frame(number: int, record: dict[str, Any]) -> WireFrame:

@@ -20,7 +20,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from wstool.core.frames import Role, encode_frame
 from wstool.core.http import parse_request_head, parse_response_head
-from wstool.session.format import Session, SessionError, frame_record, header_record
+from wstool.session.format import (
+    Session,
+    SessionError,
+    epoch_time,
+    frame_record,
+    header_record,
+)
 
 __all__ = ["har_from_session", "session_lines_from_har"]
 
@@ -28,7 +34,7 @@ _ZERO_KEY = b"\x00\x00\x00\x00"
 
 
 def _iso(seconds: float | None) -> str:
-    moment = datetime.fromtimestamp(seconds or 0.0, tz=timezone.utc)
+    moment = datetime.fromtimestamp(seconds or 0.0, tz=timezone.utc)  # a checked epoch_time
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -39,7 +45,8 @@ def _headers(pairs: Any) -> list[dict[str, str]]:
 def _request(conn: Any) -> dict[str, Any]:
     parsed = parse_request_head(conn.request)
     head = parsed[0] if parsed is not None else None
-    url = conn.open.get("url") or ""
+    url = conn.open.get("url")
+    url = url if isinstance(url, str) else ""
     query = urlsplit(url).query
     return {
         "method": head.method if head else "GET",
@@ -93,7 +100,7 @@ def har_from_session(session: Session, *, tool_version: str) -> dict[str, Any]:
     """The HAR of a session: one websocket entry per connection."""
     entries = []
     for conn in session.connections.values():
-        started = conn.open.get("time")
+        started = epoch_time(conn.open.get("time"))
         last = max((e.time or 0.0 for e in conn.frames), default=started or 0.0)
         entries.append(
             {

@@ -26,6 +26,7 @@ from wstool.session.format import (
     SessionError,
     add_record,
     decode_frame,
+    epoch_time,
     frame_connection,
     frame_sender,
     session_records,
@@ -226,8 +227,7 @@ def _close_reason(payload: bytes) -> str:
 
 
 def _time_of(record: dict[str, Any]) -> float | None:
-    time = record.get("time")
-    return float(time) if type(time) is float or type(time) is int else None
+    return epoch_time(record.get("time"))
 
 
 _new_message = tuple.__new__
