@@ -167,3 +167,28 @@ def test_load_plan_of_a_changed_record_is_a_plan_or_a_session_error(
         load_plan(lines, frames=frames)
     except SessionError as exc:
         assert str(exc).startswith(("line ", "no connection", "the session holds"))
+
+
+@pytest.mark.parametrize(
+    ("payload", "close"),
+    [
+        (b"", (None, "")),  # an empty Close: sent empty again
+        (b"\x03\xed", (1000, "")),  # 1005 may not be sent: a normal close instead
+        (b"\x0f\xa0\xff", (4000, "")),  # a reason that is not UTF-8 is left out
+        (b"\x0f\xa0ok", (4000, "ok")),
+    ],
+)
+def test_the_client_closes_as_its_close_frame_did(
+    payload: bytes, close: tuple[int | None, str]
+) -> None:
+    from wstool.core.frames import encode_frame, frame_at
+    from wstool.session.format import frame_record
+
+    lines = _session_bytes().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if b'"opcode":8' in line)
+    found = frame_at(encode_frame(8, payload, mask_key=b"\x01\x02\x03\x04"))
+    assert found is not None
+    record = {**json.loads(lines[index]), **frame_record(found[0], Role.CLIENT)}
+    lines[index] = json.dumps(record).encode() + b"\n"
+    plan, _ = load_plan(lines)
+    assert (plan.close_code, plan.close_reason) == close

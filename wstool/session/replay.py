@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from wstool.core.frames import Role
+from wstool.core.frames import Role, is_valid_close_code, parse_close_payload
 from wstool.core.http import header_values, parse_request_head
 from wstool.session.format import (
     Connection,
@@ -178,7 +178,7 @@ class _Planner:
         self.start: float | None = None
         self.parts: list[bytes] = []  # frames of a message of ours still arriving
         self.first_at = 0.0
-        self.close_reason: str | None = None  # of our first Close frame
+        self.our_close: tuple[int | None, str] | None = None  # our first Close frame's
 
     def frame(self, number: int, sender: Role, record: dict[str, Any]) -> None:
         """One frame record of the connection (its ``from`` already checked)."""
@@ -189,8 +189,8 @@ class _Planner:
             if message is not None:
                 self.expected.append(_message(number, message))
             return
-        if record.get("opcode") == 8 and self.close_reason is None:
-            self.close_reason = _close_reason(decode_frame(number, record).data)
+        if record.get("opcode") == 8 and self.our_close is None:
+            self.our_close = _close_of(decode_frame(number, record).data)
         if record.get("opcode") in (0, 1, 2):
             if not self.parts:
                 time = _time_of(record)
@@ -209,21 +209,33 @@ class _Planner:
     def done(self) -> Plan:
         plan, close, side = self.plan, self.conn.close, self.side
         if close is not None and close.get("initiator") == side.value:
-            plan.close_code = close.get("sent_code") or close.get("code") or 1000
-            plan.close_reason = self.close_reason or ""
+            if self.our_close is not None:  # as its Close frame said (None: no code)
+                plan.close_code, plan.close_reason = self.our_close
+            else:
+                code = close.get("sent_code") or close.get("code")
+                plan.close_code = code if type(code) is int and is_valid_close_code(code) else 1000
         elif side is Role.SERVER:
             plan.close_code = None  # the client closed (or nobody did): the server does not
         return plan
 
 
-def _close_reason(payload: bytes) -> str:
-    """The reason in a Close frame's payload, if it is one that may be sent again."""
+def _close_of(payload: bytes) -> tuple[int | None, str]:
+    """The code and reason of a Close frame, as they may be sent again.
+
+    A code that may not be sent (1005, 1006, a reserved one: a forged Close) becomes 1000,
+    and a reason that is not UTF-8 or too long is left out.
+    """
+    code, raw = parse_close_payload(payload)
+    if code is None:
+        return None, ""
+    if not is_valid_close_code(code):
+        return 1000, ""
     try:
-        reason = payload[2:].decode("utf-8")
+        reason = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return ""
+        return code, ""
     # RFC 6455 §5.5: a control frame's payload is at most 125 bytes (2 of them the code).
-    return reason if len(payload) <= 125 else ""
+    return code, reason if len(payload) <= 125 else ""
 
 
 def _time_of(record: dict[str, Any]) -> float | None:
