@@ -26,9 +26,11 @@ from wstool.check.model import (
     Expect,
     Frame,
     Message,
+    Pause,
     Payload,
     PongOf,
     Repeat,
+    Step,
     Together,
     close_payload,
     echo,
@@ -181,6 +183,17 @@ def _rsv_name(bits: int) -> str:
     return "+".join(f"RSV{i}" for i, mask in ((1, 4), (2, 2), (3, 1)) if bits & mask)
 
 
+def _trickled(first: Frame, *rest: Frame) -> tuple[Step, ...]:
+    """Frames one byte per write, the first frame whole at the server before the next byte.
+
+    Autobahn writes each byte on a reactor turn of its own, so a server reads the
+    first frame (and may echo it) before the bad one arrives; wstool's byte-wise
+    writes follow each other at once, so a short pause after the first frame
+    stands for those turns.
+    """
+    return (Together((first,), chop=1), Pause(0.02), Together(rest, chop=1))
+
+
 def _echo_then_fail(*replies: Echo) -> Expect:
     """Fail with 1002 after these echoes; failing before them is NON-STRICT (Autobahn's rating)."""
     return Expect(replies=replies, codes=(1002,), fails=True, lenient=fails(1002))
@@ -210,7 +223,7 @@ def _autobahn_reserved_bits(s: Numbering) -> None:
     s.add(
         f"the same with RSV = 4 ({_rsv_name(4)}), one byte per write",
         _echo_then_fail(first),
-        Together((hello, Frame(TEXT, HELLO_WORLD, **_rsv(4)), Frame(PING)), chop=1),
+        *_trickled(hello, Frame(TEXT, HELLO_WORLD, **_rsv(4)), Frame(PING)),
     )
     binary = b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"
     s.add(
@@ -296,7 +309,7 @@ def _autobahn_opcodes(s: Numbering, kind: str, opcodes: range) -> None:
         f"text, then reserved {kind} opcode {fifth} with a payload, then a ping, "
         "one byte per write",
         _echo_then_fail(echoed),
-        Together((hello, Frame(fifth, HELLO_WORLD), Frame(PING)), chop=1),
+        *_trickled(hello, Frame(fifth, HELLO_WORLD), Frame(PING)),
     )
 
 
