@@ -1,22 +1,139 @@
 #!/usr/bin/env node
 // Node's `ws` client against an echo server (wstool serve), one message at a time.
 //
-//   node ws_client.js ws://127.0.0.1:PORT/ --deflate|--no-deflate
+//   node ws_client.js ws://127.0.0.1:PORT/ --deflate|--no-deflate [--proxy http://HOST:PORT]
 //
 // Sends text, binary, empty, a fragmented message, 1 MiB binary and text, a
 // Ping, then Close 4000 "bye", and prints one JSON object on stdout: each
 // echo compared with what was sent, the Pong, the negotiated extension and
 // the Close the server sent back. Exits 1 on a timeout or an error.
+//
+// --proxy goes through an HTTP proxy with CONNECT (RFC 9110 section 9.3.6),
+// for ws:// and wss:// alike; for wss:// TLS runs inside the tunnel, so the
+// proxy's CA must be trusted (NODE_EXTRA_CA_CERTS=ca.pem).
 "use strict";
 
 const crypto = require("node:crypto");
+const http = require("node:http");
+const https = require("node:https");
+const net = require("node:net");
+const tls = require("node:tls");
 const WebSocket = require("ws");
 
 const MIB = 1024 * 1024;
-const [url, flag = "--deflate"] = process.argv.slice(2);
-if (!url || !["--deflate", "--no-deflate"].includes(flag)) {
-  process.stderr.write("usage: node ws_client.js URL [--deflate|--no-deflate]\n");
+const USAGE = "usage: node ws_client.js URL [--deflate|--no-deflate] [--proxy http://HOST:PORT]\n";
+
+function parseArgs(argv) {
+  const args = { url: null, flag: "--deflate", proxy: null };
+  const rest = argv.slice();
+  while (rest.length > 0) {
+    const arg = rest.shift();
+    if (arg === "--proxy") {
+      args.proxy = rest.shift() ?? "";
+    } else if (arg === "--deflate" || arg === "--no-deflate") {
+      args.flag = arg;
+    } else if (args.url === null && !arg.startsWith("--")) {
+      args.url = arg;
+    } else {
+      return null;
+    }
+  }
+  return args.url === null ? null : args;
+}
+
+function usage(message) {
+  process.stderr.write((message ? `ws_client.js: ${message}\n` : "") + USAGE);
   process.exit(2);
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (args === null) usage();
+const { url, flag } = args;
+let proxy = null;
+if (args.proxy !== null) {
+  try {
+    proxy = new URL(args.proxy);
+  } catch {
+    usage(`--proxy ${JSON.stringify(args.proxy)} is not a URL`);
+  }
+  if (proxy.protocol !== "http:" || !proxy.hostname || !proxy.port) {
+    usage(`--proxy must be http://HOST:PORT, not ${JSON.stringify(args.proxy)}`);
+  }
+}
+
+// Opens a CONNECT tunnel to host:port through the proxy and calls back with
+// the socket once a 2xx answer's head has been read. Bytes after the head
+// (the server may speak first inside a tunnel) are put back with unshift().
+function connectTunnel(host, port, callback) {
+  const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const socket = net.connect(Number(proxy.port), proxy.hostname.replace(/^\[|\]$/g, ""));
+  let head = Buffer.alloc(0);
+  let done = false;
+  const fail = (err) => {
+    if (done) return;
+    done = true;
+    socket.destroy();
+    callback(err);
+  };
+  const onData = (chunk) => {
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf("\r\n\r\n");
+    if (end === -1) {
+      if (head.length > 65536) fail(new Error(`proxy ${proxy.host}: answer head over 64 KiB`));
+      return;
+    }
+    socket.removeListener("data", onData);
+    socket.removeListener("error", onError);
+    socket.removeListener("end", onEnd);
+    const status = head.subarray(0, end).toString("latin1").split("\r\n")[0];
+    const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(status)?.[1] ?? NaN);
+    if (!(code >= 200 && code < 300)) {
+      fail(new Error(`proxy ${proxy.host} refused CONNECT ${authority}: ${JSON.stringify(status)}`));
+      return;
+    }
+    // Neither WebSocket nor TLS lets the server speak first: bytes after the
+    // head would be lost before the HTTP client listens, so they are an error.
+    if (head.length > end + 4) {
+      fail(new Error(`proxy ${proxy.host} sent bytes after its CONNECT answer`));
+      return;
+    }
+    done = true;
+    callback(null, socket);
+  };
+  const onEnd = () => fail(new Error(`proxy ${proxy.host} closed before answering CONNECT`));
+  const onError = (err) => fail(new Error(`proxy ${proxy.host}: ${err.message}`));
+  socket.on("data", onData);
+  socket.once("error", onError);
+  socket.once("end", onEnd);
+  socket.once("connect", () => {
+    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+  });
+}
+
+// An Agent whose connections are CONNECT tunnels; for wss:// TLS is started
+// inside the tunnel with the server's name for SNI and verification.
+function proxyAgent(secure) {
+  const Base = secure ? https.Agent : http.Agent;
+  const agent = new Base({ keepAlive: false });
+  agent.createConnection = (options, callback) => {
+    const host = options.host ?? options.hostname;
+    connectTunnel(host, options.port, (err, socket) => {
+      if (err) {
+        callback(err);
+        return;
+      }
+      if (!secure) {
+        callback(null, socket);
+        return;
+      }
+      const servername = options.servername || (net.isIP(host) ? undefined : host);
+      const secured = tls.connect({ ...options, socket, servername, ALPNProtocols: ["http/1.1"] });
+      secured.once("secureConnect", () => callback(null, secured));
+      secured.once("error", callback);
+    });
+    return undefined;
+  };
+  return agent;
 }
 
 function sha256(buf) {
@@ -51,7 +168,10 @@ const script = [
 const result = { deflate: flag === "--deflate", echoes: {} };
 const pending = script.slice();
 
+let finished = false;
 function finish(code) {
+  if (finished) return; // an error is followed by a close: one report, the first
+  finished = true;
   process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
 }
 
@@ -60,7 +180,12 @@ const timer = setTimeout(() => {
   finish(1);
 }, 30000);
 
-const ws = new WebSocket(url, { perMessageDeflate: flag === "--deflate", handshakeTimeout: 10000 });
+const options = { perMessageDeflate: flag === "--deflate", handshakeTimeout: 10000 };
+if (proxy !== null) {
+  options.agent = proxyAgent(url.startsWith("wss:"));
+  result.proxy = proxy.host;
+}
+const ws = new WebSocket(url, options);
 
 function sendNext() {
   if (pending.length === 0) {
