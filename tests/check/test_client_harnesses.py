@@ -223,16 +223,18 @@ def test_cmd_with_a_misbehaving_client_fails_and_says_why() -> None:
     assert records[-1]["failed"] == 2
 
 
-def test_cmd_program_that_never_connects() -> None:
-    """A program that exits at once: each case FAILED with its status, not a hang."""
+def test_cmd_program_that_never_connects(tmp_path: Path) -> None:
+    """A program that exits at once: one line with its status and last words, exit 1."""
+    program = tmp_path / "broken.py"
+    program.write_text("import sys\nsys.exit('ModuleNotFoundError: no websockets')\n")
     done = subprocess.run(
-        _wstool("--port", "0", "--cases", "1.1.1", "--json", "--cmd", "false {url}"),
+        _wstool("--port", "0", "--cmd", f"{sys.executable} {program} {{url}}"),
         capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
     )  # fmt: skip
     assert done.returncode == 1
-    record = json.loads(done.stdout.splitlines()[1])
-    assert record["behavior"] == "FAILED"
-    assert "exited with status 1" in record["result"]
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("wstool check: --cmd: case 1.1.1: the client exited with status 1")
+    assert last.endswith("ModuleNotFoundError: no websockets")
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from wstool.check.fuzzingserver import FuzzingServer
 from wstool.check.model import Case
 from wstool.check.runner import Result
 
-__all__ = ["CONNECT_WAIT", "command_for", "run_command_cases"]
+__all__ = ["CONNECT_WAIT", "NeverConnected", "command_for", "run_command_cases"]
 
 CONNECT_WAIT = 15.0
 """Seconds a program has to open its connection for a case."""
@@ -35,6 +35,10 @@ CASE_WAIT = 600.0
 EXIT_WAIT = 2.0
 """Seconds a program has to exit once its input is closed, then once terminated."""
 _KEPT_LINES = 5
+
+
+class NeverConnected(Exception):
+    """The program did not run the first case at all: it will not run the others either."""
 
 
 def command_for(template: Sequence[str], url: str) -> list[str]:
@@ -87,8 +91,9 @@ class _Program:
             reader.join(1.0)
 
     def tail(self) -> str:
-        """Its last lines of output, on one line."""
-        return " | ".join(line for line in self.lines if line)[-300:]
+        """Its last line of output (an error message, most often)."""
+        lines = [line.strip() for line in self.lines if line.strip()]
+        return lines[-1][-300:] if lines else ""
 
 
 def _run_one(server: FuzzingServer, agent: str, case: Case, program: _Program) -> Result:
@@ -137,6 +142,7 @@ def run_command_cases(
 
     Raises:
         OSError: the program cannot be started.
+        NeverConnected: it did not connect for the first case.
     """
     report = on_result or (lambda result: None)
     results = []
@@ -147,6 +153,8 @@ def run_command_cases(
         finally:
             program.stop()
         if result.wire is None:
+            if number == 1:
+                raise NeverConnected(f"case {case.id}: {result.detail}")
             server.results.add(agent, result)
         results.append(result)
         report(result)

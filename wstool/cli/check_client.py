@@ -198,7 +198,7 @@ class _ClientRun:
 
     def commands(self, server: Any, template: list[str], agent: str) -> int:
         """``--cmd``: every case with the program; the exit status."""
-        from wstool.check.clientcmd import run_command_cases
+        from wstool.check.clientcmd import NeverConnected, run_command_cases
 
         started = time.monotonic()
         try:
@@ -207,6 +207,8 @@ class _ClientRun:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise CommandError(f"--cmd: cannot run {template[0]}: {reason}") from None
+        except NeverConnected as exc:
+            raise CommandError(f"--cmd: {exc}") from None
         failed = self._show(agent, results, time.monotonic() - started)
         return ExitStatus.ERROR if failed else ExitStatus.OK
 
