@@ -20,7 +20,10 @@ from twisted.internet import tcp
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
+from wstool.core.connection import Connection
+from wstool.core.frames import Role
 from wstool.net.sockwrite import _after, direct, fit_read_size, write_now
+from wstool.net.wire import WireProtocol
 
 
 @pytest.fixture
@@ -121,3 +124,58 @@ def test_after_is_the_unsent_suffix(chunks: list[bytes], sent: int) -> None:
     whole = b"".join(chunks)
     sent = min(sent, len(whole))
     assert b"".join(_after(chunks, sent)) == whole[sent:]
+
+
+class Quiet:
+    """A wire observer that wants nothing."""
+
+    wants_frames = False
+
+    def opened(self, *args: object) -> None: ...
+    def events(self, *args: object) -> None: ...
+    def closed(self, *args: object) -> None: ...
+
+
+class Recording(Quiet):
+    """An observer that records the bytes, as session.recorder's does."""
+
+    def __init__(self) -> None:
+        self.taps: list[tuple[bool, bytes]] = []
+
+    def wire_data(self, conn_id: int, received: bool, data: bytes) -> None:
+        self.taps.append((received, data))
+
+
+def echo_wire(transport: tcp.Server, reactor: MemoryReactorClock, observer: Quiet) -> WireProtocol:
+    conn = Connection(Role.SERVER, echo=True)
+    wire = WireProtocol(
+        conn, conn_id=1, peer="127.0.0.1:1", observer=observer, on_message=None, clock=reactor
+    )
+    transport.protocol = wire
+    wire.makeConnection(transport)
+    return wire
+
+
+def test_an_echo_leaves_in_the_turn_that_read_it(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, reactor = pair
+    wire = echo_wire(transport, reactor, Quiet())
+    wire.dataReceived(b"\x81\x82\x00\x00\x00\x00hi")  # a masked text frame, key 0
+    assert read_exactly(peer, 4) == b"\x81\x02hi"
+    wire.conn.send_close(1000)  # stop the timers of a live connection
+    wire.connectionLost()
+
+
+def test_a_recording_wire_leaves_its_writes_for_the_next_turn(pair) -> None:  # type: ignore[no-untyped-def]
+    """What a peer is sent must be on file first: the recorder flushes at the end of the turn."""
+    transport, peer, reactor = pair
+    recording = Recording()
+    wire = echo_wire(transport, reactor, recording)
+    wire.dataReceived(b"\x81\x82\x00\x00\x00\x00hi")
+    assert recording.taps == [(True, b"\x81\x82\x00\x00\x00\x00hi"), (False, b"\x81\x02hi")]
+    assert transport._tempDataLen == 4 and transport in reactor.getWriters()
+    peer.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        peer.recv(10)
+    assert read_exactly(peer, 4, transport) == b"\x81\x02hi"  # on the next turn
+    wire.conn.send_close(1000)
+    wire.connectionLost()

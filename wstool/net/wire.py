@@ -174,7 +174,10 @@ class WireProtocol(TwistedProtocol):
     def connectionMade(self) -> None:
         transport: Any = self.transport
         transport.registerProducer(self, True)
-        self._direct = direct(transport)
+        # A recording wire keeps Twisted's queue: its writes leave on the next
+        # turn, after the recorder flushed this turn's lines (session.recorder),
+        # so whatever a peer was sent is on file first.
+        self._direct = direct(transport) and self._tap is None
         self._producing = True
         self._schedule_ping()
         self._touch()

@@ -3,8 +3,11 @@
 :class:`SessionRecorder` has the shape of ``net.wire.FrameObserver`` (opened,
 events, closed), so a command hands it to the wire beside its terminal log.
 Lines are collected per batch and written, and the file flushed, once per turn
-of the reactor (``flush_soon``), so a killed process loses at most the turn it
-was in, and at worst leaves its last line cut short, which the reader skips.
+of the reactor (``flush_soon``). A recording wire leaves its writes to the
+transport's queue, which sends them on the next turn, after that flush
+(``net.wire``): what a peer was sent is on file before it leaves, so a killed
+process loses at most what it read in its last turn, and at worst leaves its
+last line cut short, which the reader skips.
 """
 
 from __future__ import annotations
