@@ -269,3 +269,25 @@ def test_a_busy_port_is_one_line() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("wstool check: cannot listen on 127.0.0.1:")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_fuzzingserver_spec_is_read(tmp_path: Path) -> None:
+    """Autobahn's fuzzingserver.json: url, outdir, cases, exclude-cases, exclude-agent-cases."""
+    spec = {
+        "url": "ws://127.0.0.1:9001",
+        "outdir": str(tmp_path / "reports"),
+        "cases": ["1.1.*", "2.1"],
+        "exclude-cases": ["1.1.8"],
+        "exclude-agent-cases": {"ws": ["1.1.2"]},
+    }
+    (tmp_path / "fuzzingserver.json").write_text(json.dumps(spec))
+    argv = _wstool("--spec", str(tmp_path / "fuzzingserver.json"), "--port", "0")
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    statuses = json.loads(_harness([sys.executable, "-c", _WEBSOCKETS_HARNESS, url, "ws"]))
+    status, _ = _finished(process)
+    assert status == 0
+    assert len(statuses) == 8 and statuses["1.1.2"] == "SKIPPED"
+    entries = _index(tmp_path / "reports", "ws")
+    assert sorted(entries) == [f"1.1.{n}" for n in (1, 3, 4, 5, 6, 7)] + ["2.1"]

@@ -270,8 +270,9 @@ class FuzzingServer:
         elif path == "/getCaseInfo" and case is not None:
             _say(peer, request, json.dumps({"id": case.id, "description": case.description}))
         elif path == "/getCaseStatus" and case is not None:
-            result = self.results.wait(agent, case.id, STATUS_WAIT)
-            behavior = result.verdict if result is not None else "UNKNOWN"
+            excluded = self._excluded(agent, case.id)
+            result = None if excluded else self.results.wait(agent, case.id, STATUS_WAIT)
+            behavior = "SKIPPED" if excluded else result.verdict if result else "UNKNOWN"
             _say(peer, request, json.dumps({"behavior": behavior}))
         elif path == "/updateReports":
             self.results.settle(agent or None, SETTLE_WAIT)
