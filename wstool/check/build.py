@@ -118,18 +118,21 @@ def round_trips(
     *,
     compress: bool = False,
     fragment: int | None = None,
+    within: float = 60.0,
 ) -> tuple[tuple[Step, ...], tuple[Echo, ...]]:
     """Messages sent one at a time, each after the echo of the one before, then a Close.
 
     Returns the steps and the replies, both built when used (:class:`Lazy`):
     the Autobahn Testsuite's cases 9.7, 9.8, 12 and 13 send 1000 messages each.
+    Each echo may take ``within`` seconds (Autobahn gives each of these cases
+    60 to 480 s in all; the RFC sets no time).
     """
 
     def steps() -> list[Step]:
         out: list[Step] = []
         for payload in payloads():
             out.append(Message(opcode, payload, fragment=fragment, compress=compress))
-            out.append(Wait(Echo(opcode, payload)))
+            out.append(Wait(Echo(opcode, payload), within))
         out.append(BYE)
         return out
 

@@ -437,8 +437,9 @@ class _Session:
                     self.wait_missed = f"the connection ended during the {step.seconds:g}s pause"
                     return
             elif isinstance(step, Wait):
-                if not self._wait_reply():
-                    self.wait_missed = f"no {step.reply} within {PROMPT:g}s"
+                within = PROMPT if step.within is None else step.within
+                if not self._wait_reply(within):
+                    self.wait_missed = f"no {step.reply} within {within:g}s"
                     return
             else:
                 data = self.rewrite(_render(step, codec))  # type: ignore[arg-type]
@@ -449,10 +450,10 @@ class _Session:
                 if self.close is None:  # what is sent after the server's Close is not timed
                     self.close_ref = self.peer.last_write
 
-    def _wait_reply(self) -> bool:
-        """Whether one more reply came within :data:`PROMPT` (the judge checks which)."""
+    def _wait_reply(self, within: float = PROMPT) -> bool:
+        """Whether one more reply came within ``within`` seconds (the judge checks which)."""
         seen = len(self.replies)
-        self.read_until(lambda: len(self.replies) > seen or self.over, time.monotonic() + PROMPT)
+        self.read_until(lambda: len(self.replies) > seen or self.over, time.monotonic() + within)
         return len(self.replies) > seen
 
     def finish(self, timeout: float) -> None:
