@@ -150,7 +150,6 @@ class FuzzingServer:
         self.cases = list(cases)
         self.results = CaseResults()
         self.stopping = threading.Event()
-        self.shutdown_requested = False
         self._excluded = excluded
         self._on_result = on_result or (lambda agent, result: None)
         self._on_update = on_update or (lambda agent: None)
@@ -263,41 +262,42 @@ class FuzzingServer:
     ) -> None:
         case = self.cases[int(params["index"])] if "index" in params else None
         agent = params.get("agent", "")
-        if path == "/runCase" and case is not None:
+        if path == "/runCase" and case is not None and not self._excluded(agent, case.id):
             self._run(peer, request, case, agent)
-        elif path == "/getCaseCount":
-            _say(peer, request, json.dumps(len(self.cases)))
+            return
+        # The 101 first, as Autobahn does: the answer may take a while (a case
+        # still running, reports being written), and a client waits for the 101
+        # only so long.
+        peer.write(build_response(request))
+        text = None
+        if path == "/getCaseCount":
+            text = json.dumps(len(self.cases))
         elif path == "/getCaseInfo" and case is not None:
-            _say(peer, request, json.dumps({"id": case.id, "description": case.description}))
+            text = json.dumps({"id": case.id, "description": case.description})
         elif path == "/getCaseStatus" and case is not None:
             excluded = self._excluded(agent, case.id)
             result = None if excluded else self.results.wait(agent, case.id, STATUS_WAIT)
             behavior = "SKIPPED" if excluded else result.verdict if result else "UNKNOWN"
-            _say(peer, request, json.dumps({"behavior": behavior}))
+            text = json.dumps({"behavior": behavior})
         elif path == "/updateReports":
             self.results.settle(agent or None, SETTLE_WAIT)
             self._on_update(agent or None)
-            _say(peer, request, None)
             if params.get("shutdownOnComplete", "").lower() in ("true", "yes"):
-                self.shutdown_requested = True
                 self.stopping.set()
         elif path == "/stopServer":
-            _say(peer, request, None)
             self.stopping.set()
+        _say(peer, text)
 
     def _run(self, peer: Peer, request: ClientRequest, case: Case, agent: str) -> None:
-        if self._excluded(agent, case.id):
-            _say(peer, request, None)
-            return
         self.results.started(agent, case.id)
         result = run_client_case(case, peer, request)
         self.results.add(agent, result)
         self._on_result(agent, result)
 
 
-def _say(peer: Peer, request: ClientRequest, text: str | None) -> None:
-    """Accept, send ``text`` (if any) and a Close 1000, and wait for the client's Close."""
-    frames = [build_response(request)]
+def _say(peer: Peer, text: str | None) -> None:
+    """Send ``text`` (if any) and a Close 1000, and wait for the client's Close."""
+    frames = []
     if text is not None:
         frames.append(forge_frame(opcode=Opcode.TEXT, payload=text.encode(), mask_key=None))
     frames.append(forge_frame(opcode=Opcode.CLOSE, payload=(1000).to_bytes(2, "big")))

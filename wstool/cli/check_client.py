@@ -213,12 +213,26 @@ class _ClientRun:
         return ExitStatus.ERROR if failed else ExitStatus.OK
 
     def harness(self, server: Any) -> int:
-        """Serve until ``/stopServer``, ``shutdownOnComplete`` or Ctrl-C; the exit status."""
+        """Serve until ``/stopServer``, ``shutdownOnComplete``, Ctrl-C or SIGTERM.
+
+        Stopping is the normal end of a fuzzing server (Autobahn's is stopped so
+        too), so the exit status says whether a case FAILED, as with ``--cmd``.
+        """
+        import signal
+
+        def stop(signum: int, frame: object) -> None:
+            server.stopping.set()
+
+        before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+        for number, handler in before.items():
+            if handler is not signal.SIG_IGN:  # kept ignored in the background
+                signal.signal(number, stop)
         try:
             while not server.stopping.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            return ExitStatus.INTERRUPTED
+        finally:
+            for number, handler in before.items():
+                signal.signal(number, handler)
         failed = any(
             result.verdict == "FAILED"
             for agent in server.results.agents()
