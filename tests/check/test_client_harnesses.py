@@ -26,7 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "tests" / "interop" / "node" / "node_modules"
 # A spread over the sections, deflate included (12.1.1, 13.x), each quick.
-CASES = "1.1.1,1.2.8,2.3,2.10,3.2,4.2.1,5.6,5.15,6.2.1,6.3.1,7.1.1,7.5.1,10.1.1,12.1.1,13.3.1"
+CASES = "1.1.1,1.2.8,2.3,2.10,3.2,4.2.1,5.6,5.15,6.2.1,6.3.1,7.1.1,7.5.1,12.1.1,13.3.1,13.7.1"
 COUNT = 15
 
 _WEBSOCKETS_HARNESS = """

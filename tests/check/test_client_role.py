@@ -24,7 +24,7 @@ from wstool.check.clientrun import client_cases, for_clients
 from wstool.check.fuzzingserver import FuzzingServer
 from wstool.check.model import Case, Expect, PongOf, Refused
 from wstool.check.peer import MaskFlip, client_frame
-from wstool.check.runner import FAILED, INFORMATIONAL, OK, Result
+from wstool.check.runner import FAILED, INFORMATIONAL, OK, WRONG_CODE, Result
 from wstool.check.suite import select_cases
 from wstool.core.frames import FrameParser
 
@@ -102,20 +102,27 @@ def _expects_pong(case: Case) -> bool:
 def test_each_bug_fails_only_the_cases_it_touches(
     baseline: dict[str, Result], bug: str, touched: Callable[[Case], bool]
 ) -> None:
-    """Cases the bug does not touch keep their verdicts; the ones it touches get worse."""
+    """Cases the bug does not touch never fail; the ones it touches get worse.
+
+    (A case the bug does not touch may still turn NON-STRICT on a loaded
+    machine, by lateness: that is timing, not the bug.)
+    """
     with serving(CASES) as server:
         results = drive(server, bug, (bug,))
     worse = set()
     for case in CASES:
         before, after = baseline[case.id], results[case.id]
-        same = (before.verdict, before.close_verdict) == (after.verdict, after.close_verdict)
-        if not same:
-            assert touched(case), (case.id, case.description, after.verdict, after.detail)
+        if (before.verdict, before.close_verdict) == (after.verdict, after.close_verdict):
+            continue
+        if touched(case):
             worse.add(case.id)
+        else:
+            assert after.verdict != FAILED, (case.id, case.description, after.detail)
+            assert after.close_verdict not in (FAILED, WRONG_CODE), (case.id, after.close_detail)
     assert worse, f"{bug}: no case caught it"
     if bug == "unmasked":
         assert {r.verdict for r in results.values()} == {FAILED}
-    if bug == "no-utf8":
+    if bug in ("no-utf8", "no-pong"):
         assert all(results[c].verdict == FAILED for c in worse)
 
 

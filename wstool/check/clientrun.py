@@ -60,8 +60,10 @@ def for_clients(case: Case) -> bool:
         return False  # refusals and dropped handshakes test a server's handshake
     if case.id.split(".")[0] == "0" or case.profile not in CLIENT_PROFILES:
         return False
-    if opening.subprotocols or opening.headers or opening.decoys:
+    if opening.subprotocols or opening.headers:
         return False  # what the client puts in its request is the client's choice
+    if not all(_usable(offer) for offer in opening.decoys):
+        return False  # offers a server must decline: the server's negotiation section
     if opening.coalesce or opening.chop:
         return False  # how a request is written: the server's handshake section
     return case.expect.subprotocol in (ANY, None)
@@ -99,6 +101,17 @@ def accept_request(peer: Peer, head: RequestHead) -> ClientRequest | None:
         return None
 
 
+def _usable(offer: ExtensionOffer) -> bool:
+    """Whether an offer of the table is a valid permessage-deflate offer."""
+    if offer[0] != EXTENSION_NAME:
+        return False
+    try:
+        parse_params(offer[1], role="client offer")
+    except HandshakeError:
+        return False
+    return True
+
+
 def _turned_round(offer: ExtensionOffer) -> dict[str, Any]:
     """A client's offer in the table, as the server's wishes for the same agreement."""
     params = parse_params(offer[1], role="client offer")
@@ -111,12 +124,21 @@ def _turned_round(offer: ExtensionOffer) -> dict[str, Any]:
 
 
 def _negotiate(case: Case, request: ClientRequest) -> tuple[PerMessageDeflate | None, bytes]:
-    """Our deflate codec (None: declined) and the 101 that says so."""
+    """Our deflate codec (None: declined) and the 101 that says so.
+
+    The table's offers, in order, become the server's wishes in order of
+    preference (Autobahn's 13.7: no context takeover and a 9-bit window if
+    the client can, else no context takeover, else plain).
+    """
     opening = case.opening
-    offer = opening.deflate if isinstance(opening, Opening) else None
+    wishes: list[ExtensionOffer] = []
+    if isinstance(opening, Opening) and opening.deflate is not None:
+        wishes = [*opening.decoys, opening.deflate]
     agreed = None
-    if offer is not None and case.profile != "no-deflate":
+    for offer in wishes if case.profile != "no-deflate" else ():
         agreed = server_negotiate(request.extensions, **_turned_round(offer))
+        if agreed is not None:
+            break
     if agreed is None:
         return None, build_response(request)
     params, answer = agreed
