@@ -293,3 +293,28 @@ def test_fuzzingserver_spec_is_read(tmp_path: Path) -> None:
     assert len(statuses) == 8 and statuses["1.1.2"] == "SKIPPED"
     entries = _index(tmp_path / "reports", "ws")
     assert sorted(entries) == [f"1.1.{n}" for n in (1, 3, 4, 5, 6, 7)] + ["2.1"]
+
+
+_LEAVING_HARNESS = """
+import asyncio, sys
+import websockets
+base = sys.argv[1]
+async def main():
+    async with websockets.connect(base + "/runCase?case=1&agent=quick") as ws:
+        async for message in ws:
+            await ws.send(message)
+    async with websockets.connect(base + "/updateReports?agent=quick"):
+        pass  # leaves at once, as websockets' compliance client does
+asyncio.run(main())
+"""
+
+
+def test_reports_asked_for_are_written_even_if_stopped_at_once(tmp_path: Path) -> None:
+    """A harness that leaves right after the upgrade, then SIGTERM: the reports are there."""
+    with listening("--report", str(tmp_path)) as (process, url):
+        _harness([sys.executable, "-c", _LEAVING_HARNESS, url])
+        process.terminate()
+        status, out = _finished(process)
+    assert status == 0
+    assert list(_index(tmp_path, "quick")) == ["1.1.1"]
+    assert "1 passed, 0 failed" in out

@@ -150,6 +150,7 @@ class FuzzingServer:
         self.cases = list(cases)
         self.results = CaseResults()
         self.stopping = threading.Event()
+        self._updating = threading.Lock()
         self._excluded = excluded
         self._on_result = on_result or (lambda agent, result: None)
         self._on_update = on_update or (lambda agent: None)
@@ -189,8 +190,10 @@ class FuzzingServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket."""
+        """Stop serving (once reports being written are done) and close the listening socket."""
         self.stopping.set()
+        with self._updating:  # a harness may leave as soon as it has asked for its reports
+            pass
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(5)
@@ -265,9 +268,19 @@ class FuzzingServer:
         if path == "/runCase" and case is not None and not self._excluded(agent, case.id):
             self._run(peer, request, case, agent)
             return
+        if path == "/updateReports":
+            # Held from before the 101: a harness may leave, and wstool be
+            # stopped, as soon as the upgrade is answered; stop() waits for it.
+            with self._updating:
+                peer.write(build_response(request))
+                self.results.settle(agent or None, SETTLE_WAIT)
+                self._on_update(agent or None)
+            if params.get("shutdownOnComplete", "").lower() in ("true", "yes"):
+                self.stopping.set()
+            _say(peer, None)
+            return
         # The 101 first, as Autobahn does: the answer may take a while (a case
-        # still running, reports being written), and a client waits for the 101
-        # only so long.
+        # still running), and a client waits for the 101 only so long.
         peer.write(build_response(request))
         text = None
         if path == "/getCaseCount":
@@ -279,11 +292,6 @@ class FuzzingServer:
             result = None if excluded else self.results.wait(agent, case.id, STATUS_WAIT)
             behavior = "SKIPPED" if excluded else result.verdict if result else "UNKNOWN"
             text = json.dumps({"behavior": behavior})
-        elif path == "/updateReports":
-            self.results.settle(agent or None, SETTLE_WAIT)
-            self._on_update(agent or None)
-            if params.get("shutdownOnComplete", "").lower() in ("true", "yes"):
-                self.stopping.set()
         elif path == "/stopServer":
             self.stopping.set()
         _say(peer, text)
