@@ -134,12 +134,13 @@ class Eof:
 
 @dataclass(frozen=True)
 class Fault:
-    """The server broke a rule of RFC 6455 or RFC 7692 in what it sent."""
+    """The peer (``who``) broke a rule of RFC 6455 or RFC 7692 in what it sent."""
 
     message: str
+    who: str = "server"
 
     def __str__(self) -> str:
-        return f"server fault: {self.message}"
+        return f"{self.who} fault: {self.message}"
 
 
 Reply = Msg | Pong
@@ -215,17 +216,20 @@ class ReplyReader:
         self._parts: list[bytes] = []
         self.closed = False
 
+    def _fault(self, message: str) -> Fault:
+        return Fault(message, "client" if self.sender == Role.CLIENT else "server")
+
     def feed(self, data: bytes) -> list[Event]:
         """Take bytes from the server; return the events they complete."""
         events: list[Event] = []
         for frame in self._parser.feed(data):
             if self.closed:
                 # RFC 6455 §5.5.1: after its Close, an endpoint sends no data frames.
-                events.append(Fault(f"{frame.opcode_name} frame after its Close frame"))
+                events.append(self._fault(f"{frame.opcode_name} frame after its Close frame"))
                 continue
             found = violations(frame, self.sender, deflate=self.codec is not None)
             if found:
-                events.append(Fault(f"{found[0].message} ({found[0].section})"))
+                events.append(self._fault(f"{found[0].message} ({found[0].section})"))
                 continue
             events.extend(self._frame(frame.opcode, frame.data, frame.fin, frame.rsv1))
         return events
@@ -239,9 +243,9 @@ class ReplyReader:
             return [self._close(data)]
         if opcode == Opcode.CONTINUATION:
             if self._opcode is None:
-                return [Fault("continuation frame with no message to continue")]
+                return [self._fault("continuation frame with no message to continue")]
         elif self._opcode is not None:
-            return [Fault("new message before the fragmented one finished")]
+            return [self._fault("new message before the fragmented one finished")]
         else:
             self._opcode, self._compressed, self._parts = opcode, rsv1, []
         if self._compressed:
@@ -250,7 +254,7 @@ class ReplyReader:
                 data = self.codec.decompress_fragment(data, final=fin)
             except ProtocolError as exc:
                 self._opcode = None
-                return [Fault(f"cannot inflate the server's message: {exc.reason}")]
+                return [self._fault(f"cannot inflate the message: {exc.reason}")]
         self._parts.append(data)
         if not fin:
             return []
@@ -260,7 +264,7 @@ class ReplyReader:
             try:
                 message.data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return [Fault(f"text message is not UTF-8 at byte {exc.start}")]
+                return [self._fault(f"text message is not UTF-8 at byte {exc.start}")]
         return [message]
 
     def _close(self, data: bytes) -> Event:
@@ -269,7 +273,7 @@ class ReplyReader:
         # violations() checked the code and the reason's UTF-8; 1005 and 1006
         # are named here because they are the classic slips (RFC 6455 §7.4.1).
         if code is not None and not is_valid_close_code(code):
-            return Fault(f"close code {code} ({close_code_name(code)}) on the wire")
+            return self._fault(f"close code {code} ({close_code_name(code)}) on the wire")
         return Close(code, reason, self._clock())
 
 
