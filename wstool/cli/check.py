@@ -22,7 +22,7 @@ from wstool.cli.options import add_command, add_output_options, port
 __all__ = ["add_parser", "run"]
 
 _HELP = """\
-Check a WebSocket server against about 470 conformance cases numbered after
+Check a WebSocket server (or client) against conformance cases numbered after
 the Autobahn Testsuite's sections (framing, pings, reserved bits, opcodes,
 fragments, UTF-8, closing, limits, permessage-deflate) plus the opening
 handshake. The server must echo every message back. Verdicts are
@@ -97,7 +97,9 @@ def add_parser(commands: Any) -> None:
         "--report", metavar="DIR", help="write index.json, a JSON file per case and index.html"
     )
     check.add_argument("--json", action="store_true", help="one JSON line per case, then totals")
-    check.add_argument("--agent", help="the agent name in reports (default: host:port)")
+    check.add_argument(
+        "--agent", help="the agent name in reports (default: host:port; --cmd: the program's name)"
+    )
     check.add_argument(
         "--profile", action="append", default=[], metavar="NAME=URL", help="a profile's server"
     )
