@@ -100,7 +100,9 @@ def handshake_cases() -> list[Case]:
     )
     s.next_sub()
     bad = Refused(400)
-    s.add("Upgrade header missing", bad, opening=_request(drop=(b"Upgrade",)))
+    # Without Upgrade the request is plain HTTP (RFC 6455 §4.2.1 asks for an Upgrade
+    # header): a server that also serves pages may answer it with one.
+    s.add("Upgrade header missing", Refused(400, fine=(200,)), opening=_request(drop=(b"Upgrade",)))
     s.add("Upgrade: h2c", bad, opening=_request(change={b"Upgrade": b"h2c"}))
     s.add("Connection header missing", bad, opening=_request(drop=(b"Connection",)))
     s.add("Connection: keep-alive", bad, opening=_request(change={b"Connection": b"keep-alive"}))
@@ -129,13 +131,20 @@ def handshake_cases() -> list[Case]:
     s.add("HTTP/1.0", Refused(400, also=(505,)), opening=_request(line=b"GET {path} HTTP/1.0"))
     s.add(
         "Content-Length: 5 and a body",
-        bad,
+        # RFC 6455 §4.1 asks for a GET of HTTP/1.1 or later and says nothing of a body.
+        Refused(400, may_upgrade="RFC 6455 does not forbid a body on the upgrade request"),
         opening=_request(extra=((b"Content-Length", b"5"),), body=b"hello"),
     )
     version = (("Sec-WebSocket-Version", "13"),)
     s.add(
         "Sec-WebSocket-Version: 8",
-        Refused(426, always=version),
+        # RFC 6455 §4.2.2: abort "if this version does not match a version understood
+        # by the server"; a server may understand draft-ietf-hybi-08's version 8.
+        Refused(
+            426,
+            always=version,
+            may_upgrade="the server may understand version 8 (draft-ietf-hybi-08)",
+        ),
         opening=_request(change={b"Sec-WebSocket-Version": b"8"}),
     )
     s.add(

@@ -460,12 +460,17 @@ class Refused:
         headers: (name, token) pairs a response with ``status`` must carry.
         always: (name, token) pairs any refusal must carry.
         also: statuses other than 4xx that are NON-STRICT rather than FAIL.
+        may_upgrade: when the RFC does not forbid accepting the request, why;
+            a 101 is then INFORMATIONAL instead of FAILED.
+        fine: other statuses that are as right as ``status``.
     """
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     always: tuple[tuple[str, str], ...] = ()
     also: tuple[int, ...] = ()
+    may_upgrade: str | None = None
+    fine: tuple[int, ...] = ()
 
     def __str__(self) -> str:
         extra = "".join(f" +{name}: {value}" for name, value in (*self.always, *self.headers))

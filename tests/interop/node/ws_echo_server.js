@@ -22,6 +22,9 @@ function serve(options) {
   const wss = new WebSocketServer({ maxPayload: 16 * 1024 * 1024, perMessageDeflate, ...options });
   wss.on("connection", (ws) => {
     ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+    // ws closes a connection whose peer broke a rule and reports it here; without a
+    // listener the 'error' event would end the whole server.
+    ws.on("error", () => {});
   });
   return wss;
 }
