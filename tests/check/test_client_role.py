@@ -135,6 +135,9 @@ def test_client_cases_leave_out_what_only_a_server_does() -> None:
     assert all(for_clients(c) for c in cases)
     ids = {c.id for c in cases}
     assert {"1.1.1", "2.1", "5.1", "6.1.1", "7.1.1", "10.1.1"} <= ids
+    # A case about an unmasked client frame sends the client a masked one, and says so.
+    words = {c.description.split(" (")[0] for c in cases}
+    assert "masked text frame" in words and "unmasked text frame" not in words
 
 
 def test_fuzzing_server_refuses_bad_requests() -> None:

@@ -16,13 +16,14 @@ does; a client that offers nothing the case can use gets UNIMPLEMENTED.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from wstool.check.cases import CASES
-from wstool.check.model import ANY, Case, Expect, Opening
+from wstool.check.model import ANY, Case, Expect, Frame, Opening, Together
 from wstool.check.peer import MaskFlip, Peer, client_frame
 from wstool.check.runner import FAILED, OK, UNIMPLEMENTED, EarlyVerdict, Result, run_served_case
 from wstool.core.deflate import (
@@ -70,8 +71,26 @@ def for_clients(case: Case) -> bool:
 
 
 def client_cases(cases: Iterable[Case] = CASES) -> list[Case]:
-    """The cases that run against clients, in table order."""
-    return [case for case in cases if for_clients(case)]
+    """The cases that run against clients, in table order (worded for the client's side)."""
+    return [_worded(case) for case in cases if for_clients(case)]
+
+
+def _frames(steps: Iterable[object]) -> Iterator[Frame]:
+    for step in steps:
+        if isinstance(step, Together):
+            yield from _frames(step.steps)
+        elif isinstance(step, Frame):
+            yield step
+
+
+def _worded(case: Case) -> Case:
+    """A case about masking says what the client gets: masked and unmasked change places."""
+    if all(frame.masked for frame in _frames(case.steps)):
+        return case
+    swapped = re.sub(
+        r"\b(un)?masked\b", lambda m: "masked" if m.group(1) else "unmasked", case.description
+    )
+    return replace(case, description=swapped.replace(" a unmasked", " an unmasked"))
 
 
 def read_request(peer: Peer, deadline: float) -> RequestHead | None:
