@@ -165,8 +165,12 @@ class Output:
         if result.close_verdict not in ("OK", result.verdict):
             head.append(f"  (close: {result.close_verdict})", "yellow")
         self.console.print(head)
-        lines = [f"  opening:  {describe_opening(case)}"]
-        lines += [f"  sends:    {line}" for line in describe_steps(case)]
+        opening, steps = describe_opening(case), describe_steps(case)
+        if result.server_side:  # check client: wstool answered, the client is judged
+            opening = "the client's upgrade request, answered by wstool"
+            steps = [line.replace("the server must", "the client must") for line in steps]
+        lines = [f"  opening:  {opening}"]
+        lines += [f"  sends:    {line}" for line in steps]
         lines.append(f"  expects:  {case.expected}  [{rfc_of(case)}]")
         lines.append(f"  happened: {happened(result)}")
         if result.detail:
