@@ -158,6 +158,13 @@ def wstool_serve() -> Iterator[Callable[..., WstoolServer]]:
 
 
 @pytest.fixture(scope="session")
+def wstool_serve_starter() -> Callable[..., WstoolServer]:
+    """start_wstool_serve itself, for fixtures of a wider scope than wstool_serve's
+    (a test module cannot import it: tests/ has more than one conftest module)."""
+    return start_wstool_serve
+
+
+@pytest.fixture(scope="session")
 def serve_default() -> Iterator[WstoolServer]:
     """One echo server with permessage-deflate on, shared by the session."""
     server = start_wstool_serve()

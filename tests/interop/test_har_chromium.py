@@ -15,11 +15,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import WstoolServer
 from test_serve_chromium import STEP_TIMEOUT, DevTools, devtools  # noqa: F401 (a fixture)
+
+if TYPE_CHECKING:  # tests/ has more than one conftest module: not imported at run time
+    from conftest import WstoolServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -58,9 +58,8 @@ def recording(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, bool]:
     """A session recorded by serve while the ws client ran; whether deflate was agreed."""
-    from conftest import start_wstool_serve
-
     node_exe = request.getfixturevalue("node")  # skips without node; npm ci once
+    start_wstool_serve = request.getfixturevalue("wstool_serve_starter")
 
     client_flag, server_options = request.param
     path = tmp_path_factory.mktemp("node") / "node.session"
