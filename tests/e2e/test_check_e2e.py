@@ -36,15 +36,26 @@ def serve_url() -> Iterator[str]:
 
 
 def test_whole_suite_against_serve_passes_quickly(serve_url: str) -> None:
-    """Every case (deflate too) against wstool serve: no FAILED, exit 0, last line N passed."""
-    done = check("server", serve_url, "--deflate", "--jobs", "8")
+    """Every case but compression against wstool serve: no FAILED, exit 0, well under a
+    minute. (Autobahn's compression cases, 12.1-13.7, push 1000 messages each through
+    zlib; they take minutes and run below on a sample.)"""
+    done = check("server", serve_url, "--jobs", "8")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     lines = done.stdout.splitlines()
     assert re.fullmatch(r"\d+ passed, 0 failed", lines[-1])
-    assert int(lines[-1].split()[0]) > 400
+    assert int(lines[-1].split()[0]) > 500
     match = re.search(r" in ([\d.]+)s$", lines[-2])
     assert match and float(match[1]) < 60
-    assert "12 permessage-deflate" in done.stdout
+
+
+def test_compression_cases_against_serve(serve_url: str) -> None:
+    """wstool's own permessage-deflate cases and the first of each of Autobahn's offers."""
+    first_of_each = ",".join(f"13.{n}.1" for n in range(1, 8))
+    cases = f"12.1.1,12.1.2,12.5.1,{first_of_each},12.6,12.7,12.8,12.9,12.10,12.11,13.8,13.9"
+    done = check("server", serve_url, "--cases", cases, "--jobs", "8", timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert re.fullmatch(r"\d+ passed, 0 failed", done.stdout.splitlines()[-1])
+    assert "12 permessage-deflate" in done.stdout and "13 permessage-deflate" in done.stdout
 
 
 def test_a_broken_server_fails_with_its_wire_log(tmp_path: Path) -> None:
@@ -54,14 +65,14 @@ def test_a_broken_server_fails_with_its_wire_log(tmp_path: Path) -> None:
         done = check("server", server.url, "--cases", "2.1,1.1.1", "--report", str(tmp_path))
     assert done.returncode == 1
     out = done.stdout
-    assert "FAILED        2.1.1  ping with no payload" in out
+    assert "FAILED        2.1  ping without payload" in out
     assert "RFC 6455 §5.5.2" in out and "wire log:" in out
     assert re.search(r"> @0x[0-9a-f]+ PING +FIN rsv=000 mask=", out)
     assert re.search(r"< @0x[0-9a-f]+ CLOSE +FIN rsv=000 unmasked", out)
     assert out.splitlines()[-1].endswith(" failed") and " 0 failed" not in out.splitlines()[-1]
     index = json.loads((tmp_path / "index.json").read_text())
     agent = next(iter(index))
-    assert index[agent]["2.1.1"]["behavior"] == "FAILED"
+    assert index[agent]["2.1"]["behavior"] == "FAILED"
     assert (tmp_path / "index.html").is_file()
 
 
@@ -83,7 +94,11 @@ def test_json_lines_and_spec(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     ids = [r["id"] for r in records[:-1]]
-    assert ids and "7.1.2" not in ids and all(r["behavior"] == "OK" for r in records[:-1])
+    assert ids and "7.1.2" not in ids
+    # 7.1.6: whether messages come back before the Close is the server's choice.
+    verdicts = {r["id"]: r["behavior"] for r in records[:-1]}
+    assert verdicts.pop("7.1.6") == "INFORMATIONAL"
+    assert set(verdicts.values()) == {"OK"}
     assert records[-1]["failed"] == 0 and records[-1]["agent"] == "Plain"
     assert "Plain" in json.loads((tmp_path / "out" / "index.json").read_text())
 
