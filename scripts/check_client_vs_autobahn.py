@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -100,8 +99,8 @@ def _run_wstool(outdir: Path) -> float:
         _wait_port(port, 60)
         return _drive(port)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(30)
+        server.terminate()  # SIGTERM: SIGINT stays ignored when this script runs in the background
+        server.wait(120)
 
 
 def _verdicts(outdir: Path) -> dict[str, dict[str, Any]]:
