@@ -46,6 +46,7 @@ from wstool.core.held import HeldMessage, HeldQueue
 from wstool.core.http import RequestHead, parse_request_head, parse_response_head
 from wstool.core.inspect import HandshakeReport, negotiated_deflate
 from wstool.core.tap import DEFAULT_INSPECT_LIMIT, RelaySummary, StreamTap, TapItem
+from wstool.net.sockwrite import direct, write_now
 
 __all__ = ["Relay", "RelayObserver", "Route", "Side"]
 
@@ -136,7 +137,7 @@ class Side(TwistedProtocol):
         if self.held is not None:
             held = self._hold(data)
         elif other is not None and not other.lost:
-            other.transport.write(data)  # type: ignore[union-attr]
+            other.pass_on(data)
         tap = self.tap
         if tap is not None:
             found = tap.feed(data)
@@ -265,6 +266,15 @@ class Side(TwistedProtocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         self.lost = True
         self.relay.side_lost(self, reason)
+
+    def pass_on(self, data: bytes) -> None:
+        """Write relayed bytes to this side: on plain TCP at once, as far as the socket
+        takes them (net.sockwrite), else through the transport's queue."""
+        transport: Any = self.transport
+        if direct(transport):
+            write_now(transport, (data,))
+        else:
+            transport.write(data)
 
     def write(self, data: bytes) -> None:
         """Write to this side, unless it is gone."""
