@@ -39,6 +39,8 @@ __all__ = ["BUGS", "BadClient", "main"]
 BUGS = ("no-utf8", "unmasked", "close-code", "no-pong")
 _READ = 1 << 16
 _TIMEOUT = 30.0
+_LINGER = 2.0
+"""Seconds to wait for the server's FIN after ours."""
 
 
 class BadClient:
@@ -84,8 +86,22 @@ class BadClient:
                     return
                 self._receive(data)
         finally:
-            with contextlib.suppress(OSError):
-                self.sock.close()
+            self._close()
+
+    def _close(self) -> None:
+        """Close TCP in order: FIN, then read what is still coming until the server's FIN.
+
+        Closing a socket with unread bytes in it sends an RST, which can destroy
+        our Close frame before the server reads it (RFC 6455 §7.1.1 asks for an
+        orderly close).
+        """
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(_LINGER)
+            while self.sock.recv(_READ):
+                pass
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
     def _handshake(self) -> bytes | None:
         key = generate_key()
