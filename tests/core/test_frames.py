@@ -515,3 +515,18 @@ def test_frame_at_takes_one_whole_frame_out_of_a_buffer() -> None:
     assert frame is not None and (frame.length_bits, size) == (16, len(second))
     assert frame_at(buf[:-1], len(first)) is None  # a frame still arriving
     assert frame_at(buf, len(buf) - 1) is None  # half a header
+
+
+@given(
+    st.sampled_from([0, 1, 125, 126, 65535, 65536, 70000]),
+    st.booleans(),
+)
+def test_header_size_and_payload_length_describe_an_encoded_frame(size: int, masked: bool) -> None:
+    from wstool.core.frames import header_size, payload_length
+
+    frame = forge_frame(
+        opcode=Opcode.BINARY, payload=b"\x00" * size, mask_key=KEY if masked else None
+    )
+    head = header_size(frame)
+    assert head is not None and header_size(frame[:1]) is None
+    assert payload_length(frame[:head]) == size and head + size == len(frame)

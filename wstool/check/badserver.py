@@ -32,7 +32,15 @@ from collections.abc import Sequence
 
 from wstool.core.connection import Connection
 from wstool.core.errors import HandshakeError, WstoolError
-from wstool.core.frames import FrameParser, Opcode, Role, WireFrame, forge_frame
+from wstool.core.frames import (
+    FrameParser,
+    Opcode,
+    Role,
+    WireFrame,
+    forge_frame,
+    header_size,
+    payload_length,
+)
 from wstool.core.handshake import build_response, check_request
 from wstool.core.http import parse_request_head
 
@@ -69,12 +77,12 @@ class HeaderRewriter:
                 self._left -= len(piece)
                 out.append(self._emit(piece))
                 continue
-            size = _header_size(data)
+            size = header_size(data)
             if size is None or len(data) < size:
                 self._buffer = data
                 break
             header, data = bytearray(data[:size]), data[size:]
-            self._left = _payload_length(bytes(header))
+            self._left = payload_length(bytes(header))
             header[0] = self._first_byte(header[0])  # type: ignore[operator]
             self._holding = bool(self._hold and self._hold(header[0] & 0x0F))  # type: ignore[operator]
             out.append(self._emit(bytes(header)))
@@ -88,23 +96,6 @@ class HeaderRewriter:
             return b""
         whole, self._held, self._holding = self._held, b"", False
         return whole
-
-
-def _header_size(data: bytes) -> int | None:
-    if len(data) < 2:
-        return None
-    code = data[1] & 0x7F
-    extra = 2 if code == 126 else 8 if code == 127 else 0
-    return 2 + extra + (4 if data[1] & 0x80 else 0)
-
-
-def _payload_length(header: bytes) -> int:
-    code = header[1] & 0x7F
-    if code == 126:
-        return int.from_bytes(header[2:4], "big")
-    if code == 127:
-        return int.from_bytes(header[2:10], "big")
-    return code
 
 
 class _Session:

@@ -30,8 +30,10 @@ from wstool.core.frames import (
     Role,
     close_code_name,
     forge_frame,
+    header_size,
     is_valid_close_code,
     parse_close_payload,
+    payload_length,
     violations,
 )
 from wstool.core.http import ResponseHead, parse_response_head
@@ -490,7 +492,7 @@ class MaskFlip:
                 piece, data = data[: self._left], data[self._left :]
                 out.append(self._payload(piece))
                 continue
-            size = _header_size(data)
+            size = header_size(data)
             if size is None or len(data) < size:
                 self._pending = data
                 break
@@ -503,7 +505,7 @@ class MaskFlip:
         length_end = len(header) - (4 if masked else 0)
         self._key_in = header[length_end:] if masked else b""
         self._key_out = b"" if masked else self._mask_source(4)
-        self._left = _payload_length(header)
+        self._left = payload_length(header)
         self._offset = 0
         second = (header[1] & 0x7F) | (0 if masked else 0x80)
         return bytes((header[0], second)) + header[2:length_end] + self._key_out
@@ -515,20 +517,3 @@ class MaskFlip:
         self._left -= len(piece)
         # XOR with the key either way: it unmasks what was masked, masks what was not.
         return apply_mask(piece, key[turn:] + key[:turn])
-
-
-def _header_size(data: bytes) -> int | None:
-    if len(data) < 2:
-        return None
-    code = data[1] & 0x7F
-    extra = 2 if code == 126 else 8 if code == 127 else 0
-    return 2 + extra + (4 if data[1] & 0x80 else 0)
-
-
-def _payload_length(header: bytes) -> int:
-    code = header[1] & 0x7F
-    if code == 126:
-        return int.from_bytes(header[2:4], "big")
-    if code == 127:
-        return int.from_bytes(header[2:10], "big")
-    return code

@@ -34,6 +34,7 @@ __all__ = [
     "forge_frame",
     "frame_at",
     "header_ok",
+    "header_size",
     "is_valid_close_code",
     "length_ok",
     "mask_ok",
@@ -41,6 +42,7 @@ __all__ = [
     "opcode_name",
     "opcode_ok",
     "parse_close_payload",
+    "payload_length",
     "reserved_bits_ok",
     "text_not_utf8",
     "violations",
@@ -679,3 +681,23 @@ from wstool.core.rules import (  # noqa: E402
     text_not_utf8,
     violations,
 )
+
+
+def header_size(data: bytes) -> int | None:
+    """The size of the frame header at the start of ``data`` (length field and mask
+    key included), or None while its first two bytes are not all there."""
+    if len(data) < 2:
+        return None
+    code = data[1] & 0x7F
+    extra = 2 if code == 126 else 8 if code == 127 else 0
+    return 2 + extra + (4 if data[1] & 0x80 else 0)
+
+
+def payload_length(header: bytes) -> int:
+    """The payload length a whole frame header announces (RFC 6455 §5.2)."""
+    code = header[1] & 0x7F
+    if code == 126:
+        return int.from_bytes(header[2:4], "big")
+    if code == 127:
+        return int.from_bytes(header[2:10], "big")
+    return code
