@@ -22,10 +22,11 @@ from wstool.cli.options import add_command, add_output_options, port
 __all__ = ["add_parser", "run"]
 
 _HELP = """\
-Check a WebSocket server (or client) against conformance cases numbered after
-the Autobahn Testsuite's sections (framing, pings, reserved bits, opcodes,
-fragments, UTF-8, closing, limits, permessage-deflate) plus the opening
-handshake. The server must echo every message back. Verdicts are
+Check a WebSocket server (or client) against every case of the Autobahn
+Testsuite, 1.1.1 to 13.7.18 under Autobahn's ids and meanings (framing, pings,
+reserved bits, opcodes, fragments, UTF-8, closing, limits, permessage-deflate),
+plus wstool's own cases (the opening handshake, and more under ids Autobahn
+does not use). The server must echo every message back. Verdicts are
 Autobahn's: OK, NON-STRICT (allowed, not the best), INFORMATIONAL (the
 server's own choice, such as a size limit), UNIMPLEMENTED (an optional
 feature declined), FAILED; the closing handshake is rated apart (OK, WRONG
