@@ -11,6 +11,7 @@ setup(
         Extension(
             "wstool.core._speedups",
             sources=["wstool/core/_speedups.c"],
+            depends=["wstool/core/_xor_mask.h"],
             optional=True,
         ),
         Extension(
@@ -21,6 +22,7 @@ setup(
         Extension(
             "wstool.session._records",
             sources=["wstool/session/_records.c"],
+            depends=["wstool/core/_xor_mask.h"],
             optional=True,
         ),
     ]

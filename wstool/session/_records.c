@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../core/_xor_mask.h"
+
 typedef struct {
     char *buf;
     Py_ssize_t len, cap;
@@ -211,10 +213,7 @@ unmasked(const unsigned char *f, Py_ssize_t head_len, Py_ssize_t length, int mas
         *scratch = grown;
         *scratch_cap = length;
     }
-    const unsigned char *key = f + head_len - 4;
-    for (Py_ssize_t i = 0; i < length; i++) {
-        (*scratch)[i] = payload[i] ^ key[i & 3];
-    }
+    xor_mask(payload, *scratch, length, f + head_len - 4);
     return *scratch;
 }
 
