@@ -44,7 +44,7 @@ from wstool.core.frames import (
 from wstool.core.handshake import build_response, check_request
 from wstool.core.http import parse_request_head
 
-__all__ = ["BUGS", "BadServer", "HeaderRewriter", "main"]
+__all__ = ["BUGS", "BadServer", "BuggyEcho", "HeaderRewriter", "main"]
 
 BUGS = ("no-utf8", "late-utf8", "rsv", "masked", "no-pong", "close-code", "slow-close")
 SLOW_CLOSE = 3.0
@@ -98,16 +98,26 @@ class HeaderRewriter:
         return whole
 
 
-class _Session:
-    """One client connection with the bugs switched on."""
+class BuggyEcho:
+    """What the misbehaving server and client share: core's echo :class:`Connection`
+    on a blocking socket, each inbound frame header bent by a :class:`HeaderRewriter`
+    and each outbound frame by :meth:`_outbound`.
 
-    def __init__(self, sock: socket.socket, bugs: frozenset[str]) -> None:
+    Args:
+        sock: the connected socket.
+        bugs: the bugs switched on.
+        role: the role of this end.
+        hold: which inbound opcodes to pass on only once their frame is whole.
+    """
+
+    def __init__(
+        self, sock: socket.socket, bugs: frozenset[str], role: Role, hold: object = None
+    ) -> None:
         self.sock, self.bugs = sock, bugs
-        self.conn = Connection(Role.SERVER, echo=True, max_message_size=64 << 20)
+        self.conn = Connection(role, echo=True, max_message_size=64 << 20)
         self.texts: deque[bool] = deque()  # per inbound data message: was it text?
         self.out_parser = FrameParser()
-        self.inbound = HeaderRewriter(self._first_byte, self._hold if "late-utf8" in bugs else None)
-        self.echo_opcode: int | None = None
+        self.inbound = HeaderRewriter(self._first_byte, hold)
 
     def _first_byte(self, byte: int) -> int:
         opcode = byte & 0x0F
@@ -118,6 +128,66 @@ class _Session:
         if "no-utf8" in self.bugs and opcode == Opcode.TEXT:
             byte = (byte & 0xF0) | Opcode.BINARY
         return byte
+
+    def _receive(self, data: bytes) -> None:
+        passed = self.inbound.feed(data)
+        if passed:
+            self.conn.receive_data(passed)
+        self.conn.events()
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send what the connection has to send, each frame through :meth:`_outbound`."""
+        out = self.conn.data_to_send()
+        for frame in list(self.out_parser.feed(out)) if out else []:
+            data = self._outbound(frame)
+            if data:
+                self.sock.sendall(data)
+
+    def _outbound(self, frame: WireFrame) -> bytes:
+        raise NotImplementedError
+
+    def _forge(self, frame: WireFrame, payload: bytes, mask_key: bytes | None) -> bytes:
+        """``frame`` as it goes out: Pongs dropped under ``no-pong``, an echo with the
+        type its message came with (``no-utf8`` read text as binary)."""
+        opcode = frame.opcode
+        if opcode == Opcode.PONG and "no-pong" in self.bugs:
+            return b""
+        if opcode in (Opcode.TEXT, Opcode.BINARY):
+            was_text = self.texts.popleft() if self.texts else opcode == Opcode.TEXT
+            opcode = Opcode.TEXT if was_text else opcode
+        return forge_frame(
+            opcode=opcode, payload=payload, fin=frame.fin, rsv1=frame.rsv1, mask_key=mask_key
+        )
+
+    def _close_code_bug(self, payload: bytes) -> bytes:
+        """A Close payload as it goes out: under ``close-code`` a code other than 1000
+        becomes 1001."""
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+        if "close-code" in self.bugs and code not in (None, 1000):
+            return (1001).to_bytes(2, "big") + payload[2:]
+        return payload
+
+    def _close_orderly(self) -> None:
+        """RFC 6455 §7.1.1: shut down our side and read to the peer's EOF, then close.
+
+        Closing with unread bytes in the socket would send an RST, which can
+        destroy a Close frame before the peer reads it.
+        """
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(2.0)
+            while self.sock.recv(_READ):
+                pass
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _Session(BuggyEcho):
+    """One client connection with the bugs switched on."""
+
+    def __init__(self, sock: socket.socket, bugs: frozenset[str]) -> None:
+        super().__init__(sock, bugs, Role.SERVER, self._hold if "late-utf8" in bugs else None)
 
     @staticmethod
     def _hold(opcode: int) -> bool:
@@ -166,52 +236,21 @@ class _Session:
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self._close_orderly()
 
-    def _close_orderly(self) -> None:
-        """RFC 6455 §7.1.1: shut down our side, read to the client's EOF, then close."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(2.0)
-            while self.sock.recv(_READ):
-                pass
-
-    def _receive(self, data: bytes) -> None:
-        passed = self.inbound.feed(data)
-        if passed:
-            self.conn.receive_data(passed)
-        self.conn.events()
-        self._flush()
-
     def _flush(self) -> None:
-        out = self.conn.data_to_send()
-        frames = list(self.out_parser.feed(out)) if out else []
-        for frame in frames:
-            data = self._outbound(frame)
-            if data:
-                self.sock.sendall(data)
+        super()._flush()
         if self.conn.transport_should_close:
             self._close_orderly()
 
     def _outbound(self, frame: WireFrame) -> bytes:
-        opcode, payload = frame.opcode, frame.data
-        if opcode == Opcode.PONG and "no-pong" in self.bugs:
-            return b""
-        if opcode in (Opcode.TEXT, Opcode.BINARY):
-            was_text = self.texts.popleft() if self.texts else opcode == Opcode.TEXT
-            opcode = Opcode.TEXT if was_text else opcode
-        if opcode == Opcode.CLOSE and self.conn.close_received is not None:
+        payload = frame.data
+        if frame.opcode == Opcode.CLOSE and self.conn.close_received is not None:
             payload = self._close_answer(payload)
-        mask = os.urandom(4) if "masked" in self.bugs else None
-        return forge_frame(
-            opcode=opcode, payload=payload, fin=frame.fin, rsv1=frame.rsv1, mask_key=mask
-        )
+        return self._forge(frame, payload, os.urandom(4) if "masked" in self.bugs else None)
 
     def _close_answer(self, payload: bytes) -> bytes:
         if "slow-close" in self.bugs:
             time.sleep(SLOW_CLOSE)
-        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
-        if "close-code" in self.bugs and code not in (None, 1000):
-            return (1001).to_bytes(2, "big") + payload[2:]
-        return payload
+        return self._close_code_bug(payload)
 
 
 class BadServer:
