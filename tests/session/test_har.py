@@ -176,3 +176,14 @@ def test_import_of_a_binary_file_is_one_line(tmp_path: Path) -> None:
     err = io.StringIO()
     assert main(["import", str(capture)], stdout=io.StringIO(), stderr=err) == 2
     assert err.getvalue() == f"wstool import: {capture}: not a HAR file (binary, not JSON text)\n"
+
+
+def test_heads_that_are_not_http_export_as_unparsed() -> None:
+    """Recorded heads that are not valid HTTP: no headers, their sizes, every message kept."""
+    session = read_session(_session_bytes().splitlines(keepends=True))
+    conn = session.connections[1]
+    conn.open.update(request="\x1f", response="HTTP/1.1 1O1 no\r\n\r\n")
+    (entry,) = har_from_session(session, tool_version="9.9")["log"]["entries"]
+    assert entry["request"]["headers"] == [] and entry["request"]["headersSize"] == 1
+    assert entry["response"]["status"] == 0
+    assert len(entry["_webSocketMessages"]) == 4

@@ -192,3 +192,12 @@ def test_the_client_closes_as_its_close_frame_did(
     lines[index] = json.dumps(record).encode() + b"\n"
     plan, _ = load_plan(lines)
     assert (plan.close_code, plan.close_reason) == close
+
+
+def test_a_recorded_request_that_is_not_http_offers_nothing() -> None:
+    """A session keeps heads as they were on the wire; a broken one plans with no offers."""
+    conn = _conn()
+    conn.open["request"] = "\x1f"  # type: ignore[attr-defined]
+    plan = plan_replay(conn)  # type: ignore[arg-type]
+    assert (plan.subprotocols, plan.deflate) == ((), False)
+    assert len(plan.steps) == 2

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from wstool.core.errors import HandshakeError
 from wstool.core.frames import Role, encode_frame
 from wstool.core.http import parse_request_head, parse_response_head
 from wstool.session.format import (
@@ -42,9 +44,18 @@ def _headers(pairs: Any) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in pairs]
 
 
+def _parsed_head(parse: Callable[[bytes], Any], data: bytes) -> Any:
+    """A recorded head parsed, or None when it is cut short or not valid HTTP (a session
+    keeps heads as they were on the wire, which a rule-breaking peer may have sent)."""
+    try:
+        parsed = parse(data)
+    except HandshakeError:
+        return None
+    return parsed[0] if parsed is not None else None
+
+
 def _request(conn: Any) -> dict[str, Any]:
-    parsed = parse_request_head(conn.request)
-    head = parsed[0] if parsed is not None else None
+    head = _parsed_head(parse_request_head, conn.request)
     url = conn.open.get("url")
     url = url if isinstance(url, str) else ""
     query = urlsplit(url).query
@@ -61,8 +72,7 @@ def _request(conn: Any) -> dict[str, Any]:
 
 
 def _response(conn: Any) -> dict[str, Any]:
-    parsed = parse_response_head(conn.response)
-    head = parsed[0] if parsed is not None else None
+    head = _parsed_head(parse_response_head, conn.response)
     return {
         "status": head.status if head else 0,
         "statusText": head.reason if head else "",

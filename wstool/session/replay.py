@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from wstool.core.errors import HandshakeError
 from wstool.core.frames import Role, is_valid_close_code, parse_close_payload
 from wstool.core.http import header_values, parse_request_head
 from wstool.session.format import (
@@ -294,8 +295,15 @@ class ServerScript:
 
 
 def _offers(request: bytes) -> tuple[tuple[str, ...], bool]:
-    """The subprotocols the recorded client offered, and whether it offered deflate."""
-    parsed = parse_request_head(request)
+    """The subprotocols the recorded client offered, and whether it offered deflate.
+
+    A recorded head that is cut short or not valid HTTP (a rule-breaking client's,
+    kept as it was on the wire) offered nothing this can read.
+    """
+    try:
+        parsed = parse_request_head(request)
+    except HandshakeError:
+        return (), False
     if parsed is None:
         return (), False
     headers = parsed[0].headers
