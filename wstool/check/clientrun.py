@@ -36,7 +36,7 @@ from wstool.core.deflate import (
 from wstool.core.errors import HandshakeError
 from wstool.core.frames import Opcode
 from wstool.core.handshake import ClientRequest, build_rejection, build_response, check_request
-from wstool.core.http import RequestHead, parse_request_head
+from wstool.core.http import RequestHead
 
 __all__ = [
     "CLIENT_PROFILES",
@@ -44,7 +44,6 @@ __all__ = [
     "client_cases",
     "for_clients",
     "not_run",
-    "read_request",
     "run_client_case",
 ]
 
@@ -91,24 +90,6 @@ def _worded(case: Case) -> Case:
         r"\b(un)?masked\b", lambda m: "masked" if m.group(1) else "unmasked", case.description
     )
     return replace(case, description=swapped.replace(" a unmasked", " an unmasked"))
-
-
-def read_request(peer: Peer, deadline: float) -> RequestHead | None:
-    """The client's request head (bytes after it stay in ``peer.buffer``); None at EOF.
-
-    Raises:
-        HandshakeError: the head is malformed or too large.
-    """
-    while True:
-        parsed = parse_request_head(peer.buffer)
-        if parsed is not None:
-            head, used = parsed
-            peer.buffer = peer.buffer[used:]
-            return head
-        data = peer.recv(deadline)
-        if not data:
-            return None
-        peer.buffer += data
 
 
 def accept_request(peer: Peer, head: RequestHead) -> ClientRequest | None:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from wstool.check.clientrun import accept_request, read_request, run_client_case
+from wstool.check.clientrun import accept_request, run_client_case
 from wstool.check.model import Case
 from wstool.check.peer import Close, Eof, Peer, ReplyReader
 from wstool.check.runner import Result
@@ -218,7 +218,7 @@ class FuzzingServer:
 
     def _serve_peer(self, peer: Peer) -> None:
         try:
-            head = read_request(peer, time.monotonic() + REQUEST_WAIT)
+            head = peer.read_request_head(time.monotonic() + REQUEST_WAIT)
         except HandshakeError as exc:
             peer.write(build_rejection(exc))
             return

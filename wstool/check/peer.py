@@ -21,6 +21,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from wstool.core.deflate import PerMessageDeflate
 from wstool.core.errors import ProtocolError
@@ -36,7 +37,7 @@ from wstool.core.frames import (
     payload_length,
     violations,
 )
-from wstool.core.http import ResponseHead, parse_response_head
+from wstool.core.http import RequestHead, ResponseHead, parse_request_head, parse_response_head
 from wstool.core.masking import apply_mask
 from wstool.core.uri import WebSocketURI, parse_uri
 
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 _READ_SIZE = 1 << 20
+_Head = TypeVar("_Head", RequestHead, ResponseHead)
 CLOSE_WAIT = 1.0
 """Seconds the server side reads for the client's EOF after shutting its own side."""
 WIRE_CAP = 256 << 10
@@ -431,8 +433,21 @@ class Peer:
 
     def read_head(self, deadline: float) -> ResponseHead | None:
         """The server's HTTP response head (bytes after it stay in :attr:`buffer`)."""
+        return self._read_head(lambda data: parse_response_head(data, max_size=65536), deadline)
+
+    def read_request_head(self, deadline: float) -> RequestHead | None:
+        """A client's HTTP request head (bytes after it stay in :attr:`buffer`); None at EOF.
+
+        Raises:
+            HandshakeError: the head is malformed or too large.
+        """
+        return self._read_head(parse_request_head, deadline)
+
+    def _read_head(
+        self, parse: Callable[[bytes], tuple[_Head, int] | None], deadline: float
+    ) -> _Head | None:
         while True:
-            parsed = parse_response_head(self.buffer, max_size=65536)
+            parsed = parse(self.buffer)
             if parsed is not None:
                 head, used = parsed
                 self.buffer = self.buffer[used:]
