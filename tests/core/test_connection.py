@@ -245,6 +245,20 @@ class TestSection5_7ExamplesOnTheWire:
         ]
         assert pair.send(SERVER) == b""  # a pong is not answered
 
+    @pytest.mark.parametrize(("budget", "answered"), [(0, 0), (2, 2), (None, 4)])
+    def test_pong_budget_stops_answering(
+        self, pair: ConnectionPair, budget: int | None, answered: int
+    ) -> None:
+        """A spent pong budget leaves Pings unanswered (a fault injected on purpose)."""
+        pair.client.pong_budget = budget
+        for _ in range(4):
+            pair.server.send_ping(HELLO)
+        pair.send(SERVER)
+        pair.send(CLIENT)
+        pongs = [e for e in pair.server.events() if isinstance(e, PongReceived)]
+        assert len(pongs) == answered
+        assert pair.client.pong_budget == (None if budget is None else 0)
+
     @pytest.mark.parametrize(
         ("size", "header"), [(256, "827e0100"), (65536, "827f0000000000010000")]
     )

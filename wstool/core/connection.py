@@ -305,6 +305,10 @@ class Connection:
     ) -> None:
         self.role = role
         self.echo = echo
+        self.pong_budget: int | None = None
+        """How many more Pings to answer: None answers every one (the RFC's
+        MUST); a number counts down to 0, after which Pings go unanswered, a
+        fault injected on purpose to test the peer's keepalive timeout."""
         self.codec = codec
         self.state = State.OPEN
         self.close_sent: tuple[int | None, str] | None = None
@@ -533,12 +537,21 @@ class Connection:
             # send a Pong frame in response, unless it already received a
             # Close frame." After our own Close only data frames are barred
             # (§5.5.1), so a Ping during the closing handshake is answered.
-            if self.close_received is None:
+            if self.close_received is None and self._spend_pong():
                 self._send(Opcode.PONG, data)
         elif opcode == Opcode.CLOSE:
             self._receive_close(data)
         elif opcode == Opcode.PONG:
             self._events.append(PongReceived(data))
+
+    def _spend_pong(self) -> bool:
+        budget = self.pong_budget
+        if budget is None:
+            return True
+        if budget <= 0:
+            return False
+        self.pong_budget = budget - 1
+        return True
 
     def _receive_close(self, data: bytes) -> None:
         code, raw_reason = parse_close_payload(data)
