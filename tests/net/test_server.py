@@ -22,10 +22,12 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from wstool.core.connection import Connection
+from wstool.core.errors import HandshakeError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived
 from wstool.core.frames import CloseCode, Opcode, Role, encode_frame
 from wstool.net.server import (
     ServerOptions,
+    UpgradeRequest,
     WebSocketResource,
     WebSocketSite,
     console_page,
@@ -422,6 +424,52 @@ class BehaviourTests(SiteFixture):
         closes = [e for e in client.events(answer=True) if isinstance(e, ConnectionClosed)]
         self.assertEqual([c.code for c in closes], [CloseCode.MESSAGE_TOO_BIG])
         self.assertTrue(client.transport.disconnecting)
+
+
+class _Upper:
+    """A behaviour that answers each message in upper case and logs what it saw."""
+
+    def __init__(self, seen: list[str], upgrade: UpgradeRequest) -> None:
+        self.seen = seen
+        seen.append(f"made {upgrade.head.target} {upgrade.peer}")
+
+    def start(self, wire: Any) -> None:
+        self.seen.append(f"start {wire.conn_id}")
+        wire.conn.send_message(Opcode.TEXT, b"welcome")
+        wire.flush()
+
+    def message(self, wire: Any, message: MessageReceived) -> None:
+        wire.conn.send_message(message.opcode, message.data.upper())
+        wire.flush()
+
+    def closed(self, wire: Any) -> None:
+        self.seen.append(f"closed {wire.conn_id}")
+
+
+class BehaviourHookTests(SiteFixture):
+    """ServerOptions.behaviour: each connection answered by its own object, not the echo."""
+
+    def test_the_behaviour_answers_instead_of_the_echo(self) -> None:
+        seen: list[str] = []
+        self.serve(behaviour=lambda upgrade: _Upper(seen, upgrade))
+        client = self.connect()
+        self.assertEqual(client.messages(), [b"welcome"])
+        client.send("text", "shout")
+        self.assertEqual(client.messages(), [b"SHOUT"])
+        client.lose()
+        self.assertEqual(seen[1:], ["start 1", "closed 1"])
+        self.assertTrue(seen[0].startswith("made / 127.0.0.1:"), seen)
+
+    def test_a_factory_may_refuse_before_the_101(self) -> None:
+        def full(upgrade: UpgradeRequest) -> Any:
+            raise HandshakeError("too many programs running (--max-procs 0)", 503)
+
+        self.serve(behaviour=full)
+        client = self.connect(upgrade=False)
+        response = client.request(upgrade_request())
+        self.assertEqual(response.status, 503)
+        self.assertIn(b"--max-procs", response.body)
+        self.assertEqual(self.site.wires, set())
 
 
 class TimerTests(SiteFixture):

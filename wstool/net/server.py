@@ -29,18 +29,22 @@ from wstool.core.errors import HandshakeError
 from wstool.core.events import MessageReceived
 from wstool.core.frames import CloseCode, Role
 from wstool.core.handshake import (
+    ClientRequest,
     build_response,
     check_request,
     parse_request_head,
     select_subprotocol,
 )
+from wstool.core.http import RequestHead
 from wstool.net.upgrade import UpgradingChannel
 from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol, address_text
 
 __all__ = [
     "DEFAULT_BACKLOG",
+    "Behaviour",
     "ServerObserver",
     "ServerOptions",
+    "UpgradeRequest",
     "WebSocketResource",
     "WebSocketSite",
     "is_wildcard",
@@ -144,6 +148,42 @@ class Responder(Protocol):
 
 
 @dataclass(frozen=True)
+class UpgradeRequest:
+    """A valid upgrade request, as a behaviour factory sees it before the 101.
+
+    Attributes:
+        head: the request head as received (method, target, headers, raw).
+        request: what the handshake check learned (key, offers, origin, host).
+        peer: the client's address as text (``"127.0.0.1:50000"``).
+        subprotocol: the subprotocol the 101 will select, if any.
+    """
+
+    head: RequestHead
+    request: ClientRequest
+    peer: str
+    subprotocol: str | None
+
+
+class Behaviour(Protocol):
+    """What one connection does instead of the plain echo (a program, mock rules, faults).
+
+    The factory in :attr:`ServerOptions.behaviour` may be called more than
+    once for one request (the fast path and twisted.web's both check it) and
+    may refuse it by raising :class:`HandshakeError` (a 503 when a limit is
+    reached, say): it must not start anything. :meth:`start` does.
+    """
+
+    def start(self, wire: WireProtocol) -> None:
+        """The 101 is written: the connection is open."""
+
+    def message(self, wire: WireProtocol, message: MessageReceived) -> None:
+        """A whole message arrived from the client."""
+
+    def closed(self, wire: WireProtocol) -> None:
+        """The connection is gone (closed, failed or dropped)."""
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """How ``wstool serve`` behaves; every limit has a safe default.
 
@@ -173,6 +213,8 @@ class ServerOptions:
     origins: tuple[str, ...] | None = None
     responder: Callable[[], Responder] | None = None
     """mode "replay": makes each connection's responder."""
+    behaviour: Callable[[UpgradeRequest], Behaviour] | None = None
+    """Makes each connection's behaviour (then nothing is echoed by the core)."""
 
 
 def _is_upgrade(request: Request) -> bool:
@@ -261,6 +303,7 @@ class WebSocketSite(Site):
         self.clock = clock
         self.wires: set[WireProtocol] = set()
         self._responders: dict[WireProtocol, Responder] = {}
+        self._behaviours: dict[WireProtocol, Behaviour] = {}
         self._next_id = 1
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
@@ -304,11 +347,12 @@ class WebSocketSite(Site):
         channel = request.channel
         assert isinstance(channel, UpgradingChannel)
         raw = channel.request_head
+        peer = _peer(request)
         try:
-            response, conn = self._accept(raw)
+            response, conn, behaviour = self._accept(raw, peer)
         except HandshakeError as exc:
             return self.refuse(request, exc)
-        self._open(channel, _peer(request), raw, response, conn)
+        self._open(channel, peer, raw, response, conn, behaviour)
         return NOT_DONE_YET
 
     def upgrade_head(self, channel: UpgradingChannel, head: bytes) -> bool:
@@ -320,17 +364,23 @@ class WebSocketSite(Site):
         a refused handshake) returns False and goes to twisted.web, which
         serves the page or the refusal as before.
         """
-        try:
-            response, conn = self._accept(head)
-        except HandshakeError:
-            return False
         transport = channel.transport
         peer = address_text(transport.getPeer() if transport is not None else None)
-        self._open(channel, peer, head, response, conn)
+        try:
+            response, conn, behaviour = self._accept(head, peer)
+        except HandshakeError:
+            return False
+        self._open(channel, peer, head, response, conn, behaviour)
         return True
 
     def _open(
-        self, channel: UpgradingChannel, peer: str, raw: bytes, response: bytes, conn: Connection
+        self,
+        channel: UpgradingChannel,
+        peer: str,
+        raw: bytes,
+        response: bytes,
+        conn: Connection,
+        behaviour: Behaviour | None = None,
     ) -> None:
         """Write the 101 and hand the connection to a new :class:`WireProtocol`."""
         conn_id = self._next_id
@@ -341,7 +391,7 @@ class WebSocketSite(Site):
             peer=peer,
             observer=self.observer,
             # In echo mode the core connection answers each message itself.
-            on_message=self._on_message_handler(),
+            on_message=self._on_message_handler(behaviour),
             clock=self.clock,
             timeouts=self.options.timeouts,
             on_close=self._forget,
@@ -350,11 +400,18 @@ class WebSocketSite(Site):
         self.wires.add(wire)
         self.observer.opened(conn_id, peer, raw, response)
         channel.upgrade(wire, response)
-        if self.options.responder is not None:
+        if behaviour is not None:
+            self._behaviours[wire] = behaviour
+            behaviour.start(wire)
+        elif self.options.responder is not None:
             responder = self._responders[wire] = self.options.responder()
             self._reply(wire, responder, responder.start())
 
-    def _on_message_handler(self) -> Callable[[WireProtocol, MessageReceived], None] | None:
+    def _on_message_handler(
+        self, behaviour: Behaviour | None
+    ) -> Callable[[WireProtocol, MessageReceived], None] | None:
+        if behaviour is not None:
+            return behaviour.message
         if self.options.mode == "broadcast":
             return self._broadcast
         if self.options.mode == "replay":
@@ -374,7 +431,7 @@ class WebSocketSite(Site):
         channel.close_after_response()
         return error.reason.encode("utf-8", "replace") + b"\n"
 
-    def _accept(self, raw: bytes) -> tuple[bytes, Connection]:
+    def _accept(self, raw: bytes, peer: str) -> tuple[bytes, Connection, Behaviour | None]:
         options = self.options
         parsed = parse_request_head(raw, max_size=options.max_request_size)
         if parsed is None:  # the channel only hands over complete heads
@@ -399,15 +456,18 @@ class WebSocketSite(Site):
                     params, is_client=False, max_inflated_size=options.max_inflated_size
                 )
                 extensions.append(answer)
+        behaviour = None
+        if options.behaviour is not None:
+            behaviour = options.behaviour(UpgradeRequest(head, request, peer, subprotocol))
         response = build_response(request, subprotocol=subprotocol, extensions=extensions)
         conn = Connection(
             Role.SERVER,
             max_message_size=options.max_message_size,
             codec=codec,
             record_frames=self.observer.wants_frames,
-            echo=options.mode == "echo",
+            echo=options.mode == "echo" and behaviour is None,
         )
-        return response, conn
+        return response, conn, behaviour
 
     # -- behaviours ----------------------------------------------------------
 
@@ -439,6 +499,9 @@ class WebSocketSite(Site):
     def _forget(self, wire: WireProtocol) -> None:
         self.wires.discard(wire)
         self._responders.pop(wire, None)
+        behaviour = self._behaviours.pop(wire, None)
+        if behaviour is not None:
+            behaviour.closed(wire)
         if not self.wires:
             if self._on_idle is not None:
                 self._on_idle()
