@@ -165,6 +165,9 @@ class WireProtocol(TwistedProtocol):
         self._producing = False
         self._direct = False
         """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
+        self.fed_by: Any = None
+        """What feeds this connection (an IPushProducer, such as serve --exec's program):
+        paused and resumed with the connection's reading, so a slow peer slows it too."""
         # An observer that records sessions takes every read and write as bytes (its
         # frames are then built from them, and the connection stays on its fast path).
         self._tap: Callable[[int, bool, bytes], None] | None = getattr(observer, "wire_data", None)
@@ -215,10 +218,14 @@ class WireProtocol(TwistedProtocol):
     def pauseProducing(self) -> None:
         transport: Any = self.transport
         transport.pauseProducing()
+        if self.fed_by is not None:
+            self.fed_by.pauseProducing()
 
     def resumeProducing(self) -> None:
         transport: Any = self.transport
         transport.resumeProducing()
+        if self.fed_by is not None:
+            self.fed_by.resumeProducing()
 
     def stopProducing(self) -> None:
         pass
