@@ -434,6 +434,20 @@ class TrafficLog:
             self._line([*self._prefix(conn_id), (f"{peer} disconnected: {cause}", "ws.dim")])
         self._flush()
 
+    def note(self, conn_id: int, text: str, record: dict[str, Any]) -> None:
+        """A line about a connection from outside the protocol (serve --exec's program).
+
+        Args:
+            conn_id: the connection.
+            text: the line on a terminal (made terminal-safe here).
+            record: the NDJSON record (its ``conn`` is added).
+        """
+        if self.json_out is not None:
+            self._emit({**record, "conn": conn_id})
+        else:
+            self._line([*self._prefix(conn_id), (terminal_safe(text), "ws.dim")])
+        self._flush()
+
     def rejected(self, peer: str, request: bytes, status: int, reason: str) -> None:
         """A request was refused with an HTTP error."""
         if self.json_out is not None:
