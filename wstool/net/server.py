@@ -305,6 +305,12 @@ class WebSocketSite(Site):
         self._responders: dict[WireProtocol, Responder] = {}
         self._behaviours: dict[WireProtocol, Behaviour] = {}
         self._next_id = 1
+        self.id_step = 1
+        """Connection numbers go up by this much (see :meth:`number_connections`)."""
+        self.relay: Callable[[bytes, int, bytes], None] | None = None
+        """If set, also gets every broadcast message with its request's path
+        (``serve --redis``: other serve processes relay it to their clients)."""
+        self._paths: dict[WireProtocol, bytes] = {}
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
         self.local_address: Any = None
@@ -316,6 +322,11 @@ class WebSocketSite(Site):
         interval = options.timeouts.ping_interval
         self._pings = PingSchedule(clock, interval) if interval else None
         self.noisy = False
+
+    def number_connections(self, first: int, step: int) -> None:
+        """Number connections first, first + step ... (``serve --workers N``: worker k
+        numbers k, k + N ..., so that numbers are unique across the workers)."""
+        self._next_id, self.id_step = first, step
 
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)
@@ -384,7 +395,7 @@ class WebSocketSite(Site):
     ) -> None:
         """Write the 101 and hand the connection to a new :class:`WireProtocol`."""
         conn_id = self._next_id
-        self._next_id += 1
+        self._next_id += self.id_step
         wire = WireProtocol(
             conn,
             conn_id=conn_id,
@@ -398,6 +409,8 @@ class WebSocketSite(Site):
             pings=self._pings,
         )
         self.wires.add(wire)
+        if self.relay is not None:
+            self._paths[wire] = _request_path(raw)
         self.observer.opened(conn_id, peer, raw, response)
         channel.upgrade(wire, response)
         if behaviour is not None:
@@ -472,9 +485,15 @@ class WebSocketSite(Site):
     # -- behaviours ----------------------------------------------------------
 
     def _broadcast(self, sender: WireProtocol, message: MessageReceived) -> None:
+        self.deliver(message.opcode, message.data, sender)
+        if self.relay is not None:
+            self.relay(self._paths.get(sender, b"/"), message.opcode, message.data)
+
+    def deliver(self, opcode: int, data: bytes, sender: WireProtocol | None = None) -> None:
+        """Send a message to every open connection but ``sender``."""
         for wire in list(self.wires):
             if wire is not sender and wire.conn.state.value == "open":
-                wire.conn.send_message(message.opcode, message.data)
+                wire.conn.send_message(opcode, data)
                 wire.flush()
 
     def _replay(self, wire: WireProtocol, message: MessageReceived) -> None:
@@ -498,6 +517,7 @@ class WebSocketSite(Site):
 
     def _forget(self, wire: WireProtocol) -> None:
         self.wires.discard(wire)
+        self._paths.pop(wire, None)
         self._responders.pop(wire, None)
         behaviour = self._behaviours.pop(wire, None)
         if behaviour is not None:
@@ -536,6 +556,13 @@ class WebSocketSite(Site):
             wire.cause = "no Close frame from the peer before shutdown"
             if transport is not None:
                 transport.abortConnection()
+
+
+def _request_path(head: bytes) -> bytes:
+    """The path of a request head's target, without its query."""
+    words = head.split(b"\r\n", 1)[0].split(b" ")
+    target = words[1] if len(words) > 2 else b"/"
+    return target.split(b"?", 1)[0] or b"/"
 
 
 def _phrase(status: int) -> bytes:
