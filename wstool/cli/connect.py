@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from wstool.cli.connect_options import add_options, client_options
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
-from wstool.cli.options import add_command, add_output_options, seconds, size
-from wstool.cli.record import add_record_option
+from wstool.cli.options import add_command
 
 __all__ = ["add_parser", "exit_status", "run"]
 
@@ -37,6 +37,12 @@ examples:
   wstool connect ws://127.0.0.1:8765/ -x hello -x world --json | jq -c .
   wstool connect wss://localhost:8443/ --ca ca.pem        # a private CA
   wstool connect ws://example.com/ --proxy http://user:pass@proxy:3128
+  wstool connect ws://example.com/ --socks5 socks5h://user:pass@127.0.0.1:1080
+  wstool connect ws+unix:///run/app.sock:/ws          # a Unix socket (wscat's form)
+  wstool connect ws://example.com/old -L              # follow redirects
+  wstool connect wss://example.com/ --connect-to 10.0.0.7:443   # another address
+  wstool connect ws://127.0.0.1:8765/ --reconnect --on-connect '{"op": "sub"}'
+  wstool connect ws://127.0.0.1:8765/ --no-pong --ping-interval 0  # a silent client
   wstool connect ws://127.0.0.1:8765/ --record talk.session  # keep every frame
 
 exit statuses:
@@ -46,31 +52,11 @@ exit statuses:
   2  bad usage
   3  the server refused the handshake
   4  the server broke the protocol (we failed the connection with its code)
-  5  could not connect (refused, DNS, TLS, proxy, timeout)
+  5  could not connect (refused, DNS, TLS, proxy, SOCKS5, timeout)
   6  closed abnormally: no closing handshake, or the server closed with a
      code other than 1000/1001
   130  interrupted (Ctrl-C)
 """
-
-
-def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip() or name != name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not 'Name: value'")
-    return name, value.strip()
-
-
-def _auth(text: str) -> tuple[str, str]:
-    user, sep, password = text.partition(":")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"{text!r} is not user:password")
-    return user, password
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages (1 or more)")
-    return int(text)
 
 
 def add_parser(commands: Any) -> None:
@@ -82,169 +68,9 @@ def add_parser(commands: Any) -> None:
         description=_HELP,
         epilog=_EPILOG,
     )
-    p.add_argument("url", metavar="URL", help="ws:// or wss:// URL (IPv6 as ws://[::1]:8765/)")
-    _add_handshake_options(p)
-    _add_connection_options(p)
-    view = p.add_mutually_exclusive_group()
-    view.add_argument(
-        "-v", "--verbose", action="store_true", help="every header bit, mask keys, whole payloads"
-    )
-    view.add_argument("-q", "--quiet", action="store_true", help="messages only, not frames")
-    view.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON object per frame, handshake and close on stdout (NDJSON)",
-    )
-    _add_pipe_options(p)
-    add_output_options(p)
-    add_record_option(p)
+    p.usage = "%(prog)s [options] URL   (options by group below)"
+    add_options(p)
     p.set_defaults(run=run)
-
-
-def _add_handshake_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        type=_header,
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="an extra request header (repeatable); one wstool sends too (Host, "
-        "Origin ...) is replaced",
-    )
-    p.add_argument(
-        "--subprotocol",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="offer this subprotocol (repeatable)",
-    )
-    p.add_argument("--origin", help="send this Origin header")
-    p.add_argument(
-        "--auth",
-        type=_auth,
-        metavar="USER:PASS",
-        help="Basic auth (default: the URL's user:pass@, if any)",
-    )
-    p.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
-
-
-def _add_connection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--ping-interval",
-        type=seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="send a keepalive Ping this often; 0 (default) never",
-    )
-    p.add_argument(
-        "--max-message-size",
-        type=size,
-        default=64 * 2**20,
-        metavar="SIZE",
-        help="larger messages from the server fail with 1009 (default: 64MiB)",
-    )
-    p.add_argument(
-        "--connect-timeout",
-        type=seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help="for TCP, proxy, TLS and the handshake together (default: 10)",
-    )
-    tls = p.add_argument_group("TLS (wss://)")
-    tls.add_argument("--insecure", action="store_true", help="do not verify the certificate")
-    tls.add_argument("--ca", metavar="FILE", help="trust the CA certificates in this PEM file")
-    tls.add_argument("--cert", metavar="FILE", help="a client certificate (PEM)")
-    tls.add_argument("--key", metavar="FILE", help="its private key (PEM; default: in --cert)")
-    p.add_argument(
-        "--proxy",
-        metavar="URL",
-        help="an HTTP proxy (CONNECT), http://[user:pass@]host:port; default: "
-        "https_proxy/http_proxy from the environment, minus no_proxy",
-    )
-    p.add_argument("--no-proxy", action="store_true", help="ignore proxy environment variables")
-
-
-def _add_pipe_options(p: argparse.ArgumentParser) -> None:
-    pipe = p.add_argument_group("scripting")
-    pipe.add_argument(
-        "-x",
-        "--execute",
-        action="append",
-        default=[],
-        metavar="MESSAGE",
-        help="send this text message (repeatable) instead of reading stdin",
-    )
-    pipe.add_argument(
-        "--wait",
-        type=seconds,
-        default=None,
-        metavar="SECONDS",
-        help="after the last message, wait this long before closing "
-        "(default: until the server has answered each message, or closes)",
-    )
-    pipe.add_argument(
-        "--count",
-        type=_count,
-        default=None,
-        metavar="N",
-        help="print N received messages, then close with 1000",
-    )
-    pipe.add_argument("--raw", action="store_true", help="write binary messages as they are")
-
-
-def _check_readable(args: argparse.Namespace) -> None:
-    for name in ("ca", "cert", "key"):
-        path = getattr(args, name)
-        if path is not None:
-            try:
-                open(path, "rb").close()
-            except OSError as exc:
-                raise CommandError(
-                    f"cannot read --{name} {path!r}: {exc.strerror}", ExitStatus.USAGE
-                ) from exc
-
-
-def _options(args: argparse.Namespace, env: Environment) -> Any:
-    from wstool.core.errors import UsageError
-    from wstool.core.uri import parse_uri
-    from wstool.net.client import ClientOptions, proxy_for
-    from wstool.net.keylog import keylog_from_environment
-    from wstool.net.tls import certificate_problem
-    from wstool.net.wire import Timeouts
-
-    try:
-        uri = parse_uri(args.url)
-        proxy = args.proxy
-        if proxy is None and not args.no_proxy:
-            proxy = proxy_for(uri)
-        if proxy is not None:
-            parse_uri(proxy.replace("http://", "ws://", 1))
-        keylog = keylog_from_environment() if uri.secure else None  # SSLKEYLOGFILE
-    except UsageError as exc:
-        raise CommandError(str(exc), ExitStatus.USAGE) from exc
-    _check_readable(args)
-    if uri.converted_from is not None:
-        taken = "wss" if uri.secure else "ws"
-        env.stderr.write(f"wstool connect: note: {uri.converted_from}:// taken as {taken}://\n")
-    return ClientOptions(
-        uri=uri,
-        headers=tuple(args.header),
-        subprotocols=tuple(args.subprotocol),
-        origin=args.origin,
-        auth=args.auth,
-        deflate=not args.no_deflate,
-        max_message_size=args.max_message_size,
-        connect_timeout=args.connect_timeout or 10.0,
-        ca_file=args.ca,
-        insecure=args.insecure,
-        cert_file=args.cert,
-        key_file=args.key,
-        proxy=proxy,
-        timeouts=Timeouts(ping_interval=args.ping_interval or None),
-        explain_certificate=lambda chain: certificate_problem(chain, args.ca),
-        keylog=keylog,
-    )
 
 
 @dataclass
@@ -291,7 +117,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.cli.allocator import tune_allocator
     from wstool.cli.record import Tee, start_recording
 
-    options = _options(args, env)
+    options = client_options(args, env)
     tune_allocator()
     interactive = not args.execute and env.stdin_isatty and env.stdout_isatty and not args.json
     reactor = env.get_reactor(asyncio=True)
@@ -309,7 +135,9 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         observer, start_ui = _pipe_ui(args, env, reactor, outcome, stop)
     recorder = start_recording(args, reactor, role="client", command="connect", on_error=failed)
     wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
-    _start(reactor, options, wire_observer, start_ui, outcome, stop)
+    note = _noter(args, env, interactive)
+    opener = _opener(args, reactor, options, wire_observer, note)
+    _start(reactor, opener, start_ui, outcome, stop)
     reactor.run(installSignalHandlers=not interactive)
     if recorder is not None:
         recorder.close()  # every frame up to the last turn is in the file
@@ -323,6 +151,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         rejected = outcome.rejected
         for line in rejection_lines(rejected.reason, rejected.head, rejected.body):
             err.print(line)
+        if getattr(rejected, "location", None) and not args.location:
+            err.print(f"wstool connect: redirected to {rejected.location!r}: use -L to follow")
         return outcome.status
     if outcome.error is not None:
         raise CommandError(outcome.error, ExitStatus(outcome.status))
@@ -341,15 +171,70 @@ def _stopper(reactor: Any) -> Callable[[], None]:
     return stop
 
 
-def _start(
+def _noter(args: argparse.Namespace, env: Environment, interactive: bool) -> Callable[[str], None]:
+    """Where connect's own notes go (a redirect, a reconnection): the console or stderr."""
+    if interactive:
+        from rich.text import Text
+
+        from wstool.ui.console import make_console
+
+        console = make_console(args.color, None, no_color_env=env.no_color)
+        return lambda line: console.print(Text(line, "ws.note"))
+
+    def write(line: str) -> None:
+        env.stderr.write(f"wstool connect: {line}\n")
+
+    return write
+
+
+def _opener(
+    args: argparse.Namespace,
     reactor: Any,
     options: Any,
     observer: Any,
+    note: Callable[[str], None],
+) -> Callable[[], Any]:
+    """A function that opens the session: one connection, redirects followed, reconnecting."""
+    from wstool.net.client import connect
+
+    def once() -> Any:
+        if not args.location:
+            return connect(reactor, options, observer)
+        from wstool.net.redirects import connect_following
+
+        def hop(status: int, source: Any, target: Any) -> None:
+            note(f"{status} redirect: {source} -> {target}")
+
+        return connect_following(
+            reactor, options, observer, max_redirects=args.max_redirs, on_redirect=hop
+        )
+
+    if not args.reconnect and not args.on_connect:
+        return once
+    from wstool.net.reconnect import ReconnectingSession
+
+    def reconnecting() -> Any:
+        session = ReconnectingSession(
+            reactor,
+            once,
+            preamble=args.on_connect,
+            reconnect=args.reconnect,
+            max_attempts=args.reconnect_max or None,
+            notify=note,
+        )
+        return session.start()
+
+    return reconnecting
+
+
+def _start(
+    reactor: Any,
+    opener: Callable[[], Any],
     start_ui: Callable[[Any], Any],
     outcome: _Outcome,
     stop: Callable[[], None],
 ) -> None:
-    from wstool.net.client import ConnectFailed, HandshakeRejected, connect
+    from wstool.net.client import ConnectFailed, HandshakeRejected
     from wstool.net.tls import TLSSetupError
 
     def connected(session: Any) -> Any:
@@ -375,7 +260,7 @@ def _start(
 
         # An exception raised before the Deferred exists (an unreadable --cert)
         # must end the run too, not leave the reactor running.
-        d = maybeDeferred(connect, reactor, options, observer)
+        d = maybeDeferred(opener)
         d.addCallbacks(connected, failed)
         d.addErrback(failed)
         d.addBoth(lambda _: stop())

@@ -1,7 +1,9 @@
 """``wstool connect``: ws:// and wss:// over Twisted endpoints, proxies, the client handshake.
 
-:func:`connect` resolves and connects (IPv4, IPv6 literals, host names),
-tunnels through an HTTP CONNECT proxy when asked, starts TLS with the
+:func:`connect` resolves and connects (IPv4, IPv6 literals, host names, a
+Unix socket, or another address given by ``--connect-to``), tunnels through
+an HTTP CONNECT or a SOCKS5 proxy (:mod:`wstool.net.socks`) when asked,
+starts TLS with the
 server's certificate verified (host name included, via service-identity),
 performs the masked client side of the opening handshake with
 :mod:`wstool.core.handshake`, and hands the transport to a
@@ -12,7 +14,9 @@ performs the masked client side of the opening handshake with
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,13 +45,16 @@ from wstool.core.handshake import (
 )
 from wstool.core.http import encode_head
 from wstool.core.uri import WebSocketURI, parse_uri
+from wstool.net.socks import Socks5Negotiation, Socks5Proxy, SocksError
 from wstool.net.tls import certificate_detail, client_tls_creator, looks_like_tls
 from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
 
 __all__ = [
+    "REDIRECTS",
     "ClientOptions",
     "ClientSession",
     "ConnectFailed",
+    "ConnectTo",
     "HandshakeRejected",
     "connect",
     "proxy_for",
@@ -66,14 +73,47 @@ class HandshakeRejected(WstoolError):
         reason: one line saying what was wrong.
         head: the response head as received, if any.
         body: the start of the response body, if any.
+        location: the Location header of a redirect (3xx), if any.
     """
 
-    def __init__(self, reason: str, status: int, head: bytes = b"", body: bytes = b"") -> None:
+    def __init__(
+        self,
+        reason: str,
+        status: int,
+        head: bytes = b"",
+        body: bytes = b"",
+        location: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.head = head
         self.body = body
+        self.location = location
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+"""The redirect statuses that ``-L`` follows."""
+
+
+@dataclass(frozen=True)
+class ConnectTo:
+    """``--connect-to``: dial ``to_host:to_port`` for ``from_host:from_port`` (curl's rule).
+
+    An empty ``from_host`` or a ``from_port`` of 0 matches any; an empty
+    ``to_host`` or a ``to_port`` of 0 keeps the URL's. The URL's host still
+    goes in the Host header and TLS's server name.
+    """
+
+    from_host: str
+    from_port: int
+    to_host: str
+    to_port: int
+
+    def applies(self, uri: WebSocketURI) -> bool:
+        """Whether this rule is for ``uri``."""
+        host_ok = not self.from_host or self.from_host.lower() == uri.host.lower()
+        return host_ok and self.from_port in (0, uri.port)
 
 
 @dataclass(frozen=True)
@@ -109,6 +149,13 @@ class ClientOptions:
             expired"), for the error message; ``None`` for the bare error.
         keylog: a :class:`~wstool.net.keylog.KeyLog` that the TLS secrets go
             to (``SSLKEYLOGFILE``), so a capture can be decrypted.
+        socks: a SOCKS5 proxy to connect through (instead of ``proxy``).
+        unix_path: connect to this Unix socket instead of the URL's host.
+        connect_to: ``--connect-to`` rules; the first that applies is dialled.
+        pong_budget: how many Pings to answer (``None``: all; 0: none, a fault
+            injected on purpose, see ``Connection.pong_budget``).
+        follow_redirects: a redirect (3xx with Location) is refused at once,
+            without waiting for its body, to be followed (``-L``).
     """
 
     uri: WebSocketURI
@@ -128,6 +175,11 @@ class ClientOptions:
     mask_source: Callable[[int], bytes] = os.urandom
     explain_certificate: Callable[[Sequence[bytes]], str | None] | None = None
     keylog: Any = None
+    socks: Socks5Proxy | None = None
+    unix_path: str | None = None
+    connect_to: tuple[ConnectTo, ...] = ()
+    pong_budget: int | None = None
+    follow_redirects: bool = False
 
 
 def proxy_for(uri: WebSocketURI, environ: dict[str, str] | None = None) -> str | None:
@@ -229,6 +281,10 @@ class ClientSession:
         self.conn.send_raw(data)
         self.wire.flush()
 
+    def answer_pings(self, on: bool) -> None:
+        """Answer the server's Pings (the RFC's MUST), or leave them unanswered (a fault)."""
+        self.conn.pong_budget = None if on else 0
+
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""
         transport: Any = self.wire.transport
@@ -284,6 +340,7 @@ class _Handshake(TwistedProtocol):
         result: Deferred[ClientSession],
         proxy: WebSocketURI | None,
         tls: Any = None,
+        socks: Socks5Negotiation | None = None,
     ) -> None:
         self.options = options
         self.tls = tls
@@ -291,9 +348,10 @@ class _Handshake(TwistedProtocol):
         self.clock = clock
         self.result = result
         self.proxy = proxy
+        self.socks = socks
         self.key = generate_key(options.mask_source)
         self.request = b""
-        self.stage = "proxy" if proxy is not None else "upgrade"
+        self.stage = "proxy" if proxy is not None else "socks" if socks is not None else "upgrade"
         self.buffer = b""
         self.head: ResponseHead | None = None
         self.wire: WireProtocol | None = None
@@ -304,9 +362,16 @@ class _Handshake(TwistedProtocol):
 
     # -- stages ---------------------------------------------------------------
 
+    @property
+    def tunnelled(self) -> bool:
+        """Whether a proxy's tunnel carries the connection (TLS then starts inside it)."""
+        return self.proxy is not None or self.socks is not None
+
     def connectionMade(self) -> None:
         self.timer = self.clock.callLater(self.options.connect_timeout, self._timed_out)
-        if self.proxy is not None:
+        if self.socks is not None:
+            self._write(self.socks.start())
+        elif self.proxy is not None:
             uri = self.options.uri
             target = uri.host_header if not uri.default_port else f"{uri.host_header}:{uri.port}"
             if ":" not in target.rsplit("]", 1)[-1]:
@@ -323,7 +388,7 @@ class _Handshake(TwistedProtocol):
     def _start(self) -> None:
         """After the tunnel (if any): TLS (if wss), then the upgrade request."""
         uri = self.options.uri
-        if uri.secure and self.proxy is not None:
+        if uri.secure and self.tunnelled:
             transport: Any = self.transport
             transport.startTLS(self.tls or _tls_creator(self.options, uri.host))
         self.stage = "upgrade"
@@ -362,6 +427,9 @@ class _Handshake(TwistedProtocol):
         if self.wire is not None:
             self.wire.dataReceived(data)
             return
+        if self.stage == "socks":
+            self._socks_answered(data)
+            return
         self.buffer += data
         if self.stage == "body":
             if len(self.buffer) >= 1024:
@@ -389,6 +457,21 @@ class _Handshake(TwistedProtocol):
         else:
             self._upgrade_answered(head)
 
+    def _socks_answered(self, data: bytes) -> None:
+        assert self.socks is not None
+        try:
+            reply = self.socks.receive(data)
+        except SocksError as exc:
+            self._fail(ConnectFailed(str(exc)))
+            return
+        if reply:
+            self._write(reply)
+        if self.socks.done:
+            rest = self.socks.buffer
+            self._start()
+            if rest:
+                self.dataReceived(rest)
+
     def _proxy_answered(self, head: ResponseHead) -> None:
         if head.status != 200:
             self._fail(
@@ -412,9 +495,15 @@ class _Handshake(TwistedProtocol):
                 offer = [client_offer()] if "permessage-deflate" in value.lower() else []
                 break
         if head.status != 101:
-            # Keep the start of the body: it usually says why.
+            # RFC 6455 §4.1: "If the status code received from the server is
+            # not 101, the client handles the response per HTTP procedures.
+            # [...] the server might redirect the client using a 3xx status
+            # code (but clients are not required to follow them)". -L follows
+            # them (net.redirects): no need to wait for the body then.
             self.stage = "body"
-            if self.buffer:
+            if options.follow_redirects and head.status in REDIRECTS and head.get("location"):
+                self._reject()
+            elif self.buffer:
                 self.clock.callLater(0.2, self._reject)
             else:
                 self.clock.callLater(0.5, self._reject)
@@ -438,6 +527,7 @@ class _Handshake(TwistedProtocol):
             mask_source=options.mask_source,
             record_frames=self.observer.wants_frames,
         )
+        conn.pong_budget = options.pong_budget
         closed: Deferred[ConnectionClosed | None] = Deferred()
         wire = WireProtocol(
             conn,
@@ -473,6 +563,7 @@ class _Handshake(TwistedProtocol):
                 head.status,
                 head.raw,
                 self.buffer[:1024],
+                location=head.get("location") if head.status in REDIRECTS else None,
             )
         )
 
@@ -492,6 +583,7 @@ class _Handshake(TwistedProtocol):
     def _timed_out(self) -> None:
         self.timer = None
         stage = {
+            "socks": "answer from the SOCKS5 proxy",
             "proxy": "answer from the proxy",
             "upgrade": "101 answer from the server",
             "body": "end of the server's answer",
@@ -523,7 +615,7 @@ class _Handshake(TwistedProtocol):
 
     def _tls_started(self) -> bool:
         """Whether TLS runs under us (wss://, and past the proxy's tunnel if any)."""
-        return self.options.uri.secure and (self.proxy is None or self.stage != "proxy")
+        return self.options.uri.secure and self.stage not in ("proxy", "socks")
 
 
 _NOT_TLS = (
@@ -611,30 +703,119 @@ def connect(
             be read or used (raised at once, before any connection is made).
     """
     uri = options.uri
-    proxy = parse_uri(options.proxy.replace("http://", "ws://", 1)) if options.proxy else None
-    target_host, target_port = (proxy.host, proxy.port) if proxy else (uri.host, uri.port)
-    endpoint: Any = endpoints.HostnameEndpoint(
-        reactor,
-        target_host.encode("idna") if target_host.isascii() else target_host,
-        target_port,
-        timeout=options.connect_timeout,
-    )
     # Built before connecting: a bad certificate file is the user's to fix
     # (TLSSetupError), not something to find out inside the proxy's tunnel.
     tls = _tls_creator(options, uri.host) if uri.secure else None
-    if tls is not None and proxy is None:
-        endpoint = endpoints.wrapClientTLS(tls, endpoint)
     result: Deferred[ClientSession] = Deferred()
+    socks = options.socks
+    if socks is None or socks.remote_dns or _is_address(uri.host):
+        _dial(reactor, options, observer, result, tls, uri.host)
+        return result
+
+    def resolved(address: str) -> None:
+        _dial(reactor, options, observer, result, tls, address)
+
+    def unresolved(failure: Failure) -> None:
+        if not result.called:
+            result.errback(Failure(ConnectFailed(f"cannot resolve {uri.host}")))
+
+    _resolve(reactor, uri.host, uri.port).addCallbacks(resolved, unresolved)
+    return result
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(reactor: Any, host: str, port: int) -> Deferred[str]:
+    """``host``'s first address, looked up here (socks5://: the proxy is given an address)."""
+    from twisted.internet.threads import deferToThreadPool
+
+    def lookup() -> str:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return str(found[0][4][0])
+
+    pool = reactor.getThreadPool()
+    answer: Deferred[str] = deferToThreadPool(reactor, pool, lookup)
+    return answer
+
+
+def dial_address(options: ClientOptions) -> tuple[str, int]:
+    """Where TCP goes for ``options.uri``: the URL's host and port, or a --connect-to rule's."""
+    uri = options.uri
+    for rule in options.connect_to:
+        if rule.applies(uri):
+            return rule.to_host or uri.host, rule.to_port or uri.port
+    return uri.host, uri.port
+
+
+def _dial(
+    reactor: Any,
+    options: ClientOptions,
+    observer: FrameObserver,
+    result: Deferred[ClientSession],
+    tls: Any,
+    socks_target: str,
+) -> None:
+    """Open the TCP (or Unix) connection and run the handshake protocol on it."""
+    uri = options.uri
+    proxy = parse_uri(options.proxy.replace("http://", "ws://", 1)) if options.proxy else None
+    socks = options.socks
+    negotiation = None
+    endpoint: Any
+    if options.unix_path is not None:
+        endpoint = endpoints.UNIXClientEndpoint(
+            reactor, options.unix_path, timeout=options.connect_timeout
+        )
+        proxy = socks = None
+    else:
+        if socks is not None:
+            proxy = None
+            host, port = socks.host, socks.port
+            target_host, target_port = dial_address(options)
+            if (target_host, target_port) == (uri.host, uri.port):
+                target_host = socks_target
+            negotiation = Socks5Negotiation(target_host, target_port, socks.user, socks.password)
+        elif proxy is not None:
+            host, port = proxy.host, proxy.port
+        else:
+            host, port = dial_address(options)
+        endpoint = endpoints.HostnameEndpoint(
+            reactor,
+            host.encode("idna") if host.isascii() else host,
+            port,
+            timeout=options.connect_timeout,
+        )
+    if tls is not None and proxy is None and negotiation is None:
+        endpoint = endpoints.wrapClientTLS(tls, endpoint)
     factory = Factory.forProtocol(
-        lambda: _Handshake(options, observer, reactor, result, proxy, tls)
+        lambda: _Handshake(options, observer, reactor, result, proxy, tls, negotiation)
     )
-    connecting = endpoint.connect(factory)
 
     def failed(failure: Failure) -> None:
-        if not result.called:
+        if result.called:
+            return
+        if options.unix_path is not None:
+            why = getattr(failure.value, "osError", None) or failure.getErrorMessage()
+            text = f"cannot connect to the Unix socket {options.unix_path}: {_strerror(why)}"
+        elif socks is not None:
+            text = _describe(failure, parse_uri(f"ws://{socks.host}:{socks.port}/"))
+            text += " (the SOCKS5 proxy)"
+        elif proxy is not None:
             # The TCP connection goes to the proxy when there is one: name it.
-            text = _describe(failure, proxy or uri)
-            result.errback(Failure(ConnectFailed(f"{text} (the proxy)" if proxy else text)))
+            text = _describe(failure, proxy) + " (the proxy)"
+        else:
+            text = _describe(failure, uri)
+        result.errback(Failure(ConnectFailed(text)))
 
-    connecting.addErrback(failed)
-    return result
+    endpoint.connect(factory).addErrback(failed)
+
+
+def _strerror(why: Any) -> str:
+    if isinstance(why, OSError) and why.strerror:
+        return why.strerror.lower()
+    return str(why)

@@ -26,6 +26,7 @@ __all__ = [
     "Help",
     "Ping",
     "Pong",
+    "PongMode",
     "Quit",
     "Raw",
     "SendFile",
@@ -68,6 +69,13 @@ class Pong:
     """Send an unsolicited Pong."""
 
     data: bytes
+
+
+@dataclass(frozen=True)
+class PongMode:
+    """Answer the server's Pings (``on``, the RFC's MUST) or not (a fault, for its timeout)."""
+
+    on: bool
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ Command = (
     | Binary
     | Ping
     | Pong
+    | PongMode
     | Close
     | SendFile
     | Fragment
@@ -161,7 +170,10 @@ Command = (
 COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("/help [COMMAND]", "show this help, or one command's"),
     "ping": ("/ping [TEXT]", "send a Ping (at most 125 bytes); the Pong shows the round trip"),
-    "pong": ("/pong [TEXT]", "send an unsolicited Pong"),
+    "pong": (
+        "/pong [TEXT] | /pong off|on",
+        "send an unsolicited Pong; off: leave the server's Pings unanswered, on: answer again",
+    ),
     "close": ("/close [CODE] [REASON]", "start the closing handshake (default 1000)"),
     "binary": ("/binary HEX", "send a binary message: /binary 01 02 ff"),
     "base64": ("/base64 DATA", "send a binary message given in base64"),
@@ -325,6 +337,8 @@ def parse_line(line: str) -> Command | None:
     if name == "ping":
         return Ping(_control_payload(rest, "ping"))
     if name == "pong":
+        if rest.lower() in ("on", "off"):
+            return PongMode(rest.lower() == "on")
         return Pong(_control_payload(rest, "pong"))
     if name == "close":
         return _close(rest)

@@ -50,6 +50,7 @@ class ClientSession(Protocol):
     def pong(self, data: bytes = b"") -> None: ...
     def close(self, code: int | None = 1000, reason: str = "") -> None: ...
     def send_raw(self, data: bytes) -> None: ...
+    def answer_pings(self, on: bool) -> None: ...
 
 
 def history_path() -> Path:
@@ -132,6 +133,10 @@ def execute(
         session.ping(command.data)
     elif isinstance(command, cmd.Pong):
         session.pong(command.data)
+    elif isinstance(command, cmd.PongMode):
+        session.answer_pings(command.on)
+        state = "answered" if command.on else "left unanswered (a fault, on purpose)"
+        console.print(Text(f"the server's Pings are {state}", "ws.note"))
     elif isinstance(command, cmd.Close):
         session.close(command.code, command.reason)
     elif isinstance(command, cmd.SendFile):
