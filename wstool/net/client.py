@@ -816,6 +816,9 @@ def _dial(
 
 
 def _strerror(why: Any) -> str:
+    """An OSError or errno number (Twisted's ConnectError.osError) as words."""
+    if isinstance(why, int):
+        return os.strerror(why).lower()
     if isinstance(why, OSError) and why.strerror:
         return why.strerror.lower()
     return str(why)
