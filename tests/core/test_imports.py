@@ -39,8 +39,10 @@ MAY_IMPORT = {
     "session": ("session", "core"),
     "check": ("check", "core"),
     "bench": ("bench", "core"),
-    "net": ("net", "core"),
+    # net.mockserve and net.faults act on mock's rules and fault decisions.
+    "net": ("net", "core", "mock"),
     "ui": ("ui", "core"),
+    "mock": ("mock", "core"),
 }
 
 
@@ -267,6 +269,20 @@ class TestDependenciesPointOneWay:
             if within(name, "wstool")
             and name != "wstool"
             and not any(within(name, f"wstool.{package}") for package in allowed)
+        ]
+        assert offenders == []
+
+
+class TestMock:
+    """mock (rules files, fault decisions) is the standard library and core: no Twisted."""
+
+    @pytest.mark.parametrize("path", modules_of("mock"))
+    def test_stdlib_and_core_only(self, path: Path) -> None:
+        """PyYAML is reached through importlib, inside the function that reads YAML."""
+        offenders = [
+            (line, name)
+            for line, name in imports_of(path)
+            if not (is_stdlib(name) or within(name, "wstool.core") or within(name, "wstool.mock"))
         ]
         assert offenders == []
 
