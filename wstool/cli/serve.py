@@ -9,6 +9,7 @@ from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import add_command, add_output_options, port, seconds, size
 from wstool.cli.record import add_record_option
+from wstool.cli.serve_exec import add_exec_options, exec_behaviour
 
 __all__ = ["add_parser", "run"]
 
@@ -95,6 +96,7 @@ def add_parser(commands: Any) -> None:
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
+    add_exec_options(serve)
     add_output_options(serve)
     add_record_option(serve)
     serve.set_defaults(run=run)
@@ -155,7 +157,7 @@ def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: An
     )
 
 
-def _options(args: argparse.Namespace) -> Any:
+def _options(args: argparse.Namespace, behaviour: Any = None) -> Any:
     from wstool.net.server import ServerOptions
     from wstool.net.wire import Timeouts
 
@@ -179,6 +181,7 @@ def _options(args: argparse.Namespace) -> Any:
             idle=args.idle_timeout or None,
         ),
         origins=tuple(args.origin) if args.origin else None,
+        behaviour=behaviour,
     )
 
 
@@ -227,6 +230,8 @@ def _listening_line(args: argparse.Namespace, address: Any, tls: bool) -> str:
     shown = f"[{interface}]" if ":" in interface else interface
     scheme, web = ("wss", "https") if tls else ("ws", "http")
     mode = f"replaying {args.replay}" if args.replay else args.mode
+    if args.exec_command:
+        mode = f"each client talks to {args.exec_command}"
     return (
         f"wstool serve: listening on {scheme}://{shown}:{address.port}/ "
         f"({mode}; browser console at {web}://{shown}:{address.port}/; Ctrl-C stops)"
@@ -246,6 +251,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     buffer_stdout(env.stdout)
     outcome = ListeningRun(reactor)
     observer = _observer(args, env, reactor, outcome.reader_gone)
+    behaviour = exec_behaviour(args, reactor, observer)  # checks the program first
     recorder = start_recording(
         args,
         reactor,
@@ -254,7 +260,9 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         on_error=outcome.recording_failed(args.record),
     )
     wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
-    site = WebSocketSite(_options(args), wire_observer, reactor, on_idle=release_free_memory)
+    site = WebSocketSite(
+        _options(args, behaviour), wire_observer, reactor, on_idle=release_free_memory
+    )
     endpoint = listen_endpoint(reactor, args.host, args.port, tls)
 
     def listening(listening_port: Any) -> None:
