@@ -1,0 +1,100 @@
+"""``wstool connect --reconnect`` and ``--on-connect``, seen from the server's side.
+
+The server (websockets, in a thread) records each connection's messages; it
+ends the first connection (a Close, or TCP cut without one) after the first
+message, so the client must reconnect and send its preamble again.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from websockets.sync.server import ServerConnection
+
+from wstool.net.reconnect import Backoff
+
+from .connect_servers import Visit, echo_server, run_connect
+
+CONNECTION_FAILED = 5
+
+
+@pytest.mark.parametrize("how", ["close", "drop"])
+def test_preamble_sent_again(how: str) -> None:
+    """After a 1001 Close, or TCP cut, the client reconnects and resends --on-connect."""
+    with echo_server() as server:
+
+        def end_the_first(connection: ServerConnection, text: str, visit: Visit) -> bool:
+            connection.send(text)
+            if visit is server.visits[0] and len(visit.messages) == 2:
+                if how == "close":
+                    connection.close(1001, "restarting")
+                else:
+                    connection.socket.shutdown(socket.SHUT_RDWR)
+            return True
+
+        server.react = end_the_first
+        result = run_connect(
+            f"ws://127.0.0.1:{server.port}/feed",
+            "--reconnect",
+            "--on-connect",
+            '{"op": "sub"}',
+            "--on-connect",
+            "second",
+            "--count",
+            "4",
+        )
+    assert result.status == 0, result.explain()
+    assert [v.messages for v in server.visits] == [['{"op": "sub"}', "second"]] * 2
+    assert result.stdout == '{"op": "sub"}\nsecond\n' * 2
+    assert "reconnecting in" in result.stderr
+    assert "wstool connect: reconnected (connection 2)" in result.stderr
+    if how == "close":
+        assert "closed 1001 GOING_AWAY; reconnecting in" in result.stderr
+    else:
+        assert "without a closing handshake; reconnecting in" in result.stderr
+
+
+def test_on_connect_without_reconnect() -> None:
+    """--on-connect alone: sent once, before stdin's lines."""
+    with echo_server() as server:
+        result = run_connect(
+            f"ws://127.0.0.1:{server.port}/", "--on-connect", "hello", input="from stdin\n"
+        )
+    assert (result.status, result.stdout) == (0, "hello\nfrom stdin\n"), result.explain()
+    assert server.visits[0].messages == ["hello", "from stdin"]
+
+
+def test_gives_up_after_max_attempts() -> None:
+    """Nothing listening: --reconnect-max 2 tries twice with a wait between, then exit 5."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_connect(f"ws://127.0.0.1:{port}/", "--reconnect", "--reconnect-max", "2")
+    assert result.status == CONNECTION_FAILED, result.explain()
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        f"wstool connect: cannot connect: connection refused by 127.0.0.1:{port}; reconnecting in "
+    )
+    assert lines[-1] == f"wstool connect: connection refused by 127.0.0.1:{port}"
+
+
+def test_user_close_does_not_reconnect() -> None:
+    """End of input closes with 1000: no reconnection."""
+    with echo_server() as server:
+        result = run_connect(f"ws://127.0.0.1:{server.port}/", "--reconnect", "-x", "once")
+    assert (result.status, result.stdout) == (0, "once\n"), result.explain()
+    assert len(server.visits) == 1 and "reconnect" not in result.stderr
+
+
+class TestBackoff:
+    """The delays: doubling from 0.5 s to the cap, less up to half at random."""
+
+    def test_without_jitter(self) -> None:
+        backoff = Backoff(random=lambda: 0.0)
+        assert [backoff.delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+
+    def test_jitter_bounds(self) -> None:
+        most = Backoff(random=lambda: 0.999999)
+        assert 0.25 <= most.delay(1) < 0.2501
+        assert 15.0 <= most.delay(20) < 15.01
