@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, cast
 
 from wstool import __version__
-from wstool.cli import check, connect, decode, export, proxy, replay, serve
+from wstool.cli import bench, check, connect, decode, export, proxy, replay, serve
 from wstool.cli.env import Environment
 from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import Parser, UsageExit
@@ -70,7 +70,7 @@ def _build_parser(env: Environment) -> tuple[Parser, dict[str, Parser]]:
             "type[Parser]", functools.partial(Parser, stderr=env.stderr, stdout=env.stdout)
         ),
     )
-    for command in (connect, serve, check, proxy, decode, replay, export):
+    for command in (connect, serve, check, proxy, decode, replay, export, bench):
         command.add_parser(commands)
     return parser, commands.choices
 

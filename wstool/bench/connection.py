@@ -1,0 +1,465 @@
+"""One bench connection: the opening handshake, messages out, echoes checked, the close.
+
+An asyncio ``BufferedProtocol``; the run it belongs to (:class:`RunContext`)
+holds what every connection shares: prebuilt frame pieces, the read buffer,
+the counters. See :mod:`wstool.bench.driver` for why the hot path looks as it
+does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any, NamedTuple, Protocol
+
+from wstool.bench.plan import BenchPlan, decode_header
+from wstool.bench.stats import Stats
+from wstool.core.deflate import ExtensionOffer, PerMessageDeflate, client_accept, client_offer
+from wstool.core.errors import WstoolError
+from wstool.core.frames import encode_header
+from wstool.core.handshake import build_request, check_response, generate_key
+from wstool.core.http import parse_response_head
+from wstool.core.masking import apply_mask
+
+__all__ = [
+    "CLOSED",
+    "CLOSING",
+    "HANDSHAKE",
+    "OPEN",
+    "BenchConnection",
+    "RunContext",
+    "SizeFrames",
+]
+
+HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
+_MAX_MESSAGE = 256 << 20
+
+
+class SizeFrames(NamedTuple):
+    """One message size's prebuilt pieces (the same for every connection of a process).
+
+    A client frame is ``prefix + masked header + masked_rest``; its echo is
+    ``echo_head + header + rest``.
+    """
+
+    size: int
+    prefix: bytes
+    masked_rest: bytes
+    echo_head: bytes
+    rest: bytes
+
+
+class RunContext(Protocol):
+    """What a connection needs from its run (:class:`wstool.bench.driver.BenchRun`)."""
+
+    plan: BenchPlan
+    stats: Stats
+    mask_key: bytes
+    mask_int: int
+    opcode: int
+    cycle: tuple[SizeFrames, ...]
+    read_view: memoryview
+    sending: bool
+    counting: bool
+    recording: bool
+
+    def take_budget(self, count: int) -> int: ...
+    def connection_open(self, conn: BenchConnection) -> None: ...
+    def connection_done(self, conn: BenchConnection) -> None: ...
+    def connection_closed(self, conn: BenchConnection, was_open: bool) -> None: ...
+    def received_one(self) -> None: ...
+    def note(self, kind: str, detail: str) -> None: ...
+
+
+class BenchConnection(asyncio.BufferedProtocol):
+    """One connection of a run.
+
+    Args:
+        run: what the run's connections share.
+        index: the connection's index across all workers (the sequence number's top half).
+    """
+
+    def __init__(self, run: RunContext, index: int) -> None:
+        self.run = run
+        self.index = index
+        self.state = HANDSHAKE
+        self.key = generate_key()
+        self.offers: tuple[ExtensionOffer, ...] = (client_offer(),) if run.plan.deflate else ()
+        self.head = bytearray()
+        self.transport: Any = None
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[bool] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.upgrade_started = 0
+        self.number = 0  # messages sent on this connection
+        self.outstanding = 0  # sent and not yet answered
+        self.failed = False
+        self.sends = run.plan.mode in ("echo", "send")
+        # The echo fast path: the bytes still expected and where each message ends.
+        self.fast = run.plan.mode == "echo"
+        self.expected = bytearray()
+        self.base = 0  # stream position of expected[0]
+        self.pos = 0  # stream position received (and matched)
+        self.done_pos = 0  # where the last whole echo ended
+        self.ends: collections.deque[tuple[int, int, int]] = collections.deque()
+        # The general path: frames parsed, messages compared with ``waiting``.
+        self.pending = bytearray()
+        self.fragments: list[bytes] = []
+        self.fragment_opcode = 0
+        self.compressed = False
+        self.waiting: collections.deque[tuple[int, bytes, int]] = collections.deque()
+        self.deflate: PerMessageDeflate | None = None
+
+    # -- asyncio callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        plan = self.run.plan
+        request = build_request(
+            plan.host_header, plan.resource, key=self.key, extensions=self.offers
+        )
+        self.upgrade_started = time.perf_counter_ns()
+        transport.write(request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.run.read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.state == OPEN and self.fast:
+            self._fast(nbytes)
+        elif self.state in (OPEN, CLOSING):
+            self.pending += self.run.read_view[:nbytes]
+            self._parse()
+        elif self.state == HANDSHAKE:
+            self._handshake(nbytes)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.state in (HANDSHAKE, OPEN) and not self.failed:
+            kind = "reset" if isinstance(exc, ConnectionResetError) else "closed early"
+            self.fail(kind, f"the server dropped the connection ({exc or 'EOF'})")
+        was_open = self.state != HANDSHAKE
+        self.state = CLOSED
+        if not self.opened.done():
+            self.opened.set_result(False)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.run.connection_closed(self, was_open)
+
+    # -- the opening handshake --------------------------------------------------------------
+
+    def _handshake(self, nbytes: int) -> None:
+        self.head += self.run.read_view[:nbytes]
+        try:
+            parsed = parse_response_head(bytes(self.head))
+            if parsed is None:
+                return
+            head, used = parsed
+            answer = check_response(head, key=self.key, extensions=self.offers)
+        except WstoolError as exc:
+            status = getattr(exc, "status", None)
+            kind = f"handshake {status}" if status and status != 502 else "handshake"
+            self.fail(kind, str(exc))
+            return
+        for extension in answer.extensions:
+            self.deflate = PerMessageDeflate(
+                client_accept(self.offers[0], extension), is_client=True
+            )
+            self.fast = False
+        self.run.stats.upgrade.pending.append(time.perf_counter_ns() - self.upgrade_started)
+        self.state = OPEN
+        rest = self.head[used:]
+        self.head = bytearray()
+        self.opened.set_result(True)
+        self.run.connection_open(self)
+        if rest:
+            self.fast = False
+            self.pending += rest
+            self._parse()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, count: int, times: list[int] | None = None) -> None:
+        """Send ``count`` messages stamped now, or with the intended ``times`` (open loop)."""
+        if self.state != OPEN or self.failed or not self.sends:
+            return
+        count = self.run.take_budget(count)
+        if count <= 0:
+            return
+        if times is None:
+            stamp = time.time_ns()
+            times = [stamp] * count
+        if self.fast:
+            data, nbytes = self._build_fast(count, times)
+        else:
+            data, nbytes = self._build_general(count, times)
+        self.number += count
+        self.outstanding += count
+        stats = self.run.stats
+        stats.sent += count
+        stats.bytes_sent += nbytes
+        self.transport.write(data)
+
+    def _build_fast(self, count: int, times: list[int]) -> tuple[bytes, int]:
+        run = self.run
+        cycle = run.cycle
+        period = len(cycle)
+        key = run.mask_int
+        text = run.plan.text
+        seq = self.index << 32
+        first = self.number
+        wire: list[bytes] = []
+        expected = self.expected
+        ends = self.ends
+        end = self.base + len(expected)
+        nbytes = 0
+        for i in range(count):
+            n = first + i
+            piece = cycle[n % period]
+            stamp = times[i]
+            if text:
+                plain = b"%016x%016x" % (stamp, seq | (n & 0xFFFFFFFF))
+                masked = (int.from_bytes(plain, "big") ^ key).to_bytes(32, "big")
+            else:
+                value = (stamp << 64) | seq | (n & 0xFFFFFFFF)
+                plain = value.to_bytes(16, "big")
+                masked = (value ^ key).to_bytes(16, "big")
+            wire += (piece.prefix, masked, piece.masked_rest)
+            expected += piece.echo_head
+            expected += plain
+            expected += piece.rest
+            end += len(piece.echo_head) + piece.size
+            ends.append((end, stamp, piece.size))
+            nbytes += piece.size
+        return b"".join(wire), nbytes
+
+    def _build_general(self, count: int, times: list[int]) -> tuple[bytes, int]:
+        run = self.run
+        cycle = run.cycle
+        text = run.plan.text
+        echo = run.plan.mode == "echo"
+        wire: list[bytes] = []
+        nbytes = 0
+        for i in range(count):
+            n = self.number + i
+            piece = cycle[n % len(cycle)]
+            seq = (self.index << 32) | (n & 0xFFFFFFFF)
+            if text:
+                head = b"%016x%016x" % (times[i], seq)
+            else:
+                head = ((times[i] << 64) | seq).to_bytes(16, "big")
+            payload = head + piece.rest
+            if echo:
+                self.waiting.append((run.opcode, payload, times[i]))
+            wire.append(self._frame(run.opcode, payload))
+            nbytes += piece.size
+        return b"".join(wire), nbytes
+
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        """A whole client frame, compressed when deflate was agreed (data frames)."""
+        rsv1 = False
+        if self.deflate is not None and opcode < 8:
+            payload = self.deflate.compress(payload)
+            rsv1 = True
+        key = self.run.mask_key
+        head, _ = encode_header(opcode, len(payload), rsv1=rsv1, mask_key=key)
+        return head + apply_mask(payload, key)
+
+    # -- receiving: the echo fast path ------------------------------------------------------
+
+    def _fast(self, nbytes: int) -> None:
+        chunk = self.run.read_view[:nbytes]
+        if not self.expected.startswith(chunk, self.pos - self.base):
+            self._leave_fast_path()
+            self.pending += chunk
+            self._parse()
+            return
+        self.pos += nbytes
+        ends = self.ends
+        if not ends or ends[0][0] > self.pos:
+            return
+        now = time.time_ns()
+        run = self.run
+        record = run.stats.latency.pending.append if run.recording else None
+        done = size = 0
+        end = self.done_pos
+        while ends and ends[0][0] <= self.pos:
+            end, stamp, length = ends.popleft()
+            done += 1
+            size += length
+            if record is not None:
+                record(now - stamp)
+        self.done_pos = end
+        used = end - self.base
+        if used > 65536 and used * 2 > len(self.expected):
+            del self.expected[:used]
+            self.base = end
+        self._answered(done, size)
+
+    def _leave_fast_path(self) -> None:
+        """Turn the expected stream into expected messages for the general parser."""
+        self.fast = False
+        start = self.done_pos
+        for end, stamp, size in self.ends:
+            frame = self.expected[start - self.base : end - self.base]
+            self.waiting.append((self.run.opcode, bytes(frame[len(frame) - size :]), stamp))
+            start = end
+        self.pending = bytearray(self.expected[self.done_pos - self.base : self.pos - self.base])
+        self.ends.clear()
+        self.expected = bytearray()
+
+    def _answered(self, count: int, size: int) -> None:
+        run = self.run
+        stats = run.stats
+        stats.received += count
+        stats.bytes_received += size
+        if run.counting:
+            stats.measured += count
+            stats.measured_bytes += size
+        self.outstanding = max(0, self.outstanding - count)
+        if run.sending:
+            if not run.plan.open_loop:
+                self.send(count)
+        elif self.outstanding == 0:
+            run.connection_done(self)
+
+    # -- receiving: the general parser ------------------------------------------------------
+
+    def _parse(self) -> None:
+        buf = self.pending
+        pos = 0
+        size = len(buf)
+        while size - pos >= 2 and self.state in (OPEN, CLOSING):
+            b0, b1 = buf[pos], buf[pos + 1]
+            length = b1 & 0x7F
+            start = pos + 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                start += 2
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                start += 8
+            if b1 & 0x80:
+                # RFC 6455 §5.1: "The client MUST close a connection if it detects a masked frame."
+                self.fail("protocol", "the server masked a frame")
+                return
+            if length > _MAX_MESSAGE:
+                self.fail("protocol", f"a frame of {length} bytes (more than bench accepts)")
+                return
+            if size - start < length:
+                break
+            pos = start + length
+            self._frame_in(b0, bytes(buf[start:pos]))
+        del buf[:pos]
+
+    def _frame_in(self, b0: int, payload: bytes) -> None:
+        opcode = b0 & 0x0F
+        if opcode >= 8:
+            self._control(opcode, payload)
+            return
+        if opcode != 0:
+            if self.fragments:
+                self.fail("protocol", "a new message began inside a fragmented one")
+                return
+            self.fragment_opcode = opcode
+            self.compressed = bool(b0 & 0x40)
+        elif not self.fragments and not self.fragment_opcode:
+            self.fail("protocol", "a continuation frame without a message")
+            return
+        self.fragments.append(payload)
+        if b0 & 0x80:
+            data = b"".join(self.fragments)
+            self.fragments = []
+            opcode, self.fragment_opcode = self.fragment_opcode, 0
+            self._message(opcode, data)
+
+    def _message(self, opcode: int, data: bytes) -> None:
+        if self.compressed:
+            if self.deflate is None:
+                self.fail("protocol", "RSV1 set, and no extension was agreed")
+                return
+            try:
+                data = self.deflate.decompress(data)
+            except WstoolError as exc:
+                self.fail("protocol", str(exc))
+                return
+        now = time.time_ns()
+        run = self.run
+        if run.plan.mode == "echo":
+            if not self.waiting:
+                self.fail("verification", "a message came back that was not sent")
+                return
+            sent_opcode, sent, stamp = self.waiting.popleft()
+            if opcode != sent_opcode or data != sent:
+                what = "type" if opcode != sent_opcode else f"{len(data)}-byte payload"
+                self.fail("verification", f"an echo's {what} differs from the message sent")
+                return
+        else:
+            header = decode_header(data, text=opcode == 1)
+            stamp = header[0] if header is not None else 0
+            if header is None:
+                run.stats.untimed += 1
+        if stamp and run.recording:
+            run.stats.latency.pending.append(now - stamp)
+        run.received_one()
+        self._answered(1, len(data))
+
+    def _control(self, opcode: int, payload: bytes) -> None:
+        if opcode == 0x9:
+            # RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
+            # frame in response", with the same Application data.
+            self.transport.write(self._frame(0xA, payload))
+        elif opcode == 0x8:
+            self._close_received(payload)
+        elif opcode != 0xA:
+            self.fail("protocol", f"unknown control opcode {opcode:#x}")
+
+    def _close_received(self, payload: bytes) -> None:
+        if self.state == CLOSING:
+            # Our Close was answered; RFC 6455 §7.1.1: the server closes TCP first.
+            self.state = CLOSED
+            asyncio.get_running_loop().call_later(2.0, self.abort)
+            return
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+        reason = payload[2:].decode("utf-8", "replace")
+        # RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response".
+        self.transport.write(self._frame(0x8, payload[:2]))
+        self.fail(f"close {code}" if code is not None else "close", reason or "closed")
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def begin_close(self) -> None:
+        """Send Close 1000 and wait for the server's Close and its TCP close."""
+        if self.state != OPEN or self.failed:
+            return
+        if self.fast and self.ends:
+            self._leave_fast_path()
+        self.state = CLOSING
+        self.transport.write(self._frame(0x8, (1000).to_bytes(2, "big")))
+
+    def abort(self) -> None:
+        """Drop the TCP connection now."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def fail(self, kind: str, detail: str) -> None:
+        """Count this connection as failed (once, under ``kind``) and drop it."""
+        if self.failed:
+            return
+        self.failed = True
+        stats = self.run.stats
+        stats.failed += 1
+        stats.error(kind)
+        self.run.note(kind, detail)
+        self.outstanding = 0
+        if not self.opened.done():
+            self.opened.set_result(False)
+        self.abort()
+        self.run.connection_done(self)
