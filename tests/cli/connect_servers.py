@@ -33,6 +33,11 @@ class Visit:
     path: str
     headers: dict[str, str]
     messages: list[str] = field(default_factory=list)
+    close_code: int | None = None
+    """The close code received (1006 for none), once the connection is over."""
+    close_sent: int | None = None
+    """The code of the Close the server sent, if it sent one."""
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -67,6 +72,11 @@ class EchoServer:
                 connection.send(message)
         except ConnectionClosed:
             pass
+        finally:
+            visit.close_code = connection.close_code
+            sent = connection.protocol.close_sent
+            visit.close_sent = sent.code if sent is not None else None
+            visit.done.set()
 
 
 @contextmanager
