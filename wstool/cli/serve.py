@@ -10,6 +10,7 @@ from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import add_command, add_output_options, port, seconds, size
 from wstool.cli.record import add_record_option
 from wstool.cli.serve_exec import add_exec_options, exec_behaviour
+from wstool.cli.serve_scale import ScaleRun, add_scale_options
 
 __all__ = ["add_parser", "run"]
 
@@ -31,6 +32,8 @@ examples:
   wstool serve --tls-cert cert.pem --tls-key key.pem     # wss://
   wstool serve --record chat.session    # keep every frame; wstool decode chat.session
   wstool serve --replay chat.session    # answer clients as the recorded server did
+  wstool serve --workers 4 -q           # accept on every core, one port, one log
+  wstool serve --mode broadcast --redis redis://127.0.0.1:6379/0   # one room, many servers
 
 Stop with Ctrl-C (or SIGTERM): every connection gets Close 1001 (going
 away), the server waits briefly for the answers, then exits 0.
@@ -97,6 +100,7 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
     add_exec_options(serve)
+    add_scale_options(serve)
     add_output_options(serve)
     add_record_option(serve)
     serve.set_defaults(run=run)
@@ -241,6 +245,9 @@ def _listening_line(args: argparse.Namespace, address: Any, tls: bool) -> str:
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, serve until Ctrl-C or SIGTERM, close every connection with 1001, exit 0."""
     tls = _tls_options(args)
+    scale = ScaleRun(args, env)  # --workers, --redis; the open-files limit raised
+    if scale.supervises:
+        return scale.supervise(lambda address: _listening_line(args, address, tls is not None))
     from wstool.cli.allocator import release_free_memory, tune_allocator
     from wstool.cli.listening import ListeningRun, buffer_stdout
     from wstool.cli.record import Tee, start_recording
@@ -263,12 +270,16 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     site = WebSocketSite(
         _options(args, behaviour), wire_observer, reactor, on_idle=release_free_memory
     )
-    endpoint = listen_endpoint(reactor, args.host, args.port, tls)
+    endpoint = scale.endpoint(site, reactor, tls) or listen_endpoint(
+        reactor, args.host, args.port, tls
+    )
 
     def listening(listening_port: Any) -> None:
         address = listening_port.getHost()
         if not is_wildcard(args.host.strip("[]")):
             site.local_address = address
+        if scale.ready():
+            return  # a worker: its supervisor prints the one listening line
         line = _listening_line(args, address, tls is not None)
         if args.json:
             env.stderr.write(line + "\n")
@@ -281,7 +292,13 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     # takes the graceful path. Twisted turns both into reactor.stop(), which
     # runs the graceful shutdown below.
     failed = outcome.listen_failed(args.host, args.port)
-    reactor.callWhenRunning(lambda: endpoint.listen(site).addCallbacks(listening, failed))
+    reactor.callWhenRunning(
+        scale.start,
+        reactor,
+        site,
+        outcome,
+        lambda: endpoint.listen(site).addCallbacks(listening, failed),
+    )
     reactor.addSystemEventTrigger(
         "before", "shutdown", lambda: site.shutdown("server shutting down")
     )
