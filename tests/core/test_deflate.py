@@ -313,6 +313,29 @@ class TestSection7_2_RoundTrip:
             )
             assert inflated == message
 
+    @PROPERTY
+    @given(params=params_strategy, messages=messages_strategy, level=st.integers(0, 9))
+    def test_every_level(self, params: DeflateParams, messages: list[bytes], level: int) -> None:
+        """The compression level is the sender's choice: the peer inflates every level alike."""
+        client = PerMessageDeflate(params, is_client=True, level=level)
+        server = PerMessageDeflate(params, is_client=False, level=9 - level)
+        for message in messages:
+            assert server.decompress(client.compress(message)) == message
+            assert client.decompress(server.compress(message)) == message
+
+    def test_level_1_is_bigger_than_9_on_text(self) -> None:
+        """The level reaches zlib: level 1 trades bytes on the wire for speed."""
+        params = DeflateParams()
+        text = b" ".join(b"word%d" % (i % 977) for i in range(20_000))
+        fast = PerMessageDeflate(params, is_client=True, level=1).compress(text)
+        small = PerMessageDeflate(params, is_client=True, level=9).compress(text)
+        assert len(fast) > len(small)
+
+    @pytest.mark.parametrize("level", [-2, 10])
+    def test_a_level_out_of_range_is_refused(self, level: int) -> None:
+        with pytest.raises(UsageError):
+            PerMessageDeflate(DeflateParams(), is_client=True, level=level)
+
     @pytest.mark.parametrize("bits", range(8, 16))
     @pytest.mark.parametrize("reset", [True, False])
     def test_every_window_size(self, bits: int, reset: bool) -> None:

@@ -142,7 +142,7 @@ def _negotiate(case: Case, request: ClientRequest) -> tuple[PerMessageDeflate | 
     if agreed is None:
         return None, build_response(request)
     params, answer = agreed
-    codec = PerMessageDeflate(params, is_client=False, max_inflated_size=None)
+    codec = PerMessageDeflate(params, is_client=False, max_inflated_size=None, level=1)
     return codec, build_response(request, extensions=(answer,))
 
 

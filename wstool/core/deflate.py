@@ -422,9 +422,12 @@ class PerMessageDeflate:
         params: the agreed parameters (from :func:`client_accept` or :func:`server_negotiate`).
         is_client: whether we are the client.
         max_inflated_size: the largest inflated message, in bytes; None for no limit.
+        level: zlib's compression level for what we send, 1 (fastest) to 9
+            (smallest); zlib's default (6) if not given. The peer inflates any
+            level alike: it is a choice between CPU and bytes on the wire.
 
     Raises:
-        UsageError: if ``max_inflated_size`` is negative.
+        UsageError: if ``max_inflated_size`` is negative or ``level`` not 0-9.
     """
 
     def __init__(
@@ -433,9 +436,13 @@ class PerMessageDeflate:
         *,
         is_client: bool,
         max_inflated_size: int | None = DEFAULT_MAX_INFLATED_SIZE,
+        level: int = zlib.Z_DEFAULT_COMPRESSION,
     ) -> None:
         if max_inflated_size is not None and max_inflated_size < 0:
             raise UsageError(f"max_inflated_size must be >= 0 or None, not {max_inflated_size}")
+        if level != zlib.Z_DEFAULT_COMPRESSION and not 0 <= level <= 9:
+            raise UsageError(f"a deflate level is 0 to 9, not {level}")
+        self.level = level
         self.params = params
         self.is_client = is_client
         self.max_inflated_size = max_inflated_size
@@ -472,7 +479,9 @@ class PerMessageDeflate:
             # the server with "server_no_context_takeover".)
             # RFC 7692 §7.2.1: "the client MUST NOT use an LZ77 sliding window longer than the
             # w-th power of 2 bytes to compress messages to send." (Also for the server.)
-            self._compressor = zlib.compressobj(wbits=-_deflate_window_bits(self._our_bits))
+            self._compressor = zlib.compressobj(
+                self.level, wbits=-_deflate_window_bits(self._our_bits)
+            )
         compressed = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         # RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
         # A sync flush always ends with that empty stored block.

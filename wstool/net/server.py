@@ -205,6 +205,8 @@ class ServerOptions:
     mode: str = "echo"
     subprotocols: tuple[str, ...] = ()
     deflate: bool = True
+    deflate_level: int = -1
+    """zlib's level for compressed echoes: 1 (fast) .. 9 (small); -1 zlib's default (6)."""
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_inflated_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_request_size: int = 16384
@@ -466,7 +468,10 @@ class WebSocketSite(Site):
             if agreed is not None:
                 params, answer = agreed
                 codec = PerMessageDeflate(
-                    params, is_client=False, max_inflated_size=options.max_inflated_size
+                    params,
+                    is_client=False,
+                    max_inflated_size=options.max_inflated_size,
+                    level=options.deflate_level,
                 )
                 extensions.append(answer)
         behaviour = None
