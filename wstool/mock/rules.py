@@ -294,6 +294,8 @@ def load_rules(text: str, name: str = "rules") -> MockRules:
         raise RulesError(*_yaml_problem(exc)) from None
     try:
         return _checked(doc)
+    except RecursionError:  # an alias inside itself (&a [*a])
+        raise RulesError("", "nested too deeply (an alias that holds itself?)") from None
     except _Invalid as problem:
         line = _yaml_line(yaml, text, problem.path)
         where = path_text(problem.path)
