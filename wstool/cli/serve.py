@@ -10,6 +10,7 @@ from wstool.cli.errors import CommandError, ExitStatus
 from wstool.cli.options import add_command, add_output_options, port, seconds, size
 from wstool.cli.record import add_record_option
 from wstool.cli.serve_exec import add_exec_options, exec_behaviour
+from wstool.cli.serve_mock import add_fault_options, add_rules_options, rules_behaviour, with_faults
 from wstool.cli.serve_scale import ScaleRun, add_scale_options
 
 __all__ = ["add_parser", "run"]
@@ -32,6 +33,8 @@ examples:
   wstool serve --tls-cert cert.pem --tls-key key.pem     # wss://
   wstool serve --record chat.session    # keep every frame; wstool decode chat.session
   wstool serve --replay chat.session    # answer clients as the recorded server did
+  wstool serve --rules mock.yaml        # a fake backend: on_connect, match -> reply/close
+  wstool serve --drop-after 3 --delay 200 --inhibit-pongs 1   # a flaky server for a client
   wstool serve --workers 4 -q           # accept on every core, one port, one log
   wstool serve --mode broadcast --redis redis://127.0.0.1:6379/0   # one room, many servers
 
@@ -100,6 +103,8 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
     add_exec_options(serve)
+    add_rules_options(serve)
+    add_fault_options(serve)
     add_scale_options(serve)
     add_output_options(serve)
     add_record_option(serve)
@@ -236,6 +241,8 @@ def _listening_line(args: argparse.Namespace, address: Any, tls: bool) -> str:
     mode = f"replaying {args.replay}" if args.replay else args.mode
     if args.exec_command:
         mode = f"each client talks to {args.exec_command}"
+    if args.rules:
+        mode = f"mock rules from {args.rules}"
     return (
         f"wstool serve: listening on {scheme}://{shown}:{address.port}/ "
         f"({mode}; browser console at {web}://{shown}:{address.port}/; Ctrl-C stops)"
@@ -258,7 +265,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     buffer_stdout(env.stdout)
     outcome = ListeningRun(reactor)
     observer = _observer(args, env, reactor, outcome.reader_gone)
-    behaviour = exec_behaviour(args, reactor, observer)  # checks the program first
+    # --rules or --exec (each checked first) or the echo, with any --delay, --drop-after ...
+    behaviour = with_faults(args, rules_behaviour(args) or exec_behaviour(args, reactor, observer))
     recorder = start_recording(
         args,
         reactor,
