@@ -8,11 +8,15 @@ message, so the client must reconnect and send its preamble again.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 from websockets.sync.server import ServerConnection
 
-from wstool.net.reconnect import Backoff
+from wstool.net.reconnect import Backoff, ReconnectingSession
 
 from .connect_servers import Visit, echo_server, run_connect
 
@@ -98,3 +102,74 @@ class TestBackoff:
         most = Backoff(random=lambda: 0.999999)
         assert 0.25 <= most.delay(1) < 0.2501
         assert 15.0 <= most.delay(20) < 15.01
+
+
+class FakeSession:
+    """A ClientSession that records what is sent; ``drop()`` ends it."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: Deferred[None] = Deferred()
+        self.is_open = True
+        self.answering: list[bool] = []
+
+    def send_text(self, text: str) -> None:
+        assert self.is_open
+        self.sent.append(text)
+
+    def answer_pings(self, on: bool) -> None:
+        self.answering.append(on)
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        self.drop()
+
+    def drop(self) -> None:
+        self.is_open = False
+        self.closed.callback(None)
+
+
+class TestInMemory:
+    """ReconnectingSession on a MemoryReactorClock: timing, preamble, queued messages."""
+
+    def test_timing_preamble_and_queue(self) -> None:
+        clock = MemoryReactorClock()
+        made: list[FakeSession] = []
+        attempts: list[Deferred[Any]] = []
+
+        def open_session() -> Deferred[Any]:
+            attempts.append(Deferred())
+            return attempts[-1]
+
+        notes: list[str] = []
+        session = ReconnectingSession(
+            clock,
+            open_session,
+            preamble=["hello"],
+            reconnect=True,
+            backoff=Backoff(random=lambda: 0.0),
+            notify=notes.append,
+        )
+        started = session.start()
+        made.append(FakeSession())
+        attempts[0].callback(made[0])
+        assert started.called and made[0].sent == ["hello"]
+        session.answer_pings(False)
+        made[0].drop()
+        session.send_text("typed while away")  # queued, not lost
+        assert session.is_open and len(attempts) == 1
+        clock.advance(0.49)
+        assert len(attempts) == 1
+        clock.advance(0.01)
+        attempts[1].errback(Failure(ConnectionRefusedError("refused")))
+        clock.advance(0.99)
+        assert len(attempts) == 2  # the second wait is 1 s
+        clock.advance(0.01)
+        made.append(FakeSession())
+        attempts[2].callback(made[1])
+        assert made[1].sent == ["hello", "typed while away"]
+        assert made[1].answering == [False]  # /pong off outlives the connection
+        assert notes[-1] == "reconnected (connection 2)"
+        session.close()
+        assert session.closed.called and not session.is_open
+        clock.advance(60)
+        assert len(attempts) == 3

@@ -11,6 +11,7 @@ The negotiation itself is also tested as bytes, without sockets.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import select
 import shutil
 import socket
@@ -21,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wstool.net.socks import Socks5Negotiation, SocksError, parse_socks_proxy
 
@@ -356,3 +359,31 @@ class TestNegotiation:
             1080,
             True,
         )
+
+
+class TestNegotiationProperties:
+    """Whatever a proxy sends, the negotiation progresses or says why, in one SocksError."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(answer=st.binary(max_size=64), user=st.sampled_from([None, "u"]))
+    def test_any_bytes(self, answer: bytes, user: str | None) -> None:
+        n = Socks5Negotiation("example.com", 80, user, "p")
+        n.start()
+        try:
+            n.receive(answer)
+        except SocksError as exc:
+            assert "\n" not in str(exc)
+
+    @settings(max_examples=200, deadline=None)
+    @given(cuts=st.lists(st.integers(min_value=0, max_value=14), max_size=6))
+    def test_any_split(self, cuts: list[int]) -> None:
+        """The proxy's answers cut anywhere give the same requests and the same end."""
+        answers = b"\x05\x00" + b"\x05\x00\x00\x01\x0a\x00\x00\x01\x00\x50" + b"rest"
+        n = Socks5Negotiation("h.test", 80)
+        n.start()
+        sent = b""
+        points = sorted({0, *cuts, len(answers)})
+        for start, end in itertools.pairwise(points):
+            sent += n.receive(answers[start:end])
+        assert sent == b"\x05\x01\x00\x03\x06h.test\x00\x50"
+        assert n.done and n.bound == ("10.0.0.1", 80) and n.buffer == b"rest"
