@@ -251,6 +251,7 @@ class RedisBridge:
         self._reported_missed = 0
         self._away_reason: str | None = None
         self._subscribed = False
+        self._stopping = False
         self._ready: Deferred[None] | None = None
 
     # -- the site's relay hook --------------------------------------------------
@@ -309,6 +310,7 @@ class RedisBridge:
         """Close both connections for good."""
         from twisted.internet.defer import gatherResults
 
+        self._stopping = True
         return gatherResults(
             [factory.disconnect() for factory in self._factories], consumeErrors=True
         )
@@ -322,7 +324,7 @@ class RedisBridge:
             self.say(f"Redis at {self.address} is back; {_messages(lost)} could not be relayed")
 
     def publisher_down(self, reason: str) -> None:
-        if self._publisher is None:
+        if self._publisher is None or self._stopping:
             return
         self._publisher = None
         self.state.went_away()
@@ -357,7 +359,7 @@ def _subscriber_protocol(txredisapi: Any) -> Any:
 
         def connectionMade(self) -> Any:
             ready = super().connectionMade()
-            ready.addCallback(lambda _: self.psubscribe(CHANNEL_PREFIX + b"*"))
+            ready.addCallback(lambda _: self.psubscribe([CHANNEL_PREFIX + b"*"]))
             ready.addCallback(lambda _: self.factory.wstool_bridge.subscribed())
             return ready
 
