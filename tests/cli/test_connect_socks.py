@@ -16,10 +16,13 @@ import select
 import shutil
 import socket
 import socketserver
+import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -27,7 +30,10 @@ from hypothesis import strategies as st
 
 from wstool.net.socks import Socks5Negotiation, SocksError, parse_socks_proxy
 
-from .connect_servers import EchoServer, clean_env, echo_server, run_connect
+from .connect_servers import PROJECT_ROOT, EchoServer, clean_env, echo_server, run_connect
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests" / "interop" / "connect_peers"))
+from certs import make_ca, make_server_cert, write_pair
 
 CONNECTION_FAILED = 5
 USAGE = 2
@@ -387,3 +393,25 @@ class TestNegotiationProperties:
             sent += n.receive(answers[start:end])
         assert sent == b"\x05\x01\x00\x03\x06h.test\x00\x50"
         assert n.done and n.bound == ("10.0.0.1", 80) and n.buffer == b"rest"
+
+
+def test_wss_through_the_proxy(socks: tuple[SocksLog, int], tmp_path: Path) -> None:
+    """wss:// through SOCKS5: TLS starts inside the tunnel, verified for the URL's name."""
+    log, port = socks
+    ca = make_ca()
+    ca_file, _ = write_pair(tmp_path, "ca", ca)
+    cert, key = write_pair(tmp_path, "server", make_server_cert(ca, ["secure.test"]))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with echo_server(ssl=context) as secure:
+        result = run_connect(
+            f"wss://secure.test:{secure.port}/",
+            "--socks5",
+            f"socks5h://127.0.0.1:{port}",
+            "--ca",
+            str(ca_file),
+            "-x",
+            "sealed",
+        )
+    assert (result.status, result.stdout) == (0, "sealed\n"), result.explain()
+    assert log.requests == [(3, "secure.test", secure.port)]
