@@ -83,6 +83,14 @@ def add_parser(commands: Any) -> None:
     serve.add_argument(
         "--no-deflate", action="store_true", help="do not negotiate permessage-deflate"
     )
+    serve.add_argument(
+        "--deflate-level",
+        type=int,
+        choices=range(1, 10),
+        default=-1,
+        metavar="1-9",
+        help="zlib level of compressed echoes: 1 is fastest, 9 smallest (default: zlib's 6)",
+    )
     out = serve.add_mutually_exclusive_group()
     out.add_argument("-q", "--quiet", action="store_true", help="show only connects and closes")
     out.add_argument(
@@ -179,6 +187,7 @@ def _options(args: argparse.Namespace, behaviour: Any = None) -> Any:
         responder=responder,
         subprotocols=subprotocols,
         deflate=not args.no_deflate,
+        deflate_level=args.deflate_level,
         max_message_size=args.max_message_size,
         max_inflated_size=args.max_inflated_size or args.max_message_size,
         max_request_size=args.max_request_size,
