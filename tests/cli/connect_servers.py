@@ -152,3 +152,40 @@ def run_connect(
 
 def lines(text: str) -> Sequence[str]:
     return text.splitlines()
+
+
+WSCAT = PROJECT_ROOT / "tests" / "interop" / "node" / "node_modules" / ".bin" / "wscat"
+
+
+def wscat_or_skip() -> str:
+    """wscat from tests/interop/node (``npm ci`` installs it); a failure in CI, a skip elsewhere."""
+    if WSCAT.exists():
+        return str(WSCAT)
+    if os.environ.get("CI") == "true":
+        raise AssertionError(f"{WSCAT} is missing: npm ci in tests/interop/node")
+    import pytest
+
+    pytest.skip("wscat is not installed (npm ci in tests/interop/node)")
+
+
+def run_wscat(*args: str, timeout: float = RUN_TIMEOUT) -> int:
+    """``wscat ARGS`` to completion; its exit status.
+
+    wscat prints messages only to a terminal (check the server's side), and
+    quits when stdin ends: stdin stays open until it has exited.
+    """
+    process = subprocess.Popen(
+        [wscat_or_skip(), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(),
+    )
+    try:
+        return process.wait(timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdin is not None
+        process.stdin.close()

@@ -21,7 +21,7 @@ from websockets.sync.server import ServerConnection
 from wstool.core.uri import parse_uri
 from wstool.net.redirects import redirect_target
 
-from .connect_servers import PROJECT_ROOT, EchoServer, Visit, echo_server, run_connect
+from .connect_servers import PROJECT_ROOT, EchoServer, Visit, echo_server, run_connect, run_wscat
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "interop" / "connect_peers"))
 from certs import make_ca, make_server_cert, write_pair
@@ -169,3 +169,15 @@ def test_credentials_not_sent_to_another_host(server: EchoServer, redirects: Red
 )
 def test_redirect_target(location: str, expected: str) -> None:
     assert str(redirect_target(parse_uri("ws://h:1/a/b"), location)) == expected
+
+
+def test_same_hops_as_wscat(server: EchoServer, redirects: Redirects) -> None:
+    """The yardstick: wscat -L and wstool -L end on the same path after the same redirects."""
+    redirects.table.update({"/w1": (301, "/w2"), "/w2": (307, "/w3?z=1")})
+    url = f"ws://127.0.0.1:{server.port}/w1"
+    wscat = run_wscat("-L", "-c", url, "-x", "from-wscat", "-w", "0.5")
+    assert wscat == 0
+    result = run_connect(url, "-L", "-x", "from-wstool")
+    assert result.status == 0, result.explain()
+    theirs, ours = server.visits[-2:]
+    assert theirs.path == ours.path == "/w3?z=1"

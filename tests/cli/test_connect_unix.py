@@ -18,7 +18,7 @@ import pytest
 
 from wstool.cli.connect_options import split_unix_url
 
-from .connect_servers import PROJECT_ROOT, EchoServer, echo_server, run_connect
+from .connect_servers import PROJECT_ROOT, EchoServer, echo_server, run_connect, run_wscat
 
 NODE = shutil.which("node")
 NODE_MODULES = PROJECT_ROOT / "tests" / "interop" / "node" / "node_modules"
@@ -121,3 +121,16 @@ def test_node_ws_on_a_unix_socket(socket_path: str) -> None:
     finally:
         node.kill()
         node.wait(10)
+
+
+def test_same_request_as_wscat(unix_echo: tuple[EchoServer, str]) -> None:
+    """The yardstick: wscat and wstool, given the same ws+unix URL, send the same request."""
+    server, path = unix_echo
+    url = f"ws+unix://{path}:/room/7?token=abc"
+    wscat = run_wscat("-c", url, "-x", "from-wscat", "-w", "0.5")
+    assert wscat == 0
+    result = run_connect(url, "-x", "from-wstool")
+    assert result.status == 0, result.explain()
+    theirs, ours = server.visits
+    assert (ours.path, ours.headers["host"]) == (theirs.path, theirs.headers["host"])
+    assert (theirs.messages, ours.messages) == (["from-wscat"], ["from-wstool"])
