@@ -47,7 +47,10 @@ def _milliseconds(text: str) -> float:
 def _rate(text: str) -> int:
     from wstool.cli.options import size
 
-    value = size(text.removesuffix("/s"))
+    try:
+        value = size(text.removesuffix("/s"))
+    except argparse.ArgumentTypeError:
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a rate such as 1024 or 64KiB")
     return value

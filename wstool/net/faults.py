@@ -28,7 +28,7 @@ from wstool.net.wire import WireProtocol
 __all__ = ["BehaviourFactory", "FaultyBehaviour", "note", "with_faults"]
 
 BehaviourFactory = Callable[[UpgradeRequest], Behaviour]
-_SLOW_RECEIVE_BUFFER = 4096
+_RECEIVE_BUFFER_RANGE = (4096, 2**20)
 
 
 def note(wire: WireProtocol, text: str, source: str = "fault") -> None:
@@ -260,7 +260,13 @@ class FaultyBehaviour:
         handle = _socket_of(transport)
         if handle is not None:
             with contextlib.suppress(OSError):
-                handle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SLOW_RECEIVE_BUFFER)
+                handle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer())
+
+    def _receive_buffer(self) -> int:
+        """A quarter second of the rate: small enough to push back soon, large enough
+        that the TCP window never waits on delayed ACKs."""
+        low, high = _RECEIVE_BUFFER_RANGE
+        return max(low, min(high, (self.faults.slow_read or high) // 4))
 
     def _say_once(self, key: str, text: str) -> None:
         if key not in self._said and self.wire is not None:
