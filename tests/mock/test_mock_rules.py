@@ -109,6 +109,15 @@ class TestMatching:
         [(_, data)] = answer.messages
         assert json.loads(data) == {"id": 7, "name": 'a"b', "x": None, "first": "q"}
 
+    def test_json_fields_keep_their_type(self) -> None:
+        """Unquoted in a JSON reply, a string id stays a string; in plain text it is bare."""
+        mock = rules(
+            "rules: [{match: {json: {op: get}}, reply: ['{\"id\":{json.id}}', 'id={json.id}']}]"
+        )
+        answer = mock.answer(TEXT, b'{"op":"get","id":"x-1"}')
+        assert answer is not None
+        assert answer.messages == ((TEXT, b'{"id":"x-1"}'), (TEXT, b"id=x-1"))
+
     def test_hex_only_binary_and_text_only_text(self) -> None:
         """A hex rule never matches text, a text rule never binary."""
         mock = rules("rules: [{match: {hex: '61'}, reply: [bin]}, {match: {text: a}, reply: [t]}]")

@@ -26,10 +26,12 @@ A reply is a string (a text message), ``{text: ...}``, ``{json: VALUE}``
 (the value as compact JSON text) or ``{hex: ...}`` (a binary message).
 Text replies take placeholders: ``{0}``, ``{1}`` ... and ``{name}`` from a
 ``text`` rule's regex, and ``{json.a.b}`` (``{json.items.0}`` for array
-items) from a message that is JSON: a string goes in JSON-escaped without
-its quotes (so ``"{json.name}"`` stays valid JSON), other values as JSON
-text, a missing field as ``null``. Nothing else in braces is touched, so a
-JSON reply needs no escaping. ``on_connect`` messages are sent as written.
+items) from a message that is JSON. A field goes in as JSON text (a
+missing one as ``null``), so ``{"id":{json.id}}`` echoes the id with its
+type; between quotes (``"{json.name}"``) a string goes in escaped, without
+its own quotes; in a reply that is not JSON (it does not start with ``{``
+or ``[``) a string goes in as it is. Nothing else in braces is touched, so
+a JSON reply needs no escaping. ``on_connect`` messages are sent as written.
 
 Everything here is the standard library; PyYAML is imported only to read a
 YAML file.
@@ -186,12 +188,15 @@ class Reply:
             return self.data
         if fill is None:
             return self.template.encode("utf-8")
-        return _PLACEHOLDER.sub(lambda m: _fill_one(m[1], fill, m[0]), self.template).encode()
+        as_json = self.template.lstrip()[:1] in ("{", "[")
+        return _PLACEHOLDER.sub(lambda m: _fill_one(m, fill, as_json), self.template).encode()
 
 
-def _fill_one(name: str, fill: Fill, written: str) -> str:
+def _fill_one(found: re.Match[str], fill: Fill, as_json: bool) -> str:
+    """One placeholder's text: a group, or a JSON field (see the module doc)."""
+    name = found[1]
     if not name.startswith("json.") or name in fill.groups:
-        return fill.groups.get(name, written)
+        return fill.groups.get(name, found[0])
     value: Any = fill.document if fill.is_json else None
     for step in name.split(".")[1:]:
         if isinstance(value, dict):
@@ -201,7 +206,13 @@ def _fill_one(name: str, fill: Fill, written: str) -> str:
         else:
             value = None
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text[1:-1] if isinstance(value, str) else text
+    if not isinstance(value, str):
+        return text
+    template, start, end = found.string, found.start(), found.end()
+    quoted = template[start - 1 : start] == '"' and template[end : end + 1] == '"'
+    if quoted:
+        return text[1:-1]  # inside a JSON string already: escaped, without quotes
+    return text if as_json else value
 
 
 @dataclass(frozen=True)
@@ -322,6 +333,8 @@ def _yaml_problem(exc: Any) -> tuple[str, str]:
     context = getattr(exc, "context", None)
     if context:
         problem = f"{problem} ({context})"
+    if "escape" in problem:
+        problem += "; in YAML, write a regex in single quotes ('^ping-(\\d+)$')"
     if mark is None:
         return "", f"not YAML: {problem}"
     return f"line {mark.line + 1} column {mark.column + 1}", problem
