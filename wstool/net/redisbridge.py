@@ -175,12 +175,8 @@ class RelayState:
         self._last_seen[origin] = envelope.seq
         return envelope
 
-    def went_away(self) -> None:
-        self.up = False
-
-    def back_up(self) -> int:
-        """Redis is back: the count of messages lost meanwhile (then zero again)."""
-        self.up = True
+    def take_lost(self) -> int:
+        """The count of messages not relayed since the last call."""
         lost, self.lost = self.lost, 0
         return lost
 
@@ -300,6 +296,11 @@ class RedisBridge:
     def subscribed(self) -> None:
         self._subscribed = True
         self._fire_ready()
+        self._maybe_back()
+
+    def subscriber_down(self, reason: str) -> None:
+        self._subscribed = False
+        self._went_away(reason)
 
     def _fire_ready(self) -> None:
         if self._ready is not None and self._subscribed and self._publisher is not None:
@@ -317,19 +318,29 @@ class RedisBridge:
 
     def publisher_up(self, protocol: Any) -> None:
         self._publisher = protocol
+        self.state.up = True
         self._fire_ready()
-        lost = self.state.back_up()
-        if self._away_reason is not None:
-            self._away_reason = None
-            self.say(f"Redis at {self.address} is back; {_messages(lost)} could not be relayed")
+        self._maybe_back()
 
     def publisher_down(self, reason: str) -> None:
-        if self._publisher is None or self._stopping:
-            return
         self._publisher = None
-        self.state.went_away()
+        self.state.up = False
+        self._went_away(reason)
+
+    def _went_away(self, reason: str) -> None:
+        """Either connection lost: one line for both (while serve is not stopping)."""
+        if self._away_reason is not None or self._stopping or self._ready is not None:
+            return
         self._away_reason = reason
         self.say(f"lost Redis at {self.address} ({reason}); local broadcast goes on, reconnecting")
+
+    def _maybe_back(self) -> None:
+        """Both connections are back: one line with what could not be relayed meanwhile."""
+        if self._away_reason is None or not self._subscribed or self._publisher is None:
+            return
+        self._away_reason = None
+        lost = self.state.take_lost()
+        self.say(f"Redis at {self.address} is back; {_messages(lost)} could not be relayed")
 
     def received(self, message: bytes) -> None:
         envelope = self.state.inbound(message)
@@ -365,6 +376,10 @@ def _subscriber_protocol(txredisapi: Any) -> Any:
 
         def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
             self.factory.wstool_bridge.received(message)
+
+        def connectionLost(self, why: Any) -> None:
+            self.factory.wstool_bridge.subscriber_down(_reason(why))
+            super().connectionLost(why)
 
     return Subscriber
 
