@@ -23,7 +23,6 @@ from typing import Any
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IHandshakeListener, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
@@ -45,6 +44,8 @@ from wstool.core.handshake import (
 )
 from wstool.core.http import encode_head
 from wstool.core.uri import WebSocketURI, parse_uri
+from wstool.net.failures import describe, not_tls, strerror
+from wstool.net.routes import ConnectTo, dial_address, proxy_for
 from wstool.net.socks import Socks5Negotiation, Socks5Proxy, SocksError
 from wstool.net.tls import certificate_detail, client_tls_creator, looks_like_tls
 from wstool.net.wire import FrameObserver, Timeouts, WireProtocol
@@ -94,26 +95,6 @@ class HandshakeRejected(WstoolError):
 
 REDIRECTS = (301, 302, 303, 307, 308)
 """The redirect statuses that ``-L`` follows."""
-
-
-@dataclass(frozen=True)
-class ConnectTo:
-    """``--connect-to``: dial ``to_host:to_port`` for ``from_host:from_port`` (curl's rule).
-
-    An empty ``from_host`` or a ``from_port`` of 0 matches any; an empty
-    ``to_host`` or a ``to_port`` of 0 keeps the URL's. The URL's host still
-    goes in the Host header and TLS's server name.
-    """
-
-    from_host: str
-    from_port: int
-    to_host: str
-    to_port: int
-
-    def applies(self, uri: WebSocketURI) -> bool:
-        """Whether this rule is for ``uri``."""
-        host_ok = not self.from_host or self.from_host.lower() == uri.host.lower()
-        return host_ok and self.from_port in (0, uri.port)
 
 
 @dataclass(frozen=True)
@@ -180,35 +161,6 @@ class ClientOptions:
     connect_to: tuple[ConnectTo, ...] = ()
     pong_budget: int | None = None
     follow_redirects: bool = False
-
-
-def proxy_for(uri: WebSocketURI, environ: dict[str, str] | None = None) -> str | None:
-    """The proxy the environment names for ``uri`` (https_proxy for wss, http_proxy for ws).
-
-    ``no_proxy`` is honoured; loopback addresses are never proxied.
-    """
-    env = os.environ if environ is None else environ
-    lowered = {k.lower(): v for k, v in env.items() if v}
-    names = ("https_proxy", "all_proxy") if uri.secure else ("http_proxy", "all_proxy")
-    proxy = next((lowered[name] for name in names if name in lowered), None)
-    if proxy is None:
-        return None
-    if uri.host in ("localhost", "127.0.0.1", "::1"):
-        return None
-    if _bypassed(uri.host, lowered.get("no_proxy", "")):
-        return None
-    return proxy
-
-
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """Whether ``no_proxy`` (comma-separated names, ``.suffix`` or ``*``) covers ``host``."""
-    host = host.lower().rstrip(".")
-    for entry in no_proxy.lower().replace(" ", "").split(","):
-        entry = entry.split(":")[0] if entry.count(":") == 1 else entry
-        name = entry.lstrip("*").lstrip(".").rstrip(".")
-        if entry == "*" or (name and (host == name or host.endswith("." + name))):
-            return True
-    return False
 
 
 @dataclass
@@ -372,10 +324,9 @@ class _Handshake(TwistedProtocol):
         if self.socks is not None:
             self._write(self.socks.start())
         elif self.proxy is not None:
-            uri = self.options.uri
-            target = uri.host_header if not uri.default_port else f"{uri.host_header}:{uri.port}"
-            if ":" not in target.rsplit("]", 1)[-1]:
-                target = f"{target}:{uri.port}"
+            # The tunnel goes where --connect-to says, if it says (as curl's does).
+            host, port = dial_address(self.options.uri, self.options.connect_to)
+            target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
             if self.proxy.user is not None:
                 lines.append(
@@ -608,85 +559,14 @@ class _Handshake(TwistedProtocol):
             detail = None
             if "certificate verify failed" in str(reason.value):
                 detail = certificate_detail(self.transport, self.options.explain_certificate)
-            text = _describe(reason, self.options.uri, detail)
+            text = describe(reason, self.options.uri, detail)
             if self._tls_started() and not self.tls_done:
-                text = _not_tls(reason) or text
+                text = not_tls(reason) or text
             self._fail(ConnectFailed(text))
 
     def _tls_started(self) -> bool:
         """Whether TLS runs under us (wss://, and past the proxy's tunnel if any)."""
         return self.options.uri.secure and self.stage not in ("proxy", "socks")
-
-
-_NOT_TLS = (
-    "TLS handshake failed: the server does not speak TLS on this port (is it a ws:// server?)"
-)
-
-# What OpenSSL says when the answer to a ClientHello is not a TLS record
-# (plain HTTP, such as "HTTP/1.1 400", or text).
-_NOT_A_RECORD = ("wrong version number", "packet length too long", "http request", "record layer")
-
-
-def _not_tls(reason: Failure) -> str | None:
-    """Why a TLS handshake that never completed failed, if the server does not speak TLS.
-
-    A TLS server that refuses a handshake sends an alert, which OpenSSL
-    reports by name ("tlsv1 alert ..."); a server that answers in plain text,
-    or closes without a word, is no TLS server.
-    """
-    value = reason.value
-    text = str(value).lower()
-    if any(needle in text for needle in _NOT_A_RECORD):
-        return _NOT_TLS
-    if "alert" not in text and (
-        isinstance(value, (ConnectionDone, ConnectionLost)) or "unexpected eof" in text
-    ):
-        return "TLS handshake failed: the server closed the connection without answering TLS" + (
-            " (is it a ws:// server?)"
-        )
-    return None
-
-
-def _describe(reason: Failure, uri: WebSocketURI, detail: str | None = None) -> str:
-    """One line for why a connection or TLS failed; ``detail`` is OpenSSL's verify error."""
-    value = reason.value
-    text = str(value)
-    if detail:
-        text += f" ({detail})"
-    name = type(value).__name__
-    if "certificate verify failed" in text or "VerificationError" in name:
-        for needle, why in (
-            ("certificate has expired", "the server's certificate has expired"),
-            ("not yet valid", "the server's certificate is not valid yet"),
-            (
-                "self-signed",
-                "the server's certificate is self-signed (use --ca FILE or --insecure)",
-            ),
-            (
-                "self signed",
-                "the server's certificate is self-signed (use --ca FILE or --insecure)",
-            ),
-            (
-                "unable to get local issuer",
-                "the server's certificate is not from a trusted CA (use --ca FILE or --insecure)",
-            ),
-        ):
-            if needle in text:
-                return f"TLS: {why}"
-        if "VerificationError" in name or "hostname" in text.lower():
-            return f"TLS: the server's certificate is not valid for {uri.host}"
-        return f"TLS: the server's certificate could not be verified ({text})"
-    if name == "Error" and "SSL" in type(value).__module__.upper():
-        return f"TLS handshake failed: {text}"
-    if "ConnectionRefused" in name:
-        return f"connection refused by {uri.host_header}"
-    if "DNSLookup" in name:
-        return f"cannot resolve {uri.host}"
-    if "Timeout" in name:
-        return f"no answer from {uri.host_header} (timed out)"
-    if "ConnectionDone" in name or "ConnectionLost" in name:
-        return "the server closed the connection during the handshake"
-    return f"{name}: {text}"
 
 
 def connect(
@@ -708,8 +588,9 @@ def connect(
     tls = _tls_creator(options, uri.host) if uri.secure else None
     result: Deferred[ClientSession] = Deferred()
     socks = options.socks
-    if socks is None or socks.remote_dns or _is_address(uri.host):
-        _dial(reactor, options, observer, result, tls, uri.host)
+    host, port = dial_address(uri, options.connect_to)
+    if socks is None or socks.remote_dns or _is_address(host):
+        _dial(reactor, options, observer, result, tls, host)
         return result
 
     def resolved(address: str) -> None:
@@ -717,9 +598,10 @@ def connect(
 
     def unresolved(failure: Failure) -> None:
         if not result.called:
-            result.errback(Failure(ConnectFailed(f"cannot resolve {uri.host}")))
+            result.errback(Failure(ConnectFailed(f"cannot resolve {host}")))
 
-    _resolve(reactor, uri.host, uri.port).addCallbacks(resolved, unresolved)
+    # socks5:// (not socks5h://): the proxy is given an address, looked up here.
+    _resolve(reactor, host, port).addCallbacks(resolved, unresolved)
     return result
 
 
@@ -744,15 +626,6 @@ def _resolve(reactor: Any, host: str, port: int) -> Deferred[str]:
     return answer
 
 
-def dial_address(options: ClientOptions) -> tuple[str, int]:
-    """Where TCP goes for ``options.uri``: the URL's host and port, or a --connect-to rule's."""
-    uri = options.uri
-    for rule in options.connect_to:
-        if rule.applies(uri):
-            return rule.to_host or uri.host, rule.to_port or uri.port
-    return uri.host, uri.port
-
-
 def _dial(
     reactor: Any,
     options: ClientOptions,
@@ -761,7 +634,11 @@ def _dial(
     tls: Any,
     socks_target: str,
 ) -> None:
-    """Open the TCP (or Unix) connection and run the handshake protocol on it."""
+    """Open the TCP (or Unix) connection and run the handshake protocol on it.
+
+    ``socks_target`` is the host the SOCKS5 proxy is asked for: a name, or
+    the address it was resolved to here.
+    """
     uri = options.uri
     proxy = parse_uri(options.proxy.replace("http://", "ws://", 1)) if options.proxy else None
     socks = options.socks
@@ -776,14 +653,12 @@ def _dial(
         if socks is not None:
             proxy = None
             host, port = socks.host, socks.port
-            target_host, target_port = dial_address(options)
-            if (target_host, target_port) == (uri.host, uri.port):
-                target_host = socks_target
-            negotiation = Socks5Negotiation(target_host, target_port, socks.user, socks.password)
+            target_port = dial_address(uri, options.connect_to)[1]
+            negotiation = Socks5Negotiation(socks_target, target_port, socks.user, socks.password)
         elif proxy is not None:
             host, port = proxy.host, proxy.port
         else:
-            host, port = dial_address(options)
+            host, port = dial_address(options.uri, options.connect_to)
         endpoint = endpoints.HostnameEndpoint(
             reactor,
             host.encode("idna") if host.isascii() else host,
@@ -801,24 +676,15 @@ def _dial(
             return
         if options.unix_path is not None:
             why = getattr(failure.value, "osError", None) or failure.getErrorMessage()
-            text = f"cannot connect to the Unix socket {options.unix_path}: {_strerror(why)}"
+            text = f"cannot connect to the Unix socket {options.unix_path}: {strerror(why)}"
         elif socks is not None:
-            text = _describe(failure, parse_uri(f"ws://{socks.host}:{socks.port}/"))
+            text = describe(failure, parse_uri(f"ws://{socks.host}:{socks.port}/"))
             text += " (the SOCKS5 proxy)"
         elif proxy is not None:
             # The TCP connection goes to the proxy when there is one: name it.
-            text = _describe(failure, proxy) + " (the proxy)"
+            text = describe(failure, proxy) + " (the proxy)"
         else:
-            text = _describe(failure, uri)
+            text = describe(failure, uri)
         result.errback(Failure(ConnectFailed(text)))
 
     endpoint.connect(factory).addErrback(failed)
-
-
-def _strerror(why: Any) -> str:
-    """An OSError or errno number (Twisted's ConnectError.osError) as words."""
-    if isinstance(why, int):
-        return os.strerror(why).lower()
-    if isinstance(why, OSError) and why.strerror:
-        return why.strerror.lower()
-    return str(why)

@@ -94,7 +94,8 @@ class ReconnectingSession:
         self._failures = 0
         self._pending: list[Callable[[ClientSession], None]] = []
         self._timer: IDelayedCall | None = None
-        self._answer_pings = True
+        self._answer_pings: bool | None = None
+        """/pong off|on, once used: kept for the next connections (None: as connected)."""
 
     # -- the connections -------------------------------------------------------
 
@@ -116,7 +117,8 @@ class ReconnectingSession:
         self._failures = 0
         self.connections += 1
         self.current = session
-        session.answer_pings(self._answer_pings)
+        if self._answer_pings is not None:
+            session.answer_pings(self._answer_pings)
         if self.connections > 1:
             self.notify(f"reconnected (connection {self.connections})")
         for message in self.preamble:
