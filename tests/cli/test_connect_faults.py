@@ -47,9 +47,16 @@ def strict_server() -> Iterator[EchoServer]:
         yield server
 
 
-def test_no_pong_trips_the_server_timeout(strict_server: EchoServer) -> None:
-    """--no-pong: the server closes with 1011 (its keepalive timeout); connect exits 6."""
-    result = run_connect(f"ws://127.0.0.1:{strict_server.port}/", "--no-pong", "--wait", "5")
+@pytest.mark.parametrize("extra", [(), ("--on-connect", "hi", "--reconnect-max", "1")])
+def test_no_pong_trips_the_server_timeout(
+    strict_server: EchoServer, extra: tuple[str, ...]
+) -> None:
+    """--no-pong: the server closes with 1011 (its keepalive timeout); connect exits 6.
+
+    Also with --on-connect, whose session outlives connections.
+    """
+    url = f"ws://127.0.0.1:{strict_server.port}/"
+    result = run_connect(url, "--no-pong", "--wait", "5", *extra)
     assert result.status == ABNORMAL, result.explain()
     visit = strict_server.visits[0]
     assert visit.done.wait(5) and visit.close_sent == 1011
