@@ -12,6 +12,12 @@ from wstool.cli.record import add_record_option
 from wstool.cli.serve_exec import add_exec_options, exec_behaviour
 from wstool.cli.serve_mock import add_fault_options, add_rules_options, rules_behaviour, with_faults
 from wstool.cli.serve_scale import ScaleRun, add_scale_options
+from wstool.cli.serve_site import (
+    add_site_options,
+    site_options,
+    unix_endpoint,
+    unix_listening_line,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -110,6 +116,7 @@ def add_parser(commands: Any) -> None:
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this PEM certificate")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key for --tls-cert")
+    add_site_options(serve)
     add_exec_options(serve)
     add_rules_options(serve)
     add_fault_options(serve)
@@ -174,7 +181,9 @@ def _observer(args: argparse.Namespace, env: Environment, reactor: Any, stop: An
     )
 
 
-def _options(args: argparse.Namespace, behaviour: Any = None) -> Any:
+def _options(
+    args: argparse.Namespace, behaviour: Any = None, site: dict[str, Any] | None = None
+) -> Any:
     from wstool.net.server import ServerOptions
     from wstool.net.wire import Timeouts
 
@@ -200,6 +209,7 @@ def _options(args: argparse.Namespace, behaviour: Any = None) -> Any:
         ),
         origins=tuple(args.origin) if args.origin else None,
         behaviour=behaviour,
+        **(site or {}),  # -H, --static
     )
 
 
@@ -238,7 +248,7 @@ def _tls_options(args: argparse.Namespace) -> Any:
     from wstool.net.tls import TLSSetupError, server_tls_options
 
     try:
-        return server_tls_options(args.tls_cert, args.tls_key)
+        return server_tls_options(args.tls_cert, args.tls_key, args.tls_client_ca)
     except TLSSetupError as exc:
         raise CommandError(str(exc), ExitStatus.USAGE) from exc
 
@@ -252,15 +262,19 @@ def _listening_line(args: argparse.Namespace, address: Any, tls: bool) -> str:
         mode = f"each client talks to {args.exec_command}"
     if args.rules:
         mode = f"mock rules from {args.rules}"
+    if args.unix:
+        return unix_listening_line(args, mode)
+    console = "/__wstool/" if args.static else "/"
     return (
         f"wstool serve: listening on {scheme}://{shown}:{address.port}/ "
-        f"({mode}; browser console at {web}://{shown}:{address.port}/; Ctrl-C stops)"
+        f"({mode}; browser console at {web}://{shown}:{address.port}{console}; Ctrl-C stops)"
     )
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Listen, serve until Ctrl-C or SIGTERM, close every connection with 1001, exit 0."""
     tls = _tls_options(args)
+    site_fields = site_options(args)  # -H, --static, --unix checked before anything starts
     scale = ScaleRun(args, env)  # --workers, --redis; the open-files limit raised
     if scale.supervises:
         return scale.supervise(lambda address: _listening_line(args, address, tls is not None))
@@ -285,10 +299,15 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     )
     wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
     site = WebSocketSite(
-        _options(args, behaviour), wire_observer, reactor, on_idle=release_free_memory
+        _options(args, behaviour, site_fields),
+        wire_observer,
+        reactor,
+        on_idle=release_free_memory,
     )
-    endpoint = scale.endpoint(site, reactor, tls) or listen_endpoint(
-        reactor, args.host, args.port, tls
+    endpoint = (
+        unix_endpoint(args, reactor)
+        or scale.endpoint(site, reactor, tls)
+        or listen_endpoint(reactor, args.host, args.port, tls)
     )
 
     def listening(listening_port: Any) -> None:

@@ -36,6 +36,7 @@ from wstool.core.handshake import (
     select_subprotocol,
 )
 from wstool.core.http import RequestHead
+from wstool.net.tls import client_subject
 from wstool.net.upgrade import UpgradingChannel
 from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol, address_text
 
@@ -217,6 +218,11 @@ class ServerOptions:
     """mode "replay": makes each connection's responder."""
     behaviour: Callable[[UpgradeRequest], Behaviour] | None = None
     """Makes each connection's behaviour (then nothing is echoed by the core)."""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    """Added to every 101 (serve -H)."""
+    static: Any = None
+    """Answers plain GETs and HEADs (serve --static: a ``net.static.StaticFiles``);
+    the browser console then moves to ``/__wstool/``."""
 
 
 def _is_upgrade(request: Request) -> bool:
@@ -262,8 +268,13 @@ class WebSocketResource(Resource):
             return self._plain(request)
         return self.site.upgrade(request)
 
-    def _plain(self, request: Request) -> bytes:
-        if request.path != b"/":
+    def _plain(self, request: Request) -> bytes | int:
+        static = self.site.options.static
+        if static is not None:
+            if request.path not in (b"/__wstool", b"/__wstool/"):
+                result: bytes | int = static.render(request)
+                return result
+        elif request.path != b"/":
             # Any path upgrades; only / has a page. Anything else is a client
             # that forgot to ask for the upgrade: refused like any bad handshake.
             error = HandshakeError(
@@ -338,6 +349,7 @@ class WebSocketSite(Site):
         channel.local_address = self.local_address
         channel.tls = self.tls
         channel.on_misdirected = self._misdirected
+        channel.on_tls_failed = self._tls_failed
         channel.upgrade_head = self.upgrade_head
         return channel
 
@@ -345,6 +357,12 @@ class WebSocketSite(Site):
         transport = channel.transport
         peer = address_text(transport.getPeer() if transport is not None else None)
         self.observer.rejected(peer, seen, 400, reason)
+
+    def _tls_failed(self, channel: UpgradingChannel, problem: str) -> None:
+        transport = channel.transport
+        peer = address_text(transport.getPeer() if transport is not None else None)
+        # 495: nginx's "SSL Certificate Error"; no HTTP answer was possible.
+        self.observer.rejected(peer, b"", 495, f"TLS handshake failed: {problem}")
 
     def acceptableProtocols(self) -> list[bytes]:
         """ALPN: only HTTP/1.1, whose Upgrade the 101 answers (RFC 6455 §4.1), never h2."""
@@ -413,7 +431,9 @@ class WebSocketSite(Site):
         self.wires.add(wire)
         if self.relay is not None:
             self._paths[wire] = _request_path(raw)
-        self.observer.opened(conn_id, peer, raw, response)
+        subject = client_subject(channel.transport) if self.tls is not None else None
+        shown = f"{peer} (client certificate {subject})" if subject else peer
+        self.observer.opened(conn_id, shown, raw, response)
         channel.upgrade(wire, response)
         if behaviour is not None:
             self._behaviours[wire] = behaviour
@@ -477,7 +497,12 @@ class WebSocketSite(Site):
         behaviour = None
         if options.behaviour is not None:
             behaviour = options.behaviour(UpgradeRequest(head, request, peer, subprotocol))
-        response = build_response(request, subprotocol=subprotocol, extensions=extensions)
+        response = build_response(
+            request,
+            subprotocol=subprotocol,
+            extensions=extensions,
+            extra_headers=options.response_headers,
+        )
         conn = Connection(
             Role.SERVER,
             max_message_size=options.max_message_size,

@@ -26,6 +26,7 @@ __all__ = [
     "TLSSetupError",
     "certificate_detail",
     "certificate_problem",
+    "client_subject",
     "client_tls_creator",
     "looks_like_tls",
     "pem_blocks",
@@ -74,12 +75,15 @@ def _read(path: str) -> bytes:
         raise TLSSetupError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
 
 
-def server_tls_options(cert_file: str, key_file: str) -> Any:
-    """The TLS options of ``wstool serve --tls-cert --tls-key``.
+def server_tls_options(cert_file: str, key_file: str, client_ca: str | None = None) -> Any:
+    """The TLS options of ``wstool serve --tls-cert --tls-key [--tls-client-ca]``.
 
     Args:
         cert_file: a PEM certificate (with its chain, if any).
         key_file: its PEM private key (may be the same file).
+        client_ca: PEM certificates that client certificates must chain to;
+            with it, a client without such a certificate fails the TLS
+            handshake (mutual TLS).
 
     Returns:
         A Twisted ``CertificateOptions`` for ``SSL4ServerEndpoint``.
@@ -91,9 +95,20 @@ def server_tls_options(cert_file: str, key_file: str) -> Any:
     from twisted.internet import ssl
 
     pem = _read(cert_file) + b"\n" + _read(key_file)
+    verify: dict[str, Any] = {}
+    if client_ca:
+        blocks = pem_blocks(_read(client_ca))
+        if not blocks:
+            raise TLSSetupError(f"no PEM certificate in {client_ca!r}")
+        try:
+            authorities = [ssl.Certificate.loadPEM(block).original for block in blocks]
+        except Exception as exc:  # pyOpenSSL's errors carry no useful type
+            raise TLSSetupError(f"cannot use {client_ca!r}: {_openssl_text(exc)}") from exc
+        verify = {"verify": True, "caCerts": authorities, "requireCertificate": True}
     try:
         certificate = ssl.PrivateCertificate.loadPEM(pem)
         return ssl.CertificateOptions(
+            **verify,
             privateKey=certificate.privateKey.original,
             certificate=certificate.original,
             # The upgrade is an HTTP/1.1 request (RFC 6455 §4.1). Named here so
@@ -111,6 +126,31 @@ def _openssl_text(exc: Exception) -> str:
     if isinstance(args, list) and args and isinstance(args[0], tuple):
         return "; ".join(str(entry[-1]) for entry in args)
     return str(exc) or type(exc).__name__
+
+
+def client_subject(transport: Any) -> str | None:
+    """The subject of the certificate a TLS client presented (``CN=alice,O=Example``), or None."""
+    get_certificate = getattr(transport, "getPeerCertificate", None)  # TLS transports only
+    if get_certificate is None:
+        return None
+    try:
+        certificate = get_certificate()
+        if certificate is None:
+            return None
+        subject: str = certificate.to_cryptography().subject.rfc4514_string()
+    except Exception:  # pyOpenSSL's errors carry no useful type; a name cryptography refuses
+        return None
+    return subject
+
+
+def tls_failure(reason: Any) -> str | None:
+    """OpenSSL's words when ``reason`` (a connection's Failure) is a failed TLS handshake."""
+    from OpenSSL import SSL
+
+    value = getattr(reason, "value", None)
+    if isinstance(value, SSL.Error):
+        return _openssl_text(value)
+    return None
 
 
 def pem_blocks(data: bytes) -> list[bytes]:

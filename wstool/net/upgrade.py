@@ -39,7 +39,7 @@ from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 
 from wstool.net.sockwrite import direct, write_now
-from wstool.net.tls import looks_like_tls
+from wstool.net.tls import looks_like_tls, tls_failure
 
 __all__ = ["UpgradingChannel", "head_has_body"]
 
@@ -108,6 +108,8 @@ class UpgradingChannel(HTTPChannel):
     on_misdirected: Callable[[UpgradingChannel, bytes, str], None] | None = None
     """Told when a client speaks TLS to a plain port or plain HTTP to a TLS port:
     the channel, the bytes that came (empty for binary TLS records), and why."""
+    on_tls_failed: Callable[[UpgradingChannel, str], None] | None = None
+    """Told when the TLS handshake failed (a client certificate refused, say), and why."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -242,6 +244,10 @@ class UpgradingChannel(HTTPChannel):
         if self._upgraded is not None:
             self._upgraded.connectionLost(reason)
             return
+        if self.on_tls_failed is not None and self.tls is not None and not self.request_head:
+            problem = tls_failure(reason)
+            if problem is not None:
+                self.on_tls_failed(self, problem)
         super().connectionLost(reason)
 
     # -- TLS or not ----------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from twisted.internet.address import UNIXAddress
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
@@ -387,7 +388,9 @@ def _close_first(transport: Any, *, half: bool) -> None:
 
 
 def address_text(address: Any) -> str:
-    """``host:port``, with IPv6 hosts in brackets."""
+    """``host:port``, with IPv6 hosts in brackets; ``unix`` for a Unix socket's peer."""
+    if isinstance(address, UNIXAddress):
+        return "unix"
     host = getattr(address, "host", "?")
     port = getattr(address, "port", "?")
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
