@@ -92,7 +92,8 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
         "--close-after",
         type=_count,
         metavar="N",
-        help="after N messages (and their answers), Close with --close-code",
+        help="after N messages, Close with --close-code (after the answers ready by then: "
+        "a program's later output is not waited for)",
     )
     group.add_argument(
         "--close-code",
@@ -104,7 +105,7 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
         "--drop-after",
         type=_count,
         metavar="N",
-        help="after N messages (and their answers), cut TCP without a Close",
+        help="after N messages (and the answers ready by then), cut TCP without a Close",
     )
     group.add_argument(
         "--slow-read",
