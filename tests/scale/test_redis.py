@@ -47,7 +47,9 @@ def test_clients_of_two_serves_see_each_other_once_and_in_order() -> None:
                 for n in range(10):
                     for sender, client in enumerate(clients):
                         await client.send(_message(sender, n))
-                return list(await asyncio.gather(*(_received(c) for c in clients)))
+                received = list(await asyncio.gather(*(_received(c) for c in clients)))
+                await asyncio.gather(*(c.close() for c in clients))
+                return received
 
             received = asyncio.run(run())
             assert one.stop() == 0 and two.stop() == 0
@@ -90,6 +92,7 @@ def test_redis_killed_and_restarted() -> None:
                 assert await _received(b0) == ["after"]
                 assert await _received(a1) == ["after", b"\x01binary back"]
                 assert await _received(a0) == [b"\x01binary back"]
+                await asyncio.gather(a0.close(), a1.close(), b0.close())
 
             asyncio.run(run())
             assert one.stop() == 0 and two.stop() == 0
