@@ -149,6 +149,22 @@ class TestWithWebsockets:
         assert 0.35 <= elapsed < 5, elapsed
         fault_lines(server, "reading 262144 bytes/s at most (--slow-read)")
 
+    def test_faults_around_a_program(self, servers: Any, caplog: pytest.LogCaptureFixture) -> None:
+        """--exec cat --delay 200 --fragment 2: the program's lines come late and in 2 frames."""
+        server = servers("--exec", "cat", "--delay", "200", "--fragment", "2")
+        logger = logging.getLogger("test_serve_faults.exec")
+        with (
+            caplog.at_level(logging.DEBUG, logger=logger.name),
+            connect(server, logger=logger) as ws,
+        ):
+            started = time.monotonic()
+            ws.send("line one")
+            assert ws.recv(timeout=5) == "line one"
+            assert time.monotonic() - started >= 0.2
+        received = [r.getMessage() for r in caplog.records if r.getMessage().startswith("< ")]
+        kinds = [line.split()[1] for line in received if line.split()[1] in ("TEXT", "CONT")]
+        assert kinds == ["TEXT", "CONT"], received
+
 
 def _node() -> str:
     node_exe = shutil.which("node")
