@@ -25,8 +25,9 @@ PACKAGE = Path(wstool.__file__).parent
 STDLIB = frozenset(sys.stdlib_module_names)
 # zope.interface is how Twisted declares its interfaces (@implementer);
 # pyOpenSSL (OpenSSL) is what its TLS contexts are made of; cryptography
-# makes the forward proxy's CA and host certificates (net/ca.py).
-NET_THIRD_PARTY = ("twisted", "zope.interface", "OpenSSL", "cryptography")
+# makes the forward proxy's CA and host certificates (net/ca.py); txredisapi is
+# serve --redis's client, on Twisted (net/redisbridge.py).
+NET_THIRD_PARTY = ("twisted", "zope.interface", "OpenSSL", "cryptography", "txredisapi")
 # orjson indents the JSON payload views in C (decode's speed).
 UI_THIRD_PARTY = ("rich", "prompt_toolkit", "orjson")
 TWISTED = ("twisted", "zope.interface")
