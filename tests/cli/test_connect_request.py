@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from wstool.cli.connect_options import cookie_header, parse_connect_to, read_header_file
+from wstool.cli.connect_options import (
+    JarCookie,
+    cookie_header,
+    parse_connect_to,
+    read_header_file,
+)
 from wstool.net.client import ConnectTo
 
 from .connect_servers import PROJECT_ROOT, EchoServer, echo_server, run_connect
@@ -56,18 +61,54 @@ def test_header_file_errors_name_the_line(tmp_path: Path) -> None:
 
 
 def test_cookie(server: EchoServer, tmp_path: Path) -> None:
-    """--cookie twice, one from a Netscape cookie file: one Cookie header, curl-style."""
+    """--cookie twice, one a Netscape cookie file: one Cookie header, the jar's for this URL.
+
+    As curl sends them: domain (with or without subdomains), path prefix,
+    secure only over wss://, not expired.
+    """
     jar = tmp_path / "cookies.txt"
     jar.write_text(
         "# Netscape HTTP Cookie File\n"
-        "example.com\tFALSE\t/\tFALSE\t0\tsession\tabc\n"
-        "#HttpOnly_example.com\tFALSE\t/\tTRUE\t0\ttoken\txyz\n"
+        "127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tabc\n"
+        "#HttpOnly_127.0.0.1\tFALSE\t/api\tFALSE\t0\ttoken\txyz\n"
+        "127.0.0.1\tFALSE\t/apix\tFALSE\t0\tnot_this_path\t1\n"
+        "127.0.0.1\tFALSE\t/\tTRUE\t0\tsecure_only\t1\n"
+        "127.0.0.1\tFALSE\t/\tFALSE\t1000\texpired\t1\n"
+        "example.com\tTRUE\t/\tFALSE\t0\tother_host\t1\n"
     )
     result = run_connect(
-        f"ws://127.0.0.1:{server.port}/", "--cookie", "a=b; c=d", "--cookie", f"@{jar}", "-x", "a"
+        f"ws://127.0.0.1:{server.port}/api/ws",
+        "--cookie",
+        "a=b; c=d",
+        "--cookie",
+        f"@{jar}",
+        "-x",
+        "a",
     )
     assert result.status == 0, result.explain()
     assert server.visits[-1].headers["cookie"] == "a=b; c=d; session=abc; token=xyz"
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "secure", "sent"),
+    [
+        ("example.com", "/", False, True),
+        ("www.example.com", "/a", False, True),
+        ("badexample.com", "/", False, False),
+        ("example.com", "/", True, True),
+    ],
+)
+def test_jar_cookie_domains(host: str, path: str, secure: bool, sent: bool) -> None:
+    cookie = JarCookie(".example.com", True, "/", False, 0, "n", "v")
+    assert cookie.matches(host, path, secure, 0.0) is sent
+
+
+def test_cookie_file_errors(tmp_path: Path) -> None:
+    jar = tmp_path / "jar"
+    jar.write_text("only\tthree\tfields\n")
+    result = run_connect("ws://127.0.0.1:9/", "--cookie", f"@{jar}")
+    assert result.status == USAGE
+    assert f"{jar}, line 1: not a Netscape cookie line" in result.stderr
 
 
 def test_host_header(server: EchoServer) -> None:

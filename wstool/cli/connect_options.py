@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from wstool.cli.env import Environment
@@ -18,6 +20,7 @@ from wstool.cli.options import add_output_options, seconds, size
 from wstool.cli.record import add_record_option
 
 __all__ = [
+    "JarCookie",
     "add_options",
     "client_options",
     "cookie_header",
@@ -66,40 +69,89 @@ def _headers(text: str) -> list[tuple[str, str]]:
     return [_header(text)]
 
 
-def cookie_header(text: str) -> str:
-    """``--cookie``: ``'a=b; c=d'`` as is, or ``@FILE``: a Netscape cookie file's pairs.
+@dataclass(frozen=True)
+class JarCookie:
+    """One line of a Netscape cookie file (curl's ``-c``/``-b`` format)."""
+
+    domain: str
+    subdomains: bool
+    path: str
+    secure: bool
+    expires: int
+    name: str
+    value: str
+
+    def matches(self, host: str, resource: str, secure: bool, now: float) -> bool:
+        """Whether a request to ``host`` for ``resource`` carries it (RFC 6265 §5.4)."""
+        domain = self.domain.lstrip(".").lower()
+        host = host.lower()
+        if host != domain and not (self.subdomains and host.endswith("." + domain)):
+            return False
+        path = resource.split("?", 1)[0] or "/"
+        # RFC 6265 §5.1.4: the cookie path is the request path, or a prefix of
+        # it that ends with "/" or is followed by "/".
+        cookie_path = self.path or "/"
+        if path != cookie_path and not (
+            path.startswith(cookie_path)
+            and (cookie_path.endswith("/") or path[len(cookie_path)] == "/")
+        ):
+            return False
+        return (secure or not self.secure) and (self.expires == 0 or self.expires > now)
+
+
+def cookie_header(text: str) -> str | list[JarCookie]:
+    """``--cookie``: ``'a=b; c=d'`` as is, or ``@FILE``: a Netscape cookie file's cookies.
 
     Raises:
         argparse.ArgumentTypeError: with one line.
     """
-    if not text.startswith("@"):
-        pairs = [p.strip() for p in text.split(";") if p.strip()]
-        for pair in pairs:
-            if "=" not in pair or not pair.split("=", 1)[0].strip():
-                raise argparse.ArgumentTypeError(f"{pair!r} is not NAME=VALUE")
-        if any(c in text for c in "\r\n"):
-            raise argparse.ArgumentTypeError("a cookie may not contain a line break")
-        return "; ".join(pairs)
-    path = text[1:]
+    if text.startswith("@"):
+        return read_cookie_file(text[1:])
+    pairs = [p.strip() for p in text.split(";") if p.strip()]
+    for pair in pairs:
+        if "=" not in pair or not pair.split("=", 1)[0].strip():
+            raise argparse.ArgumentTypeError(f"{pair!r} is not NAME=VALUE")
+    if any(c in text for c in "\r\n"):
+        raise argparse.ArgumentTypeError("a cookie may not contain a line break")
+    return "; ".join(pairs)
+
+
+def read_cookie_file(path: str) -> list[JarCookie]:
+    """A Netscape cookie file (as curl writes with ``-c``); errors name the line.
+
+    Raises:
+        argparse.ArgumentTypeError: with one line.
+    """
     try:
         with open(path, encoding="utf-8") as jar:
             lines = jar.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise argparse.ArgumentTypeError(f"cannot read cookies from {path!r}: {why}") from None
-    pairs = []
+    cookies = []
     for number, line in enumerate(lines, 1):
         # curl writes HttpOnly cookies as "#HttpOnly_domain ..."
         line = line.removeprefix("#HttpOnly_")
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
-        if len(fields) != 7:
+        if len(fields) != 7 or not fields[4].lstrip("-").isdigit():
             raise argparse.ArgumentTypeError(
                 f"{path}, line {number}: not a Netscape cookie line (7 tab-separated fields)"
             )
-        pairs.append(f"{fields[5]}={fields[6]}")
-    return "; ".join(pairs)
+        domain, subdomains, cookie_path, secure, expires, name, value = fields
+        cookies.append(
+            JarCookie(
+                domain,
+                subdomains.upper() == "TRUE",
+                cookie_path,
+                secure.upper() == "TRUE",
+                int(expires),
+                name,
+                value,
+            )
+        )
+    return cookies
 
 
 def _auth(text: str) -> tuple[str, str]:
@@ -213,7 +265,8 @@ def _add_handshake_options(p: argparse.ArgumentParser) -> None:
         type=cookie_header,
         default=[],
         metavar="'A=B; C=D'|@FILE",
-        help="send a Cookie header (repeatable, joined); @FILE reads a Netscape cookie file",
+        help="send a Cookie header (repeatable, joined); @FILE: the URL's cookies from a "
+        "Netscape cookie file (curl -c)",
     )
     g.add_argument(
         "--auth",
@@ -391,12 +444,23 @@ def _check_readable(args: argparse.Namespace) -> None:
                 ) from exc
 
 
-def _request_headers(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+def _request_headers(args: argparse.Namespace, uri: Any) -> tuple[tuple[str, str], ...]:
     headers = [pair for group in args.header for pair in group]
     if args.host is not None:
         headers.insert(0, ("Host", args.host))
-    if args.cookie:
-        headers.append(("Cookie", "; ".join(c for c in args.cookie if c)))
+    cookies = []
+    now = time.time()
+    for given in args.cookie:
+        if isinstance(given, str):
+            cookies.append(given)
+        else:  # a cookie file: the cookies for this URL only, as curl sends them
+            cookies += [
+                f"{c.name}={c.value}"
+                for c in given
+                if c.matches(uri.host, uri.resource, uri.secure, now)
+            ]
+    if any(cookies):
+        headers.append(("Cookie", "; ".join(c for c in cookies if c)))
     return tuple(headers)
 
 
@@ -458,7 +522,7 @@ def client_options(args: argparse.Namespace, env: Environment) -> Any:
         env.stderr.write(f"wstool connect: note: {uri.converted_from}:// taken as {taken}://\n")
     return ClientOptions(
         uri=uri,
-        headers=_request_headers(args),
+        headers=_request_headers(args, uri),
         subprotocols=tuple(args.subprotocol),
         origin=args.origin,
         auth=args.auth,
