@@ -269,8 +269,8 @@ def test_the_program_is_stopped_when_the_client_goes_and_max_procs(tmp_path: Pat
                 _connect(server.url).close()
             assert refused.value.response.status_code == 503
             assert b"--max-procs 1" in refused.value.response.body
-        [started] = [x for x in server.records() if "started" in x]
-        server.wait_for(lambda r: any("ended" in x for x in r))
+        records = server.wait_for(lambda r: any("ended" in x for x in r))
+        [started] = [x for x in records if "started" in x]
         assert not _alive(started["pid"])
         with _connect(server.url) as ws:  # the slot is free again
             assert ws.recv(timeout=10) == "ready"

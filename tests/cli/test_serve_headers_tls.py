@@ -7,6 +7,7 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,6 +18,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .serve_support import run_wstool, served
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
+
+
+def _opened(records: list[dict[str, Any]]) -> bool:
+    return any(r["event"] == "open" for r in records)
+
+
 from websockets.exceptions import ConnectionClosed, InvalidMessage  # noqa: E402
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -35,7 +42,7 @@ def test_response_headers_reach_a_real_client() -> None:
             assert headers["Set-Cookie"] == "a=b; Path=/"
             ws.send("x")
             assert ws.recv(timeout=10) == "x"
-        [opened] = [r for r in server.records() if r["event"] == "open"]
+        [opened] = [r for r in server.wait_for(_opened) if r["event"] == "open"]
         assert opened["response"].endswith("X-Served-By: wstool\r\nSet-Cookie: a=b; Path=/\r\n\r\n")
 
 
@@ -154,7 +161,7 @@ def test_a_client_with_a_certificate_from_the_ca_is_accepted_and_named(
         with websockets_sync.connect(url, ssl=_client_context(pki, "alice"), open_timeout=10) as ws:
             ws.send("hello")
             assert ws.recv(timeout=10) == "hello"
-        [opened] = [r for r in server.records() if r["event"] == "open"]
+        [opened] = [r for r in server.wait_for(_opened) if r["event"] == "open"]
         assert opened["peer"].endswith("(client certificate O=wstool tests,CN=alice)"), opened
 
 
@@ -197,3 +204,18 @@ def test_a_client_ca_file_without_certificates(
     )
     assert done.returncode == 2
     assert done.stderr == f"wstool serve: no PEM certificate in '{empty}'\n"
+
+
+def test_a_program_behind_mtls_sees_the_subject(pki: dict[str, tuple[str, str]]) -> None:
+    """--exec with --tls-client-ca: SSL_CLIENT_S_DN and HTTPS=on in the program's environment."""
+    cert, key = pki["server"]
+    program = "sh -c 'echo \"$HTTPS $SSL_CLIENT_S_DN\"'"
+    with (
+        served(
+            "--tls-cert", cert, "--tls-key", key, "--tls-client-ca", pki["ca"][0], "--exec", program
+        ) as server,
+        websockets_sync.connect(
+            server.url, ssl=_client_context(pki, "alice"), open_timeout=10
+        ) as ws,
+    ):
+        assert ws.recv(timeout=10) == "on O=wstool tests,CN=alice"

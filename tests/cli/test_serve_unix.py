@@ -10,12 +10,17 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .serve_support import PROJECT_ROOT, run_wstool, served
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
+
+
+def _opened(records: list[dict[str, Any]]) -> bool:
+    return any(r["event"] == "open" for r in records)
 
 
 @pytest.fixture
@@ -32,7 +37,7 @@ def test_websockets_unix_connect_and_the_file_is_removed_at_exit(sock_path: str)
         with websockets_sync.unix_connect(sock_path, "ws://localhost/chat") as ws:
             ws.send("over a unix socket")
             assert ws.recv(timeout=10) == "over a unix socket"
-        [opened] = [r for r in server.records() if r["event"] == "open"]
+        [opened] = [r for r in server.wait_for(_opened) if r["event"] == "open"]
         assert opened["peer"] == "unix" and opened["request"].startswith("GET /chat ")
         assert os.path.exists(sock_path)
         assert server.stop() == 0

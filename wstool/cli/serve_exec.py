@@ -98,7 +98,13 @@ def exec_behaviour(args: argparse.Namespace, reactor: Any, log: Any) -> Any:
         environ=dict(os.environ),
         software=f"wstool/{__version__}",
     )
-    return ExecFactory(spec, reactor, ProgramLog(log))
+    subject = None
+    if getattr(args, "tls_client_ca", None):
+        from wstool.net.tls import client_subject
+
+        # SSL_CLIENT_S_DN: the verified client certificate's subject.
+        subject = lambda wire: client_subject(wire.transport)  # noqa: E731
+    return ExecFactory(spec, reactor, ProgramLog(log), subject=subject)
 
 
 class ProgramLog:
