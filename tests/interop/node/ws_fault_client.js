@@ -8,7 +8,7 @@
 //   messages   "m1".."m5", one after another's echo or 300 ms: {echoes, close: {code, reason}}
 //   delay      "a", "b", "c" at once: {echoes, elapsed_ms} (elapsed until the last echo)
 //   fragment   "héllo wörld ✓" (multi-byte characters cut by the frames): {echoes}
-//   slow       16 MiB in 64 KiB binary messages at once; after 1 s:
+//   slow       32 MiB in 64 KiB binary messages at once; after 1 s:
 //              {buffered_after_1s (ws.bufferedAmount), echoed_bytes}
 // Exits 1 on a timeout or an error before the scenario is over.
 "use strict";
@@ -87,7 +87,7 @@ ws.on("open", () => {
     ws.send("héllo wörld ✓");
   } else if (scenario === "slow") {
     const chunk = Buffer.alloc(65536, 120);
-    for (let i = 0; i < 256; i++) ws.send(chunk, { binary: true });
+    for (let i = 0; i < 512; i++) ws.send(chunk, { binary: true });
     result.echoed_bytes = 0;
     setTimeout(() => {
       result.buffered_after_1s = ws.bufferedAmount;
