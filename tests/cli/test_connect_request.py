@@ -191,3 +191,13 @@ def test_header_file_reader(tmp_path: Path) -> None:
     path = tmp_path / "h"
     path.write_text("  # indented comment\nA: b: c\n")
     assert read_header_file(str(path)) == [("A", "b: c")]
+
+
+def test_connect_to_failure_names_the_address_dialled() -> None:
+    """Nothing at the --connect-to address: the error names it, and -v the route."""
+    result = run_connect("ws://name.invalid/", "--connect-to", "127.0.0.1:9", "-v", "-x", "a")
+    assert result.status == 5
+    assert result.stderr.splitlines() == [
+        "wstool connect: dialling 127.0.0.1:9 for ws://name.invalid/ (--connect-to)",
+        "wstool connect: connection refused by 127.0.0.1:9",
+    ]

@@ -136,6 +136,9 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     recorder = start_recording(args, reactor, role="client", command="connect", on_error=failed)
     wire_observer: Any = observer if recorder is None else Tee(observer, recorder)
     note = _noter(args, env, interactive)
+    route = _route(options)
+    if args.verbose and route:
+        note(route)
     opener = _opener(args, reactor, options, wire_observer, note)
     _start(reactor, opener, start_ui, outcome, stop)
     reactor.run(installSignalHandlers=not interactive)
@@ -185,6 +188,23 @@ def _noter(args: argparse.Namespace, env: Environment, interactive: bool) -> Cal
         env.stderr.write(f"wstool connect: {line}\n")
 
     return write
+
+
+def _route(options: Any) -> str | None:
+    """How the connection is made when it is not straight to the URL's host (for -v)."""
+    from wstool.net.routes import dial_address
+
+    if options.unix_path is not None:
+        return f"through the Unix socket {options.unix_path}"
+    if options.socks is not None:
+        where = "the proxy resolves names" if options.socks.remote_dns else "names resolved here"
+        return f"through the SOCKS5 proxy {options.socks} ({where})"
+    if options.proxy is not None:
+        return f"through the HTTP proxy {options.proxy.rsplit('@', 1)[-1]} (CONNECT)"
+    host, port = dial_address(options.uri, options.connect_to)
+    if (host, port) != (options.uri.host, options.uri.port):
+        return f"dialling {host}:{port} for {options.uri} (--connect-to)"
+    return None
 
 
 def _opener(

@@ -14,6 +14,7 @@ performs the masked client side of the opening handshake with
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -649,6 +650,7 @@ def _dial(
             reactor, options.unix_path, timeout=options.connect_timeout
         )
         proxy = socks = None
+        host, port = uri.host, uri.port
     else:
         if socks is not None:
             proxy = None
@@ -683,6 +685,8 @@ def _dial(
         elif proxy is not None:
             # The TCP connection goes to the proxy when there is one: name it.
             text = describe(failure, proxy) + " (the proxy)"
+        elif (host, port) != (uri.host, uri.port):  # --connect-to: name what was dialled
+            text = describe(failure, dataclasses.replace(uri, host=host, port=port))
         else:
             text = describe(failure, uri)
         result.errback(Failure(ConnectFailed(text)))
