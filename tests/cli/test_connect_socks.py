@@ -23,12 +23,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.defer import Deferred
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 
-from wstool.net.socks import Socks5Negotiation, SocksError, parse_socks_proxy
+from wstool.core.uri import parse_uri
+from wstool.net.client import ClientOptions, ConnectFailed, _Handshake
+from wstool.net.socks import Socks5Negotiation, Socks5Proxy, SocksError, parse_socks_proxy
 
 from .connect_servers import PROJECT_ROOT, EchoServer, clean_env, echo_server, run_connect
 
@@ -415,3 +421,70 @@ def test_wss_through_the_proxy(socks: tuple[SocksLog, int], tmp_path: Path) -> N
         )
     assert (result.status, result.stdout) == (0, "sealed\n"), result.explain()
     assert log.requests == [(3, "secure.test", secure.port)]
+
+
+class _Quiet:
+    wants_frames = False
+
+    def opened(self, *args: object) -> None:
+        pass
+
+    def events(self, *args: object) -> None:
+        pass
+
+    def closed(self, *args: object) -> None:
+        pass
+
+
+class TestHandshakeInMemory:
+    """The client's handshake protocol with a SOCKS5 stage, on a StringTransport."""
+
+    def start(self) -> tuple[_Handshake, StringTransport, Deferred[Any]]:
+        options = ClientOptions(
+            uri=parse_uri("ws://h.test/chat"),
+            socks=Socks5Proxy("proxy.test", 1080, remote_dns=True),
+            deflate=False,
+        )
+        result: Deferred[Any] = Deferred()
+        negotiation = Socks5Negotiation("h.test", 80)
+        protocol = _Handshake(
+            options, _Quiet(), MemoryReactorClock(), result, None, None, negotiation
+        )
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return protocol, transport, result
+
+    def test_upgrade_request_after_the_tunnel(self) -> None:
+        """Greeting, CONNECT request, then (tunnel open) the upgrade request itself."""
+        protocol, transport, _ = self.start()
+        assert transport.value() == b"\x05\x01\x00"
+        transport.clear()
+        protocol.dataReceived(b"\x05\x00")
+        assert transport.value() == b"\x05\x01\x00\x03\x06h.test\x00\x50"
+        transport.clear()
+        protocol.dataReceived(b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x50")
+        assert transport.value().startswith(b"GET /chat HTTP/1.1\r\nHost: h.test\r\n")
+
+    def test_refusal_fails_the_connection(self) -> None:
+        """Reply 5: ConnectFailed with the code's name; the TCP connection is closed."""
+        protocol, transport, result = self.start()
+        protocol.dataReceived(b"\x05\x00")
+        protocol.dataReceived(bytes([5, 5, 0, 1, 0, 0, 0, 0, 0, 0]))
+        failure = self.failure(result)
+        assert failure.check(ConnectFailed)
+        assert str(failure.value).endswith("connection refused (reply 5)")
+        assert transport.disconnecting
+
+    def test_timeout_names_the_proxy(self) -> None:
+        """No answer from the proxy within --connect-timeout: said so."""
+        protocol, _, result = self.start()
+        clock: Any = protocol.clock
+        clock.advance(10)
+        assert str(self.failure(result).value) == "no answer from the SOCKS5 proxy within 10 s"
+
+    @staticmethod
+    def failure(result: Deferred[Any]) -> Failure:
+        found: list[Failure] = []
+        result.addErrback(found.append)
+        assert found
+        return found[0]
