@@ -8,6 +8,9 @@ message, so the client must reconnect and send its preamble again.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from websockets.sync.server import ServerConnection
 
 from wstool.net.reconnect import Backoff, ReconnectingSession
 
-from .connect_servers import Visit, echo_server, run_connect
+from .connect_servers import PROJECT_ROOT, Visit, clean_env, echo_server, run_connect
 
 CONNECTION_FAILED = 5
 
@@ -173,3 +176,40 @@ class TestInMemory:
         assert session.closed.called and not session.is_open
         clock.advance(60)
         assert len(attempts) == 3
+
+
+def test_gives_up_after_the_server_is_gone() -> None:
+    """Connected once, then the server shuts down: 2 failed attempts, exit 5, said why."""
+    with echo_server() as server:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wstool",
+                "connect",
+                f"ws://127.0.0.1:{server.port}/",
+                "--reconnect",
+                "--reconnect-max",
+                "2",
+                "--on-connect",
+                "hi",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=clean_env(),
+        )
+        deadline = time.monotonic() + 15
+        while not (server.visits and server.visits[0].messages) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    try:  # the server is gone (its connections closed with 1001); stdin stays open
+        process.wait(20)
+    finally:
+        process.kill()
+        stdout, stderr = process.communicate()
+    assert (process.returncode, stdout) == (CONNECTION_FAILED, "hi\n"), stderr
+    lines = stderr.splitlines()
+    assert lines[0].startswith("wstool connect: closed 1001 GOING_AWAY; reconnecting in ")
+    assert lines[-1].startswith("wstool connect: giving up after 2 failed attempts: connection ")

@@ -90,11 +90,13 @@ def exit_status(session: Any) -> int:
 
     0 for a clean close with 1000 or 1001, or for a clean close that the user
     asked for with any valid code; 4 when we failed the connection because the
-    server broke the protocol; 6 for everything else (no closing handshake,
-    another code from the server).
+    server broke the protocol; 5 when --reconnect gave up; 6 for everything
+    else (no closing handshake, another code from the server).
     """
     from wstool.core.frames import Role, is_valid_close_code
 
+    if getattr(session, "failure", None) is not None:  # --reconnect-max attempts failed
+        return ExitStatus.CONNECTION_FAILED
     closed = session.wire.close_event
     if closed is None:
         return ExitStatus.ABNORMAL_CLOSURE

@@ -132,21 +132,21 @@ class ReconnectingSession:
 
     def _attempt_failed(self, failure: Failure) -> None:
         self._failures += 1
-        if not self.reconnect or self._gave_up():
-            self.failure = failure
-            if not self._started.called:
-                self._started.errback(failure)
-            else:
-                self._finish(None)
+        if self.close_requested is not None and self._started.called:
+            self._finish(None)  # the user left while we were reconnecting
             return
-        self._retry(f"cannot connect: {failure.getErrorMessage()}")
-
-    def _gave_up(self) -> bool:
-        if self.max_attempts is not None and self._failures >= self.max_attempts:
-            if self.connections:
-                self.notify(f"giving up after {self._failures} failed attempts")
-            return True
-        return self.close_requested is not None
+        exhausted = self.max_attempts is not None and self._failures >= self.max_attempts
+        if self.reconnect and not exhausted:
+            self._retry(f"cannot connect: {failure.getErrorMessage()}")
+            return
+        self.failure = failure
+        if not self._started.called:
+            self._started.errback(failure)
+            return
+        self.notify(
+            f"giving up after {self._failures} failed attempts: {failure.getErrorMessage()}"
+        )
+        self._finish(None)
 
     def _lost(self, closed: ConnectionClosed | None) -> ConnectionClosed | None:
         if self.close_requested is not None or not self.reconnect:
