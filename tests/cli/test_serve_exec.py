@@ -121,7 +121,7 @@ def _serve_in_memory(*argv: str) -> tuple[int, str]:
         stdout=io.StringIO(),
         stderr=io.StringIO(),
         no_color=True,
-        reactor=MemoryReactorClock(),
+        reactor=MemoryReactorClock(),  # type: ignore[no-untyped-call]
     )
     status = main(["serve", "--port", "0", *argv], env=env)
     assert isinstance(env.stderr, io.StringIO)
