@@ -339,6 +339,9 @@ def _interactive(session: Any, log: Any, console: Any, reactor: Any, outcome: _O
         outcome.status = ExitStatus.INTERRUPTED if how == "interrupt" else exit_status(session)
         seconds = time.monotonic() - outcome.started
         summary = connection_summary(session.wire.close_event, seconds, session.conn)
+        connections = getattr(session, "connections", 1)
+        if connections > 1:  # --reconnect: the counts above are the last connection's
+            summary.append(f" (the last of {connections} connections)", "ws.dim")
         # Lines printed above the prompt reach the terminal from the event
         # loop a moment later; the summary goes after them.
         return deferLater(reactor, 0.05, lambda: console.print(summary))
