@@ -23,7 +23,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from wstool.core.connection import Connection
 from wstool.core.errors import HandshakeError
-from wstool.core.events import ConnectionClosed, Event, MessageReceived
+from wstool.core.events import (
+    ConnectionClosed,
+    Event,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+)
 from wstool.core.frames import CloseCode, Opcode, Role, encode_frame
 from wstool.net.server import (
     ServerOptions,
@@ -459,6 +465,21 @@ class BehaviourHookTests(SiteFixture):
         client.lose()
         self.assertEqual(seen[1:], ["start 1", "closed 1"])
         self.assertTrue(seen[0].startswith("made / 127.0.0.1:"), seen)
+
+    def test_the_answer_is_reported_after_the_message_it_answers(self) -> None:
+        """A behaviour that flushes from its handler still logs message in, then answer out."""
+        self.serve(behaviour=lambda upgrade: _Upper([], upgrade))
+        client = self.connect()
+        client.messages()
+        self.observer.events_seen.clear()
+        client.send("text", "shout")
+        self.assertEqual(client.messages(), [b"SHOUT"])
+        kinds = [
+            (type(event).__name__, event.data)
+            for _, event in self.observer.events_seen
+            if isinstance(event, (FrameReceived, FrameSent))
+        ]
+        self.assertEqual(kinds, [("FrameReceived", b"shout"), ("FrameSent", b"SHOUT")])
 
     def test_a_factory_may_refuse_before_the_101(self) -> None:
         def full(upgrade: UpgradeRequest) -> Any:

@@ -165,6 +165,7 @@ class WireProtocol(TwistedProtocol):
         self._closing_tcp = False
         self._producing = False
         self._direct = False
+        self._flushing = False
         """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
         self.fed_by: Any = None
         """What feeds this connection (an IPushProducer, such as serve --exec's program):
@@ -234,7 +235,21 @@ class WireProtocol(TwistedProtocol):
     # -- our side ------------------------------------------------------------
 
     def flush(self) -> None:
-        """Act on new events, write what the connection has to send, report."""
+        """Act on new events, write what the connection has to send, report.
+
+        A message handler may call it while it runs (to answer a message):
+        that inner call does nothing, and this one writes and reports the
+        answer after the message it answers, so the log keeps their order.
+        """
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            self._flush()
+        finally:
+            self._flushing = False
+
+    def _flush(self) -> None:
         conn = self.conn
         events = conn.events()
         on_message = self.on_message
