@@ -43,6 +43,10 @@ examples:
   wstool serve --drop-after 3 --delay 200 --inhibit-pongs 1   # a flaky server for a client
   wstool serve --workers 4 -q           # accept on every core, one port, one log
   wstool serve --mode broadcast --redis redis://127.0.0.1:6379/0   # one room, many servers
+  wstool serve --exec './chat.py --room 1' --max-procs 50   # a program per client (websocketd)
+  wstool serve --exec ./app.sh --static ./www    # a page and its program; console at /__wstool/
+  wstool serve -H 'Set-Cookie: sid=1' --unix /tmp/ws.sock   # ws+unix:///tmp/ws.sock:/
+  wstool serve --tls-cert c.pem --tls-key k.pem --tls-client-ca ca.pem   # mutual TLS
 
 Stop with Ctrl-C (or SIGTERM): every connection gets Close 1001 (going
 away), the server waits briefly for the answers, then exits 0.
