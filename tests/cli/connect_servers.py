@@ -189,3 +189,22 @@ def run_wscat(*args: str, timeout: float = RUN_TIMEOUT) -> int:
             process.wait()
         assert process.stdin is not None
         process.stdin.close()
+
+
+def require_tool(name: str, also: Path | None = None) -> str:
+    """The tool's path (and ``also`` must exist); a skip without it, but a failure in CI.
+
+    .ci/run installs tmux and Node (npm ci installs ws and wscat), so in CI
+    (CI=true) a missing one is an error, not a reason to skip.
+    """
+    import shutil
+
+    import pytest
+
+    found = shutil.which(name)
+    if found is not None and (also is None or also.exists()):
+        return found
+    missing = name if found is None else str(also)
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{missing} is missing (CI installs it)")
+    pytest.skip(f"{missing} is needed")

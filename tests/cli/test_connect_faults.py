@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,10 +32,9 @@ from wstool.ui import commands as cmd
 from wstool.ui.repl import execute
 from wstool.ui.traffic import TrafficLog
 
-from .connect_servers import PROJECT_ROOT, EchoServer, echo_server, run_connect
+from .connect_servers import PROJECT_ROOT, EchoServer, echo_server, require_tool, run_connect
 
 ABNORMAL = 6
-TMUX = shutil.which("tmux")
 KEEPALIVE = {"ping_interval": 0.3, "ping_timeout": 0.6}
 
 
@@ -179,12 +177,11 @@ class TestReplCommand:
         ]
 
 
-@pytest.mark.skipif(TMUX is None, reason="tmux is needed to run the REPL in a terminal")
 def test_pong_off_in_a_terminal(tmp_path: Path) -> None:
     """In the REPL, /pong off makes a strict server time out (1011); /pong on before keeps it."""
-    assert TMUX is not None
+    binary = require_tool("tmux")
     with echo_server(ping_interval=0.5, ping_timeout=1.0) as server:
-        tmux = _Tmux(TMUX, f"wstool-faults-{os.getpid()}", tmp_path)
+        tmux = _Tmux(binary, f"wstool-faults-{os.getpid()}", tmp_path)
         try:
             tmux.start(f"ws://127.0.0.1:{server.port}/")
             tmux.wait_for("connected;")

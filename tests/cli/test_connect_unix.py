@@ -8,7 +8,6 @@ skipped without node or its ws module, which CI installs).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,9 +17,15 @@ import pytest
 
 from wstool.cli.connect_options import split_unix_url
 
-from .connect_servers import PROJECT_ROOT, EchoServer, echo_server, run_connect, run_wscat
+from .connect_servers import (
+    PROJECT_ROOT,
+    EchoServer,
+    echo_server,
+    require_tool,
+    run_connect,
+    run_wscat,
+)
 
-NODE = shutil.which("node")
 NODE_MODULES = PROJECT_ROOT / "tests" / "interop" / "node" / "node_modules"
 CONNECTION_FAILED = 5
 
@@ -97,15 +102,12 @@ server.listen(process.argv[1], () => console.log('READY'));
 """
 
 
-@pytest.mark.skipif(
-    NODE is None or not (NODE_MODULES / "ws").exists(), reason="node and its ws module are needed"
-)
 def test_node_ws_on_a_unix_socket(socket_path: str) -> None:
     """Node's ws server listening on a socket path answers through ws+unix://."""
-    assert NODE is not None
+    node_binary = require_tool("node", NODE_MODULES / "ws")
     env = dict(os.environ, NODE_PATH=str(NODE_MODULES))
     node = subprocess.Popen(
-        [NODE, "-e", _NODE_SERVER, socket_path],
+        [node_binary, "-e", _NODE_SERVER, socket_path],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
