@@ -279,6 +279,11 @@ class TestThroughTheProxy:
         result = run_connect("ws://127.0.0.1:9/", "--socks5", "http://x:1", "-x", "a")
         assert result.status == USAGE
         assert result.stderr.count("\n") == 1 and "socks5://" in result.stderr
+        both = run_connect("ws://h/", "--socks5", "p:1", "--proxy", "http://p:2", "-x", "a")
+        assert (both.status, both.stderr) == (
+            USAGE,
+            "wstool connect: give --proxy or --socks5, not both\n",
+        )
 
     @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
     def test_curl_through_the_same_proxy(

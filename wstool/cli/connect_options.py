@@ -466,9 +466,12 @@ def _request_headers(args: argparse.Namespace, uri: Any) -> tuple[tuple[str, str
 
 def _proxies(args: argparse.Namespace, uri: Any, unix: bool) -> tuple[str | None, Any]:
     """The HTTP proxy URL and the SOCKS5 proxy to use (either, or none)."""
-    from wstool.net.client import proxy_for
+    from wstool.core.errors import UsageError
+    from wstool.net.routes import proxy_for
     from wstool.net.socks import parse_socks_proxy
 
+    if args.socks5 is not None and args.proxy is not None:
+        raise UsageError("give --proxy or --socks5, not both")
     if unix:
         return None, None
     if args.socks5 is not None:
