@@ -27,10 +27,11 @@ def add_exec_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--exec``, ``--binary``, ``--max-procs`` and ``--kill-grace`` to serve."""
     group = parser.add_argument_group(
         "a program behind the server (--exec)",
-        "One process per connection, as websocketd runs it: each message is a line on its "
-        "stdin, each line on its stdout a message, stderr goes to the log, the request is in "
-        "CGI variables (PATH_INFO, QUERY_STRING, REMOTE_ADDR, HTTP_*, ...). The connection "
-        "closes with 1000 when it exits 0, 1011 otherwise; it is stopped when the client goes.",
+        "One process per connection, as websocketd runs it: each message is a line on\n"
+        "its stdin, each line on its stdout a message, stderr goes to the log, the\n"
+        "request is in CGI variables (PATH_INFO, QUERY_STRING, REMOTE_ADDR, HTTP_*, ...).\n"
+        "The connection closes with 1000 when it exits 0, 1011 otherwise; it is stopped\n"
+        "(SIGTERM, then SIGKILL) when the client goes.",
     )
     group.add_argument(
         "--exec",

@@ -35,7 +35,8 @@ _HANDSHAKE_HEADERS = frozenset(
 
 def add_site_options(parser: argparse.ArgumentParser) -> None:
     """Add ``-H``, ``--static``, ``--tls-client-ca`` and ``--unix`` to serve."""
-    parser.add_argument(
+    group = parser.add_argument_group("site: files, headers, client certificates, Unix socket")
+    group.add_argument(
         "-H",
         "--header",
         dest="response_headers",
@@ -44,19 +45,19 @@ def add_site_options(parser: argparse.ArgumentParser) -> None:
         metavar="'NAME: VALUE'",
         help="add this header to every 101 response (repeatable)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--static",
         metavar="DIR",
         help="answer plain GETs with files from DIR (index.html for directories); "
         "the browser console moves to /__wstool/",
     )
-    parser.add_argument(
+    group.add_argument(
         "--tls-client-ca",
         metavar="FILE",
         help="with --tls-cert: require client certificates issued by these PEM CAs (mutual TLS); "
         "the subject is shown when a client connects",
     )
-    parser.add_argument(
+    group.add_argument(
         "--unix",
         metavar="PATH",
         help="listen on this Unix socket instead of TCP (a stale socket file is replaced)",
