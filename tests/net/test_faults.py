@@ -56,7 +56,9 @@ class Observer:
     def rejected(self, peer: str, request: bytes, status: int, reason: str) -> None:
         pass
 
-    def note(self, conn_id: int, text: str, record: dict[str, Any]) -> None:
+    def note(
+        self, conn_id: int, text: str, record: dict[str, Any], *, per_message: bool = False
+    ) -> None:
         self.notes.append((conn_id, text, record))
 
 

@@ -612,3 +612,22 @@ class TestFlushing:
         assert flushes == [1]
         log.closed(1, "peer", "closed")
         assert len(scheduled) == 1
+
+
+class TestNotes:
+    """Lines from outside the protocol: a program's stderr, a fault, a mock rule."""
+
+    @pytest.mark.parametrize(
+        ("level", "expected"),
+        [
+            (Detail.CLOSES, ["#3 fault: dropping TCP"]),
+            (Detail.FRAMES, ["#3 fault: dropping TCP", "#3 rule: rules[0] matched"]),
+        ],
+    )
+    def test_a_per_message_note_goes_with_the_messages_under_quiet(
+        self, level: Detail, expected: list[str]
+    ) -> None:
+        log = TrafficLog(plain_console(), level=level)
+        log.note(3, "fault: dropping TCP", {"event": "fault"})
+        log.note(3, "rule: rules[0] matched", {"event": "rule"}, per_message=True)
+        assert shown(log) == expected

@@ -31,15 +31,19 @@ BehaviourFactory = Callable[[UpgradeRequest], Behaviour]
 _RECEIVE_BUFFER_RANGE = (4096, 2**20)
 
 
-def note(wire: WireProtocol, text: str, source: str = "fault") -> None:
+def note(
+    wire: WireProtocol, text: str, source: str = "fault", *, per_message: bool = False
+) -> None:
     """One line in the traffic log about ``wire`` (if its observer takes notes).
 
     On a terminal ``fault: TEXT``; in NDJSON ``{"event": "fault", "text": TEXT, "conn": N}``
-    (``source`` is the event's name: ``fault``, ``rule``).
+    (``source`` is the event's name: ``fault``, ``rule``). A ``per_message``
+    line is left out under ``-q``.
     """
     take_note = getattr(wire.observer, "note", None)
     if take_note is not None:
-        take_note(wire.conn_id, f"{source}: {text}", {"event": source, "text": text})
+        record = {"event": source, "text": text}
+        take_note(wire.conn_id, f"{source}: {text}", record, per_message=per_message)
 
 
 def with_faults(faults: Faults | None, inner: BehaviourFactory | None) -> BehaviourFactory | None:

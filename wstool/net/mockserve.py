@@ -50,10 +50,15 @@ class RulesBehaviour:
     def message(self, wire: WireProtocol, message: MessageReceived) -> None:
         answer = self.rules.answer(message.opcode, message.data)
         if answer is None:
-            note(wire, "no rule matched; not answered (echo_unmatched: false)", "rule")
+            note(
+                wire,
+                "no rule matched; not answered (echo_unmatched: false)",
+                "rule",
+                per_message=True,
+            )
             return
         if answer.rule is not None:
-            note(wire, _matched(answer), "rule")
+            note(wire, _matched(answer), "rule", per_message=True)
         if answer.delay > 0:
             self._timers.append(wire.clock.callLater(answer.delay, self._send, wire, answer))
         else:

@@ -434,16 +434,22 @@ class TrafficLog:
             self._line([*self._prefix(conn_id), (f"{peer} disconnected: {cause}", "ws.dim")])
         self._flush()
 
-    def note(self, conn_id: int, text: str, record: dict[str, Any]) -> None:
+    def note(
+        self, conn_id: int, text: str, record: dict[str, Any], *, per_message: bool = False
+    ) -> None:
         """A line about a connection from outside the protocol (serve --exec's program).
 
         Args:
             conn_id: the connection.
             text: the line on a terminal (made terminal-safe here).
             record: the NDJSON record (its ``conn`` is added).
+            per_message: a line about one message (a mock rule that matched):
+                left out under ``-q``, like the messages themselves.
         """
         if self.json_out is not None:
             self._emit({**record, "conn": conn_id})
+        elif per_message and not self._frames:
+            return
         else:
             self._line([*self._prefix(conn_id), (terminal_safe(text), "ws.dim")])
         self._flush()
