@@ -352,3 +352,42 @@ def test_nodes_ws_client(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '{"got":["<from node>"],"code":1000,"reason":""}'
+
+
+def test_long_lines_go_in_pieces_and_invalid_utf8_is_replaced(tmp_path: Path) -> None:
+    """A line over --max-message-size goes in pieces (said once in the log); bad UTF-8: U+FFFD."""
+    script = _script(
+        tmp_path,
+        "odd.sh",
+        """\
+        #!/bin/sh
+        printf '0123456789abcdefghijKLMNO\\n'
+        printf 'caf\\351\\n'
+        """,
+    )
+    with served("--exec", script, "--max-message-size", "10") as server, _connect(server.url) as ws:
+        got = [ws.recv(timeout=10) for _ in range(4)]
+        assert got == ["0123456789", "abcdefghij", "KLMNO", "caf\ufffd"]
+        records = server.wait_for(lambda r: any(x.get("event") == "stderr" for x in r))
+        [note] = [x for x in records if x.get("event") == "stderr"]
+        assert note["line"] == "[wstool] a line longer than 10 bytes was sent in pieces"
+
+
+def test_programs_that_outlive_serve_get_sigkill(tmp_path: Path) -> None:
+    """Ctrl-C (SIGTERM to serve): each client gets 1001; a program ignoring SIGTERM is killed."""
+    script = _script(
+        tmp_path, "stubborn.sh", "#!/bin/sh\ntrap '' TERM\necho ready\nexec sleep 60\n"
+    )
+    with served("--exec", script, "--kill-grace", "30") as server:
+        ws = _connect(server.url, close_timeout=1).__enter__()
+        assert ws.recv(timeout=10) == "ready"
+        records = server.wait_for(lambda r: any("started" in x for x in r))
+        [started] = [x for x in records if "started" in x]
+        assert server.stop() == 0
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    deadline = time.monotonic() + 5
+    while _alive(started["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(started["pid"])

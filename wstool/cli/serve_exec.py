@@ -105,7 +105,10 @@ def exec_behaviour(args: argparse.Namespace, reactor: Any, log: Any) -> Any:
 
         # SSL_CLIENT_S_DN: the verified client certificate's subject.
         subject = lambda wire: client_subject(wire.transport)  # noqa: E731
-    return ExecFactory(spec, reactor, ProgramLog(log), subject=subject)
+    factory = ExecFactory(spec, reactor, ProgramLog(log), subject=subject)
+    # Ctrl-C: each connection's Close, then SIGTERM; what outlives serve gets SIGKILL.
+    reactor.addSystemEventTrigger("after", "shutdown", factory.kill_all)
+    return factory
 
 
 class ProgramLog:

@@ -215,6 +215,12 @@ class ExecFactory:
         self.subject = subject
         self.running = 0
         """Programs started and not yet reaped."""
+        self.live: set[ExecBehaviour] = set()
+
+    def kill_all(self) -> None:
+        """SIGKILL every program still running (serve is exiting: no grace is left)."""
+        for behaviour in list(self.live):
+            behaviour.kill()
 
     def __call__(self, upgrade: UpgradeRequest) -> ExecBehaviour:
         limit = self.spec.max_procs
@@ -258,6 +264,7 @@ class ExecBehaviour:
             wire.close(CloseCode.INTERNAL_ERROR, "the program could not be started")
             return
         factory.running += 1
+        factory.live.add(self)
         self.pid = self.process.pid or 0
         factory.observer.program_started(wire.conn_id, self.pid, spec.argv)
         # The client's pace limits the program's output; the program's, the client's input.
@@ -277,9 +284,10 @@ class ExecBehaviour:
             return
         self.process.closeStdin()
         self._signal("TERM")
-        self._kill_timer = self.factory.reactor.callLater(self.factory.spec.kill_grace, self._kill)
+        self._kill_timer = self.factory.reactor.callLater(self.factory.spec.kill_grace, self.kill)
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
+        """SIGKILL the program, and stop waiting for its pipes."""
         self._signal("KILL")
         # A child of the program (a shell script's sleep) may hold the pipes open;
         # ours are closed so that the program counts as ended once it is reaped.
@@ -365,6 +373,7 @@ class ExecBehaviour:
     def ended(self, reason: Failure) -> None:
         """The program exited and its pipes are closed: close the connection after its output."""
         self.factory.running -= 1
+        self.factory.live.discard(self)
         if self._kill_timer is not None and self._kill_timer.active():
             self._kill_timer.cancel()
         if self._err:
