@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,26 @@ def test_programs_that_outlive_serve_get_sigkill(tmp_path: Path) -> None:
     while _alive(started["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(started["pid"])
+
+
+def test_a_program_that_does_not_read_slows_the_client_down() -> None:
+    """While the program's stdin pipe is full, serve stops reading the client: its sends wait."""
+    program = "sh -c 'sleep 2; cat > /dev/null'"
+    with (
+        served("--exec", program, "--no-deflate") as server,
+        _connect(server.url, close_timeout=1) as ws,
+    ):
+        sent = 0
+
+        def send_all() -> None:
+            nonlocal sent
+            for _ in range(300):  # 19 MiB
+                ws.send("x" * 65535)
+                sent += 1
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        time.sleep(1)
+        assert sent < 200, f"{sent} messages went in while the program read nothing"
+        sender.join(20)
+        assert sent == 300  # then the program reads, and everything goes
