@@ -7,10 +7,12 @@ message, so the client must reconnect and send its preamble again.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +29,9 @@ CONNECTION_FAILED = 5
 
 
 @pytest.mark.parametrize("how", ["close", "drop"])
-def test_preamble_sent_again(how: str) -> None:
+def test_preamble_sent_again(how: str, tmp_path: Path) -> None:
     """After a 1001 Close, or TCP cut, the client reconnects and resends --on-connect."""
+    record = tmp_path / "talk.session"
     with echo_server() as server:
 
         def end_the_first(connection: ServerConnection, text: str, visit: Visit) -> bool:
@@ -50,9 +53,13 @@ def test_preamble_sent_again(how: str) -> None:
             "second",
             "--count",
             "4",
+            "--record",
+            str(record),
         )
     assert result.status == 0, result.explain()
     assert [v.messages for v in server.visits] == [['{"op": "sub"}', "second"]] * 2
+    opens = [r for r in map(json.loads, record.read_text().splitlines()) if r["type"] == "open"]
+    assert [r["conn"] for r in opens] == [1, 2]  # the --record file tells them apart
     assert result.stdout == '{"op": "sub"}\nsecond\n' * 2
     assert "reconnecting in" in result.stderr
     assert "wstool connect: reconnected (connection 2)" in result.stderr

@@ -217,18 +217,25 @@ def _opener(
     note: Callable[[str], None],
 ) -> Callable[[], Any]:
     """A function that opens the session: one connection, redirects followed, reconnecting."""
+    import dataclasses
+    import itertools
+
     from wstool.net.client import connect
 
+    numbers = itertools.count(1)
+
     def once() -> Any:
+        # Each connection has its own number (a --record file tells them apart).
+        numbered = dataclasses.replace(options, conn_id=next(numbers))
         if not args.location:
-            return connect(reactor, options, observer)
+            return connect(reactor, numbered, observer)
         from wstool.net.redirects import connect_following
 
         def hop(status: int, source: Any, target: Any) -> None:
             note(f"{status} redirect: {source} -> {target}")
 
         return connect_following(
-            reactor, options, observer, max_redirects=args.max_redirs, on_redirect=hop
+            reactor, numbered, observer, max_redirects=args.max_redirs, on_redirect=hop
         )
 
     if not args.reconnect and not args.on_connect:

@@ -138,6 +138,8 @@ class ClientOptions:
             injected on purpose, see ``Connection.pong_budget``).
         follow_redirects: a redirect (3xx with Location) is refused at once,
             without waiting for its body, to be followed (``-L``).
+        conn_id: the number that names the connection to the observer (each
+            reconnection gets the next, so a --record file tells them apart).
     """
 
     uri: WebSocketURI
@@ -162,6 +164,7 @@ class ClientOptions:
     connect_to: tuple[ConnectTo, ...] = ()
     pong_budget: int | None = None
     follow_redirects: bool = False
+    conn_id: int = 1
 
 
 @dataclass
@@ -483,7 +486,7 @@ class _Handshake(TwistedProtocol):
         closed: Deferred[ConnectionClosed | None] = Deferred()
         wire = WireProtocol(
             conn,
-            conn_id=1,
+            conn_id=options.conn_id,
             peer=str(options.uri),
             observer=self.observer,
             on_message=None,
@@ -498,7 +501,7 @@ class _Handshake(TwistedProtocol):
         rest, self.buffer = self.buffer, b""
         transport: Any = self.transport
         wire.makeConnection(transport)
-        self.observer.opened(1, str(options.uri), self.request, head.raw)
+        self.observer.opened(options.conn_id, str(options.uri), self.request, head.raw)
         result, self.result = self.result, Deferred()
         result.callback(session)
         if rest:
