@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.testing import MemoryReactorClock
 
 from wstool.cli import Environment, ExitStatus, main
@@ -415,3 +418,45 @@ def test_a_program_that_does_not_read_slows_the_client_down() -> None:
         assert sent < 200, f"{sent} messages went in while the program read nothing"
         sender.join(20)
         assert sent == 300  # then the program reads, and everything goes
+
+
+class _Conn:
+    can_send_data = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, bytes]] = []
+
+    def send_message(self, opcode: int, data: bytes) -> None:
+        self.sent.append((opcode, data))
+
+
+class _Wire:
+    conn_id = 1
+
+    def __init__(self) -> None:
+        self.conn = _Conn()
+
+    def flush(self) -> None:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.text(
+            alphabet=st.characters(exclude_characters="\n\r", exclude_categories=("Cs",)),
+            max_size=40,
+        )
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_stdout_cut_anywhere_gives_one_message_per_line(lines: list[str], cuts: list[int]) -> None:
+    """However the pipe splits the program's output, each line is one text message."""
+    behaviour = ExecBehaviour(ExecFactory(ExecSpec(argv=("x",)), None, None), _upgrade())  # type: ignore[arg-type]
+    wire = _Wire()
+    behaviour.wire = wire  # type: ignore[assignment]
+    output = "".join(line + "\n" for line in lines).encode()
+    edges = sorted({0, len(output), *(cut for cut in cuts if cut < len(output))})
+    for start, end in itertools.pairwise(edges):
+        behaviour.stdout(output[start:end])
+    assert wire.conn.sent == [(Opcode.TEXT, line.encode()) for line in lines]

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.web.test.requesthelper import DummyRequest
 
 from wstool.net.static import StaticFiles
@@ -154,3 +156,25 @@ def test_a_missing_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
     done = run_wstool("serve", "--port", "0", "--static", str(tmp_path / "nope"))
     assert done.returncode == 2
     assert done.stderr == f"wstool serve: --static: '{tmp_path / 'nope'}' is not a directory\n"
+
+
+_SEGMENT = st.one_of(
+    st.sampled_from([b"..", b".", b"", b"out", b"outdir", b"docs", b"secret.txt", b"index.html"]),
+    st.binary(max_size=12),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(segments=st.lists(_SEGMENT, min_size=1, max_size=6))
+def test_whatever_the_path_nothing_outside_the_root_is_served(
+    site: Path, segments: list[bytes]
+) -> None:
+    """Any decoded segments resolve to a readable file under DIR's real path, or to nothing."""
+    root = os.path.realpath(site)
+    found = StaticFiles(str(site)).resolve(segments)
+    if found is not None:
+        path, _ = found
+        assert path.startswith(root + os.sep) and os.path.isfile(path)
+        assert os.path.realpath(path) == path
