@@ -530,3 +530,60 @@ def test_header_size_and_payload_length_describe_an_encoded_frame(size: int, mas
     head = header_size(frame)
     assert head is not None and header_size(frame[:1]) is None
     assert payload_length(frame[:head]) == size and head + size == len(frame)
+
+
+class TestSkipPayload:
+    """skip_payload: a frame's header kept, its payload counted, not buffered."""
+
+    @FAST
+    @given(
+        shapes=st.lists(frame_shapes(), min_size=1, max_size=5),
+        data=st.data(),
+    )
+    def test_the_same_frames_without_the_skipped_payloads(
+        self, shapes: list[dict], data: st.DataObject
+    ) -> None:
+        """In any chunking, skipping wherever it applies changes nothing but those payloads."""
+        stream = b"".join(forge_frame(**shape) for shape in shapes)
+        expected = parse_all(stream)
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+        parser = FrameParser()
+        got: list[WireFrame] = []
+        skipped: set[int] = set()
+        for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            got += parser.feed(stream[a:b])
+            cut = parser.incomplete
+            if data.draw(st.booleans()) and parser.skip_payload():
+                assert cut is not None and parser.incomplete == cut  # the same bytes counted
+                assert parser.buffered == cut.have
+                skipped.add(cut.offset)
+        assert parser.buffered == 0 and parser.incomplete is None
+        assert [f.offset for f in got] == [f.offset for f in expected]
+        for frame, want in zip(got, expected, strict=True):
+            if frame.offset in skipped:
+                assert frame == want._replace(payload=b"")
+            else:
+                assert frame == want
+
+    def test_the_header_is_kept_and_the_end_found(self) -> None:
+        wire = forge_frame(opcode=2, payload=bytes(70_000), mask_key=KEY)
+        parser = FrameParser(offset=100)
+        assert list(parser.feed(wire[:5000])) == []
+        assert parser.skip_payload()
+        assert parser.skipped_head == wire[:14]
+        assert parser.partial() is not None and parser.partial()[1] == 5000 - 14
+        assert not parser.skip_payload()  # once is enough
+        assert list(parser.feed(wire[5000:-1])) == []
+        (frame,) = parser.feed(wire[-1:] + HEADER_ONLY)
+        assert (frame.length, frame.payload, frame.offset) == (70_000, b"", 100)
+        assert parser.skipped_head is None
+        assert parser.buffered == len(HEADER_ONLY)
+
+    def test_nothing_to_skip_without_a_whole_header(self) -> None:
+        parser = FrameParser()
+        assert list(parser.feed(b"\x82\x7f\x00")) == []
+        assert not parser.skip_payload()
+        assert parser.buffered == 3
+
+
+HEADER_ONLY = b"\x82\x7e\x01"

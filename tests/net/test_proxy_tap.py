@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.frames import Role, forge_frame
+from wstool.core.held import HeldQueue
 from wstool.core.inspect import FrameReport, SequenceViolation, inspect_stream
 from wstool.core.tap import CloseSeen, InspectionStopped, StreamTap, TapItem
 
@@ -90,3 +91,49 @@ def test_a_frame_over_the_limit_stops_decoding_but_not_counting_bytes() -> None:
     items = tap.feed(forge_frame(opcode=2, payload=bytes(2000)))
     assert len(items) == 1 and isinstance(items[0], InspectionStopped)
     assert tap.feed(forge_frame(opcode=1, payload=b"later")) == []
+
+
+def _big_binary(size: int = 300_000) -> bytes:
+    return forge_frame(opcode=2, payload=bytes(range(256)) * (size // 256), mask_key=b"abcd")
+
+
+def test_a_quiet_tap_counts_a_large_binary_frame_without_keeping_it() -> None:
+    """Without frame records the payload is skipped: the same counts, nothing buffered."""
+    stream = _big_binary() + forge_frame(opcode=1, payload=b"after", mask_key=b"abcd")
+    quiet, recording = StreamTap(Role.CLIENT, record_frames=False), StreamTap(Role.CLIENT)
+    step = 65_536
+    for start in range(0, len(stream), step):
+        quiet.feed(stream[start : start + step])
+        recording.feed(stream[start : start + step])
+        if start + step < len(_big_binary()):
+            assert not quiet.at_boundary(data_frame=False)  # mid-frame: no injection here
+            assert quiet._parser.skipped_head is not None  # 64 KiB in: counted, not kept
+    assert quiet._parser.skipped_head is None
+    assert quiet.stats == recording.stats
+    assert (quiet.stats.messages, quiet.stats.violations) == (2, 0)
+
+
+def test_hold_in_a_skipped_frame_starts_after_it() -> None:
+    """What a hold needs of a frame in progress (its end) is there when its payload is not."""
+    frame = _big_binary()
+    tap = StreamTap(Role.CLIENT, record_frames=False)
+    tap.feed(frame[:70_000])
+    tap.feed(frame[70_000:100_000])
+    cut, in_message = tap.in_progress()
+    assert (len(cut), cut[:14], in_message) == (100_000, frame[:14], False)
+    numbers = iter(range(1, 10))
+    held = HeldQueue(Role.CLIENT, next_number=lambda: next(numbers), sent_prefix=cut)
+    next_message = forge_frame(opcode=1, payload=b"held", mask_key=b"abcd")
+    found = held.feed(frame[100_000:] + next_message)
+    assert [(m.number, m.payload) for m in found] == [(1, b"held")]
+    assert held.release() == frame[100_000:] + next_message
+
+
+def test_text_and_compressed_frames_are_not_skipped() -> None:
+    """Their payloads are read (UTF-8 checked, inflated): a bad byte is still found."""
+    bad_text = forge_frame(opcode=1, payload=b"a" * 100_000 + b"\xff", mask_key=b"abcd")
+    tap = StreamTap(Role.CLIENT, record_frames=False)
+    for start in range(0, len(bad_text), 65_536):
+        tap.feed(bad_text[start : start + 65_536])
+    assert tap._parser.skipped_head is None
+    assert tap.stats.violations == 1

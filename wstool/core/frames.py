@@ -13,6 +13,7 @@ bits exactly as asked.
 from __future__ import annotations
 
 import enum
+import itertools
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -216,7 +217,17 @@ class FrameParser:
         offset: the stream offset of the first byte fed, for reports.
     """
 
-    __slots__ = ("_chunks", "_have", "_need", "_offset", "max_frame_size")
+    __slots__ = (
+        "_chunks",
+        "_have",
+        "_need",
+        "_offset",
+        "_skip_frame",
+        "_skip_have",
+        "_skip_head",
+        "_skip_left",
+        "max_frame_size",
+    )
 
     def __init__(self, *, max_frame_size: int | None = None, offset: int = 0) -> None:
         self.max_frame_size = max_frame_size
@@ -227,11 +238,22 @@ class FrameParser:
         # frame dribbled in small reads costs one join, not a quadratic copy.
         self._need = 2
         self._offset = offset
+        # A frame whose payload is counted, not kept (skip_payload): the
+        # frame, its header's bytes, the bytes of it seen and still to come.
+        self._skip_frame: WireFrame | None = None
+        self._skip_head = b""
+        self._skip_have = 0
+        self._skip_left = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return self._have
+        return self._have + self._skip_have
+
+    @property
+    def skipped_head(self) -> bytes | None:
+        """The header of the frame whose payload is being skipped, if one is."""
+        return self._skip_head if self._skip_frame is not None else None
 
     @property
     def incomplete(self) -> _Incomplete | None:
@@ -240,6 +262,9 @@ class FrameParser:
         ``need`` is the frame's total size when its header is complete, else
         ``None`` (the header itself is cut short).
         """
+        if self._skip_frame is not None:
+            have = self._skip_have
+            return _Incomplete(self._offset, have, have + self._skip_left)
         if not self._have:
             return None
         buf = b"".join(self._chunks)
@@ -257,6 +282,8 @@ class FrameParser:
             declared ``length`` too) and how many payload bytes are buffered;
             None when no frame is cut short or its header is.
         """
+        if self._skip_frame is not None:
+            return self._skip_frame, self._skip_have - len(self._skip_head)
         have = self._have
         if have < 2:
             return None
@@ -292,8 +319,61 @@ class FrameParser:
         frame = WireFrame(fin, rsv1, rsv2, rsv3, b0 & 0x0F, key, length, bits, b"", self._offset)
         return frame, have - start
 
+    def skip_payload(self) -> bool:
+        """Count the payload of the frame being received instead of keeping it.
+
+        For a reader that needs a large frame's header but not its bytes (a
+        quiet relay's tap): the payload bytes buffered so far and those still
+        to come are dropped as they arrive, and the frame is yielded with an
+        empty ``payload`` (``length`` as declared) once its last byte is in.
+        Meanwhile :attr:`buffered`, :attr:`incomplete` and :meth:`partial`
+        count the dropped bytes; :attr:`skipped_head` has the header's bytes.
+
+        Returns:
+            Whether it applies: only while a frame's header is complete and
+            its end has not arrived (as for :meth:`partial`).
+        """
+        found = self.partial() if self._skip_frame is None else None
+        if found is None:
+            return False
+        frame, payload_have = found
+        head_size = self._have - payload_have
+        self._skip_head = self._head_bytes(head_size)
+        self._skip_frame = frame
+        self._skip_have = self._have
+        self._skip_left = frame.length - payload_have
+        self._chunks.clear()
+        self._have = 0
+        return True
+
+    def _head_bytes(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        for chunk in self._chunks:
+            parts.append(chunk[:size])
+            size -= len(parts[-1])
+            if not size:
+                break
+        return b"".join(parts)
+
+    def _skip(self, data: bytes) -> Iterator[WireFrame]:
+        left = self._skip_left
+        if len(data) < left:
+            self._skip_left = left - len(data)
+            self._skip_have += len(data)
+            return iter(())
+        frame = self._skip_frame
+        assert frame is not None
+        self._offset += self._skip_have + left
+        self._skip_frame, self._skip_head, self._skip_have, self._skip_left = None, b"", 0, 0
+        self._need = 2
+        return itertools.chain((frame,), self.feed(data[left:]))
+
     def tail(self, size: int) -> bytes:
-        """The last ``size`` bytes buffered (at most :attr:`buffered`), joined."""
+        """The last ``size`` bytes buffered (at most :attr:`buffered`), joined.
+
+        While a payload is skipped (:meth:`skip_payload`) its bytes are not
+        here: see :attr:`skipped_head`.
+        """
         chunks = self._chunks
         parts: list[bytes] = []
         index = len(chunks)
@@ -314,6 +394,8 @@ class FrameParser:
             PayloadTooBig: when a header declares more than ``max_frame_size``;
                 the frames before it have been yielded already.
         """
+        if self._skip_left:
+            return self._skip(data)
         if data:
             self._chunks.append(bytes(data))
             self._have += len(data)

@@ -48,6 +48,10 @@ __all__ = [
 DEFAULT_INSPECT_LIMIT = 64 * 2**20
 """Frames and inflated messages larger than this are relayed but not decoded."""
 
+SKIP_PAYLOADS_FROM = 64 * 2**10
+"""Without frame records, a binary frame still arriving once this much of it is
+buffered is counted as it passes, not kept (nothing in it would be read)."""
+
 _ORDER_RULES = frozenset({"continuation-unexpected", "fragment-interleaved"})
 _CLOSE = Opcode.CLOSE
 _CONTINUATION = Opcode.CONTINUATION
@@ -204,6 +208,14 @@ class StreamTap:
                     continue
                 self._frame(frame, items)
                 quick = self._closed_at is None and not self._skipping
+            parser = self._parser
+            if (
+                not record
+                and quick
+                and parser.buffered >= SKIP_PAYLOADS_FROM
+                and parser.skipped_head is None
+            ):
+                self._skip_binary_payload()
         except PayloadTooBig as exc:
             self._stop(items, f"{exc.reason}: not decoded any further", exc.offset or 0)
         finally:
@@ -212,6 +224,29 @@ class StreamTap:
             stats.messages += messages
             stats.message_bytes += message_bytes
         return items
+
+    def _skip_binary_payload(self) -> None:
+        """Drop the payload of the large frame arriving if nothing would read it.
+
+        That is a frame that will take the common path of :meth:`feed`: a
+        whole BINARY message with a valid header (its checks need only the
+        header), no fragmented message around it; not text (its UTF-8 is
+        checked) nor a compressed or control frame.
+        """
+        parser = self._parser
+        found = parser.partial()
+        if found is None:
+            return
+        frame = found[0]
+        if (
+            frame.opcode == 2
+            and frame.fin
+            and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
+            and (frame.mask_key is not None) is (self.sender is Role.CLIENT)
+            and frame.length_bits == _minimal_bits(frame.length)
+            and not self._assembler.in_progress
+        ):
+            parser.skip_payload()
 
     def at_boundary(self, *, data_frame: bool) -> bool:
         """Whether a frame may be inserted into the stream here.
@@ -231,6 +266,11 @@ class StreamTap:
         frame starts, and whether the next data frames continue a message.
         """
         parser = self._parser
+        head = parser.skipped_head
+        if head is not None:
+            # A binary frame whose payload was counted, not kept: what is
+            # needed of it is where it ends; the bytes that went read as zeros.
+            return head + bytes(parser.buffered - len(head)), self._assembler.in_progress
         return parser.tail(parser.buffered), self._assembler.in_progress
 
     def finish(self) -> list[TapItem]:
