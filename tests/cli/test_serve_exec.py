@@ -460,3 +460,15 @@ def test_stdout_cut_anywhere_gives_one_message_per_line(lines: list[str], cuts: 
     for start, end in itertools.pairwise(edges):
         behaviour.stdout(output[start:end])
     assert wire.conn.sent == [(Opcode.TEXT, line.encode()) for line in lines]
+
+
+def test_only_the_variables_passed_reach_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's environment stays its own, as with websocketd, unless --passenv names a variable."""
+    monkeypatch.setenv("WSTOOL_SECRET", "s3")
+    monkeypatch.setenv("WSTOOL_SHARED", "ok")
+    program = "sh -c 'echo \"[$WSTOOL_SECRET] [$WSTOOL_SHARED] ${PATH:+path}\"'"
+    with served("--exec", program) as server, _connect(server.url) as ws:
+        assert ws.recv(timeout=10) == "[] [] path"
+    passing = ("--exec", program, "--passenv", "WSTOOL_SHARED,OTHER")
+    with served(*passing) as server, _connect(server.url) as ws:
+        assert ws.recv(timeout=10) == "[] [ok] path"

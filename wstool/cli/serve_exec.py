@@ -51,6 +51,14 @@ def add_exec_options(parser: argparse.ArgumentParser) -> None:
         help="with --exec: at most N programs at once; further upgrades get 503",
     )
     group.add_argument(
+        "--passenv",
+        action="append",
+        default=[],
+        metavar="VAR[,VAR...]",
+        help="with --exec: pass these environment variables on to the program (repeatable); "
+        "it gets only PATH, LD_LIBRARY_PATH, TZ, LANG and LC_* otherwise, as with websocketd",
+    )
+    group.add_argument(
         "--kill-grace",
         type=seconds,
         default=2.0,
@@ -75,6 +83,7 @@ def exec_behaviour(args: argparse.Namespace, reactor: Any, log: Any) -> Any:
         for flag, given in (
             ("--binary", args.binary),
             ("--max-procs", args.max_procs is not None),
+            ("--passenv", bool(args.passenv)),
         ):
             if given:
                 raise CommandError(f"{flag} goes with --exec", ExitStatus.USAGE)
@@ -96,7 +105,7 @@ def exec_behaviour(args: argparse.Namespace, reactor: Any, log: Any) -> Any:
         max_line=args.max_message_size,
         kill_grace=args.kill_grace,
         tls=bool(args.tls_cert),
-        environ=dict(os.environ),
+        environ=_passed_environment(args.passenv),
         software=f"wstool/{__version__}",
     )
     subject = None
@@ -109,6 +118,21 @@ def exec_behaviour(args: argparse.Namespace, reactor: Any, log: Any) -> Any:
     # Ctrl-C: each connection's Close, then SIGTERM; what outlives serve gets SIGKILL.
     reactor.addSystemEventTrigger("after", "shutdown", factory.kill_all)
     return factory
+
+
+_PASSED = ("PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "SYSTEMROOT", "TZ", "LANG")
+"""What every program gets from serve's environment (websocketd passes PATH and the library
+paths; the locale and time zone are added so programs print text as the user would)."""
+
+
+def _passed_environment(passenv: list[str]) -> dict[str, str]:
+    """serve's environment, as far as a program behind it gets to see it."""
+    names = set(_PASSED)
+    for text in passenv:
+        names.update(name.strip() for name in text.split(",") if name.strip())
+    return {
+        name: value for name, value in os.environ.items() if name in names or name.startswith("LC_")
+    }
 
 
 class ProgramLog:
