@@ -145,3 +145,12 @@ def test_options_that_do_not_go_together() -> None:
             assert served.finished() == 2
             errors = served.err_lines()
             assert len(errors) == 1 and text in errors[0], served.output()
+
+
+def test_a_problem_every_worker_finds_is_said_once_with_its_status() -> None:
+    """A program --exec cannot find: the workers' one line, once, and their exit status 2."""
+    with serve("--workers", "2", "--exec", "/nonexistent/program", wait=False) as served:
+        assert served.finished() == 2
+    errors = served.err_lines()
+    assert errors == ["wstool serve: --exec: program '/nonexistent/program' not found\n"]
+    assert served.lines() == []

@@ -174,8 +174,13 @@ class ScaleRun:
             line = listening_line(SimpleNamespace(port=port))
             output.listening(line, to_stderr=args.json, color=args.color)
 
-        def lost(line: str) -> None:
-            outcome.error = f"{line}; the other workers were stopped"
+        could_not_start: list[int] = []
+
+        def lost(line: str | None, status: int) -> None:
+            if line is None:  # the worker said why; serve ends as it would have
+                could_not_start.append(status)
+            else:
+                outcome.error = f"{line}; the other workers were stopped"
             outcome.stop()
 
         supervisor = Supervisor(
@@ -187,6 +192,9 @@ class ScaleRun:
         reactor.run()
         for sock in sockets:
             sock.close()
+        if could_not_start:
+            output.flush()
+            return could_not_start[0]
         if outcome.error is None and not supervisor.exit_ok():
             outcome.error = "a worker did not end cleanly"
         return int(outcome.finish(output, None))

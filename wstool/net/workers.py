@@ -205,6 +205,8 @@ class _Worker(ProcessProtocol):
         self.ready = False
         self.ended: str | None = None
         self.status: int | None = None
+        self.said_why = False
+        """It wrote on stderr before it was ready (why it could not start, say)."""
         self._lines = {1: LineSplitter(), 2: LineSplitter()}
 
     def connectionMade(self) -> None:
@@ -218,11 +220,12 @@ class _Worker(ProcessProtocol):
             return
         lines = self._lines.get(childFD)
         if lines is not None:
-            self.supervisor.write(childFD, lines.feed(data))
+            self.said_why = self.said_why or (childFD == 2 and not self.ready)
+            self.supervisor.write_lines(childFD, lines.feed(data))
 
     def processEnded(self, reason: Any) -> None:
         for fd, lines in self._lines.items():
-            self.supervisor.write(fd, lines.finish())
+            self.supervisor.write_lines(fd, lines.finish())
         value = reason.value
         self.status = getattr(value, "exitCode", None)
         self.ended = describe_exit(self.status, getattr(value, "signal", None))
@@ -243,7 +246,8 @@ class Supervisor:
         sockets: one listening socket per worker (:func:`listening_sockets`).
         write: ``write(fd, data)``: whole lines of a worker's stdout (1) or stderr (2).
         on_ready: called once every worker accepts connections.
-        on_lost: called with one line when a worker ends before :meth:`stop`.
+        on_lost: called when a worker ends before :meth:`stop`: ``on_lost(line, status)``,
+            the line None when the worker said why on stderr before it was ready.
         environ: the workers' environment, less :data:`WORKER_ENV`.
     """
 
@@ -254,7 +258,7 @@ class Supervisor:
         sockets: Sequence[socket.socket],
         write: Callable[[int, bytes], None],
         on_ready: Callable[[], None],
-        on_lost: Callable[[str], None],
+        on_lost: Callable[[str | None, int], None],
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.reactor = reactor
@@ -266,7 +270,9 @@ class Supervisor:
         self.environ = dict(os.environ if environ is None else environ)
         self.workers: list[_Worker] = []
         self.stopping = False
+        self.all_ready = False
         self._all_ended: list[Deferred[None]] = []
+        self._said: set[bytes] = set()
 
     def start(self) -> None:
         """Start one worker per socket, then close the supervisor's copies of the sockets
@@ -286,14 +292,28 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
 
+    def write_lines(self, fd: int, data: bytes) -> None:
+        """A worker's whole lines; on stderr before every worker is ready, each line once
+        (every worker finds the same problem with the same options)."""
+        if fd == 2 and not self.all_ready and data:
+            fresh = [line for line in data.splitlines(keepends=True) if line not in self._said]
+            self._said.update(fresh)
+            data = b"".join(fresh)
+        self.write(fd, data)
+
     def worker_ready(self) -> None:
         if not self.stopping and all(worker.ready for worker in self.workers):
+            self.all_ready = True
             self.on_ready()
 
     def worker_ended(self, worker: _Worker) -> None:
         if not self.stopping:
-            how = "before it was ready" if not worker.ready else "while serving"
-            self.on_lost(f"worker {worker.slot.index} {worker.ended} {how}")
+            status = worker.status or 1
+            if not worker.ready and worker.said_why:
+                self.on_lost(None, status)
+            else:
+                how = "before it was ready" if not worker.ready else "while serving"
+                self.on_lost(f"worker {worker.slot.index} {worker.ended} {how}", status)
         if all(w.ended is not None for w in self.workers):
             waiting, self._all_ended = self._all_ended, []
             for d in waiting:
