@@ -34,6 +34,8 @@ from wstool.cli.errors import CommandError, ExitStatus
 __all__ = ["ScaleRun", "add_scale_options", "raise_fd_limit"]
 
 MAX_WORKERS = 256
+READY_TIMEOUT = 15.0
+"""Seconds Redis has to answer and take the subscription before serve gives up."""
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
@@ -130,10 +132,16 @@ class ScaleRun:
             listen()
 
         def failed(failure: Any) -> None:
-            outcome.error = f"cannot reach Redis at {address}: {failure.getErrorMessage()}"
+            from twisted.internet.defer import TimeoutError
+
+            why = failure.getErrorMessage()
+            if failure.check(TimeoutError):
+                why = f"no answer in {READY_TIMEOUT:g} s"
+            outcome.error = f"cannot reach Redis at {address}: {why}"
             outcome.stop()
 
-        probe(address).addCallback(lambda _: bridge.start(reactor)).addCallbacks(connected, failed)
+        started = probe(address).addCallback(lambda _: bridge.start(reactor))
+        started.addTimeout(READY_TIMEOUT, reactor).addCallbacks(connected, failed)
         reactor.addSystemEventTrigger("before", "shutdown", bridge.stop)
 
     def ready(self) -> bool:
