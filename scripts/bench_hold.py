@@ -265,7 +265,7 @@ def measure(args: argparse.Namespace, serve: subprocess.Popen[str]) -> int:
     if not log.listening.wait(30):
         print("serve did not listen", file=sys.stderr)
         return 1
-    workers = children_of(serve.pid)
+    workers = children_of(serve.pid) or [serve.pid]  # --workers 1: serve itself
     time.sleep(0.5)
     before = sum(rss_kib(pid) for pid in workers)
     parts = [args.connections // args.clients] * args.clients
