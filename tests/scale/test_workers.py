@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
+from pathlib import Path
 
 import pytest
 
-from .support import children_of, serve
+from .support import children_of, self_signed, serve
 
 websockets = pytest.importorskip("websockets")
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
@@ -154,3 +156,24 @@ def test_a_problem_every_worker_finds_is_said_once_with_its_status() -> None:
     errors = served.err_lines()
     assert errors == ["wstool serve: --exec: program '/nonexistent/program' not found\n"]
     assert served.lines() == []
+
+
+def test_workers_speak_tls(tmp_path: Path) -> None:
+    """wss:// across workers: each worker starts TLS on the connections it accepts."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))
+    with serve("--workers", "2", "-q", "--tls-cert", str(cert), "--tls-key", str(key)) as served:
+        url = served.url("/tls").replace("ws://", "wss://")
+
+        async def run() -> None:
+            for n in range(10):
+                async with connect(url, ssl=context, ping_interval=None) as client:
+                    await client.send(f"secret {n}")
+                    assert await client.recv() == f"secret {n}"
+
+        asyncio.run(run())
+        served.wait_for(lambda: sum(" disconnected: " in line for line in served.lines()) == 10)
+        assert served.stop() == 0
+    assert served.lines()[0].startswith("wstool serve: listening on wss://127.0.0.1:")
+    ids = {int(line.split()[0][1:]) for line in served.lines() if " connected: " in line}
+    assert len(ids) == 10
