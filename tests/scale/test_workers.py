@@ -177,3 +177,15 @@ def test_workers_speak_tls(tmp_path: Path) -> None:
     assert served.lines()[0].startswith("wstool serve: listening on wss://127.0.0.1:")
     ids = {int(line.split()[0][1:]) for line in served.lines() if " connected: " in line}
     assert len(ids) == 10
+
+
+def test_a_port_held_by_other_workers_is_in_use() -> None:
+    """A second serve --workers on the port of a first one is refused (SO_REUSEPORT would
+    have let it share the first one's connections)."""
+    with serve("--workers", "2", "-q") as first:
+        with serve("--workers", "2", "--port", str(first.port), wait=False) as second:
+            assert second.finished() == 1
+        assert second.err_lines() == [
+            f"wstool serve: cannot listen on 127.0.0.1:{first.port}: Address already in use\n"
+        ]
+        assert first.stop() == 0

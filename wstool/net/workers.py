@@ -100,6 +100,13 @@ def listening_sockets(
     """
     interface = host.strip("[]")
     family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    if port:
+        # SO_REUSEPORT would let these sockets join another serve --workers already on
+        # the port (same user) and share its connections without a word: a plain bind
+        # fails on any listening socket there, as a single serve's would.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((interface, port))
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
