@@ -219,3 +219,14 @@ def test_a_program_behind_mtls_sees_the_subject(pki: dict[str, tuple[str, str]])
         ) as ws,
     ):
         assert ws.recv(timeout=10) == "on O=wstool tests,CN=alice"
+
+
+def test_wstool_connect_without_a_certificate_is_told_to_give_one(
+    pki: dict[str, tuple[str, str]],
+) -> None:
+    """wstool connect to an mTLS server without --cert: one line saying what is missing."""
+    with _serve_mtls(pki) as server:
+        done = run_wstool("connect", server.url, "--ca", pki["ca"][0], "-x", "hi")
+    assert done.returncode == 5, done.stderr
+    assert "requires a client certificate (--cert FILE --key FILE)" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -39,6 +39,18 @@ def not_tls(reason: Failure) -> str | None:
     return None
 
 
+# OpenSSL's names for the alerts a server sends about the client's certificate.
+_TLS_ALERTS = (
+    (
+        "alert certificate required",
+        "the server requires a client certificate (--cert FILE --key FILE)",
+    ),
+    ("alert unknown ca", "the server does not trust the client certificate's CA"),
+    ("alert bad certificate", "the server refused the client certificate"),
+    ("alert certificate expired", "the server says the client certificate has expired"),
+)
+
+
 def describe(reason: Failure, uri: WebSocketURI, detail: str | None = None) -> str:
     """One line for why a connection or TLS failed; ``detail`` is OpenSSL's verify error."""
     value = reason.value
@@ -69,6 +81,9 @@ def describe(reason: Failure, uri: WebSocketURI, detail: str | None = None) -> s
             return f"TLS: the server's certificate is not valid for {uri.host}"
         return f"TLS: the server's certificate could not be verified ({text})"
     if name == "Error" and "SSL" in type(value).__module__.upper():
+        for needle, why in _TLS_ALERTS:
+            if needle in text:
+                return f"TLS handshake failed: {why}"
         return f"TLS handshake failed: {text}"
     if "ConnectionRefused" in name:
         return f"connection refused by {uri.host_header}"
