@@ -87,12 +87,17 @@ class Recorder:
         self.events_seen: list[tuple[int, Event]] = []
         self.closed_calls: list[tuple[int, str, str]] = []
         self.rejected_calls: list[tuple[str, bytes, int, str]] = []
+        self.timeline: list[str] = []
 
     def opened(self, conn_id: int, peer: str, request: bytes, response: bytes) -> None:
         self.opened_ids.append(conn_id)
 
     def events(self, conn_id: int, events: Sequence[Event]) -> None:
         self.events_seen.extend((conn_id, e) for e in events)
+        self.timeline += [type(e).__name__ for e in events]
+
+    def note(self, conn_id: int, text: str, record: dict, *, per_message: bool = False) -> None:
+        self.timeline.append(f"note: {text}")
 
     def closed(self, conn_id: int, peer: str, cause: str) -> None:
         self.closed_calls.append((conn_id, peer, cause))
@@ -445,6 +450,7 @@ class _Upper:
         wire.flush()
 
     def message(self, wire: Any, message: MessageReceived) -> None:
+        wire.observer.note(wire.conn_id, "shouting back", {})
         wire.conn.send_message(message.opcode, message.data.upper())
         wire.flush()
 
@@ -480,6 +486,10 @@ class BehaviourHookTests(SiteFixture):
             if isinstance(event, (FrameReceived, FrameSent))
         ]
         self.assertEqual(kinds, [("FrameReceived", b"shout"), ("FrameSent", b"SHOUT")])
+        self.assertEqual(
+            self.observer.timeline[-5:],
+            ["FrameReceived", "MessageReceived", "note: shouting back", "FrameSent", "MessageSent"],
+        )
 
     def test_a_factory_may_refuse_before_the_101(self) -> None:
         def full(upgrade: UpgradeRequest) -> Any:

@@ -253,7 +253,15 @@ class WireProtocol(TwistedProtocol):
         conn = self.conn
         events = conn.events()
         on_message = self.on_message
-        for event in events:
+        received: list[Any] = []
+        if on_message is not None and events:
+            # What came in is reported before a handler answers it, so that
+            # the handler's own lines (a mock rule, a fault) and its answer
+            # follow the message in the log.
+            self._remember_close(events)
+            self.observer.events(self.conn_id, events)
+            received, events = events, []
+        for event in received or events:
             kind = type(event)
             if kind is MessageReceived:
                 # Messages that came before a Close in the same read are still
@@ -265,9 +273,7 @@ class WireProtocol(TwistedProtocol):
                 self._pong(event.data)  # type: ignore[union-attr]
         out = conn.chunks_to_send()
         events += conn.events()  # what was sent, and a close now complete
-        for event in events:
-            if type(event) is ConnectionClosed:
-                self.close_event = event
+        self._remember_close(events)
         transport: Any = self.transport
         if out and transport is not None:
             if self._tap is not None:
@@ -283,6 +289,11 @@ class WireProtocol(TwistedProtocol):
         if events:
             self.observer.events(self.conn_id, events)
         self._after_state_change()
+
+    def _remember_close(self, events: list[Any]) -> None:
+        for event in events:
+            if type(event) is ConnectionClosed:
+                self.close_event = event
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (ignored if it has started already)."""
