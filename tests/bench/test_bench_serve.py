@@ -1,0 +1,225 @@
+"""wstool bench against ``wstool serve`` as a user runs both: modes, workers, Ctrl-C, failures."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_closed_loop_table(wstool_server: Any, run_bench: Any) -> None:
+    """Without --json: one table with msgs/s, MB/s, the percentiles and OK; exit 0."""
+    server = wstool_server()
+    result = run_bench(server.url, "-c", "5", "--inflight", "4", "--duration", "1")
+    assert result.status == 0, result.stderr
+    for word in ("msgs/s", "MB/s", "p50", "p99.9", "max", "tcp (handshake)", "OK"):
+        assert word in result.stdout
+    assert result.stderr == ""  # no live progress off a terminal
+
+
+def test_open_loop_rate_is_kept(wstool_server: Any, run_bench: Any) -> None:
+    """--rate 500 for 1 s sends about 500 messages, each echoed."""
+    server = wstool_server()
+    result = run_bench(server.url, "-c", "5", "--rate", "500", "--duration", "1", "--json")
+    report = result.report
+    assert result.status == 0, result.stderr
+    assert report["loop"] == "open" and 450 <= report["sent"] <= 520
+    assert report["received"] == report["sent"]
+
+
+def test_workers_merge(wstool_server: Any, run_bench: Any) -> None:
+    """--workers 2: both processes' counts and histograms in one result."""
+    server = wstool_server()
+    result = run_bench(
+        server.url, "-c", "6", "--inflight", "2", "--workers", "2", "--messages", "2000", "--json"
+    )
+    report = result.report
+    assert result.status == 0, result.stderr
+    assert report["workers"] == 2 and report["connections_opened"] == 6
+    assert report["sent"] == report["received"] == 2000
+    assert report["latency_us"]["count"] >= 1900
+
+
+def test_two_thousand_connections(wstool_server: Any, run_bench: Any) -> None:
+    """2,000 connections over 2 workers, opened over a ramp-up, all verified."""
+    server = wstool_server()
+    result = run_bench(
+        server.url,
+        "-c",
+        "2000",
+        "--workers",
+        "2",
+        "--ramp-up",
+        "1",
+        "--rate",
+        "2000",
+        "--duration",
+        "1",
+        "--json",
+        timeout=120,
+    )
+    report = result.report
+    assert result.status == 0, result.stderr
+    assert report["connections_opened"] == 2000 and report["connections_failed"] == 0
+    assert report["received"] == report["sent"] > 1000
+
+
+def test_handshakes(wstool_server: Any, run_bench: Any) -> None:
+    """--mode handshakes: cycles per second, TCP and upgrade times apart, no TLS row."""
+    server = wstool_server()
+    result = run_bench(server.url, "--mode", "handshakes", "-c", "4", "--duration", "1", "--json")
+    report = result.report
+    assert result.status == 0, result.stderr
+    assert report["handshakes"] > 20 and report["handshakes_per_s"] > 0
+    steps = report["handshake_us"]
+    assert steps["tcp"]["count"] >= report["handshakes"] and steps["tls"] is None
+    assert steps["upgrade"]["p50"] > 0
+
+
+def test_subscribe_reads_the_publishers_timestamps(wstool_server: Any, run_bench: Any) -> None:
+    """A broadcast server: 3 listeners get a publisher's messages; latency from their header."""
+    server = wstool_server("--mode", "broadcast")
+    listeners = subprocess.Popen(
+        [sys.executable, "-m", "wstool", "bench", server.url, "--mode", "subscribe", "-c", "3",
+         "--messages", "300", "--timeout", "20", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)  # the listeners connect first
+        publisher = run_bench(
+            server.url, "--mode", "send", "-c", "1", "--rate", "200", "--duration", "1", "--json"
+        )
+        out, err = listeners.communicate(timeout=30)
+    finally:
+        listeners.kill()
+    assert publisher.status == 0, publisher.stderr
+    assert publisher.report["sent"] >= 150
+    report = json.loads(out)
+    assert listeners.returncode == 0, err
+    assert report["received"] == 300 and report["untimed"] == 0
+    assert 0 < report["latency_us"]["p50"] < 1_000_000
+
+
+def test_ctrl_c_prints_what_was_measured(wstool_server: Any) -> None:
+    """SIGINT in the middle: the run stops, the figures so far are printed, exit 130."""
+    server = wstool_server()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wstool", "bench", server.url, "-c", "4", "--duration", "60",
+         "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    try:
+        time.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["received"] > 0
+    assert report["latency_us"]["count"] > 0 and 0 < report["seconds"] < 30
+
+
+def test_refused(run_bench: Any) -> None:
+    """Nothing listens: refusals counted, exit 5 (no connection opened)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_bench(f"ws://127.0.0.1:{port}/", "-c", "3", "--duration", "1", "--json")
+    assert result.status == 5
+    assert result.report["errors"] == {"refused": 3}
+
+
+def test_refused_table(run_bench: Any) -> None:
+    """The table says FAILED and names the kind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_bench(f"ws://127.0.0.1:{port}/", "-c", "2", "--duration", "1")
+    assert result.status == 5
+    assert "refused" in result.stdout and "FAILED" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["http//nowhere"], "not a ws:// or wss:// URI"),
+        (["ws://127.0.0.1:1/", "--size", "8"], "smaller than the 16-byte timestamp header"),
+        (["ws://127.0.0.1:1/", "--size", "20", "--text"], "32-byte"),
+        (["ws://127.0.0.1:1/", "--size", "32:0"], "weight"),
+        (["ws://127.0.0.1:1/", "-c", "0"], "not a whole number"),
+        (["ws://127.0.0.1:1/", "--rate", "-3"], "not a rate"),
+        (["ws://127.0.0.1:1/", "--duration", "1", "--messages", "5"], "not allowed with"),
+    ],
+)
+def test_usage_errors(run_bench: Any, args: list[str], says: str) -> None:
+    """Bad usage: one line on stderr, exit 2, no traceback."""
+    result = run_bench(*args)
+    assert result.status == 2
+    assert says in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_unknown_host(run_bench: Any) -> None:
+    """A host that does not resolve: one line, exit 5."""
+    result = run_bench("ws://no-such-host.invalid/", "--duration", "1")
+    assert result.status == 5
+    assert "cannot resolve" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_handshakes_and_echo(wstool_server: Any, run_bench: Any, tmp_path: Path) -> None:
+    """wss://: TLS time shown apart; an unverified certificate fails unless -k."""
+    cert, key = _self_signed(tmp_path)
+    server = wstool_server("--tls-cert", str(cert), "--tls-key", str(key))
+    url = f"wss://localhost:{server.port}/"
+    strict = run_bench(url, "-c", "1", "--duration", "1", "--json")
+    assert strict.status == 5 and list(strict.report["errors"]) == ["tls"]
+    hands = run_bench(url, "-k", "--mode", "handshakes", "-c", "2", "--duration", "1", "--json")
+    assert hands.status == 0, hands.stderr
+    assert hands.report["handshake_us"]["tls"]["count"] >= hands.report["handshakes"] > 0
+    echo = run_bench(url, "-k", "-c", "2", "--inflight", "4", "--messages", "500", "--json")
+    assert echo.status == 0, echo.stderr
+    assert echo.report["received"] == 500

@@ -1,0 +1,129 @@
+"""wstool.bench.stats and report: HDR histograms, merging across processes, the verdict."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from wstool.bench.driver import build_cycle
+from wstool.bench.plan import BenchPlan, SizeMix, filler
+from wstool.bench.report import summarize
+from wstool.bench.stats import Latencies, Stats
+from wstool.core.frames import FrameParser
+from wstool.core.masking import apply_mask
+from wstool.ui.benchview import format_latency, render_report
+
+PLAN = BenchPlan(url="ws://h:1/", host="h", port=1, resource="/", host_header="h:1")
+
+
+class TestLatencies:
+    """Nanoseconds in, microsecond percentiles out, through a buffer."""
+
+    def test_percentiles(self) -> None:
+        """1..1000 µs: p50 about 500, p99.9 about 999, max 1000 (3 significant digits)."""
+        latencies = Latencies()
+        latencies.pending.extend(us * 1000 for us in range(1, 1001))
+        summary = latencies.summary()
+        assert summary is not None
+        assert summary["count"] == 1000
+        assert summary["p50"] == 500 and summary["p99.9"] == 999 and summary["max"] == 1000
+
+    def test_empty(self) -> None:
+        """No samples: no summary and no encoding."""
+        assert Latencies().summary() is None and Latencies().encode() is None
+
+    def test_clamped(self) -> None:
+        """A negative (clock step) or absurd sample is clamped, never an error."""
+        latencies = Latencies()
+        latencies.pending.extend([-5, 10**20])
+        summary = latencies.summary()
+        assert summary is not None and summary["count"] == 2
+
+
+class TestMerge:
+    """Workers send counters and encoded histograms; the parent adds them up."""
+
+    def test_two_workers(self) -> None:
+        """Counters add, errors add by kind, histograms merge, the window is the longest."""
+        parts = []
+        for worker in range(2):
+            stats = Stats()
+            stats.sent = stats.received = 100
+            stats.window = 1.0 + worker
+            stats.error("refused")
+            stats.latency.pending.extend([(worker + 1) * 1_000_000] * 100)
+            parts.append(stats.to_wire())
+        merged = Stats()
+        for part in parts:
+            merged.merge_wire(part)
+        assert merged.sent == 200 and merged.errors == {"refused": 2}
+        assert merged.window == 2.0
+        summary = merged.latency.summary()
+        assert summary is not None
+        assert summary["count"] == 200 and summary["p50"] == 1000 and summary["max"] == 2000
+
+
+class TestReport:
+    """The result's figures and verdict."""
+
+    def test_rates_and_ok(self) -> None:
+        """msgs/s and MB/s come from the measured window; no failure means ok."""
+        stats = Stats()
+        stats.opened = 2
+        stats.measured, stats.measured_bytes, stats.window = 1000, 32000, 2.0
+        report = summarize(PLAN, stats)
+        assert report["msgs_per_s"] == 500.0 and report["mb_per_s"] == 0.016
+        assert report["ok"] is True
+
+    def test_failures(self) -> None:
+        """A wrong echo or a failed connection is not ok; nothing opened is not ok either."""
+        stats = Stats()
+        stats.opened = 1
+        stats.error("verification")
+        assert summarize(PLAN, stats)["ok"] is False
+        assert summarize(PLAN, Stats())["ok"] is False
+
+    def test_table(self) -> None:
+        """The table names the run, the rate and the error kinds, with peer text made safe."""
+        stats = Stats()
+        stats.opened, stats.failed = 3, 1
+        stats.measured, stats.window = 300, 1.0
+        stats.latency.pending.extend([250_000] * 10)
+        stats.error("close 1011")
+        report = summarize(PLAN, stats)
+        out = io.StringIO()
+        Console(file=out, width=120, color_system=None).print(
+            render_report(report, {"close 1011": "bad\x1b[2Jthing"})
+        )
+        text = out.getvalue()
+        assert "300" in text and "250 µs" in text and "close 1011" in text
+        assert "\x1b" not in text and "FAILED" in text
+
+    def test_latency_units(self) -> None:
+        """µs, ms and s as the value grows."""
+        assert [format_latency(v) for v in (83, 1250, 2_100_000, None)] == [
+            "83 µs",
+            "1.25 ms",
+            "2.10 s",
+            "-",
+        ]
+
+
+class TestPrebuiltFrames:
+    """The frame pieces the driver sends: masked right, and the echo known in advance."""
+
+    def test_pieces_make_frames(self) -> None:
+        """prefix + masked header + masked rest is a valid masked frame of the filler."""
+        key = b"\x01\x02\x03\x04"
+        plan = BenchPlan(**{**PLAN.__dict__, "sizes": SizeMix(((32, 1), (70000, 1)))})
+        cycle = build_cycle(plan, key)
+        assert sorted(p.size for p in cycle) == [32, 70000]
+        for piece in cycle:
+            header = bytes(range(16))
+            frame = piece.prefix + apply_mask(header, key) + piece.masked_rest
+            (parsed,) = list(FrameParser().feed(frame))
+            assert parsed.opcode == 2 and parsed.mask_key == key
+            assert parsed.data == header + filler(piece.size, text=False)[16:]
+            (echo,) = list(FrameParser().feed(piece.echo_head + header + piece.rest))
+            assert echo.mask_key is None and echo.data == parsed.data
