@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import resource
 import secrets
@@ -161,6 +162,97 @@ def run_client_part(args: argparse.Namespace) -> None:
     asyncio.run(_client_part("127.0.0.1", args.port, args.count, args.concurrency))
 
 
+# -- --accept-spread: SO_REUSEPORT against one shared socket ------------------------------
+
+
+def run_accepter(fd: int) -> None:
+    """A Twisted process accepting on inherited ``fd``; prints its count on SIGUSR1."""
+    import socket
+
+    from twisted.internet import protocol, reactor
+
+    accepted = [0]
+
+    class Counted(protocol.Protocol):
+        def connectionMade(self) -> None:
+            accepted[0] += 1
+
+    sock = socket.socket(fileno=fd)
+    family = sock.family
+    sock.detach()
+    reactor.adoptStreamPort(fd, family, protocol.Factory.forProtocol(Counted))  # type: ignore[attr-defined]
+
+    def report(*_: object) -> None:
+        print(accepted[0], flush=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGUSR1, report)
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+
+
+def _accept_sockets(shared: bool) -> list[Any]:
+    import socket
+
+    sockets: list[Any] = []
+    port = 0
+    for _ in range(1 if shared else 2):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if not shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        port = sock.getsockname()[1]
+        sock.listen(1024)
+        sock.setblocking(False)
+        sockets.append(sock)
+    return sockets * 2 if shared else sockets
+
+
+async def _connect_all(port: int, count: int, at_once: int) -> list[Any]:
+    gate = asyncio.Semaphore(at_once)
+    held = []
+
+    async def one() -> None:
+        async with gate:
+            held.append(await asyncio.open_connection("127.0.0.1", port))
+            if at_once == 1:
+                await asyncio.sleep(0.002)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return held
+
+
+def accept_spread() -> None:
+    for shared in (True, False):
+        for count, at_once in ((8000, 500), (300, 1)):
+            sockets = _accept_sockets(shared)
+            port = sockets[0].getsockname()[1]
+            accepters = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "--accepter", str(sock.fileno())],
+                    pass_fds=[sock.fileno()],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for sock in sockets
+            ]
+            for sock in set(sockets):
+                sock.close()
+            time.sleep(1.0)
+            held = asyncio.run(_connect_all(port, count, at_once))
+            time.sleep(0.5)
+            counts = []
+            for accepter in accepters:
+                accepter.send_signal(signal.SIGUSR1)
+                assert accepter.stdout is not None
+                counts.append(int(accepter.stdout.readline()))
+                accepter.wait()
+            del held
+            how = "one shared socket " if shared else "SO_REUSEPORT each "
+            what = f"{count} connects, {at_once} at a time"
+            print(f"{how} {what:<28} per process {counts}")
+
+
 # -- the driver ------------------------------------------------------------------------
 
 
@@ -222,6 +314,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--concurrency", type=int, default=200, help="upgrades in flight")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds to hold them")
+    parser.add_argument(
+        "--accept-spread",
+        action="store_true",
+        help="instead: how two Twisted processes share connections, one SO_REUSEPORT "
+        "socket each against one socket shared by both (why serve --workers binds one each)",
+    )
+    parser.add_argument("--accepter", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client-part", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -229,7 +328,13 @@ def main() -> int:
     if args.client_part:
         run_client_part(args)
         return 0
+    if args.accepter is not None:
+        run_accepter(args.accepter)
+        return 0
     hard = raise_fd_limit()
+    if args.accept_spread:
+        accept_spread()
+        return 0
     if args.connections + 100 > hard:
         print(f"the open-files limit ({hard}) is below {args.connections}", file=sys.stderr)
         return 1
