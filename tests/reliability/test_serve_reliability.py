@@ -467,3 +467,23 @@ def test_sigterm_closes_every_connection_with_1001(serve: Serve) -> None:
     causes = disconnects(server.lines())
     assert len(causes) == 6
     assert sorted(c[0] for c in causes.values()).count("closed cleanly") == 5
+
+
+async def _signalled_twice(server: ServeProcess) -> int | None:
+    client = await RawClient.connect(server.port)
+    client.send(frame(TEXT, b"ready?"))
+    assert await client.read_frame() == (TEXT, b"ready?")
+    os.kill(server.pid, signal.SIGTERM)
+    code = await client.read_close(5)  # and never answers, so serve waits ...
+    os.kill(server.pid, signal.SIGTERM)  # ... and gets a second signal meanwhile
+    await client.read_eof(10)
+    client.close()
+    return code
+
+
+def test_a_second_sigterm_while_closing_is_no_traceback(serve: Serve) -> None:
+    """An impatient second signal during the closing handshakes: the same clean exit 0."""
+    server = serve("-q", "--close-timeout", "2")
+    assert run(_signalled_twice(server), timeout=20) == 1001
+    assert server.process.wait(10) == 0, server.output()
+    server.assert_no_traceback()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from collections.abc import Callable
 from typing import IO, Any
 
 from wstool.cli.errors import CommandError, ExitStatus
 
-__all__ = ["ListeningRun", "buffer_stdout"]
+__all__ = ["ListeningRun", "buffer_stdout", "stop_once_on_signals"]
 
 
 def buffer_stdout(stdout: IO[str]) -> None:
@@ -16,6 +18,25 @@ def buffer_stdout(stdout: IO[str]) -> None:
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(write_through=False)
+
+
+def stop_once_on_signals(reactor: Any) -> None:
+    """SIGINT and SIGTERM stop the reactor; one more while it stops is ignored.
+
+    Called once the reactor runs (it has installed its own handlers by then).
+    Twisted's handlers would print a ReactorNotRunning traceback for the
+    second signal: ``timeout`` signals the process and then its group, an
+    impatient user presses Ctrl-C twice while connections close.
+    """
+
+    def stop() -> None:
+        from twisted.internet.error import ReactorNotRunning
+
+        with contextlib.suppress(ReactorNotRunning):
+            reactor.stop()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: reactor.callFromThread(stop))
 
 
 class ListeningRun:

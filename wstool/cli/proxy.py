@@ -314,7 +314,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             "--record keeps relayed frames as they went: leave out --terminate", ExitStatus.USAGE
         )
     options = _forward_options(args) if forward else _options(args)
-    from wstool.cli.listening import ListeningRun, buffer_stdout
+    from wstool.cli.listening import ListeningRun, buffer_stdout, stop_once_on_signals
     from wstool.cli.record import RelayTee, start_recording
     from wstool.net.forward import ForwardProxy
     from wstool.net.proxy import ReverseProxy
@@ -367,6 +367,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             _start_prompt(terminating or factory, observer, reactor, terminate=args.terminate)
 
     failed = outcome.listen_failed(host, port)
+    reactor.callWhenRunning(stop_once_on_signals, reactor)
     reactor.callWhenRunning(lambda: endpoint.listen(factory).addCallbacks(listening, failed))
     reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
     reactor.run()

@@ -283,7 +283,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     if scale.supervises:
         return scale.supervise(lambda address: _listening_line(args, address, tls is not None))
     from wstool.cli.allocator import release_free_memory, tune_allocator
-    from wstool.cli.listening import ListeningRun, buffer_stdout
+    from wstool.cli.listening import ListeningRun, buffer_stdout, stop_once_on_signals
     from wstool.cli.record import Tee, start_recording
     from wstool.net.server import WebSocketSite, is_wildcard, listen_endpoint
 
@@ -332,6 +332,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     # takes the graceful path. Twisted turns both into reactor.stop(), which
     # runs the graceful shutdown below.
     failed = outcome.listen_failed(args.host, args.port)
+    reactor.callWhenRunning(stop_once_on_signals, reactor)
     reactor.callWhenRunning(
         scale.start,
         reactor,

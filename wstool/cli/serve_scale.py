@@ -18,11 +18,9 @@ without saying so.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import shutil
-import signal
 import sys
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -162,7 +160,7 @@ class ScaleRun:
 
     def supervise(self, listening_line: Callable[[Any], str]) -> int:
         """Bind the port, run the workers until Ctrl-C or SIGTERM, print their output."""
-        from wstool.cli.listening import ListeningRun
+        from wstool.cli.listening import ListeningRun, stop_once_on_signals
         from wstool.net.workers import Supervisor, listening_sockets
 
         args, env = self.args, self.env
@@ -194,7 +192,7 @@ class ScaleRun:
         supervisor = Supervisor(
             reactor, argv, sockets, output.write, all_ready, lost, _worker_environ(args, env)
         )
-        reactor.callWhenRunning(_stop_once_on_signals, reactor)
+        reactor.callWhenRunning(stop_once_on_signals, reactor)
         reactor.callWhenRunning(self._start_workers, supervisor, outcome, sockets)
         reactor.addSystemEventTrigger("before", "shutdown", supervisor.stop)
         reactor.run()
@@ -220,21 +218,6 @@ class ScaleRun:
             outcome.stop()
 
         probe(address).addCallbacks(lambda _: supervisor.start(), failed)
-
-
-def _stop_once_on_signals(reactor: Any) -> None:
-    """SIGINT and SIGTERM stop the reactor; one more while it stops is ignored (Twisted's
-    own handlers would print a traceback: ``timeout`` sends SIGTERM to the process and
-    to its group, an impatient user presses Ctrl-C twice)."""
-
-    def stop() -> None:
-        from twisted.internet.error import ReactorNotRunning
-
-        with contextlib.suppress(ReactorNotRunning):
-            reactor.stop()
-
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: reactor.callFromThread(stop))
 
 
 def _redis_address(args: argparse.Namespace) -> Any:
