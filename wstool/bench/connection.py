@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import struct
 import time
 from typing import Any, NamedTuple, Protocol
 
 from wstool.bench.plan import BenchPlan, decode_header
+from wstool.bench.plan import encode_header as timestamp_header
 from wstool.bench.stats import Stats
 from wstool.core.deflate import ExtensionOffer, PerMessageDeflate, client_accept, client_offer
 from wstool.core.errors import WstoolError
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
+_LONG = struct.Struct(">I")
 _MAX_MESSAGE = 256 << 20
 
 
@@ -58,12 +61,15 @@ class RunContext(Protocol):
     mask_key: bytes
     mask_int: int
     opcode: int
+    mask_half: int
+    mask_word: int
     cycle: tuple[SizeFrames, ...]
     read_view: memoryview
     sending: bool
     counting: bool
     recording: bool
 
+    def burst(self, count: int, *, echo: bool) -> bytes: ...
     def take_budget(self, count: int) -> int: ...
     def connection_open(self, conn: BenchConnection) -> None: ...
     def connection_done(self, conn: BenchConnection) -> None: ...
@@ -102,7 +108,10 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.base = 0  # stream position of expected[0]
         self.pos = 0  # stream position received (and matched)
         self.done_pos = 0  # where the last whole echo ended
-        self.ends: collections.deque[tuple[int, int, int]] = collections.deque()
+        # (end of the first message, count, send time(s), echo length, payload size)
+        self.ends: collections.deque[tuple[int, int, int | list[int], int, int]] = (
+            collections.deque()
+        )
         # The general path: frames parsed, messages compared with ``waiting``.
         self.pending = bytearray()
         self.fragments: list[bytes] = []
@@ -169,7 +178,9 @@ class BenchConnection(asyncio.BufferedProtocol):
                 client_accept(self.offers[0], extension), is_client=True
             )
             self.fast = False
-        self.run.stats.upgrade.pending.append(time.perf_counter_ns() - self.upgrade_started)
+        self.run.stats.upgrade.pending.append(
+            (time.perf_counter_ns() - self.upgrade_started) // 1000
+        )
         self.state = OPEN
         rest = self.head[used:]
         self.head = bytearray()
@@ -189,13 +200,14 @@ class BenchConnection(asyncio.BufferedProtocol):
         count = self.run.take_budget(count)
         if count <= 0:
             return
-        if times is None:
-            stamp = time.time_ns()
-            times = [stamp] * count
-        if self.fast:
-            data, nbytes = self._build_fast(count, times)
+        stamps: int | list[int] = time.time_ns() if times is None else times
+        data: bytes | bytearray
+        if not self.fast:
+            data, nbytes = self._build_general(count, stamps)
+        elif len(self.run.cycle) == 1:
+            data, nbytes = self._build_uniform(count, stamps)
         else:
-            data, nbytes = self._build_general(count, times)
+            data, nbytes = self._build_mixed(count, stamps)
         self.number += count
         self.outstanding += count
         stats = self.run.stats
@@ -203,7 +215,79 @@ class BenchConnection(asyncio.BufferedProtocol):
         stats.bytes_sent += nbytes
         self.transport.write(data)
 
-    def _build_fast(self, count: int, times: list[int]) -> tuple[bytes, int]:
+    def _build_uniform(self, count: int, stamps: int | list[int]) -> tuple[bytearray, int]:
+        """``count`` frames of the one size: copies of one frame, message numbers written in.
+
+        Closed loop: the batch shares its send time, so one frame with the time
+        and the connection's index is built and copied; only the message number
+        (the header's last 4 bytes, 8 hex digits in text) differs per message.
+        Open loop: each message has its own intended time: whole headers.
+        """
+        if not isinstance(stamps, int):
+            return self._build_stamped(count, stamps)
+        run = self.run
+        piece = run.cycle[0]
+        text = run.plan.text
+        plain = timestamp_header(stamps, self.index << 32, text=text)
+        masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
+        wire = bytearray((piece.prefix + masked + piece.masked_rest) * count)
+        expected = self.expected
+        at = len(expected)
+        expected += (piece.echo_head + plain + piece.rest) * count
+        frame_len = len(piece.prefix) + piece.size
+        echo_len = len(piece.echo_head) + piece.size
+        digits = len(plain) - (8 if text else 4)
+        out = len(piece.prefix) + digits
+        back = at + len(piece.echo_head) + digits
+        n = self.number
+        if text:
+            key = run.mask_half
+            for i in range(count):
+                hex_digits = b"%08x" % ((n + i) & 0xFFFFFFFF)
+                wire[out : out + 8] = (int.from_bytes(hex_digits, "big") ^ key).to_bytes(8, "big")
+                expected[back : back + 8] = hex_digits
+                out += frame_len
+                back += echo_len
+        else:
+            pack = _LONG.pack_into
+            key = run.mask_word
+            for i in range(count):
+                number = (n + i) & 0xFFFFFFFF
+                pack(wire, out, number ^ key)
+                pack(expected, back, number)
+                out += frame_len
+                back += echo_len
+        self.ends.append((self.base + at + echo_len, count, stamps, echo_len, piece.size))
+        return wire, count * piece.size
+
+    def _build_stamped(self, count: int, stamps: list[int]) -> tuple[bytearray, int]:
+        """Open loop: frames of the one size, each header written whole."""
+        run = self.run
+        piece = run.cycle[0]
+        wire = bytearray(run.burst(count, echo=False))
+        expected = self.expected
+        at = len(expected)
+        expected += run.burst(count, echo=True)
+        frame_len = len(piece.prefix) + piece.size
+        echo_len = len(piece.echo_head) + piece.size
+        out = len(piece.prefix)
+        back = at + len(piece.echo_head)
+        seq = self.index << 32
+        n = self.number
+        text = run.plan.text
+        key = run.mask_int
+        for i in range(count):
+            plain = timestamp_header(stamps[i], seq | ((n + i) & 0xFFFFFFFF), text=text)
+            size = len(plain)
+            wire[out : out + size] = (int.from_bytes(plain, "big") ^ key).to_bytes(size, "big")
+            expected[back : back + size] = plain
+            out += frame_len
+            back += echo_len
+        self.ends.append((self.base + at + echo_len, count, stamps, echo_len, piece.size))
+        return wire, count * piece.size
+
+    def _build_mixed(self, count: int, stamps: int | list[int]) -> tuple[bytes, int]:
+        """Frames of a size mix, one by one (an entry per message in ``ends``)."""
         run = self.run
         cycle = run.cycle
         period = len(cycle)
@@ -213,13 +297,12 @@ class BenchConnection(asyncio.BufferedProtocol):
         first = self.number
         wire: list[bytes] = []
         expected = self.expected
-        ends = self.ends
         end = self.base + len(expected)
         nbytes = 0
         for i in range(count):
             n = first + i
             piece = cycle[n % period]
-            stamp = times[i]
+            stamp = stamps if isinstance(stamps, int) else stamps[i]
             if text:
                 plain = b"%016x%016x" % (stamp, seq | (n & 0xFFFFFFFF))
                 masked = (int.from_bytes(plain, "big") ^ key).to_bytes(32, "big")
@@ -231,12 +314,13 @@ class BenchConnection(asyncio.BufferedProtocol):
             expected += piece.echo_head
             expected += plain
             expected += piece.rest
-            end += len(piece.echo_head) + piece.size
-            ends.append((end, stamp, piece.size))
+            echo_len = len(piece.echo_head) + piece.size
+            end += echo_len
+            self.ends.append((end, 1, stamp, echo_len, piece.size))
             nbytes += piece.size
         return b"".join(wire), nbytes
 
-    def _build_general(self, count: int, times: list[int]) -> tuple[bytes, int]:
+    def _build_general(self, count: int, stamps: int | list[int]) -> tuple[bytes, int]:
         run = self.run
         cycle = run.cycle
         text = run.plan.text
@@ -247,13 +331,10 @@ class BenchConnection(asyncio.BufferedProtocol):
             n = self.number + i
             piece = cycle[n % len(cycle)]
             seq = (self.index << 32) | (n & 0xFFFFFFFF)
-            if text:
-                head = b"%016x%016x" % (times[i], seq)
-            else:
-                head = ((times[i] << 64) | seq).to_bytes(16, "big")
-            payload = head + piece.rest
+            stamp = stamps if isinstance(stamps, int) else stamps[i]
+            payload = timestamp_header(stamp, seq, text=text) + piece.rest
             if echo:
-                self.waiting.append((run.opcode, payload, times[i]))
+                self.waiting.append((run.opcode, payload, stamp))
             wire.append(self._frame(run.opcode, payload))
             nbytes += piece.size
         return b"".join(wire), nbytes
@@ -277,36 +358,51 @@ class BenchConnection(asyncio.BufferedProtocol):
             self.pending += chunk
             self._parse()
             return
-        self.pos += nbytes
+        pos = self.pos = self.pos + nbytes
         ends = self.ends
-        if not ends or ends[0][0] > self.pos:
+        if not ends or ends[0][0] > pos:
             return
         now = time.time_ns()
         run = self.run
-        record = run.stats.latency.pending.append if run.recording else None
+        record = run.stats.latency.pending if run.recording else None
         done = size = 0
-        end = self.done_pos
-        while ends and ends[0][0] <= self.pos:
-            end, stamp, length = ends.popleft()
-            done += 1
-            size += length
+        last = self.done_pos
+        while ends:
+            first_end, count, stamps, echo_len, length = ends[0]
+            if first_end > pos:
+                break
+            complete = min(count, (pos - first_end) // echo_len + 1)
             if record is not None:
-                record(now - stamp)
-        self.done_pos = end
-        used = end - self.base
+                if isinstance(stamps, int):
+                    record.extend([(now - stamps) // 1000] * complete)
+                else:
+                    record.extend([(now - stamp) // 1000 for stamp in stamps[:complete]])
+            done += complete
+            size += complete * length
+            last = first_end + (complete - 1) * echo_len
+            if complete < count:
+                rest = stamps if isinstance(stamps, int) else stamps[complete:]
+                ends[0] = (last + echo_len, count - complete, rest, echo_len, length)
+                break
+            ends.popleft()
+        self.done_pos = last
+        used = last - self.base
         if used > 65536 and used * 2 > len(self.expected):
             del self.expected[:used]
-            self.base = end
+            self.base = last
         self._answered(done, size)
 
     def _leave_fast_path(self) -> None:
         """Turn the expected stream into expected messages for the general parser."""
         self.fast = False
         start = self.done_pos
-        for end, stamp, size in self.ends:
-            frame = self.expected[start - self.base : end - self.base]
-            self.waiting.append((self.run.opcode, bytes(frame[len(frame) - size :]), stamp))
-            start = end
+        for first_end, count, stamps, echo_len, size in self.ends:
+            for i in range(count):
+                end = first_end + i * echo_len
+                frame = self.expected[start - self.base : end - self.base]
+                stamp = stamps if isinstance(stamps, int) else stamps[i]
+                self.waiting.append((self.run.opcode, bytes(frame[len(frame) - size :]), stamp))
+                start = end
         self.pending = bytearray(self.expected[self.done_pos - self.base : self.pos - self.base])
         self.ends.clear()
         self.expected = bytearray()
@@ -407,7 +503,7 @@ class BenchConnection(asyncio.BufferedProtocol):
             if header is None:
                 run.stats.untimed += 1
         if stamp and run.recording:
-            run.stats.latency.pending.append(now - stamp)
+            run.stats.latency.pending.append((now - stamp) // 1000)
         run.received_one()
         self._answered(1, len(data))
 

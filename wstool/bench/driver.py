@@ -98,7 +98,10 @@ class BenchRun:
         self.mask_key = secrets.token_bytes(4)
         self.mask_int = int.from_bytes(self.mask_key * (header_size(plan.text) // 4), "big")
         self.opcode = 0x1 if plan.text else 0x2
+        self.mask_half = int.from_bytes(self.mask_key * 2, "big")
+        self.mask_word = int.from_bytes(self.mask_key, "big")
         self.cycle = build_cycle(plan, self.mask_key)
+        self._bursts: dict[tuple[int, bool], bytes] = {}
         self.read_view = memoryview(bytearray(_READ_BUFFER))
         self.sending = plan.mode != "subscribe"
         self.counting = False
@@ -119,6 +122,20 @@ class BenchRun:
         self._drained: asyncio.Event | None = None
 
     # -- what connections call (RunContext) -------------------------------------------------
+
+    def burst(self, count: int, *, echo: bool) -> bytes:
+        """``count`` frames (or echoes) of the one size, headers zeroed: a template to fill."""
+        burst = self._bursts.get((count, echo))
+        if burst is None:
+            piece = self.cycle[0]
+            blank = bytes(header_size(self.plan.text))
+            if echo:
+                burst = (piece.echo_head + blank + piece.rest) * count
+            else:
+                burst = (piece.prefix + blank + piece.masked_rest) * count
+            if count <= 64:
+                self._bursts[count, echo] = burst
+        return burst
 
     def take_budget(self, count: int) -> int:
         """How many of ``count`` messages may still go out (--messages); 0 stops the run."""
@@ -329,7 +346,7 @@ class BenchRun:
         try:
             await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
             connected = time.perf_counter_ns()
-            self.stats.tcp.pending.append(connected - started)
+            self.stats.tcp.pending.append((connected - started) // 1000)
             secure = self.ssl_context is not None
             await asyncio.wait_for(
                 loop.create_connection(
@@ -341,7 +358,7 @@ class BenchRun:
                 timeout,
             )
             if secure:
-                self.stats.tls.pending.append(time.perf_counter_ns() - connected)
+                self.stats.tls.pending.append((time.perf_counter_ns() - connected) // 1000)
             await asyncio.wait_for(conn.opened, timeout)
         except asyncio.TimeoutError:
             conn.fail("timeout", f"no connection or no handshake in {timeout:g}s")
@@ -419,7 +436,7 @@ class BenchRun:
                 continue
             if not conn.failed:
                 stats.handshakes += 1
-                stats.latency.pending.append(time.perf_counter_ns() - started)
+                stats.latency.pending.append((time.perf_counter_ns() - started) // 1000)
 
     async def _report_progress(self) -> None:
         while True:

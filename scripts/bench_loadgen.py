@@ -1,0 +1,189 @@
+"""How much load ``wstool bench`` puts on a server, beside two other generators, in one run.
+
+One ``wstool serve -q`` is pinned to the first CPU, and each load generator in
+turn to the second: ``wstool bench``, the uvloop client of scripts/bench_serve
+(loadgen.py, the fastest Python generator there) and Node's ``ws`` client
+(tests/interop/node/ws_load.js). Every one verifies each echo. The scenarios:
+
+* ``msg32``: 32-byte text messages, 50 connections x 16 in flight;
+* ``bin64k``: 64 KiB binary messages, 8 connections x 4 in flight.
+
+For each generator: messages per second, the CPU it used (1.0 = one core
+busy), messages per second per generator core, and the server's CPU. The
+ratio lines compare wstool bench with the best of the others, on both rates.
+
+Usage: ``python3 scripts/bench_loadgen.py [--duration 5] [--scenarios msg32,bin64k]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
+NODE_LOAD = ROOT / "tests" / "interop" / "node" / "ws_load.js"
+UVLOOP_LOAD = ROOT / "scripts" / "bench_serve" / "loadgen.py"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LISTENING = re.compile(rb"listening on ws://[^/\s]+:(\d+)/")
+WARMUP = 1.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    size: int
+    binary: bool
+    connections: int
+    inflight: int
+
+
+SCENARIOS = {
+    "msg32": Scenario("msg32", 32, False, 50, 16),
+    "bin64k": Scenario("bin64k", 65536, True, 8, 4),
+}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pinned(argv: list[str], cpu: int | None) -> list[str]:
+    if cpu is None or shutil.which("taskset") is None:
+        return argv
+    return ["taskset", "-c", str(cpu), *argv]
+
+
+def start_server(cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
+    argv = [PYTHON, "-m", "wstool", "serve", "-q", "--port", "0", "--ping-interval", "0"]
+    proc = subprocess.Popen(pinned(argv, cpu), stdout=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = LISTENING.search(line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"wstool serve did not start: {line!r}")
+    return proc, int(match.group(1))
+
+
+def generator_argv(name: str, scenario: Scenario, port: int, duration: float) -> list[str]:
+    url = f"ws://127.0.0.1:{port}/"
+    if name == "wstool bench":
+        kind = "--binary" if scenario.binary else "--text"
+        return [
+            PYTHON, "-m", "wstool", "bench", url, "-c", str(scenario.connections),
+            "--inflight", str(scenario.inflight), "--size", str(scenario.size), kind,
+            "--ramp-up", str(WARMUP), "--duration", str(duration), "--json",
+        ]  # fmt: skip
+    if name == "uvloop loadgen":
+        spec = {
+            "scenario": "pipeline", "host": "127.0.0.1", "port": port, "raw": False,
+            "server_pid": 0, "conns": scenario.connections, "inflight": scenario.inflight,
+            "size": scenario.size, "binary": scenario.binary, "warmup": WARMUP,
+            "duration": duration, "loop": "uvloop",
+        }  # fmt: skip
+        return [PYTHON, str(UVLOOP_LOAD), json.dumps(spec)]
+    kind = "binary" if scenario.binary else "text"
+    return [
+        "node", str(NODE_LOAD), url, str(scenario.connections), str(scenario.inflight),
+        str(scenario.size), kind, str(duration),
+    ]  # fmt: skip
+
+
+def run_generator(
+    name: str, scenario: Scenario, server: subprocess.Popen[bytes], port: int, args: Any
+) -> dict[str, Any]:
+    argv = pinned(generator_argv(name, scenario, port, args.duration), args.gen_cpu)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    # CPU is sampled inside the measured window: after the warm-up, before the end.
+    time.sleep(WARMUP + 0.5)
+    gen0, srv0, t0 = cpu_seconds(proc.pid), cpu_seconds(server.pid), time.monotonic()
+    time.sleep(max(0.5, args.duration - 1.0))
+    gen1, srv1, t1 = cpu_seconds(proc.pid), cpu_seconds(server.pid), time.monotonic()
+    out, err = proc.communicate(timeout=args.duration + 60)
+    try:
+        result = json.loads(out.decode().strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": f"exit {proc.returncode}: {err.decode(errors='replace')[-300:]}"}
+    if "error" in result or result.get("ok") is False:
+        return {"error": str(result.get("error") or result.get("errors"))}
+    elapsed = t1 - t0
+    return {
+        "msgs_per_s": float(result["msgs_per_s"]),
+        "gen_cpu": (gen1 - gen0) / elapsed,
+        "srv_cpu": (srv1 - srv0) / elapsed,
+    }
+
+
+def print_scenario(scenario: Scenario, results: dict[str, dict[str, Any]]) -> None:
+    print(
+        f"\n{scenario.name}: {scenario.size:,} B {'binary' if scenario.binary else 'text'}, "
+        f"{scenario.connections} connections x {scenario.inflight} in flight"
+    )
+    print(f"  {'generator':<16} {'msgs/s':>10} {'gen CPU':>8} {'msgs/s/core':>12} {'srv CPU':>8}")
+    for name, r in results.items():
+        if "error" in r:
+            print(f"  {name:<16} failed: {r['error']}")
+            continue
+        per_core = r["msgs_per_s"] / r["gen_cpu"] if r["gen_cpu"] > 0 else 0.0
+        r["per_core"] = per_core
+        print(
+            f"  {name:<16} {r['msgs_per_s']:>10,.0f} {r['gen_cpu']:>8.2f} "
+            f"{per_core:>12,.0f} {r['srv_cpu']:>8.2f}"
+        )
+    ours = results.get("wstool bench", {})
+    others = [r for n, r in results.items() if n != "wstool bench" and "error" not in r]
+    if "error" in ours or not ours or not others:
+        return
+    for key, label in (("msgs_per_s", "msgs/s"), ("per_core", "msgs/s per generator core")):
+        best = max(r[key] for r in others)
+        print(f"  wstool bench / best other, {label}: {ours[key] / best:.2f}x")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured (5)")
+    parser.add_argument("--scenarios", default="msg32,bin64k", help="msg32,bin64k")
+    parser.add_argument(
+        "--generators",
+        default="wstool bench,uvloop loadgen,node ws",
+        help="comma-separated: wstool bench, uvloop loadgen, node ws",
+    )
+    args = parser.parse_args(argv)
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_cpu, args.gen_cpu = (allowed[0], allowed[1]) if len(allowed) >= 2 else (None, None)
+    generators = [g.strip() for g in args.generators.split(",") if g.strip()]
+    if "node ws" in generators and shutil.which("node") is None:
+        print("node is not installed: skipping Node's ws client", file=sys.stderr)
+        generators.remove("node ws")
+    print(f"server on CPU {server_cpu}, generators on CPU {args.gen_cpu}; {args.duration:g} s each")
+    server, port = start_server(server_cpu)
+    try:
+        for name in args.scenarios.split(","):
+            scenario = SCENARIOS[name.strip()]
+            results = {g: run_generator(g, scenario, server, port, args) for g in generators}
+            print_scenario(scenario, results)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
