@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from rich.console import Console
 
-from wstool.bench.driver import build_cycle
-from wstool.bench.plan import BenchPlan, SizeMix, filler
+from wstool.bench.connection import OPEN, BenchConnection
+from wstool.bench.driver import BenchRun, build_cycle
+from wstool.bench.plan import (
+    BenchPlan,
+    SizeMix,
+    decode_header,
+    filler,
+    header_size,
+    sequence_number,
+)
 from wstool.bench.report import summarize
 from wstool.bench.stats import Latencies, Stats
-from wstool.core.frames import FrameParser
+from wstool.core.frames import FrameParser, encode_frame
 from wstool.core.masking import apply_mask
 from wstool.ui.benchview import format_latency, render_report
 
@@ -127,3 +136,75 @@ class TestPrebuiltFrames:
             assert parsed.data == header + filler(piece.size, text=False)[16:]
             (echo,) = list(FrameParser().feed(piece.echo_head + header + piece.rest))
             assert echo.mask_key is None and echo.data == parsed.data
+
+
+class FakeTransport:
+    """Collects what a connection writes."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def _loop_back(text: bool, sizes: SizeMix, *, number: int = 0, rate: float | None = None) -> None:
+    """Send 16 messages on a connection, echo them back as a server would, check both ends."""
+
+    async def scenario() -> None:
+        plan = BenchPlan(**{**PLAN.__dict__, "text": text, "sizes": sizes, "rate": rate})
+        run = BenchRun(plan)
+        conn = BenchConnection(run, 7)
+        transport = FakeTransport()
+        conn.transport, conn.state, conn.number = transport, OPEN, number
+        stamps = None if rate is None else [10**18 + i for i in range(16)]
+        conn.send(16, stamps)
+        frames = list(FrameParser().feed(bytes(transport.data)))
+        assert len(frames) == 16
+        echo = b""
+        for i, frame in enumerate(frames):
+            assert frame.opcode == (1 if text else 2) and frame.mask_key == run.mask_key
+            header = decode_header(frame.data, text=text)
+            assert header is not None
+            assert header[1] == sequence_number(7, (number + i) & 0xFFFFFFFF)
+            assert (
+                frame.data[header_size(text) :]
+                == filler(len(frame.data), text=text)[header_size(text) :]
+            )
+            echo += encode_frame(frame.opcode, frame.data)
+        # The echo arrives in uneven reads, as TCP may cut it.
+        run.recording, run.sending = True, False  # the last batch: nothing more goes out
+        for start in range(0, len(echo), 37):
+            chunk = echo[start : start + 37]
+            run.read_view[: len(chunk)] = chunk
+            conn.buffer_updated(len(chunk))
+        assert not conn.failed and conn.fast
+        assert run.stats.received == 16 and conn.outstanding == 0
+        assert len(run.stats.latency.pending) == 16
+
+    asyncio.run(scenario())
+
+
+class TestFastPath:
+    """The batches a connection writes are real frames; their echoes verify byte for byte."""
+
+    def test_binary(self) -> None:
+        """Closed loop, binary, one size."""
+        _loop_back(False, SizeMix(((32, 1),)))
+
+    def test_text_number_wraps(self) -> None:
+        """Text, across the 2**32 wrap of the message number."""
+        _loop_back(True, SizeMix(((100, 1),)), number=(1 << 32) - 5)
+
+    def test_open_loop_stamps(self) -> None:
+        """Open loop: each message carries its own intended time."""
+        _loop_back(True, SizeMix(((40, 1),)), rate=100.0)
+        _loop_back(False, SizeMix(((40, 1),)), rate=100.0)
+
+    def test_mix(self) -> None:
+        """A size mix, one entry per message."""
+        _loop_back(False, SizeMix(((16, 1), (300, 1), (70000, 1))))

@@ -215,7 +215,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         stats.bytes_sent += nbytes
         self.transport.write(data)
 
-    def _build_uniform(self, count: int, stamps: int | list[int]) -> tuple[bytearray, int]:
+    def _build_uniform(self, count: int, stamps: int | list[int]) -> tuple[bytes | bytearray, int]:
         """``count`` frames of the one size: copies of one frame, message numbers written in.
 
         Closed loop: the batch shares its send time, so one frame with the time
@@ -225,10 +225,45 @@ class BenchConnection(asyncio.BufferedProtocol):
         """
         if not isinstance(stamps, int):
             return self._build_stamped(count, stamps)
+        if self.run.plan.text:
+            return self._build_text(count, stamps)
+        return self._build_binary(count, stamps)
+
+    def _build_text(self, count: int, stamp: int) -> tuple[bytes, int]:
+        """Text: the batch's numbers as hex in one format, masked in one XOR, joined in."""
         run = self.run
         piece = run.cycle[0]
-        text = run.plan.text
-        plain = timestamp_header(stamps, self.index << 32, text=text)
+        plain = timestamp_header(stamp, self.index << 32, text=True)
+        masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
+        first = self.number
+        if first + count <= 0x100000000:
+            numbers = tuple(range(first, first + count))
+        else:  # the message number wraps round
+            numbers = tuple(n & 0xFFFFFFFF for n in range(first, first + count))
+        digits = (b"%08x" * count) % numbers
+        # 8 digits are two mask periods, from a period's start (header byte 24).
+        size = 8 * count
+        key = int.from_bytes(run.mask_key * (2 * count), "big")
+        masked_digits = (int.from_bytes(digits, "big") ^ key).to_bytes(size, "big")
+        # Each frame is head + digits + rest, so the batch is head, then digits joined
+        # by rest + head, then rest.
+        head = piece.prefix + masked[:-8]
+        parts = [masked_digits[i : i + 8] for i in range(0, size, 8)]
+        wire = head + (piece.masked_rest + head).join(parts) + piece.masked_rest
+        echo_head = piece.echo_head + plain[:-8]
+        expected = self.expected
+        echo_len = len(piece.echo_head) + piece.size
+        self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
+        expected += echo_head
+        expected += (piece.rest + echo_head).join([digits[i : i + 8] for i in range(0, size, 8)])
+        expected += piece.rest
+        return wire, count * piece.size
+
+    def _build_binary(self, count: int, stamp: int) -> tuple[bytearray, int]:
+        """Binary: copies of one stamped frame, each number packed in (4 bytes)."""
+        run = self.run
+        piece = run.cycle[0]
+        plain = timestamp_header(stamp, self.index << 32, text=False)
         masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
         wire = bytearray((piece.prefix + masked + piece.masked_rest) * count)
         expected = self.expected
@@ -236,28 +271,18 @@ class BenchConnection(asyncio.BufferedProtocol):
         expected += (piece.echo_head + plain + piece.rest) * count
         frame_len = len(piece.prefix) + piece.size
         echo_len = len(piece.echo_head) + piece.size
-        digits = len(plain) - (8 if text else 4)
-        out = len(piece.prefix) + digits
-        back = at + len(piece.echo_head) + digits
-        n = self.number
-        if text:
-            key = run.mask_half
-            for i in range(count):
-                hex_digits = b"%08x" % ((n + i) & 0xFFFFFFFF)
-                wire[out : out + 8] = (int.from_bytes(hex_digits, "big") ^ key).to_bytes(8, "big")
-                expected[back : back + 8] = hex_digits
-                out += frame_len
-                back += echo_len
-        else:
-            pack = _LONG.pack_into
-            key = run.mask_word
-            for i in range(count):
-                number = (n + i) & 0xFFFFFFFF
-                pack(wire, out, number ^ key)
-                pack(expected, back, number)
-                out += frame_len
-                back += echo_len
-        self.ends.append((self.base + at + echo_len, count, stamps, echo_len, piece.size))
+        out = len(piece.prefix) + 12
+        back = at + len(piece.echo_head) + 12
+        pack = _LONG.pack_into
+        key = run.mask_word
+        first = self.number
+        for n in range(first, first + count):
+            number = n & 0xFFFFFFFF
+            pack(wire, out, number ^ key)
+            pack(expected, back, number)
+            out += frame_len
+            back += echo_len
+        self.ends.append((self.base + at + echo_len, count, stamp, echo_len, piece.size))
         return wire, count * piece.size
 
     def _build_stamped(self, count: int, stamps: list[int]) -> tuple[bytearray, int]:
