@@ -121,7 +121,7 @@ def _throughput(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def _latencies(report: Mapping[str, Any]) -> Table:
+def _latencies(report: Mapping[str, Any]) -> Table | None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("latency")
     for name in _PERCENTILES:
@@ -136,7 +136,7 @@ def _latencies(report: Mapping[str, Any]) -> Table:
         if summary:
             cells = [format_latency(summary.get(p)) for p in _PERCENTILES]
             table.add_row(name, *cells, f"{int(summary['count']):,}")
-    return table
+    return table if table.row_count else None
 
 
 def _errors(report: Mapping[str, Any], details: Mapping[str, str]) -> Table | None:
@@ -157,7 +157,9 @@ def render_report(
     """The closing table: what ran, throughput, latency percentiles, errors by kind."""
     title = Text.assemble(("wstool bench ", "bold"), terminal_safe(str(report["url"])))
     parts: list[RenderableType] = [title, Text(_describe(report), style="dim"), _throughput(report)]
-    parts.append(_latencies(report))
+    latencies = _latencies(report)
+    if latencies is not None:
+        parts.append(latencies)
     errors = _errors(report, details or {})
     if errors is not None:
         parts.append(errors)
