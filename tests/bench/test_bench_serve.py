@@ -111,12 +111,14 @@ def test_subscribe_reads_the_publishers_timestamps(wstool_server: Any, run_bench
     assert 0 < report["latency_us"]["p50"] < 1_000_000
 
 
-def test_ctrl_c_prints_what_was_measured(wstool_server: Any) -> None:
-    """SIGINT in the middle: the run stops, the figures so far are printed, exit 130."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_prints_what_was_measured(wstool_server: Any, workers: str) -> None:
+    """SIGINT in the middle: the run stops, the figures so far are printed, exit 130
+    (with --workers, the parent passes the signal on and merges what each measured)."""
     server = wstool_server()
     process = subprocess.Popen(
         [sys.executable, "-m", "wstool", "bench", server.url, "-c", "4", "--duration", "60",
-         "--json"],
+         "--workers", workers, "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
         env={**os.environ, "NO_COLOR": "1"},
     )  # fmt: skip
