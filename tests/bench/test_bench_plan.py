@@ -141,3 +141,16 @@ class TestOpenLoopSchedule:
         """A rate of 0 is refused."""
         with pytest.raises(ValueError):
             OpenLoopSchedule(0.0, 0)
+
+
+def test_help_documents_the_header() -> None:
+    """wstool bench --help states the header format that publishers and subscribers share."""
+    import io
+
+    from wstool.cli import main
+
+    out = io.StringIO()
+    assert main(["bench", "--help"], stdout=out, stderr=io.StringIO()) == 0
+    text = out.getvalue()
+    for words in ("16-byte header", "time.time_ns()", "connection index << 32", "32 lowercase hex"):
+        assert words in text
