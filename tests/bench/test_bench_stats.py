@@ -184,7 +184,7 @@ def _loop_back(text: bool, sizes: SizeMix, *, number: int = 0, rate: float | Non
             conn.buffer_updated(len(chunk))
         assert not conn.failed and conn.fast
         assert run.stats.received == 16 and conn.outstanding == 0
-        assert len(run.stats.latency.pending) == 16
+        assert run.stats.latency.count() == 16
 
     asyncio.run(scenario())
 

@@ -193,14 +193,15 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def send(self, count: int, times: list[int] | None = None) -> None:
-        """Send ``count`` messages stamped now, or with the intended ``times`` (open loop)."""
+    def send(self, count: int, times: int | list[int] | None = None) -> None:
+        """Send ``count`` messages stamped now (or at ``times``, an int), or each with its
+        intended time (a list: open loop)."""
         if self.state != OPEN or self.failed or not self.sends:
             return
         count = self.run.take_budget(count)
         if count <= 0:
             return
-        stamps: int | list[int] = time.time_ns() if times is None else times
+        stamps = time.time_ns() if times is None else times
         data: bytes | bytearray
         if not self.fast:
             data, nbytes = self._build_general(count, stamps)
@@ -234,12 +235,15 @@ class BenchConnection(asyncio.BufferedProtocol):
         run = self.run
         piece = run.cycle[0]
         plain = timestamp_header(stamp, self.index << 32, text=True)
-        masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
         first = self.number
         if first + count <= 0x100000000:
             numbers = tuple(range(first, first + count))
         else:  # the message number wraps round
             numbers = tuple(n & 0xFFFFFFFF for n in range(first, first + count))
+        echo_len = len(piece.echo_head) + piece.size
+        expected = self.expected
+        self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
+        masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
         digits = (b"%08x" * count) % numbers
         # 8 digits are two mask periods, from a period's start (header byte 24).
         size = 8 * count
@@ -251,9 +255,6 @@ class BenchConnection(asyncio.BufferedProtocol):
         parts = [masked_digits[i : i + 8] for i in range(0, size, 8)]
         wire = head + (piece.masked_rest + head).join(parts) + piece.masked_rest
         echo_head = piece.echo_head + plain[:-8]
-        expected = self.expected
-        echo_len = len(piece.echo_head) + piece.size
-        self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
         expected += echo_head
         expected += (piece.rest + echo_head).join([digits[i : i + 8] for i in range(0, size, 8)])
         expected += piece.rest
@@ -389,7 +390,8 @@ class BenchConnection(asyncio.BufferedProtocol):
             return
         now = time.time_ns()
         run = self.run
-        record = run.stats.latency.pending if run.recording else None
+        counts = run.stats.latency.counts if run.recording else None
+        record = run.stats.latency.pending
         done = size = 0
         last = self.done_pos
         while ends:
@@ -397,9 +399,10 @@ class BenchConnection(asyncio.BufferedProtocol):
             if first_end > pos:
                 break
             complete = min(count, (pos - first_end) // echo_len + 1)
-            if record is not None:
+            if counts is not None:
                 if isinstance(stamps, int):
-                    record.extend([(now - stamps) // 1000] * complete)
+                    value = (now - stamps) // 1000
+                    counts[value] = counts.get(value, 0) + complete
                 else:
                     record.extend([(now - stamp) // 1000 for stamp in stamps[:complete]])
             done += complete
@@ -415,7 +418,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         if used > 65536 and used * 2 > len(self.expected):
             del self.expected[:used]
             self.base = last
-        self._answered(done, size)
+        self._answered(done, size, now)
 
     def _leave_fast_path(self) -> None:
         """Turn the expected stream into expected messages for the general parser."""
@@ -432,7 +435,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.ends.clear()
         self.expected = bytearray()
 
-    def _answered(self, count: int, size: int) -> None:
+    def _answered(self, count: int, size: int, now: int | None = None) -> None:
         run = self.run
         stats = run.stats
         stats.received += count
@@ -443,7 +446,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.outstanding = max(0, self.outstanding - count)
         if run.sending:
             if not run.plan.open_loop:
-                self.send(count)
+                self.send(count, now)
         elif self.outstanding == 0:
             run.connection_done(self)
 

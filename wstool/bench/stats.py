@@ -31,14 +31,17 @@ class Latencies:
 
     def __init__(self) -> None:
         self.pending: list[int] = []
+        self.counts: dict[int, int] = {}  # value -> how many (a batch that shares one)
         self._histogram: Any = None
 
     def flush(self) -> None:
         """Fold the buffered samples into the histogram (one record per distinct value)."""
-        if not self.pending:
+        if not self.pending and not self.counts:
             return
         counts = collections.Counter(self.pending)  # counted in C
+        counts.update(self.counts)
         self.pending.clear()
+        self.counts.clear()
         histogram = self.histogram
         for value, count in counts.items():
             histogram.record_value(min(HIGHEST_US, max(1, value)), count)
@@ -53,7 +56,7 @@ class Latencies:
     def count(self) -> int:
         """How many samples were recorded (buffered ones included)."""
         recorded = self._histogram.get_total_count() if self._histogram is not None else 0
-        return int(recorded) + len(self.pending)
+        return int(recorded) + len(self.pending) + sum(self.counts.values())
 
     def encode(self) -> str | None:
         """The histogram in HdrHistogram's compressed base64 encoding (None if empty)."""
