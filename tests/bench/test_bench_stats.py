@@ -148,12 +148,28 @@ class FakeTransport:
     def write(self, data: bytes) -> None:
         self.data += data
 
+    def writelines(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            self.data += piece
+
     def abort(self) -> None:
         self.aborted = True
 
 
-def _loop_back(text: bool, sizes: SizeMix, *, number: int = 0, rate: float | None = None) -> None:
-    """Send 16 messages on a connection, echo them back as a server would, check both ends."""
+def _loop_back(
+    text: bool,
+    sizes: SizeMix,
+    *,
+    number: int = 0,
+    rate: float | None = None,
+    cut: int = 37,
+    corrupt_at: int | None = None,
+) -> BenchRun:
+    """Send 16 messages on a connection, echo them back as a server would, check both ends.
+
+    The echo arrives in reads of ``cut`` bytes; ``corrupt_at`` flips one byte of it.
+    """
+    result: list[BenchRun] = []
 
     async def scenario() -> None:
         plan = BenchPlan(**{**PLAN.__dict__, "text": text, "sizes": sizes, "rate": rate})
@@ -163,6 +179,7 @@ def _loop_back(text: bool, sizes: SizeMix, *, number: int = 0, rate: float | Non
         conn.transport, conn.state, conn.number = transport, OPEN, number
         stamps = None if rate is None else [10**18 + i for i in range(16)]
         conn.send(16, stamps)
+        result.append(run)
         frames = list(FrameParser().feed(bytes(transport.data)))
         assert len(frames) == 16
         echo = b""
@@ -176,17 +193,23 @@ def _loop_back(text: bool, sizes: SizeMix, *, number: int = 0, rate: float | Non
                 == filler(len(frame.data), text=text)[header_size(text) :]
             )
             echo += encode_frame(frame.opcode, frame.data)
+        if corrupt_at is not None:
+            echo = echo[:corrupt_at] + bytes([echo[corrupt_at] ^ 1]) + echo[corrupt_at + 1 :]
         # The echo arrives in uneven reads, as TCP may cut it.
         run.recording, run.sending = True, False  # the last batch: nothing more goes out
-        for start in range(0, len(echo), 37):
-            chunk = echo[start : start + 37]
+        for start in range(0, len(echo), cut):
+            chunk = echo[start : start + cut]
             run.read_view[: len(chunk)] = chunk
             conn.buffer_updated(len(chunk))
+        if corrupt_at is not None:
+            assert conn.failed and run.stats.errors == {"verification": 1}
+            return
         assert not conn.failed and conn.fast
         assert run.stats.received == 16 and conn.outstanding == 0
         assert run.stats.latency.count() == 16
 
     asyncio.run(scenario())
+    return result[0]
 
 
 class TestFastPath:
@@ -208,3 +231,19 @@ class TestFastPath:
     def test_mix(self) -> None:
         """A size mix, one entry per message."""
         _loop_back(False, SizeMix(((16, 1), (300, 1), (70000, 1))))
+
+    def test_large_frames(self) -> None:
+        """64 KiB frames are checked piece by piece against the one filler, in any cut."""
+        for cut in (1000, 65536, 300_000):
+            _loop_back(False, SizeMix(((65536, 1),)), cut=cut)
+        _loop_back(True, SizeMix(((5000, 1),)), rate=50.0, cut=4099)
+
+    def test_large_frames_corrupted(self) -> None:
+        """One flipped byte in a large echo (head, header or filler) fails the connection."""
+        frame = 65536 + 4
+        for where in (1, 4 + 3, frame * 3 + 4 + 16 + 999, frame * 15 + 100):
+            _loop_back(False, SizeMix(((65536, 1),)), cut=30_000, corrupt_at=where)
+
+    def test_small_frame_corrupted(self) -> None:
+        """The same for the stream compare of small frames."""
+        _loop_back(True, SizeMix(((64, 1),)), corrupt_at=5 * 66 + 40)

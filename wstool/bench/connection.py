@@ -36,6 +36,7 @@ __all__ = [
 
 HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
 _LONG = struct.Struct(">I")
+_LARGE = 4096  # frames from this size on are sent as pieces, their filler never copied
 _MAX_MESSAGE = 256 << 20
 
 
@@ -118,6 +119,11 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.fragment_opcode = 0
         self.compressed = False
         self.waiting: collections.deque[tuple[int, bytes, int]] = collections.deque()
+        # Large frames of one size: the headers still expected, and where in a frame we are.
+        cycle = run.cycle
+        self.large = self.fast and len(cycle) == 1 and cycle[0].size >= _LARGE
+        self.headers: collections.deque[bytes] = collections.deque()
+        self.frame_offset = 0
         self.deflate: PerMessageDeflate | None = None
 
     # -- asyncio callbacks ------------------------------------------------------------------
@@ -205,16 +211,49 @@ class BenchConnection(asyncio.BufferedProtocol):
         data: bytes | bytearray
         if not self.fast:
             data, nbytes = self._build_general(count, stamps)
-        elif len(self.run.cycle) == 1:
-            data, nbytes = self._build_uniform(count, stamps)
-        else:
+        elif len(self.run.cycle) != 1:
             data, nbytes = self._build_mixed(count, stamps)
+        elif self.large:
+            pieces, nbytes = self._build_large(count, stamps)
+            self._sent(count, nbytes)
+            self.transport.writelines(pieces)
+            return
+        else:
+            data, nbytes = self._build_uniform(count, stamps)
+        self._sent(count, nbytes)
+        self.transport.write(data)
+
+    def _sent(self, count: int, nbytes: int) -> None:
         self.number += count
         self.outstanding += count
         stats = self.run.stats
         stats.sent += count
         stats.bytes_sent += nbytes
-        self.transport.write(data)
+
+    def _build_large(self, count: int, stamps: int | list[int]) -> tuple[list[bytes], int]:
+        """Large frames of the one size: header pieces beside the shared masked filler.
+
+        Written with ``writelines`` (a gather write on uvloop): the filler is
+        never copied on the way out, and echoes are checked piece by piece
+        against it (:meth:`_match_large`), so it is never copied at all.
+        """
+        run = self.run
+        piece = run.cycle[0]
+        text = run.plan.text
+        key = run.mask_int
+        seq = self.index << 32
+        first = self.number
+        pieces: list[bytes] = []
+        for i in range(count):
+            stamp = stamps if isinstance(stamps, int) else stamps[i]
+            plain = timestamp_header(stamp, seq | ((first + i) & 0xFFFFFFFF), text=text)
+            masked = (int.from_bytes(plain, "big") ^ key).to_bytes(len(plain), "big")
+            pieces += (piece.prefix + masked, piece.masked_rest)
+            self.headers.append(plain)
+        echo_len = len(piece.echo_head) + piece.size
+        sent_end = self.ends[-1][0] + (self.ends[-1][1] - 1) * echo_len if self.ends else self.pos
+        self.ends.append((sent_end + echo_len, count, stamps, echo_len, piece.size))
+        return pieces, count * piece.size
 
     def _build_uniform(self, count: int, stamps: int | list[int]) -> tuple[bytes | bytearray, int]:
         """``count`` frames of the one size: copies of one frame, message numbers written in.
@@ -379,7 +418,11 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     def _fast(self, nbytes: int) -> None:
         chunk = self.run.read_view[:nbytes]
-        if not self.expected.startswith(chunk, self.pos - self.base):
+        if self.large:
+            matched = self._match_large(chunk)
+        else:
+            matched = self.expected.startswith(chunk, self.pos - self.base)
+        if not matched:
             self._leave_fast_path()
             self.pending += chunk
             self._parse()
@@ -420,8 +463,45 @@ class BenchConnection(asyncio.BufferedProtocol):
             self.base = last
         self._answered(done, size, now)
 
+    def _match_large(self, chunk: memoryview) -> bool:
+        """Whether ``chunk`` continues the expected echoes of large frames (moving on if so).
+
+        A frame is echo head, timestamp header, filler: each part is compared in
+        place with the one prebuilt copy (or the header kept for that message).
+        """
+        piece = self.run.cycle[0]
+        head_end = len(piece.echo_head)
+        header_end = head_end + len(self.headers[0]) if self.headers else head_end
+        frame_end = head_end + piece.size
+        offset, index, at, size = self.frame_offset, 0, 0, len(chunk)
+        headers = self.headers
+        while at < size:
+            if index >= len(headers):
+                return False  # more than was sent
+            if offset < head_end:
+                want, start, stop = piece.echo_head, offset, head_end
+            elif offset < header_end:
+                want, start, stop = headers[index], offset - head_end, header_end
+            else:
+                want, start, stop = piece.rest, offset - header_end, frame_end
+            take = min(size - at, stop - offset)
+            if not want.startswith(chunk[at : at + take], start):
+                return False
+            at += take
+            offset += take
+            if offset == frame_end:
+                offset = 0
+                index += 1
+        for _ in range(index):
+            headers.popleft()
+        self.frame_offset = offset
+        return True
+
     def _leave_fast_path(self) -> None:
         """Turn the expected stream into expected messages for the general parser."""
+        if self.large:
+            self._leave_large()
+            return
         self.fast = False
         start = self.done_pos
         for first_end, count, stamps, echo_len, size in self.ends:
@@ -434,6 +514,21 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.pending = bytearray(self.expected[self.done_pos - self.base : self.pos - self.base])
         self.ends.clear()
         self.expected = bytearray()
+
+    def _leave_large(self) -> None:
+        """The same for large frames: messages from the headers kept and the one filler."""
+        self.fast = self.large = False
+        piece = self.run.cycle[0]
+        headers = iter(self.headers)
+        for _, count, stamps, _, _ in self.ends:
+            for i in range(count):
+                stamp = stamps if isinstance(stamps, int) else stamps[i]
+                self.waiting.append((self.run.opcode, next(headers) + piece.rest, stamp))
+        if self.headers and self.frame_offset:
+            frame = piece.echo_head + self.headers[0] + piece.rest
+            self.pending = bytearray(frame[: self.frame_offset])
+        self.ends.clear()
+        self.headers.clear()
 
     def _answered(self, count: int, size: int, now: int | None = None) -> None:
         run = self.run
