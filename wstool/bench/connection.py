@@ -62,7 +62,6 @@ class RunContext(Protocol):
     mask_key: bytes
     mask_int: int
     opcode: int
-    mask_half: int
     mask_word: int
     cycle: tuple[SizeFrames, ...]
     read_view: memoryview

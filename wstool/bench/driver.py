@@ -7,17 +7,20 @@ kept lean:
 * One random mask key per process. RFC 6455 §5.3 wants a fresh, unpredictable
   key per frame so that a page's script cannot choose the bytes a proxy sees;
   bench's payloads are its own, and one key lets the filler of every size be
-  masked once. Only the 16-byte header (32 hex digits in text) is masked per
-  message, as one integer XOR.
-* The messages a connection can send at once are one ``write``; every
-  connection reads into one shared buffer.
-* In echo mode the echo of each message is known byte for byte (header,
-  timestamp, filler), so a connection keeps the stream it expects and checks
-  each read with one ``bytearray.startswith`` (a memcmp). A server that frames
-  differently (fragments, a Ping) moves that connection to the general parser,
-  which still compares every message with what was sent.
-* Latencies are appended to a list in nanoseconds and folded into the HDR
-  histogram in bulk (:class:`wstool.bench.stats.Latencies`).
+  masked once.
+* A closed-loop batch shares its send time: one stamped frame is copied and
+  only the message numbers are written in (binary: packed; text: one format,
+  one XOR, one join). Frames of 4 KiB and more go out as pieces beside the one
+  masked filler (``writelines``), never copied.
+* In echo mode the echo of each message is known byte for byte, so a
+  connection checks each read with one ``bytearray.startswith`` (a memcmp)
+  against the stream it expects; large frames part by part against the one
+  filler. A server that frames differently (fragments, a Ping) moves that
+  connection to the general parser, which still compares every message with
+  what was sent.
+* Latencies are buffered in microseconds (a batch's shared value counted
+  once) and folded into the HDR histogram in bulk
+  (:class:`wstool.bench.stats.Latencies`).
 """
 
 from __future__ import annotations
@@ -98,7 +101,6 @@ class BenchRun:
         self.mask_key = secrets.token_bytes(4)
         self.mask_int = int.from_bytes(self.mask_key * (header_size(plan.text) // 4), "big")
         self.opcode = 0x1 if plan.text else 0x2
-        self.mask_half = int.from_bytes(self.mask_key * 2, "big")
         self.mask_word = int.from_bytes(self.mask_key, "big")
         self.cycle = build_cycle(plan, self.mask_key)
         self._bursts: dict[tuple[int, bool], bytes] = {}
