@@ -24,6 +24,7 @@ from wstool.core.events import (
     Event,
     FrameReceived,
     MessageReceived,
+    MessageSent,
 )
 from wstool.core.frames import CloseCode, Opcode, Role
 from wstool.net.wire import PingSchedule, Timeouts, WireProtocol
@@ -418,3 +419,33 @@ class PingScheduleTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.clock.advance(20)
         self.assertEqual(self.log, [])
+
+
+class _SendsOnWhenTold(Recorder):
+    """An observer that sends one more message while it is told of a frame sent
+    (as replay's driver sends its next message once an answer is reported)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wire: WireProtocol | None = None
+        self.sent_on = False
+
+    def events(self, conn_id: int, events: Sequence[Event]) -> None:
+        super().events(conn_id, events)
+        answered = any(isinstance(e, MessageSent) for e in events)
+        if self.wire is not None and answered and not self.sent_on:
+            self.sent_on = True
+            self.wire.conn.send_message(Opcode.TEXT, b"sent on")
+            self.wire.flush()
+
+
+class NestedFlushTests(WireFixture):
+    """flush() called while a flush runs: served after it, never left for the next read."""
+
+    def test_a_message_queued_while_reporting_is_written_at_once(self) -> None:
+        self.observer = _SendsOnWhenTold()
+        wire = self.start(Timeouts())
+        self.observer.wire = wire
+        self.send("text", "hello")
+        messages = [e.data for e in self.received() if isinstance(e, MessageReceived)]
+        self.assertEqual(messages, [b"hello", b"sent on"])

@@ -166,6 +166,7 @@ class WireProtocol(TwistedProtocol):
         self._producing = False
         self._direct = False
         self._flushing = False
+        self._flush_again = False
         """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
         self.fed_by: Any = None
         """What feeds this connection (an IPushProducer, such as serve --exec's program):
@@ -237,15 +238,20 @@ class WireProtocol(TwistedProtocol):
     def flush(self) -> None:
         """Act on new events, write what the connection has to send, report.
 
-        A message handler may call it while it runs (to answer a message):
-        that inner call does nothing, and this one writes and reports the
-        answer after the message it answers, so the log keeps their order.
+        A call made while it runs (a message handler answering, an observer
+        sending on) is served once this one is done: the answer is written
+        and reported after the message it answers, so the log keeps their
+        order, and nothing queued meanwhile waits for the next read.
         """
         if self._flushing:
+            self._flush_again = True
             return
         self._flushing = True
         try:
             self._flush()
+            while self._flush_again:
+                self._flush_again = False
+                self._flush()
         finally:
             self._flushing = False
 
