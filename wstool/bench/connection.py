@@ -70,6 +70,9 @@ class RunContext(Protocol):
     recording: bool
 
     def burst(self, count: int, *, echo: bool) -> bytes: ...
+
+    budget: int | None
+
     def take_budget(self, count: int) -> int: ...
     def connection_open(self, conn: BenchConnection) -> None: ...
     def connection_done(self, conn: BenchConnection) -> None: ...
@@ -121,6 +124,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         # Large frames of one size: the headers still expected, and where in a frame we are.
         cycle = run.cycle
         self.large = self.fast and len(cycle) == 1 and cycle[0].size >= _LARGE
+        self.uniform = self.fast and len(cycle) == 1  # one size, on the fast path
         self.headers: collections.deque[bytes] = collections.deque()
         self.frame_offset = 0
         self.deflate: PerMessageDeflate | None = None
@@ -182,7 +186,7 @@ class BenchConnection(asyncio.BufferedProtocol):
             self.deflate = PerMessageDeflate(
                 client_accept(self.offers[0], extension), is_client=True
             )
-            self.fast = False
+            self.fast = self.uniform = self.large = False
         self.run.stats.upgrade.pending.append(
             (time.perf_counter_ns() - self.upgrade_started) // 1000
         )
@@ -192,7 +196,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.opened.set_result(True)
         self.run.connection_open(self)
         if rest:
-            self.fast = False
+            self.fast = self.uniform = self.large = False
             self.pending += rest
             self._parse()
 
@@ -203,14 +207,22 @@ class BenchConnection(asyncio.BufferedProtocol):
         intended time (a list: open loop)."""
         if self.state != OPEN or self.failed or not self.sends:
             return
-        count = self.run.take_budget(count)
-        if count <= 0:
-            return
+        run = self.run
+        if run.budget is not None:
+            count = run.take_budget(count)
+            if count <= 0:
+                return
         stamps = time.time_ns() if times is None else times
         data: bytes | bytearray
-        if not self.fast:
+        if self.uniform and isinstance(stamps, int) and not self.large:
+            # The common case first: a closed-loop batch of small frames.
+            if run.plan.text:
+                data, nbytes = self._build_text(count, stamps)
+            else:
+                data, nbytes = self._build_binary(count, stamps)
+        elif not self.fast:
             data, nbytes = self._build_general(count, stamps)
-        elif len(self.run.cycle) != 1:
+        elif not self.uniform:
             data, nbytes = self._build_mixed(count, stamps)
         elif self.large:
             pieces, nbytes = self._build_large(count, stamps)
@@ -501,7 +513,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         if self.large:
             self._leave_large()
             return
-        self.fast = False
+        self.fast = self.uniform = self.large = False
         start = self.done_pos
         for first_end, count, stamps, echo_len, size in self.ends:
             for i in range(count):
@@ -516,7 +528,7 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     def _leave_large(self) -> None:
         """The same for large frames: messages from the headers kept and the one filler."""
-        self.fast = self.large = False
+        self.fast = self.uniform = self.large = False
         piece = self.run.cycle[0]
         headers = iter(self.headers)
         for _, count, stamps, _, _ in self.ends:
