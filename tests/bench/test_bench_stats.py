@@ -247,3 +247,14 @@ class TestFastPath:
     def test_small_frame_corrupted(self) -> None:
         """The same for the stream compare of small frames."""
         _loop_back(True, SizeMix(((64, 1),)), corrupt_at=5 * 66 + 40)
+
+
+def test_progress_line() -> None:
+    """The live line: elapsed, rate, open connections, counts, errors."""
+    from wstool.ui.benchview import BenchProgress
+
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    snapshot = {"elapsed": 3.25, "sent": 1000, "received": 990, "open": 5, "errors": 2}
+    text = BenchProgress(console).line(snapshot, 1234.4).plain
+    for words in ("3.2 s", "1,234 msg/s", "5 open", "sent 1,000", "received 990", "2 errors"):
+        assert words in text

@@ -22,6 +22,7 @@ from wstool.ui.sanitize import terminal_safe
 __all__ = ["BenchProgress", "format_latency", "render_report"]
 
 _PERCENTILES = ("p50", "p90", "p99", "p99.9", "max")
+_RATE_WINDOW = 0.4  # seconds: the live rate is the change over at least this long
 
 
 def format_latency(microseconds: float | None) -> str:
@@ -60,9 +61,12 @@ class BenchProgress:
         """Show the counters of ``snapshot`` (cumulative; the rate is their change)."""
         done = int(snapshot.get("handshakes") or 0) or int(snapshot.get("received", 0))
         now = time.monotonic()
-        if self._last is not None and now > self._last[0]:
+        if self._last is None:
+            self._last = (now, done)
+        elif now - self._last[0] >= _RATE_WINDOW:
+            # Workers report one after another: a rate over a few milliseconds would jump.
             self._rate = (done - self._last[1]) / (now - self._last[0])
-        self._last = (now, done)
+            self._last = (now, done)
         self._live.update(self.line(snapshot, self._rate), refresh=True)
 
     def line(self, snapshot: Mapping[str, Any], rate: float) -> Text:
