@@ -318,6 +318,34 @@ class TestCapture:
         assert eager_dpkt == []
 
 
+class TestBench:
+    """bench drives sockets on asyncio: the standard library and core, its two
+    third-party packages (hdrhistogram, uvloop) only inside functions."""
+
+    @pytest.mark.parametrize("path", modules_where(lambda package: package == "bench"))
+    def test_stdlib_core_and_lazy_hdrh_uvloop(self, path: Path) -> None:
+        """wstool bench --help stays light; uvloop stays optional."""
+        lazy = ("hdrh", "uvloop")
+        offenders = [
+            (line, name)
+            for line, name in imports_of(path)
+            if not (
+                is_stdlib(name)
+                or within(name, "wstool.bench")
+                or within(name, "wstool.core")
+                or any(within(name, package) for package in lazy)
+            )
+        ]
+        eager = [
+            (node.lineno, name)
+            for node in module_level_imports(path.read_text(encoding="utf-8"))
+            for name in names_of(node)
+            if any(within(name, package) for package in lazy)
+        ]
+        assert offenders == []
+        assert eager == []
+
+
 class TestTwistedAndOpenSSLStayInNet:
     """Only net drives sockets and TLS; cli may reach the reactor it installed, lazily."""
 
