@@ -113,6 +113,7 @@ class BenchRun:
         self.to_receive = plan.messages if plan.mode == "subscribe" else None
         self.connections: list[BenchConnection] = []
         self.live: list[BenchConnection] = []
+        self.live_changed = False
         self.alive = 0
         self.opening = True
         self.undrained: set[BenchConnection] = set()
@@ -167,6 +168,7 @@ class BenchRun:
         """A connection's TCP connection ended."""
         if was_open:
             self.alive -= 1
+            self.live_changed = True
         if self.alive == 0 and not self.opening and self.sending and self.plan.mode != "handshakes":
             self.stop()  # nothing left to measure
 
@@ -387,9 +389,10 @@ class BenchRun:
             now = time.time_ns()
             due = schedule.due(now)
             if due > sent:
-                live = [c for c in self.live if c.state == OPEN and not c.failed]
-                if len(live) != len(self.live):
-                    self.live = live
+                if self.live_changed:  # a connection went: take it out of the turn
+                    self.live = [c for c in self.live if c.state == OPEN and not c.failed]
+                    self.live_changed = False
+                live = self.live
                 if not live:
                     return
                 groups: dict[int, list[int]] = {}
