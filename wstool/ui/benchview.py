@@ -132,10 +132,8 @@ def _latencies(report: Mapping[str, Any]) -> Table | None:
         table.add_column(name, justify="right")
     table.add_column("samples", justify="right")
     rows = [("message" if report["mode"] != "handshakes" else "whole cycle", report["latency_us"])]
-    rows += [
-        (f"{step} (handshake)", report["handshake_us"].get(step))
-        for step in ("tcp", "tls", "upgrade")
-    ]
+    steps = (("tcp connect", "tcp"), ("tls handshake", "tls"), ("upgrade", "upgrade"))
+    rows += [(name, report["handshake_us"].get(step)) for name, step in steps]
     for name, summary in rows:
         if summary:
             cells = [format_latency(summary.get(p)) for p in _PERCENTILES]
