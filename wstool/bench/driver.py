@@ -118,6 +118,7 @@ class BenchRun:
         self.opening = True
         self.undrained: set[BenchConnection] = set()
         self.details: dict[str, str] = {}
+        self.should_stop: Callable[[], bool] | None = None
         self.started = time.perf_counter()
         self.address: tuple[int, Any] = (socket.AF_INET, ("127.0.0.1", 0))
         self.ssl_context: ssl.SSLContext | None = None
@@ -449,6 +450,8 @@ class BenchRun:
             self.stats.latency.flush()
             if self.progress is not None:
                 self.progress(self.snapshot())
+            if self.should_stop is not None and self.should_stop() and not self.interrupted:
+                self.interrupt()
 
 
 def run_plan(
@@ -457,8 +460,10 @@ def run_plan(
     *,
     event_loop: str = "auto",
     handle_signals: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[BenchRun, str]:
-    """Run ``plan`` in this process on a new event loop; Ctrl-C (and SIGTERM) end it early.
+    """Run ``plan`` in this process on a new event loop; Ctrl-C (and SIGTERM) end it early,
+    and so does ``should_stop`` returning true (asked every half second).
 
     Returns:
         The finished run (counters in ``.stats``) and the event loop's name.
@@ -468,6 +473,7 @@ def run_plan(
     """
     factory, name = event_loop_factory(event_loop)
     run = BenchRun(plan, progress)
+    run.should_stop = should_stop
     loop = factory()
     asyncio.set_event_loop(loop)
     signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()

@@ -56,16 +56,20 @@ class WorkersResult:
         self.details: dict[str, str] = {}
 
 
-def _worker_main(plan: BenchPlan, results: Any, event_loop: str) -> None:
-    """One worker process: run the share, report progress and the result through the queue."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop handles it
+def _worker_main(plan: BenchPlan, results: Any, event_loop: str, stop: Any) -> None:
+    """One worker process: run the share, report progress and the result through the queue.
+
+    SIGINT is ignored until the run's loop handles it (the parent started the
+    process with it ignored); ``stop`` (an Event) ends the run too, so a Ctrl-C
+    that came before the loop was ready is not lost.
+    """
     raise_open_files_limit()
 
     def progress(snapshot: dict[str, Any]) -> None:
         results.put(("progress", plan.worker, snapshot))
 
     try:
-        run, loop = run_plan(plan, progress, event_loop=event_loop)
+        run, loop = run_plan(plan, progress, event_loop=event_loop, should_stop=stop.is_set)
     except BenchError as exc:
         results.put(("error", plan.worker, str(exc)))
         return
@@ -93,9 +97,10 @@ def run_workers(
     """
     context = multiprocessing.get_context("spawn")
     results: Any = context.Queue()
+    stop: Any = context.Event()
     shares = split_plan(plan, workers)
     processes = [
-        context.Process(target=_worker_main, args=(share, results, event_loop), daemon=True)
+        context.Process(target=_worker_main, args=(share, results, event_loop, stop), daemon=True)
         for share in shares
     ]
     merged = WorkersResult()
@@ -106,14 +111,18 @@ def run_workers(
         # Ctrl-C on a terminal reaches the workers too; a SIGINT sent to this
         # process alone is passed on. A worker stops once, however many it gets.
         merged.interrupted = True
+        stop.set()
         for process in processes:
             if process.pid is not None and process.is_alive():
                 _interrupt(process.pid)
 
-    previous = signal.signal(signal.SIGINT, forward)
+    # Started with SIGINT ignored, a worker cannot be killed by a Ctrl-C that comes
+    # while it is still importing; its loop takes the signal over once it runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         for process in processes:
             process.start()
+        signal.signal(signal.SIGINT, forward)
         _collect(results, processes, pending, snapshots, merged, progress)
     finally:
         signal.signal(signal.SIGINT, previous)
