@@ -240,13 +240,24 @@ class BenchRun:
                 self.progress(self.snapshot())
 
     async def _resolve(self) -> tuple[int, Any]:
+        """The address every connection goes to: the first of the host's that accepts
+        (``localhost`` may be ::1 and 127.0.0.1, and the server listen on one)."""
         loop = asyncio.get_running_loop()
         try:
             found = await loop.getaddrinfo(self.plan.host, self.plan.port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise BenchError(f"cannot resolve {self.plan.host}: {exc.strerror or exc}") from exc
-        family, _, _, _, address = found[0]
-        return family, address
+        candidates = [(family, address) for family, _, _, _, address in found]
+        if len(candidates) > 1:
+            for family, address in candidates:
+                with socket.socket(family, socket.SOCK_STREAM) as probe:
+                    probe.setblocking(False)
+                    try:
+                        await asyncio.wait_for(loop.sock_connect(probe, address), self.plan.timeout)
+                    except (OSError, asyncio.TimeoutError):
+                        continue
+                    return family, address
+        return candidates[0]
 
     def _make_ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
