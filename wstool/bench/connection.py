@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import struct
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from wstool.bench.plan import BenchPlan, decode_header
@@ -35,7 +37,21 @@ __all__ = [
 ]
 
 HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
-_LONG = struct.Struct(">I")
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_codec(
+    count: int, text: bool
+) -> tuple[Callable[[tuple[int, ...]], bytes], Callable[[bytes], tuple[bytes, ...]]]:
+    """For a batch of ``count``: the message numbers as bytes in one call (8 hex digits
+    or 4 bytes each), and the cut of such bytes back into one piece per number."""
+    if text:
+        template = b"%08x" * count
+        return template.__mod__, struct.Struct("8s" * count).unpack
+    packer = struct.Struct(f">{count}I")
+    return (lambda numbers: packer.pack(*numbers)), struct.Struct("4s" * count).unpack
+
+
 _LARGE = 4096  # frames from this size on are sent as pieces, their filler never copied
 _MAX_MESSAGE = 256 << 20
 
@@ -216,10 +232,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         data: bytes | bytearray
         if self.uniform and isinstance(stamps, int) and not self.large:
             # The common case first: a closed-loop batch of small frames.
-            if run.plan.text:
-                data, nbytes = self._build_text(count, stamps)
-            else:
-                data, nbytes = self._build_binary(count, stamps)
+            data, nbytes = self._build_small(count, stamps)
         elif not self.fast:
             data, nbytes = self._build_general(count, stamps)
         elif not self.uniform:
@@ -267,24 +280,24 @@ class BenchConnection(asyncio.BufferedProtocol):
         return pieces, count * piece.size
 
     def _build_uniform(self, count: int, stamps: int | list[int]) -> tuple[bytes | bytearray, int]:
-        """``count`` frames of the one size: copies of one frame, message numbers written in.
+        """``count`` frames of the one size. Closed loop: the batch shares its send time
+        (:meth:`_build_small`). Open loop: each message has its own intended time."""
+        if isinstance(stamps, int):
+            return self._build_small(count, stamps)
+        return self._build_stamped(count, stamps)
 
-        Closed loop: the batch shares its send time, so one frame with the time
-        and the connection's index is built and copied; only the message number
-        (the header's last 4 bytes, 8 hex digits in text) differs per message.
-        Open loop: each message has its own intended time: whole headers.
+    def _build_small(self, count: int, stamp: int) -> tuple[bytes, int]:
+        """A closed-loop batch of small frames: the numbers in one call, masked in one XOR,
+        joined round the batch's shared head (time and connection) and filler.
+
+        The number is the header's last 4 bytes (8 hex digits in text): whole mask
+        periods from a period's start, so one keystream masks them all.
         """
-        if not isinstance(stamps, int):
-            return self._build_stamped(count, stamps)
-        if self.run.plan.text:
-            return self._build_text(count, stamps)
-        return self._build_binary(count, stamps)
-
-    def _build_text(self, count: int, stamp: int) -> tuple[bytes, int]:
-        """Text: the batch's numbers as hex in one format, masked in one XOR, joined in."""
         run = self.run
         piece = run.cycle[0]
-        plain = timestamp_header(stamp, self.index << 32, text=True)
+        text = run.plan.text
+        width = 8 if text else 4
+        plain = timestamp_header(stamp, self.index << 32, text=text)
         first = self.number
         if first + count <= 0x100000000:
             numbers = tuple(range(first, first + count))
@@ -294,46 +307,19 @@ class BenchConnection(asyncio.BufferedProtocol):
         expected = self.expected
         self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
         masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
-        digits = (b"%08x" * count) % numbers
-        # 8 digits are two mask periods, from a period's start (header byte 24).
-        size = 8 * count
-        key = int.from_bytes(run.mask_key * (2 * count), "big")
+        pack, split = _batch_codec(count, text)
+        digits = pack(numbers)
+        size = width * count
+        key = int.from_bytes(run.mask_key * (size // 4), "big")
         masked_digits = (int.from_bytes(digits, "big") ^ key).to_bytes(size, "big")
-        # Each frame is head + digits + rest, so the batch is head, then digits joined
-        # by rest + head, then rest.
-        head = piece.prefix + masked[:-8]
-        parts = [masked_digits[i : i + 8] for i in range(0, size, 8)]
-        wire = head + (piece.masked_rest + head).join(parts) + piece.masked_rest
-        echo_head = piece.echo_head + plain[:-8]
+        # Each frame is head + number + rest, so the batch is head, then the numbers
+        # joined by rest + head, then rest.
+        head = piece.prefix + masked[:-width]
+        wire = head + (piece.masked_rest + head).join(split(masked_digits)) + piece.masked_rest
+        echo_head = piece.echo_head + plain[:-width]
         expected += echo_head
-        expected += (piece.rest + echo_head).join([digits[i : i + 8] for i in range(0, size, 8)])
+        expected += (piece.rest + echo_head).join(split(digits))
         expected += piece.rest
-        return wire, count * piece.size
-
-    def _build_binary(self, count: int, stamp: int) -> tuple[bytearray, int]:
-        """Binary: copies of one stamped frame, each number packed in (4 bytes)."""
-        run = self.run
-        piece = run.cycle[0]
-        plain = timestamp_header(stamp, self.index << 32, text=False)
-        masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
-        wire = bytearray((piece.prefix + masked + piece.masked_rest) * count)
-        expected = self.expected
-        at = len(expected)
-        expected += (piece.echo_head + plain + piece.rest) * count
-        frame_len = len(piece.prefix) + piece.size
-        echo_len = len(piece.echo_head) + piece.size
-        out = len(piece.prefix) + 12
-        back = at + len(piece.echo_head) + 12
-        pack = _LONG.pack_into
-        key = run.mask_word
-        first = self.number
-        for n in range(first, first + count):
-            number = n & 0xFFFFFFFF
-            pack(wire, out, number ^ key)
-            pack(expected, back, number)
-            out += frame_len
-            back += echo_len
-        self.ends.append((self.base + at + echo_len, count, stamp, echo_len, piece.size))
         return wire, count * piece.size
 
     def _build_stamped(self, count: int, stamps: list[int]) -> tuple[bytearray, int]:
