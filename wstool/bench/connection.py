@@ -86,6 +86,7 @@ class RunContext(Protocol):
     recording: bool
 
     def burst(self, count: int, *, echo: bool) -> bytes: ...
+    def number_key(self, size: int) -> int: ...
 
     budget: int | None
 
@@ -310,8 +311,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         pack, split = _batch_codec(count, text)
         digits = pack(numbers)
         size = width * count
-        key = int.from_bytes(run.mask_key * (size // 4), "big")
-        masked_digits = (int.from_bytes(digits, "big") ^ key).to_bytes(size, "big")
+        masked_digits = (int.from_bytes(digits, "big") ^ run.number_key(size)).to_bytes(size, "big")
         # Each frame is head + number + rest, so the batch is head, then the numbers
         # joined by rest + head, then rest.
         head = piece.prefix + masked[:-width]
