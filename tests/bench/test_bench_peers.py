@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 
 async def echo(ws: Any) -> None:
     """Echo every message (same type)."""
@@ -68,8 +70,10 @@ def test_a_stall_shows_as_latency(websockets_server: Any, run_bench: Any) -> Non
     assert report["received"] == report["sent"] >= 350
 
 
-def test_corrupted_echo_fails(websockets_server: Any, run_bench: Any) -> None:
-    """A server that changes one byte of an echo: verification error, exit 1."""
+@pytest.mark.parametrize("stamps", [[], ["--no-stamps"]], ids=["stamped", "no-stamps"])
+def test_corrupted_echo_fails(websockets_server: Any, run_bench: Any, stamps: list[str]) -> None:
+    """A server that changes one byte of an echo: verification error, exit 1 (prebuilt
+    unstamped messages are checked as closely)."""
 
     async def corrupting(ws: Any) -> None:
         count = 0
@@ -80,7 +84,7 @@ def test_corrupted_echo_fails(websockets_server: Any, run_bench: Any) -> None:
             await ws.send(message)
 
     url = websockets_server(corrupting)
-    result = run_bench(url, "-c", "1", "--inflight", "2", "--duration", "1", "--json")
+    result = run_bench(url, "-c", "1", "--inflight", "2", "--duration", "1", "--json", *stamps)
     assert result.status == 1
     assert result.report["errors"] == {"verification": 1}
     assert result.report["ok"] is False

@@ -28,6 +28,28 @@ def test_closed_loop_table(wstool_server: Any, run_bench: Any) -> None:
     assert result.stderr == ""  # no live progress off a terminal
 
 
+@pytest.mark.parametrize("kind", ["--text", "--binary"])
+def test_no_stamps_echoes_prebuilt_messages(wstool_server: Any, run_bench: Any, kind: str) -> None:
+    """--no-stamps: the filler alone, every echo still checked, latency still measured."""
+    server = wstool_server()
+    result = run_bench(
+        server.url,
+        "-c",
+        "3",
+        "--inflight",
+        "8",
+        "--messages",
+        "3000",
+        "--no-stamps",
+        kind,
+        "--json",
+    )
+    report = result.report
+    assert result.status == 0, result.stderr
+    assert report["sent"] == report["received"] == 3000
+    assert report["latency_us"]["count"] == 3000
+
+
 def test_open_loop_rate_is_kept(wstool_server: Any, run_bench: Any) -> None:
     """--rate 500 for 1 s sends about 500 messages, each echoed."""
     server = wstool_server()
@@ -164,6 +186,9 @@ def test_refused_table(run_bench: Any) -> None:
         (["ws://127.0.0.1:1/", "-c", "0"], "not a whole number"),
         (["ws://127.0.0.1:1/", "--rate", "-3"], "not a rate"),
         (["ws://127.0.0.1:1/", "--duration", "1", "--messages", "5"], "not allowed with"),
+        (["ws://127.0.0.1:1/", "--no-stamps", "--rate", "10"], "--no-stamps goes with --mode echo"),
+        (["ws://127.0.0.1:1/", "--no-stamps", "--size", "32,64"], "one --size under 4KiB"),
+        (["ws://127.0.0.1:1/", "--no-stamps", "--mode", "send"], "--no-stamps goes with"),
     ],
 )
 def test_usage_errors(run_bench: Any, args: list[str], says: str) -> None:

@@ -86,6 +86,7 @@ class RunContext(Protocol):
     recording: bool
 
     def burst(self, count: int, *, echo: bool) -> bytes: ...
+    def plain_burst(self, count: int, *, echo: bool) -> bytes: ...
     def number_key(self, size: int) -> int: ...
 
     budget: int | None
@@ -142,6 +143,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         cycle = run.cycle
         self.large = self.fast and len(cycle) == 1 and cycle[0].size >= _LARGE
         self.uniform = self.fast and len(cycle) == 1  # one size, on the fast path
+        self.plain = self.uniform and not self.large and not run.plan.stamps
         self.headers: collections.deque[bytes] = collections.deque()
         self.frame_offset = 0
         self.deflate: PerMessageDeflate | None = None
@@ -233,7 +235,10 @@ class BenchConnection(asyncio.BufferedProtocol):
         data: bytes | bytearray
         if self.uniform and isinstance(stamps, int) and not self.large:
             # The common case first: a closed-loop batch of small frames.
-            data, nbytes = self._build_small(count, stamps)
+            if self.plain:
+                data, nbytes = self._build_plain(count, stamps)
+            else:
+                data, nbytes = self._build_small(count, stamps)
         elif not self.fast:
             data, nbytes = self._build_general(count, stamps)
         elif not self.uniform:
@@ -321,6 +326,18 @@ class BenchConnection(asyncio.BufferedProtocol):
         expected += (piece.rest + echo_head).join(split(digits))
         expected += piece.rest
         return wire, count * piece.size
+
+    def _build_plain(self, count: int, stamp: int) -> tuple[bytes, int]:
+        """A closed-loop batch without the timestamp header (``--no-stamps``): prebuilt
+        frames out, prebuilt echoes expected; the batch's send time is its latency's start."""
+        run = self.run
+        piece = run.cycle[0]
+        echoes = run.plain_burst(count, echo=True)
+        echo_len = len(echoes) // count
+        expected = self.expected
+        self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
+        expected += echoes
+        return run.plain_burst(count, echo=False), count * piece.size
 
     def _build_stamped(self, count: int, stamps: list[int]) -> tuple[bytearray, int]:
         """Open loop: frames of the one size, each header written whole."""

@@ -104,6 +104,7 @@ class BenchRun:
         self.mask_word = int.from_bytes(self.mask_key, "big")
         self.cycle = build_cycle(plan, self.mask_key)
         self._bursts: dict[tuple[int, bool], bytes] = {}
+        self._plain_bursts: dict[tuple[int, bool], bytes] = {}
         self._number_keys: dict[int, int] = {}
         self.read_view = memoryview(bytearray(_READ_BUFFER))
         self.sending = plan.mode != "subscribe"
@@ -127,6 +128,20 @@ class BenchRun:
         self._drained: asyncio.Event | None = None
 
     # -- what connections call (RunContext) -------------------------------------------------
+
+    def plain_burst(self, count: int, *, echo: bool) -> bytes:
+        """``count`` frames (or echoes) of the one size without the timestamp header
+        (``--no-stamps``): the filler alone, masked once, the same for every batch."""
+        burst = self._plain_bursts.get((count, echo))
+        if burst is None:
+            piece = self.cycle[0]
+            payload = filler(piece.size, text=self.plan.text)
+            if echo:
+                burst = (piece.echo_head + payload) * count
+            else:
+                burst = (piece.prefix + apply_mask(payload, self.mask_key)) * count
+            self._plain_bursts[(count, echo)] = burst
+        return burst
 
     def burst(self, count: int, *, echo: bool) -> bytes:
         """``count`` frames (or echoes) of the one size, headers zeroed: a template to fill."""

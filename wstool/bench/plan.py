@@ -171,6 +171,9 @@ class BenchPlan:
         insecure: do not verify the server's certificate.
         first_connection: the index of this plan's first connection (workers).
         worker: the worker's number (0 without workers).
+        stamps: write the timestamp header into every message; without it
+            (echo mode, closed loop, one size under 4 KiB) each message is the
+            filler alone, prebuilt, and the latency runs from its batch's send time.
     """
 
     url: str
@@ -193,6 +196,7 @@ class BenchPlan:
     insecure: bool = False
     first_connection: int = 0
     worker: int = 0
+    stamps: bool = True
 
     @property
     def open_loop(self) -> bool:

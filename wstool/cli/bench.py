@@ -140,6 +140,13 @@ def add_parser(commands: Any) -> None:
     kind.add_argument("--text", action="store_true", help="send text messages")
     kind.add_argument("--binary", action="store_true", help="send binary messages (default)")
     bench.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
+    bench.add_argument(
+        "--no-stamps",
+        action="store_true",
+        help="echo mode, closed loop, one --size under 4KiB: send the filler alone, without "
+        "the timestamp header (prebuilt messages, the cheapest to make; each echo is still "
+        "checked, and the latency runs from its batch's send time)",
+    )
     length = bench.add_mutually_exclusive_group()
     length.add_argument(
         "--duration",
@@ -208,7 +215,8 @@ def make_plan(args: argparse.Namespace) -> Any:
     sizes = args.size or SizeMix(((32, 1),))
     smallest = header_size(args.text)
     too_small = [s for s in sizes.sizes if s < smallest]
-    if too_small and args.mode in ("echo", "send"):
+    _check_no_stamps(args, sizes)
+    if too_small and args.mode in ("echo", "send") and not args.no_stamps:
         kind = "text" if args.text else "binary"
         raise CommandError(
             f"--size {too_small[0]} is smaller than the {smallest}-byte timestamp header "
@@ -241,7 +249,20 @@ def make_plan(args: argparse.Namespace) -> Any:
         ramp_up=args.ramp_up,
         timeout=args.timeout,
         insecure=args.insecure,
+        stamps=not args.no_stamps,
     )
+
+
+def _check_no_stamps(args: argparse.Namespace, sizes: Any) -> None:
+    if not args.no_stamps:
+        return
+    if args.mode != "echo" or args.rate is not None:
+        why = "--mode echo in a closed loop (the open loop and the other modes stamp each message)"
+    elif len(sizes.sizes) != 1 or sizes.sizes[0] >= 4096:
+        why = "one --size under 4KiB (larger messages are sent from prebuilt pieces already)"
+    else:
+        return
+    raise CommandError(f"--no-stamps goes with {why}", ExitStatus.USAGE)
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
