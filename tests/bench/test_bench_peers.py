@@ -91,6 +91,33 @@ def test_corrupted_echo_fails(websockets_server: Any, run_bench: Any, stamps: li
     assert "differs" in result.report["error_details"]["verification"]
 
 
+@pytest.mark.parametrize("stamps", [[], ["--no-stamps"]], ids=["stamped", "no-stamps"])
+def test_a_server_that_frames_differently_is_still_verified(
+    websockets_server: Any, run_bench: Any, stamps: list[str]
+) -> None:
+    """Echoes in two fragments and a Ping among them: off the fast path, every echo checked."""
+
+    async def fragmenting(ws: Any) -> None:
+        count = 0
+        async for message in ws:
+            count += 1
+            if count % 50 == 0:
+                await ws.ping()
+                await ws.send([message[:3], message[3:]])
+            else:
+                await ws.send(message)
+
+    url = websockets_server(fragmenting)
+    result = run_bench(
+        url, "-c", "2", "--inflight", "4", "--messages", "400", "--text", "--json", *stamps
+    )
+    assert result.status == 0, result.stderr
+    assert result.report["sent"] == result.report["received"] == 400
+    assert result.report["errors"] == {}
+    # Latencies count from when every connection is open (the first may be ahead).
+    assert result.report["latency_us"]["count"] >= 200
+
+
 def test_server_close_is_counted(websockets_server: Any, run_bench: Any) -> None:
     """A server that closes with 1011 mid-run: the close code is the error kind."""
 

@@ -47,7 +47,7 @@ def test_no_stamps_echoes_prebuilt_messages(wstool_server: Any, run_bench: Any, 
     report = result.report
     assert result.status == 0, result.stderr
     assert report["sent"] == report["received"] == 3000
-    assert report["latency_us"]["count"] == 3000
+    assert report["latency_us"]["count"] >= 2700  # from when every connection is open
 
 
 def test_open_loop_rate_is_kept(wstool_server: Any, run_bench: Any) -> None:
