@@ -231,6 +231,24 @@ def test_a_crashing_program_closes_1011_with_its_status(tmp_path: Path) -> None:
         assert (rcvd.code, rcvd.reason) == (1011, "program exited with status 3")
 
 
+def test_a_program_that_cannot_start_closes_1011_and_says_why(tmp_path: Path) -> None:
+    """The program is gone after serve checked it: each client gets 1011, the log says why."""
+    program = tmp_path / "gone.sh"
+    program.write_text("#!/bin/sh\ncat\n")
+    program.chmod(0o755)
+    with served("--exec", str(program), json_log=False) as server:
+        program.unlink()
+        with _connect(server.url) as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        rcvd = closed.value.rcvd
+        assert rcvd is not None
+        assert (rcvd.code, rcvd.reason) == (1011, "the program could not be started")
+        deadline = time.monotonic() + 10
+        while "not started" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "#1 program not started: No such file or directory" in server.output()
+
+
 def test_a_shell_script_lines_without_newline_and_binary(tmp_path: Path) -> None:
     """A shell script's last line without a newline is still a message; --binary passes bytes."""
     script = _script(

@@ -154,6 +154,6 @@ class ProgramLog:
         self.log.note(conn_id, f"stderr: {text}", {"event": "stderr", "line": text})
 
     def program_ended(self, conn_id: int, pid: int, how: str) -> None:
-        self.log.note(
-            conn_id, f"program {pid} {how}", {"event": "program", "pid": pid, "ended": how}
-        )
+        # pid 0: the program never started (its spawn failed), so it has no number.
+        who = f"program {pid}" if pid else "program"
+        self.log.note(conn_id, f"{who} {how}", {"event": "program", "pid": pid, "ended": how})
