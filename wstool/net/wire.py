@@ -165,9 +165,9 @@ class WireProtocol(TwistedProtocol):
         self._closing_tcp = False
         self._producing = False
         self._direct = False
+        """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
         self._flushing = False
         self._flush_again = False
-        """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
         self.fed_by: Any = None
         """What feeds this connection (an IPushProducer, such as serve --exec's program):
         paused and resumed with the connection's reading, so a slow peer slows it too."""
@@ -257,17 +257,17 @@ class WireProtocol(TwistedProtocol):
 
     def _flush(self) -> None:
         conn = self.conn
-        events = conn.events()
+        incoming = conn.events()
         on_message = self.on_message
-        received: list[Any] = []
-        if on_message is not None and events:
+        events = incoming  # reported below, with what was sent
+        if on_message is not None and incoming:
             # What came in is reported before a handler answers it, so that
             # the handler's own lines (a mock rule, a fault) and its answer
             # follow the message in the log.
-            self._remember_close(events)
-            self.observer.events(self.conn_id, events)
-            received, events = events, []
-        for event in received or events:
+            self._remember_close(incoming)
+            self.observer.events(self.conn_id, incoming)
+            events = []
+        for event in incoming:
             kind = type(event)
             if kind is MessageReceived:
                 # Messages that came before a Close in the same read are still
