@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, succeed
@@ -163,6 +163,15 @@ class UpgradeRequest:
     request: ClientRequest
     peer: str
     subprotocol: str | None
+
+
+class _Accepted(NamedTuple):
+    """A request checked and answered: the 101, its connection, its behaviour, its target."""
+
+    response: bytes
+    conn: Connection
+    behaviour: Behaviour | None
+    target: str
 
 
 class Behaviour(Protocol):
@@ -380,10 +389,10 @@ class WebSocketSite(Site):
         raw = channel.request_head
         peer = _peer(request)
         try:
-            response, conn, behaviour = self._accept(raw, peer)
+            accepted = self._accept(raw, peer)
         except HandshakeError as exc:
             return self.refuse(request, exc)
-        self._open(channel, peer, raw, response, conn, behaviour)
+        self._open(channel, peer, raw, accepted)
         return NOT_DONE_YET
 
     def upgrade_head(self, channel: UpgradingChannel, head: bytes) -> bool:
@@ -398,22 +407,15 @@ class WebSocketSite(Site):
         transport = channel.transport
         peer = address_text(transport.getPeer() if transport is not None else None)
         try:
-            response, conn, behaviour = self._accept(head, peer)
+            accepted = self._accept(head, peer)
         except HandshakeError:
             return False
-        self._open(channel, peer, head, response, conn, behaviour)
+        self._open(channel, peer, head, accepted)
         return True
 
-    def _open(
-        self,
-        channel: UpgradingChannel,
-        peer: str,
-        raw: bytes,
-        response: bytes,
-        conn: Connection,
-        behaviour: Behaviour | None = None,
-    ) -> None:
+    def _open(self, channel: UpgradingChannel, peer: str, raw: bytes, accepted: _Accepted) -> None:
         """Write the 101 and hand the connection to a new :class:`WireProtocol`."""
+        response, conn, behaviour, target = accepted
         conn_id = self._next_id
         self._next_id += self.id_step
         wire = WireProtocol(
@@ -430,7 +432,7 @@ class WebSocketSite(Site):
         )
         self.wires.add(wire)
         if self.relay is not None:
-            self._paths[wire] = _request_path(raw)
+            self._paths[wire] = target.split("?", 1)[0].encode("latin-1") or b"/"
         subject = client_subject(channel.transport) if self.tls is not None else None
         shown = f"{peer} (client certificate {subject})" if subject else peer
         self.observer.opened(conn_id, shown, raw, response)
@@ -466,7 +468,7 @@ class WebSocketSite(Site):
         channel.close_after_response()
         return error.reason.encode("utf-8", "replace") + b"\n"
 
-    def _accept(self, raw: bytes, peer: str) -> tuple[bytes, Connection, Behaviour | None]:
+    def _accept(self, raw: bytes, peer: str) -> _Accepted:
         options = self.options
         parsed = parse_request_head(raw, max_size=options.max_request_size)
         if parsed is None:  # the channel only hands over complete heads
@@ -510,7 +512,7 @@ class WebSocketSite(Site):
             record_frames=self.observer.wants_frames,
             echo=options.mode == "echo" and behaviour is None,
         )
-        return response, conn, behaviour
+        return _Accepted(response, conn, behaviour, head.target)
 
     # -- behaviours ----------------------------------------------------------
 
@@ -586,13 +588,6 @@ class WebSocketSite(Site):
             wire.cause = "no Close frame from the peer before shutdown"
             if transport is not None:
                 transport.abortConnection()
-
-
-def _request_path(head: bytes) -> bytes:
-    """The path of a request head's target, without its query."""
-    words = head.split(b"\r\n", 1)[0].split(b" ")
-    target = words[1] if len(words) > 2 else b"/"
-    return target.split(b"?", 1)[0] or b"/"
 
 
 def _phrase(status: int) -> bytes:
