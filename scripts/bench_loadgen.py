@@ -36,9 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
 NODE_LOAD = ROOT / "tests" / "interop" / "node" / "ws_load.js"
 UVLOOP_LOAD = ROOT / "scripts" / "bench_serve" / "loadgen.py"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(rb"listening on ws://[^/\s]+:(\d+)/")
 WARMUP = 1.0
+sys.path.insert(0, str(UVLOOP_LOAD.parent))
+from loadgen import server_cpu as cpu_seconds  # noqa: E402  (/proc CPU seconds of a pid)
+
 NO_STAMPS = "wstool bench --no-stamps"
 """Prebuilt messages without the timestamp header, as the uvloop client sends them
 (small messages only: larger ones are sent from prebuilt pieces already)."""
@@ -57,16 +59,6 @@ SCENARIOS = {
     "msg32": Scenario("msg32", 32, False, 50, 16),
     "bin64k": Scenario("bin64k", 65536, True, 8, 4),
 }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (0 when gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def pinned(argv: list[str], cpu: int | None) -> list[str]:
@@ -142,15 +134,15 @@ def print_scenario(scenario: Scenario, results: dict[str, dict[str, Any]]) -> No
         f"\n{scenario.name}: {scenario.size:,} B {'binary' if scenario.binary else 'text'}, "
         f"{scenario.connections} connections x {scenario.inflight} in flight"
     )
-    print(f"  {'generator':<16} {'msgs/s':>10} {'gen CPU':>8} {'msgs/s/core':>12} {'srv CPU':>8}")
+    print(f"  {'generator':<26} {'msgs/s':>10} {'gen CPU':>8} {'msgs/s/core':>12} {'srv CPU':>8}")
     for name, r in results.items():
         if "error" in r:
-            print(f"  {name:<16} failed: {r['error']}")
+            print(f"  {name:<26} failed: {r['error']}")
             continue
         per_core = r["msgs_per_s"] / r["gen_cpu"] if r["gen_cpu"] > 0 else 0.0
         r["per_core"] = per_core
         print(
-            f"  {name:<16} {r['msgs_per_s']:>10,.0f} {r['gen_cpu']:>8.2f} "
+            f"  {name:<26} {r['msgs_per_s']:>10,.0f} {r['gen_cpu']:>8.2f} "
             f"{per_core:>12,.0f} {r['srv_cpu']:>8.2f}"
         )
     others = [r for n, r in results.items() if not n.startswith("wstool") and "error" not in r]
