@@ -139,6 +139,10 @@ def _serve_in_memory(*argv: str) -> tuple[int, str]:
         (("--binary",), "--binary goes with --exec"),
         (("--max-procs", "2"), "--max-procs goes with --exec"),
         (("--exec", "cat", "--mode", "broadcast"), "leave out --mode"),
+        # An empty value is a mistake, not the option left out (serve would just echo).
+        (("--exec", ""), "--exec: no program given"),
+        (("--rules", ""), "cannot read ''"),
+        (("--replay", ""), "cannot read ''"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv: tuple[str, ...], line: str) -> None:

@@ -219,7 +219,7 @@ def _options(
 
 def _replay(args: argparse.Namespace) -> tuple[Any, str | None]:
     """With --replay: a responder factory and the subprotocol the recording agreed on."""
-    if not args.replay:
+    if args.replay is None:
         return None, None
     if args.mode != "echo":
         raise CommandError(

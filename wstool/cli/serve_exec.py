@@ -79,7 +79,7 @@ def exec_behaviour(args: argparse.Namespace, reactor: Any, log: Any) -> Any:
         CommandError: options that do not go with ``--exec``, or a program
             that cannot be run (exit status 2, before anything listens).
     """
-    if not args.exec_command:
+    if args.exec_command is None:
         for flag, given in (
             ("--binary", args.binary),
             ("--max-procs", args.max_procs is not None),

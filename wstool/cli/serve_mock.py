@@ -171,7 +171,7 @@ def rules_behaviour(args: argparse.Namespace) -> Any:
         CommandError: an unreadable or invalid file (one line naming the line
             or key), or --rules beside --exec, --replay or --mode broadcast.
     """
-    if not args.rules:
+    if args.rules is None:
         return None
     others = [flag for flag, given in _answerers(args) if given]
     if others:
