@@ -45,6 +45,7 @@ payload format: every message bench sends starts with a 16-byte header:
   In --text messages these 16 bytes are written as 32 lowercase hex digits.
   The rest is filler up to --size. --mode subscribe reads this header from every
   message it receives, so any publisher that writes it can be measured.
+  --no-stamps leaves the header out (echo mode, closed loop, small messages).
 
 sizes: --size 32, --size 1KiB, a mix --size 32,1KiB,64KiB (equal shares), or
   with weights --size 32:8,1KiB:2,64KiB:1 (8 of 11 messages are 32 bytes).
