@@ -932,7 +932,7 @@ class TestSection7_1_7FailingTheConnection:
 
 def test_idle_assemblers_share_nothing_that_grows() -> None:
     """The empty part lists idle assemblers share stay empty through messages and faults."""
-    from wstool.core import connection as module
+    from wstool.core import assembler as module
 
     server = Connection(Role.SERVER)
     client = Connection(Role.CLIENT)

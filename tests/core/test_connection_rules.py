@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, MessageAssembler
+from wstool.core.assembler import MessageAssembler
+from wstool.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.events import MessageReceived
 from wstool.core.frames import FrameParser, Role, WireFrame, forge_frame

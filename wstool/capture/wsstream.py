@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from wstool.core.connection import MessageAssembler
+from wstool.core.assembler import MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.frames import FrameParser, Opcode, Role, Violation, WireFrame, violations
 from wstool.core.inspect import FrameReport, MessageReport, SequenceViolation, StreamItem, Truncated

@@ -319,6 +319,15 @@ class FrameParser:
         frame = WireFrame(fin, rsv1, rsv2, rsv3, b0 & 0x0F, key, length, bits, b"", self._offset)
         return frame, have - start
 
+    def advance(self, size: int) -> None:
+        """Count ``size`` bytes of whole frames that were read without the parser.
+
+        Only between frames (nothing buffered): the offsets of the frames
+        after them stay their stream offsets.
+        """
+        assert not self.buffered, "advance() between frames only"
+        self._offset += size
+
     def skip_payload(self) -> bool:
         """Count the payload of the frame being received instead of keeping it.
 

@@ -3,7 +3,7 @@
 Where a :class:`~wstool.core.connection.Connection` stops at the first
 violation, :func:`inspect_stream` lists them all and goes on, which is what
 ``wstool decode`` shows. It reuses the same parser, frame rules and
-:class:`~wstool.core.connection.MessageAssembler` as a live connection.
+:class:`~wstool.core.assembler.MessageAssembler` as a live connection.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wstool.core.connection import MessageAssembler
+from wstool.core.assembler import MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.errors import UsageError
 from wstool.core.events import MessageReceived

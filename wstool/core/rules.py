@@ -353,7 +353,7 @@ def violations(
 
     Rules that need the frames around it (fragmentation, UTF-8 across
     fragments, sizes of messages) are checked by
-    :class:`wstool.core.connection.MessageAssembler`.
+    :class:`wstool.core.assembler.MessageAssembler`.
 
     Args:
         frame: the frame as parsed.

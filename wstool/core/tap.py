@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from wstool.core.connection import MessageAssembler
+from wstool.core.assembler import MessageAssembler
 from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.errors import PayloadTooBig
 from wstool.core.events import MessageReceived

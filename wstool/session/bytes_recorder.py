@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wstool.core.connection import MessageAssembler
+from wstool.core.assembler import MessageAssembler
 from wstool.core.deflate import PerMessageDeflate
 from wstool.core.errors import ProtocolError
 from wstool.core.events import MessageReceived
