@@ -76,6 +76,10 @@ def _install_reactor(use_asyncio: bool) -> Any:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # without it, prompt_async() waits forever
         asyncioreactor.install(loop)  # type: ignore[no-untyped-call]
+    else:
+        from wstool.net import reactor as lean
+
+        lean.install()
     from twisted.internet import reactor
 
     return reactor
