@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from wstool.cli import main
@@ -181,6 +181,8 @@ _values = st.one_of(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 30), st.sampled_from(_FIELDS), _values), max_size=3))
+@example(changes=[(1, "request", "\u0100")])  # a head beyond Latin-1: taken as UTF-8
+@example(changes=[(1, "response", "\ud800")])
 def test_any_field_of_any_record_changed_is_shown_or_refused(
     changes: list[tuple[int, str, object]],
 ) -> None:

@@ -146,6 +146,18 @@ class FrameEvent:
         return self._frame
 
 
+def _head_bytes(text: object) -> bytes:
+    """A handshake head as recorded (its bytes as Latin-1 text) back to bytes.
+
+    A head edited by hand may hold characters beyond Latin-1: they are taken
+    as UTF-8, what a client sending that text would put on the wire.
+    """
+    try:
+        return str(text).encode("latin-1")
+    except UnicodeEncodeError:
+        return str(text).encode("utf-8", "surrogatepass")
+
+
 @dataclass
 class Connection:
     """One connection of a session: its heads and what went each way."""
@@ -158,11 +170,11 @@ class Connection:
 
     @property
     def request(self) -> bytes:
-        return str(self.open.get("request", "")).encode("latin-1")
+        return _head_bytes(self.open.get("request", ""))
 
     @property
     def response(self) -> bytes:
-        return str(self.open.get("response", "")).encode("latin-1")
+        return _head_bytes(self.open.get("response", ""))
 
     def wire(self, sender: Role) -> bytes:
         """The bytes ``sender`` put on the wire: its handshake head, then its frames."""
