@@ -1,7 +1,7 @@
-"""The C echo of a read's short frames (``_speedups.echo_short``) against the Python reflex.
+"""The C echo of a read's data frames (``_speedups.echo_frames``) against the Python path.
 
-A quiet echo server answers runs of short, masked, whole data frames in one C
-call and hands the rest of the read to the frame-by-frame path. Whatever the
+A quiet echo server answers runs of masked, whole data frames in one C call
+and hands the rest of the read to the frame-by-frame path. Whatever the
 frames and however the stream is cut into reads, the answers, counters,
 verdicts and close codes must be those of the Python path alone.
 """
@@ -18,7 +18,9 @@ from wstool.core import masking
 from wstool.core.connection import Connection
 from wstool.core.frames import Role, forge_frame
 
-pytestmark = pytest.mark.skipif(masking.echo_short is None, reason="the C accelerator is not built")
+pytestmark = pytest.mark.skipif(
+    masking.echo_frames is None, reason="the C accelerator is not built"
+)
 
 KEY = bytes.fromhex("37fa213d")  # RFC 6455 §5.7
 
@@ -27,28 +29,38 @@ def masked(opcode: int, payload: bytes, **fields: Any) -> bytes:
     return forge_frame(opcode=opcode, payload=payload, mask_key=KEY, **fields)
 
 
-def echo_short(data: bytes, start: int = 0) -> tuple[bytes, int, int]:
-    assert masking.echo_short is not None
-    return masking.echo_short(data, start)
+def echo_frames(data: bytes, start: int = 0, limit: int = -1) -> tuple[bytes, int, int]:
+    assert masking.echo_frames is not None
+    return masking.echo_frames(data, start, limit)
 
 
-class TestEchoShort:
+class TestEchoFrames:
     def test_a_run_of_short_frames_is_answered_unmasked(self) -> None:
         wire = masked(1, b"Hello") + masked(2, b"\x00\xff" * 10) + masked(1, b"")
-        assert echo_short(wire) == (
+        assert echo_frames(wire) == (
             b"\x81\x05Hello" + b"\x82\x14" + b"\x00\xff" * 10 + b"\x81\x00",
             len(wire),
             3,
         )
 
-    def test_the_largest_7_bit_frame_is_short(self) -> None:
-        wire = masked(2, b"z" * 125)
-        assert echo_short(wire) == (b"\x82\x7d" + b"z" * 125, len(wire), 1)
+    @pytest.mark.parametrize("size", [125, 126, 65535, 65536, 300_000])
+    def test_every_length_encoding_keeps_its_header(self, size: int) -> None:
+        payload = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+        wire = masked(2, payload)
+        head = len(wire) - 4 - size
+        expected = bytes([0x82, wire[1] & 0x7F]) + wire[2:head] + payload
+        assert echo_frames(wire) == (expected, len(wire), 1)
+
+    def test_a_frame_over_the_limit_is_left_for_1009(self) -> None:
+        small, big = masked(2, b"a" * 100), masked(2, b"b" * 1000)
+        assert echo_frames(small + big, 0, 999)[1:] == (len(small), 1)
+        assert echo_frames(small + big, 0, 1000)[1:] == (len(small + big), 2)
+        assert echo_frames(small, 0, 99)[1:] == (0, 0)
 
     def test_the_scan_starts_where_asked(self) -> None:
         first, second = masked(1, b"one"), masked(1, b"two")
-        assert echo_short(first + second, len(first)) == (b"\x81\x03two", len(first + second), 1)
-        assert echo_short(first, len(first)) == (b"", len(first), 0)
+        assert echo_frames(first + second, len(first)) == (b"\x81\x03two", len(first + second), 1)
+        assert echo_frames(first, len(first)) == (b"", len(first), 0)
 
     @pytest.mark.parametrize(
         "frame",
@@ -63,8 +75,9 @@ class TestEchoShort:
             masked(9, b"ping"),
             masked(10, b"pong"),
             masked(8, b"\x03\xe8"),
-            masked(2, b"y" * 126),  # a 16-bit length
-            masked(2, b"y" * 5, length_bits=16),
+            masked(2, b"y" * 5, length_bits=16),  # §5.2: the minimal number of bytes
+            masked(2, b"y" * 200, length_bits=64),
+            masked(2, b"y" * 2, length=2**63 + 2, length_bits=64),  # §5.2: top bit 0
             masked(1, b"\xff"),
             masked(1, b"\xed\xa0\x80"),  # a UTF-16 surrogate, not UTF-8 (RFC 3629)
             masked(1, b"\xc0\xaf"),  # an overlong '/'
@@ -73,7 +86,7 @@ class TestEchoShort:
     )
     def test_stops_at_a_frame_for_the_general_path(self, frame: bytes) -> None:
         before = masked(1, b"ok")
-        assert echo_short(before + frame + masked(1, b"after")) == (
+        assert echo_frames(before + frame + masked(1, b"after")) == (
             b"\x81\x02ok",
             len(before),
             1,
@@ -82,19 +95,19 @@ class TestEchoShort:
     def test_stops_at_a_frame_not_wholly_read(self) -> None:
         whole, cut = masked(1, b"ok"), masked(2, b"cut short")
         for size in range(len(cut)):
-            assert echo_short(whole + cut[:size]) == (b"\x81\x02ok", len(whole), 1)
+            assert echo_frames(whole + cut[:size]) == (b"\x81\x02ok", len(whole), 1)
 
     def test_valid_utf8_beyond_ascii_is_answered(self) -> None:
         text = "καλημέρα κόσμε 🌍".encode()
-        assert echo_short(masked(1, text))[0] == b"\x81" + bytes([len(text)]) + text
+        assert echo_frames(masked(1, text))[0] == b"\x81" + bytes([len(text)]) + text
 
     def test_bad_arguments(self) -> None:
         with pytest.raises(ValueError):
-            echo_short(b"abc", 4)
+            echo_frames(b"abc", 4)
         with pytest.raises(ValueError):
-            echo_short(b"abc", -1)
+            echo_frames(b"abc", -1)
         with pytest.raises(TypeError):
-            masking.echo_short(b"abc")  # type: ignore[call-arg,misc]
+            masking.echo_frames(b"abc", 0)  # type: ignore[call-arg,misc]
 
 
 # -- the Connection with and without the C call -------------------------------------
@@ -110,6 +123,12 @@ frames = st.one_of(
         st.text(max_size=40),
     ),
     st.builds(
+        lambda opcode, size, byte: masked(opcode, bytes([byte]) * size),
+        st.sampled_from([1, 2]),
+        st.sampled_from([126, 1000, 65535, 65536, 70000]),
+        st.sampled_from([0x41, 0xFF]),  # text of 0xFF is not UTF-8
+    ),
+    st.builds(
         lambda opcode, payload, fin, rsv1, mask: forge_frame(
             opcode=opcode, payload=payload, fin=fin, rsv1=rsv1, mask_key=KEY if mask else None
         ),
@@ -123,9 +142,9 @@ frames = st.one_of(
 
 
 def run(stream: bytes, cuts: list[int], *, with_c: bool, **options: Any) -> tuple[object, ...]:
-    saved = masking.echo_short
+    saved = masking.echo_frames
     if not with_c:
-        masking.echo_short = None
+        masking.echo_frames = None
     try:
         server = Connection(Role.SERVER, record_frames=False, echo=True, **options)
         out = []
@@ -135,7 +154,7 @@ def run(stream: bytes, cuts: list[int], *, with_c: bool, **options: Any) -> tupl
             out.append(server.data_to_send())
             start = max(start, cut)
     finally:
-        masking.echo_short = saved
+        masking.echo_frames = saved
     failure = server.failure
     return (
         b"".join(out),
@@ -153,7 +172,7 @@ def run(stream: bytes, cuts: list[int], *, with_c: bool, **options: Any) -> tupl
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(frames, max_size=12),
-    st.lists(st.integers(min_value=0, max_value=2000), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=300_000), max_size=8),
 )
 def test_any_stream_in_any_reads_is_answered_as_the_python_path_does(
     parts: list[bytes], cuts: list[int]
@@ -163,15 +182,25 @@ def test_any_stream_in_any_reads_is_answered_as_the_python_path_does(
     assert run(stream, cuts, with_c=True) == run(stream, cuts, with_c=False)
 
 
-@pytest.mark.parametrize("limit", [0, 10, 124, 125])
-def test_small_message_limits_still_close_with_1009(limit: int) -> None:
-    stream = masked(1, b"a" * 20) + masked(2, b"b" * 125)
-    for with_c in (True, False):
-        result = run(stream, [], with_c=with_c, max_message_size=limit)
-        assert result == run(stream, [], with_c=False, max_message_size=limit)
-    if limit < 125:
-        failure = result[3]
+@pytest.mark.parametrize("limit", [0, 10, 124, 125, 999, 1000])
+@pytest.mark.parametrize("option", ["max_message_size", "max_frame_size"])
+def test_message_and_frame_limits_still_close_with_1009(limit: int, option: str) -> None:
+    stream = masked(1, b"a" * 20) + masked(2, b"b" * 125) + masked(2, b"c" * 1000)
+    result = run(stream, [30], with_c=True, **{option: limit})
+    assert result == run(stream, [30], with_c=False, **{option: limit})
+    failure = result[3]
+    if limit < 1000:
         assert failure is not None and failure[1] == 1009
+    else:
+        assert failure is None and result[5] == 3
+
+
+def test_a_large_frame_dribbled_in_small_reads_is_answered_once() -> None:
+    stream = masked(2, bytes(range(256)) * 1024) + masked(1, b"next")
+    cuts = list(range(1000, len(stream), 1000))
+    result = run(stream, cuts, with_c=True)
+    assert result == run(stream, cuts, with_c=False)
+    assert result[0] == echo_frames(stream)[0] and result[5] == 2
 
 
 def test_a_fragmented_message_in_progress_keeps_the_general_path() -> None:

@@ -8,10 +8,10 @@
  * time on a 64-bit word built from the key, then byte by byte.  The pure-Python
  * version in masking.py gives the same results and is tested against this.
  *
- * echo_short(data, start) -> (echo, end, count) is a quiet echo server's whole
- * read in one call: it answers the short data frames of ``data`` from
- * ``start`` on (core/connection.py's reflex path, in Python, does the same
- * and is tested against it).
+ * echo_frames(data, start, limit) -> (echo, end, count) is a quiet echo
+ * server's whole read in one call: it answers the whole data frames of
+ * ``data`` from ``start`` on (core/connection.py's frame-by-frame path, in
+ * Python, gives the same answers and is tested against it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -120,29 +120,67 @@ utf8_ok(const unsigned char *p, Py_ssize_t n)
     return 1;
 }
 
-/* The echo of the short data frames at the start of data[start:], as a quiet
-   echo server sends it.  A frame is answered here only when it is FIN, with
-   no RSV bit, TEXT or BINARY, masked (RFC 6455 section 5.1: "a server MUST
-   close the connection upon receiving a frame that is not masked"), with a
-   7-bit length, and (TEXT) valid UTF-8.  The scan stops at the first frame
-   that is anything else or not wholly in data: the general path takes it
-   from there and gives any fault its close code.  Each echo is the frame
-   unmasked, with a 2-byte header. */
+/* The length of the frame header at p (n bytes available) and its payload's,
+   or 0 when the header is cut short or its length is not encoded in the
+   minimal number of bytes with the top bit clear (RFC 6455 section 5.2). */
+static Py_ssize_t
+data_frame_header(const unsigned char *p, Py_ssize_t n, unsigned long long *length)
+{
+    unsigned long long len = p[1] & 0x7F;
+
+    if (len < 126) {
+        *length = len;
+        return 2;
+    }
+    if (len == 126) {
+        if (n < 4) {
+            return 0;
+        }
+        len = ((unsigned long long)p[2] << 8) | p[3];
+        *length = len;
+        return len < 126 ? 0 : 4;
+    }
+    if (n < 10) {
+        return 0;
+    }
+    len = 0;
+    for (int i = 2; i < 10; i++) {
+        len = (len << 8) | p[i];
+    }
+    *length = len;
+    return (len < 65536 || len >> 63) ? 0 : 10;
+}
+
+/* The echo of the data frames at the start of data[start:], as a quiet echo
+   server sends it.  A frame is answered here only when it is FIN, with no
+   RSV bit, TEXT or BINARY, masked (RFC 6455 section 5.1: "a server MUST
+   close the connection upon receiving a frame that is not masked"), its
+   length minimally encoded, at most limit bytes (limit < 0: no limit) and,
+   for TEXT, valid UTF-8.  The scan stops at the first frame that is anything
+   else or not wholly in data: the general path takes it from there and gives
+   any fault its close code.  Each echo is the frame unmasked, with the same
+   length encoding and no mask key. */
 static PyObject *
-echo_short(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data;
     Py_ssize_t start, pos, end, out_at = 0, count = 0;
+    long long limit;
     const unsigned char *src;
     unsigned char *dst;
-    PyObject *echo, *result = NULL;
+    PyObject *echo;
 
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "echo_short() takes exactly 2 arguments (data, start)");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "echo_frames() takes exactly 3 arguments (data, start, limit)");
         return NULL;
     }
     start = PyLong_AsSsize_t(args[1]);
     if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    limit = PyLong_AsLongLong(args[2]);
+    if (limit == -1 && PyErr_Occurred()) {
         return NULL;
     }
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
@@ -164,31 +202,37 @@ echo_short(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     dst = (unsigned char *)PyBytes_AS_STRING(echo);
     pos = start;
     while (end - pos >= 6) {
-        unsigned char b0 = src[pos], b1 = src[pos + 1];
-        Py_ssize_t length = b1 & 0x7F;
+        unsigned char b0 = src[pos];
+        unsigned long long length;
+        Py_ssize_t head, avail;
 
-        if ((b0 != 0x81 && b0 != 0x82) || !(b1 & 0x80) || length > 125) {
+        if ((b0 != 0x81 && b0 != 0x82) || !(src[pos + 1] & 0x80)) {
             break;
         }
-        if (pos + 6 + length > end) {
+        head = data_frame_header(src + pos, end - pos, &length);
+        if (head == 0 || (limit >= 0 && length > (unsigned long long)limit)) {
             break;
         }
-        dst[out_at] = b0;
-        dst[out_at + 1] = (unsigned char)length;
-        xor_mask(src + pos + 6, dst + out_at + 2, length, src + pos + 2);
-        if (b0 == 0x81 && !utf8_ok(dst + out_at + 2, length)) {
+        avail = end - pos - head - 4;
+        if (avail < 0 || length > (unsigned long long)avail) {
+            break; /* not wholly here */
+        }
+        memcpy(dst + out_at, src + pos, head);
+        dst[out_at + 1] &= 0x7F;
+        xor_mask(src + pos + head + 4, dst + out_at + head, (Py_ssize_t)length,
+                 src + pos + head);
+        if (b0 == 0x81 && !utf8_ok(dst + out_at + head, (Py_ssize_t)length)) {
             break;
         }
-        out_at += 2 + length;
-        pos += 6 + length;
+        out_at += head + (Py_ssize_t)length;
+        pos += head + 4 + (Py_ssize_t)length;
         count++;
     }
     PyBuffer_Release(&data);
     if (_PyBytes_Resize(&echo, out_at) < 0) {
         return NULL;
     }
-    result = Py_BuildValue("(Nnn)", echo, pos, count);
-    return result;
+    return Py_BuildValue("(Nnn)", echo, pos, count);
 }
 
 static PyMethodDef speedups_methods[] = {
@@ -196,9 +240,9 @@ static PyMethodDef speedups_methods[] = {
      "apply_mask(data, key) -> bytes: XOR data with the repeating 4-byte key."},
     {"mask_inplace", (PyCFunction)(void (*)(void))mask_inplace, METH_FASTCALL,
      "mask_inplace(buffer, key): XOR a writable buffer with the key, in place."},
-    {"echo_short", (PyCFunction)(void (*)(void))echo_short, METH_FASTCALL,
-     "echo_short(data, start) -> (echo, end, count): a quiet echo server's answer to "
-     "the short data frames of data[start:]."},
+    {"echo_frames", (PyCFunction)(void (*)(void))echo_frames, METH_FASTCALL,
+     "echo_frames(data, start, limit) -> (echo, end, count): a quiet echo server's "
+     "answer to the whole data frames of data[start:]."},
     {NULL, NULL, 0, NULL},
 };
 

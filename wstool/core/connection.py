@@ -159,7 +159,7 @@ class Connection:
             and self.role is Role.SERVER
             and self.state is State.OPEN
         )
-        if reflex and masking.echo_short is not None and assembler._opcode is None:
+        if reflex and masking.echo_frames is not None and assembler._opcode is None:
             data = self._reflexes(data)
             if not data:
                 return
@@ -224,20 +224,24 @@ class Connection:
             )
 
     def _reflexes(self, data: bytes) -> bytes:
-        """The reflex below for a read's run of short frames, in one C call.
+        """A quiet echo server's answer to a read's whole data frames, in one C call.
+
+        The frames the C call takes are those the path below would answer
+        without a fault; a frame cut short by the last read is joined with
+        this one first, when this one completes it.
 
         Returns:
-            What is left of ``data`` from the first frame the C call did not
-            answer (for the frame-by-frame path, which gives any fault its code).
+            What is left from the first frame the C call did not answer, for
+            the frame-by-frame path, which gives any fault its close code.
         """
         parser = self._parser
-        limit = parser.max_frame_size
-        if parser.buffered or (limit is not None and limit < 125):
-            return data
-        if self._max_message is not None and self._max_message < 125:
-            return data
-        assert masking.echo_short is not None
-        echo, used, count = masking.echo_short(data, 0)
+        if parser.buffered:
+            if self._partial is not None or not parser.completes(len(data)):
+                return data
+            data = parser.take_buffered(data)
+        limits = [n for n in (parser.max_frame_size, self._max_message) if n is not None]
+        assert masking.echo_frames is not None
+        echo, used, count = masking.echo_frames(data, 0, min(limits, default=-1))
         if not count:
             return data
         parser.advance(used)

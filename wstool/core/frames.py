@@ -298,33 +298,41 @@ class FrameParser:
                 if size >= _MAX_HEADER:
                     break
             head = b"".join(parts)
-        b0, b1 = head[0], head[1]
-        length = b1 & 0x7F
-        start, bits = 2, 7
-        if length == 126 and len(head) >= 4:
-            (length,) = struct.unpack_from("!H", head, 2)
-            start, bits = 4, 16
-        elif length == 127 and len(head) >= 10:
-            (length,) = struct.unpack_from("!Q", head, 2)
-            start, bits = 10, 64
-        elif length >= 126:
+        found = _header_at(head, 0)
+        if found is None:
             return None
-        key = None
-        if b1 & 0x80:
-            key = head[start : start + 4]
-            start += 4
+        length, start, bits = found
+        key = head[start - 4 : start] if head[1] & 0x80 else None
         if len(head) < start or have - start >= length:
             return None
+        b0 = head[0]
         fin, rsv1, rsv2, rsv3 = (bool(b0 & bit) for bit in (0x80, 0x40, 0x20, 0x10))
         frame = WireFrame(fin, rsv1, rsv2, rsv3, b0 & 0x0F, key, length, bits, b"", self._offset)
         return frame, have - start
 
-    def advance(self, size: int) -> None:
-        """Count ``size`` bytes of whole frames that were read without the parser.
+    def completes(self, size: int) -> bool:
+        """Whether ``size`` more bytes complete the frame (or header) buffered.
 
-        Only between frames (nothing buffered): the offsets of the frames
-        after them stay their stream offsets.
+        Until then a caller that parses reads itself leaves them to the parser,
+        which only collects them: a large frame dribbled in is joined once.
         """
+        return self._skip_frame is None and self._have + size >= self._need
+
+    def take_buffered(self, data: bytes) -> bytes:
+        """The bytes buffered joined with ``data``, for a caller that parses them
+        itself (with the read that :meth:`completes` them); none stay buffered."""
+        assert self._skip_frame is None, "not while a payload is skipped"
+        chunks = self._chunks
+        chunks.append(data)
+        joined = b"".join(chunks)
+        chunks.clear()
+        self._have = 0
+        self._need = 2
+        return joined
+
+    def advance(self, size: int) -> None:
+        """Count ``size`` bytes of whole frames read without the parser (nothing
+        buffered), so the offsets of the frames after them stay right."""
         assert not self.buffered, "advance() between frames only"
         self._offset += size
 
@@ -504,23 +512,12 @@ class FrameParser:
         """The first frame, if it starts in the first chunk and ends in a later one."""
         chunks = self._chunks
         first = chunks[0]
-        b0, b1 = first[0], first[1]
-        length = b1 & 0x7F
-        start = 2
-        bits = 7
-        if length == 126:
-            (length,) = struct.unpack_from("!H", first, 2)
-            start, bits = 4, 16
-        elif length == 127:
-            (length,) = struct.unpack_from("!Q", first, 2)
-            start, bits = 10, 64
+        b0 = first[0]
+        length, start, bits = _header_at(first, 0) or (0, 0, 0)  # whole: _MAX_HEADER bytes
         limit = self.max_frame_size
         if limit is not None and length > limit:
             return None  # the general path raises, at the right offset
-        key = None
-        if b1 & 0x80:
-            key = first[start : start + 4]
-            start += 4
+        key = first[start - 4 : start] if first[1] & 0x80 else None
         stop = start + length
         if stop <= len(first) or stop > self._have:
             return None
@@ -558,24 +555,32 @@ class FrameParser:
         )
 
 
-def _frame_size(buf: bytes, pos: int) -> int | None:
-    """Total size of the frame starting at ``pos``, or None if its header is cut."""
+def _header_at(buf: bytes, pos: int) -> tuple[int, int, int] | None:
+    """The frame header at ``pos``: its payload's length and start, and the length's
+    bits (7, 16 or 64); None while the length is cut short. The start counts the
+    mask key, which may not all be there yet."""
     if len(buf) - pos < 2:
         return None
     b1 = buf[pos + 1]
     length = b1 & 0x7F
-    head = 2
+    start, bits = pos + 2, 7
     if length == 126:
         if len(buf) - pos < 4:
             return None
         (length,) = struct.unpack_from("!H", buf, pos + 2)
-        head = 4
+        start, bits = pos + 4, 16
     elif length == 127:
         if len(buf) - pos < 10:
             return None
         (length,) = struct.unpack_from("!Q", buf, pos + 2)
-        head = 10
-    return head + (4 if b1 & 0x80 else 0) + length
+        start, bits = pos + 10, 64
+    return length, start + (4 if b1 & 0x80 else 0), bits
+
+
+def _frame_size(buf: bytes, pos: int) -> int | None:
+    """Total size of the frame starting at ``pos``, or None if its header is cut."""
+    found = _header_at(buf, pos)
+    return None if found is None else found[1] - pos + found[0]
 
 
 def frame_at(buf: bytes, pos: int = 0) -> tuple[WireFrame, int] | None:

@@ -89,8 +89,8 @@ def apply_mask_python(data: BytesLike, key: BytesLike) -> bytes:
 
 apply_mask: Callable[[BytesLike, BytesLike], bytes]
 mask_inplace: Callable[[bytearray | memoryview, BytesLike], None]
-echo_short: Callable[[bytes, int], tuple[bytes, int, int]] | None
-"""A quiet echo server's answer to a read's short data frames, in one C call
+echo_frames: Callable[[bytes, int, int], tuple[bytes, int, int]] | None
+"""A quiet echo server's answer to a read's whole data frames, in one C call
 (see ``_speedups.c``); None without the accelerator, where
 :meth:`~wstool.core.connection.Connection.receive_data` does the same frame by frame."""
 try:
@@ -98,10 +98,10 @@ try:
 except ImportError:  # built without a compiler: the pure-Python path
     apply_mask = apply_mask_python
     mask_inplace = mask_inplace_python
-    echo_short = None
+    echo_frames = None
     ACCELERATED = False
 else:
     apply_mask = _speedups.apply_mask
     mask_inplace = _speedups.mask_inplace
-    echo_short = _speedups.echo_short
+    echo_frames = _speedups.echo_frames
     ACCELERATED = True
