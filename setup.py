@@ -1,7 +1,8 @@
 """Builds wstool's optional C accelerator; everything else is in pyproject.toml.
 
 The extension is ``optional``: where no compiler exists the build goes on and
-wstool uses its pure-Python masking, hex view and session records, which the tests always check as well.
+wstool uses its pure-Python masking, echo, bench batches, hex view and session
+records, which the tests always check as well.
 """
 
 from setuptools import Extension, setup
@@ -17,6 +18,11 @@ setup(
         Extension(
             "wstool.ui._hexview",
             sources=["wstool/ui/_hexview.c"],
+            optional=True,
+        ),
+        Extension(
+            "wstool.bench._batch",
+            sources=["wstool/bench/_batch.c"],
             optional=True,
         ),
         Extension(

@@ -26,6 +26,12 @@ from wstool.core.handshake import build_request, check_response, generate_key
 from wstool.core.http import parse_response_head
 from wstool.core.masking import apply_mask
 
+_batch: Any
+try:  # the C batch builder; without it, _build_small's Python does the same
+    from wstool.bench import _batch  # type: ignore[attr-defined,no-redef]
+except ImportError:
+    _batch = None
+
 __all__ = [
     "CLOSED",
     "CLOSING",
@@ -50,6 +56,40 @@ def _batch_codec(
         return template.__mod__, struct.Struct("8s" * count).unpack
     packer = struct.Struct(f">{count}I")
     return (lambda numbers: packer.pack(*numbers)), struct.Struct("4s" * count).unpack
+
+
+def numbered_python(
+    head: bytes,
+    masked_rest: bytes,
+    echo_head: bytes,
+    rest: bytes,
+    key: bytes,
+    first: int,
+    count: int,
+    text: bool,
+    expected: bytearray,
+) -> bytes:
+    """``count`` client frames ``head + (number ^ key) + masked_rest`` for the message
+    numbers from ``first`` (mod 2**32); their echoes ``echo_head + number + rest`` are
+    added to ``expected``. The C batch builder (``_batch.c``) does the same."""
+    if count <= 0:
+        return b""
+    if first + count <= 0x100000000:
+        numbers = tuple(range(first, first + count))
+    else:  # the message number wraps round
+        numbers = tuple(n & 0xFFFFFFFF for n in range(first, first + count))
+    pack, split = _batch_codec(count, text)
+    digits = pack(numbers)
+    size = len(digits)
+    keystream = int.from_bytes(key * (size // 4), "big")
+    masked_digits = (int.from_bytes(digits, "big") ^ keystream).to_bytes(size, "big")
+    # Each frame is head + number + rest, so the batch is head, then the numbers
+    # joined by rest + head, then rest.
+    wire = head + (masked_rest + head).join(split(masked_digits)) + masked_rest
+    expected += echo_head
+    expected += (rest + echo_head).join(split(digits))
+    expected += rest
+    return wire
 
 
 _LARGE = 4096  # frames from this size on are sent as pieces, their filler never copied
@@ -87,7 +127,6 @@ class RunContext(Protocol):
 
     def burst(self, count: int, *, echo: bool) -> bytes: ...
     def plain_burst(self, count: int, *, echo: bool) -> bytes: ...
-    def number_key(self, size: int) -> int: ...
 
     budget: int | None
 
@@ -293,38 +332,29 @@ class BenchConnection(asyncio.BufferedProtocol):
         return self._build_stamped(count, stamps)
 
     def _build_small(self, count: int, stamp: int) -> tuple[bytes, int]:
-        """A closed-loop batch of small frames: the numbers in one call, masked in one XOR,
-        joined round the batch's shared head (time and connection) and filler.
+        """A closed-loop batch of small frames, numbered, round the batch's shared head
+        (time and connection) and filler; their echoes are added to ``expected``.
 
         The number is the header's last 4 bytes (8 hex digits in text): whole mask
-        periods from a period's start, so one keystream masks them all.
+        periods from a period's start, so one keystream masks them all. The C
+        batch builder does it in one call; :func:`numbered_python` is the same.
         """
         run = self.run
         piece = run.cycle[0]
         text = run.plan.text
         width = 8 if text else 4
         plain = timestamp_header(stamp, self.index << 32, text=text)
-        first = self.number
-        if first + count <= 0x100000000:
-            numbers = tuple(range(first, first + count))
-        else:  # the message number wraps round
-            numbers = tuple(n & 0xFFFFFFFF for n in range(first, first + count))
         echo_len = len(piece.echo_head) + piece.size
         expected = self.expected
         self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
         masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
-        pack, split = _batch_codec(count, text)
-        digits = pack(numbers)
-        size = width * count
-        masked_digits = (int.from_bytes(digits, "big") ^ run.number_key(size)).to_bytes(size, "big")
-        # Each frame is head + number + rest, so the batch is head, then the numbers
-        # joined by rest + head, then rest.
         head = piece.prefix + masked[:-width]
-        wire = head + (piece.masked_rest + head).join(split(masked_digits)) + piece.masked_rest
         echo_head = piece.echo_head + plain[:-width]
-        expected += echo_head
-        expected += (piece.rest + echo_head).join(split(digits))
-        expected += piece.rest
+        build = numbered_python if _batch is None else _batch.numbered
+        wire = build(
+            head, piece.masked_rest, echo_head, piece.rest, run.mask_key, self.number, count,
+            text, expected,
+        )  # fmt: skip
         return wire, count * piece.size
 
     def _build_plain(self, count: int, stamp: int) -> tuple[bytes, int]:

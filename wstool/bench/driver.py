@@ -105,7 +105,6 @@ class BenchRun:
         self.cycle = build_cycle(plan, self.mask_key)
         self._bursts: dict[tuple[int, bool], bytes] = {}
         self._plain_bursts: dict[tuple[int, bool], bytes] = {}
-        self._number_keys: dict[int, int] = {}
         self.read_view = memoryview(bytearray(_READ_BUFFER))
         self.sending = plan.mode != "subscribe"
         self.counting = False
@@ -156,13 +155,6 @@ class BenchRun:
             if count <= 64:
                 self._bursts[count, echo] = burst
         return burst
-
-    def number_key(self, size: int) -> int:
-        """The mask key repeated over ``size`` bytes (a multiple of 4), as an int."""
-        key = self._number_keys.get(size)
-        if key is None:
-            key = self._number_keys[size] = int.from_bytes(self.mask_key * (size // 4), "big")
-        return key
 
     def take_budget(self, count: int) -> int:
         """How many of ``count`` messages may still go out (--messages); 0 stops the run."""
