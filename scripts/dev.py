@@ -35,6 +35,8 @@ INSTALL_INPUTS = (
     "pyproject.toml",
     "setup.py",
     "wstool/core/_speedups.c",
+    "wstool/core/_xor_mask.h",
+    "wstool/bench/_batch.c",
     "wstool/ui/_hexview.c",
     "wstool/session/_records.c",
 )

@@ -22,6 +22,8 @@ INPUTS = [
     "pyproject.toml",
     "setup.py",
     "wstool/core/_speedups.c",
+    "wstool/core/_xor_mask.h",
+    "wstool/bench/_batch.c",
     "wstool/ui/_hexview.c",
     "wstool/session/_records.c",
 ]
@@ -56,6 +58,16 @@ def test_the_inputs_are_those_of_the_repository() -> None:
     """The files the digest reads exist in this checkout (a renamed one would be missed)."""
     for name in dev.INSTALL_INPUTS:
         assert (dev.ROOT / name).is_file(), name
+
+
+def test_every_c_source_is_an_input() -> None:
+    """A change to any C file or header the extensions build from means a rebuild."""
+    sources = {
+        path.relative_to(dev.ROOT).as_posix()
+        for pattern in ("*.c", "*.h")
+        for path in (dev.ROOT / "wstool").rglob(pattern)
+    }
+    assert sources <= set(dev.INSTALL_INPUTS)
 
 
 def test_a_new_venv_installs(repo: Path, tmp_path: Path) -> None:
