@@ -1,19 +1,20 @@
 /*
  * wstool.bench._batch: a closed-loop batch of numbered bench messages in one call.
  *
- * numbered(head, masked_rest, echo_head, rest, key, first, count, text, expected)
- * -> bytes builds what connection.py's _build_small builds in Python (and is
- * tested against): ``count`` client frames, each
+ * numbered(prefix, masked_rest, echo_prefix, rest, key, stamp, index, first, count,
+ *          text, expected) -> bytes
+ * builds what connection.py's numbered_python builds (and is tested against):
+ * ``count`` client frames, each
  *
- *     head + (number XOR key) + masked_rest
+ *     prefix + (stamp + index + number) XOR key + masked_rest
  *
- * where ``head`` is the frame header, mask key and masked timestamp header
- * up to the number, and the number is message ``first + i`` (modulo 2**32)
- * as 8 lowercase hex digits (text) or 4 bytes big-endian (binary).  The
- * number starts a whole mask period from the payload's start, so it is
- * masked with the key from its first byte.  The echoes expected back,
+ * where ``prefix`` is the frame header with its mask key, and the payload
+ * starts with plan.py's timestamp header: the send time in ns (64 bits),
+ * the connection's index and the message's number ``first + i`` (32 bits
+ * each, modulo 2**32), as 32 lowercase hex digits (text) or 16 bytes
+ * big-endian (binary).  The echoes expected back,
  *
- *     echo_head + number + rest
+ *     echo_prefix + stamp + index + number + rest
  *
  * are appended to the bytearray ``expected``.
  */
@@ -22,42 +23,46 @@
 #include <stdint.h>
 #include <string.h>
 
+/* n as ``digits`` lowercase hex digits (text) or digits / 2 bytes big-endian. */
 static void
-number_bytes(uint32_t n, int text, unsigned char *out)
+put_number(unsigned long long n, int digits, int text, unsigned char *out)
 {
     static const char hex[] = "0123456789abcdef";
 
     if (text) {
-        for (int i = 7; i >= 0; i--) {
+        for (int i = digits - 1; i >= 0; i--) {
             out[i] = (unsigned char)hex[n & 0xF];
             n >>= 4;
         }
     } else {
-        out[0] = (unsigned char)(n >> 24);
-        out[1] = (unsigned char)(n >> 16);
-        out[2] = (unsigned char)(n >> 8);
-        out[3] = (unsigned char)n;
+        for (int i = digits / 2 - 1; i >= 0; i--) {
+            out[i] = (unsigned char)(n & 0xFF);
+            n >>= 8;
+        }
     }
 }
 
 static PyObject *
 numbered(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer head, masked_rest, echo_head, rest, key;
-    Py_buffer *views[5] = {&head, &masked_rest, &echo_head, &rest, &key};
+    Py_buffer prefix, masked_rest, echo_prefix, rest, key;
+    Py_buffer *views[5] = {&prefix, &masked_rest, &echo_prefix, &rest, &key};
     PyObject *wire = NULL, *expected;
-    unsigned long long first;
-    Py_ssize_t count, width, frame_len, echo_len, old_len;
+    unsigned long long stamp, index, first;
+    unsigned char plain[32], masked[32];
+    Py_ssize_t count, size, frame_len, echo_len, old_len;
     int text, got = 0;
 
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "numbered() takes exactly 9 arguments");
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "numbered() takes exactly 11 arguments");
         return NULL;
     }
-    first = PyLong_AsUnsignedLongLongMask(args[5]);
-    count = PyLong_AsSsize_t(args[6]);
-    text = PyObject_IsTrue(args[7]);
-    expected = args[8];
+    stamp = PyLong_AsUnsignedLongLongMask(args[5]);
+    index = PyLong_AsUnsignedLongLongMask(args[6]);
+    first = PyLong_AsUnsignedLongLongMask(args[7]);
+    count = PyLong_AsSsize_t(args[8]);
+    text = PyObject_IsTrue(args[9]);
+    expected = args[10];
     if (PyErr_Occurred() || text < 0) {
         return NULL;
     }
@@ -74,9 +79,15 @@ numbered(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
         goto done;
     }
-    width = text ? 8 : 4;
-    frame_len = head.len + width + masked_rest.len;
-    echo_len = echo_head.len + width + rest.len;
+    /* The timestamp header: stamp, index, number; 32 hex digits or 16 bytes. */
+    size = text ? 32 : 16;
+    put_number(stamp, 16, text, plain);
+    put_number(index & 0xFFFFFFFFULL, 8, text, plain + (text ? 16 : 8));
+    for (Py_ssize_t j = 0; j < size; j++) {
+        masked[j] = plain[j] ^ ((const unsigned char *)key.buf)[j & 3];
+    }
+    frame_len = prefix.len + size + masked_rest.len;
+    echo_len = echo_prefix.len + size + rest.len;
     if (count && (frame_len > PY_SSIZE_T_MAX / count || echo_len > PY_SSIZE_T_MAX / count)) {
         PyErr_NoMemory();
         goto done;
@@ -91,25 +102,21 @@ numbered(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         unsigned char *out = (unsigned char *)PyBytes_AS_STRING(wire);
         unsigned char *back = (unsigned char *)PyByteArray_AS_STRING(expected) + old_len;
         const unsigned char *k = (const unsigned char *)key.buf;
+        Py_ssize_t at = size - (text ? 8 : 4); /* where the number starts */
 
         for (Py_ssize_t i = 0; i < count; i++) {
-            unsigned char digits[8];
-
-            number_bytes((uint32_t)(first + (unsigned long long)i), text, digits);
-            memcpy(out, head.buf, head.len);
-            out += head.len;
-            for (Py_ssize_t j = 0; j < width; j++) {
-                out[j] = digits[j] ^ k[j & 3];
+            put_number((first + (unsigned long long)i) & 0xFFFFFFFFULL, 8, text, plain + at);
+            for (Py_ssize_t j = at; j < size; j++) {
+                masked[j] = plain[j] ^ k[j & 3];
             }
-            out += width;
-            memcpy(out, masked_rest.buf, masked_rest.len);
-            out += masked_rest.len;
-            memcpy(back, echo_head.buf, echo_head.len);
-            back += echo_head.len;
-            memcpy(back, digits, width);
-            back += width;
-            memcpy(back, rest.buf, rest.len);
-            back += rest.len;
+            memcpy(out, prefix.buf, prefix.len);
+            memcpy(out + prefix.len, masked, size);
+            memcpy(out + prefix.len + size, masked_rest.buf, masked_rest.len);
+            out += frame_len;
+            memcpy(back, echo_prefix.buf, echo_prefix.len);
+            memcpy(back + echo_prefix.len, plain, size);
+            memcpy(back + echo_prefix.len + size, rest.buf, rest.len);
+            back += echo_len;
         }
     }
 done:
@@ -121,8 +128,9 @@ done:
 
 static PyMethodDef batch_methods[] = {
     {"numbered", (PyCFunction)(void (*)(void))numbered, METH_FASTCALL,
-     "numbered(head, masked_rest, echo_head, rest, key, first, count, text, expected) "
-     "-> bytes: a batch of numbered client frames; their echoes appended to expected."},
+     "numbered(prefix, masked_rest, echo_prefix, rest, key, stamp, index, first, count, "
+     "text, expected) -> bytes: a batch of numbered client frames; their echoes appended "
+     "to expected."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -59,21 +59,32 @@ def _batch_codec(
 
 
 def numbered_python(
-    head: bytes,
+    prefix: bytes,
     masked_rest: bytes,
-    echo_head: bytes,
+    echo_prefix: bytes,
     rest: bytes,
     key: bytes,
+    stamp: int,
+    index: int,
     first: int,
     count: int,
     text: bool,
     expected: bytearray,
 ) -> bytes:
-    """``count`` client frames ``head + (number ^ key) + masked_rest`` for the message
-    numbers from ``first`` (mod 2**32); their echoes ``echo_head + number + rest`` are
-    added to ``expected``. The C batch builder (``_batch.c``) does the same."""
+    """``count`` client frames ``prefix + masked(timestamp header) + masked_rest``, the
+    header's number running from ``first`` (mod 2**32); their echoes ``echo_prefix +
+    header + rest`` are added to ``expected``. The C batch builder (``_batch.c``) does
+    the same.
+
+    The number is the header's last 4 bytes (8 hex digits in text): whole mask
+    periods from a period's start, so one keystream masks them all.
+    """
     if count <= 0:
         return b""
+    width = 8 if text else 4
+    plain = timestamp_header(stamp, (index & 0xFFFFFFFF) << 32, text=text)[:-width]
+    keystream = int.from_bytes(key * (len(plain) // 4), "big")
+    masked = (int.from_bytes(plain, "big") ^ keystream).to_bytes(len(plain), "big")
     if first + count <= 0x100000000:
         numbers = tuple(range(first, first + count))
     else:  # the message number wraps round
@@ -85,7 +96,9 @@ def numbered_python(
     masked_digits = (int.from_bytes(digits, "big") ^ keystream).to_bytes(size, "big")
     # Each frame is head + number + rest, so the batch is head, then the numbers
     # joined by rest + head, then rest.
+    head = prefix + masked
     wire = head + (masked_rest + head).join(split(masked_digits)) + masked_rest
+    echo_head = echo_prefix + plain
     expected += echo_head
     expected += (rest + echo_head).join(split(digits))
     expected += rest
@@ -332,28 +345,17 @@ class BenchConnection(asyncio.BufferedProtocol):
         return self._build_stamped(count, stamps)
 
     def _build_small(self, count: int, stamp: int) -> tuple[bytes, int]:
-        """A closed-loop batch of small frames, numbered, round the batch's shared head
-        (time and connection) and filler; their echoes are added to ``expected``.
-
-        The number is the header's last 4 bytes (8 hex digits in text): whole mask
-        periods from a period's start, so one keystream masks them all. The C
-        batch builder does it in one call; :func:`numbered_python` is the same.
-        """
+        """A closed-loop batch of small frames, numbered, sharing the batch's send time;
+        their echoes are added to ``expected`` (:func:`numbered_python`, or the same in C)."""
         run = self.run
         piece = run.cycle[0]
-        text = run.plan.text
-        width = 8 if text else 4
-        plain = timestamp_header(stamp, self.index << 32, text=text)
-        echo_len = len(piece.echo_head) + piece.size
         expected = self.expected
+        echo_len = len(piece.echo_head) + piece.size
         self.ends.append((self.base + len(expected) + echo_len, count, stamp, echo_len, piece.size))
-        masked = (int.from_bytes(plain, "big") ^ run.mask_int).to_bytes(len(plain), "big")
-        head = piece.prefix + masked[:-width]
-        echo_head = piece.echo_head + plain[:-width]
         build = numbered_python if _batch is None else _batch.numbered
         wire = build(
-            head, piece.masked_rest, echo_head, piece.rest, run.mask_key, self.number, count,
-            text, expected,
+            piece.prefix, piece.masked_rest, piece.echo_head, piece.rest, run.mask_key,
+            stamp, self.index, self.number, count, run.plan.text, expected,
         )  # fmt: skip
         return wire, count * piece.size
 
