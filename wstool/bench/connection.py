@@ -135,6 +135,8 @@ class RunContext(Protocol):
     cycle: tuple[SizeFrames, ...]
     read_view: memoryview
     sending: bool
+    closed_loop: bool
+    """Whether each echo's return sends the next message (no --rate)."""
     counting: bool
     recording: bool
 
@@ -586,7 +588,7 @@ class BenchConnection(asyncio.BufferedProtocol):
             stats.measured_bytes += size
         self.outstanding = max(0, self.outstanding - count)
         if run.sending:
-            if not run.plan.open_loop:
+            if run.closed_loop:
                 self.send(count, now)
         elif self.outstanding == 0:
             run.connection_done(self)

@@ -107,6 +107,7 @@ class BenchRun:
         self._plain_bursts: dict[tuple[int, bool], bytes] = {}
         self.read_view = memoryview(bytearray(_READ_BUFFER))
         self.sending = plan.mode != "subscribe"
+        self.closed_loop = not plan.open_loop
         self.counting = False
         self.recording = False
         self.interrupted = False
