@@ -151,6 +151,24 @@ data_frame_header(const unsigned char *p, Py_ssize_t n, unsigned long long *leng
     return (len < 65536 || len >> 63) ? 0 : 10;
 }
 
+/* Whether a whole data frame that echo_frames answers (but for its UTF-8)
+   starts at p, with n bytes available. */
+static int
+whole_frame_at(const unsigned char *p, Py_ssize_t n, long long limit)
+{
+    unsigned long long length;
+    Py_ssize_t head;
+
+    if (n < 6 || (p[0] != 0x81 && p[0] != 0x82) || !(p[1] & 0x80)) {
+        return 0;
+    }
+    head = data_frame_header(p, n, &length);
+    if (head == 0 || (limit >= 0 && length > (unsigned long long)limit)) {
+        return 0;
+    }
+    return n - head - 4 >= 0 && length <= (unsigned long long)(n - head - 4);
+}
+
 /* The echo of the data frames at the start of data[start:], as a quiet echo
    server sends it.  A frame is answered here only when it is FIN, with no
    RSV bit, TEXT or BINARY, masked (RFC 6455 section 5.1: "a server MUST
@@ -193,6 +211,11 @@ echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     src = (const unsigned char *)data.buf;
     end = data.len;
+    if (!whole_frame_at(src + start, end - start, limit)) {
+        /* Nothing to answer (a large frame still arriving, say): no buffer. */
+        PyBuffer_Release(&data);
+        return Py_BuildValue("(y#nn)", "", (Py_ssize_t)0, start, (Py_ssize_t)0);
+    }
     /* Each echo is 4 bytes shorter than its frame: the input's size is enough. */
     echo = PyBytes_FromStringAndSize(NULL, end - start);
     if (echo == NULL) {
