@@ -210,3 +210,17 @@ def test_a_fragmented_message_in_progress_keeps_the_general_path() -> None:
     assert with_c == run(stream, [len(masked(1, b"start", fin=False))], with_c=False)
     failure = with_c[3]
     assert failure is not None and failure[1] == 1002
+
+
+@pytest.mark.parametrize("read_size", [1000, 65536, 100_014])
+def test_frames_larger_than_a_read_each_ending_in_the_next_read(read_size: int) -> None:
+    """The 1 MiB echo case: every read ends one frame and starts the next, which waits
+    as a view of the read; text among them is still checked as it comes."""
+    stream = b"".join(masked(2 if n % 3 else 1, (b"%05d" % n) * 20_000) for n in range(6)) + masked(
+        1, b"\xff" * 300
+    )  # bad UTF-8 last: 1007 at its first byte
+    cuts = list(range(read_size, len(stream), read_size))
+    with_c = run(stream, cuts, with_c=True)
+    assert with_c == run(stream, cuts, with_c=False)
+    assert with_c[5] == 7  # six echoes and the Close
+    assert with_c[3] is not None and with_c[3][1] == 1007

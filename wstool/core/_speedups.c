@@ -258,6 +258,133 @@ echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(Nnn)", echo, pos, count);
 }
 
+/* Bytes read in several parts (a frame cut short, then the read that ends
+   it), seen as one stream without joining them. */
+typedef struct {
+    Py_buffer *views;
+    Py_ssize_t count;
+    Py_ssize_t total;
+} Parts;
+
+/* Copy len bytes from stream position pos into dst, XORed with key (masked
+   from the key's first byte at pos) when key is not NULL. */
+static void
+parts_copy(const Parts *parts, Py_ssize_t pos, unsigned char *dst, Py_ssize_t len,
+           const unsigned char *key)
+{
+    Py_ssize_t base = 0, done = 0;
+
+    for (Py_ssize_t i = 0; i < parts->count && done < len; i++) {
+        Py_ssize_t size = parts->views[i].len, from, take;
+        const unsigned char *src = (const unsigned char *)parts->views[i].buf;
+
+        if (pos + done >= base + size) {
+            base += size;
+            continue;
+        }
+        from = pos + done - base;
+        take = size - from < len - done ? size - from : len - done;
+        if (key == NULL) {
+            memcpy(dst + done, src + from, take);
+        } else {
+            unsigned char turned[4];
+            for (int j = 0; j < 4; j++) {
+                turned[j] = key[(done + j) & 3];
+            }
+            xor_mask(src + from, dst + done, take, turned);
+        }
+        done += take;
+        base += size;
+    }
+}
+
+/* echo_frames for data read in parts (a sequence of buffers), from the
+   first part's start: the same answers, without joining the parts. */
+static PyObject *
+echo_frames_parts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *seq, *echo = NULL, *result = NULL;
+    Parts parts = {NULL, 0, 0};
+    Py_ssize_t got = 0, pos = 0, out_at = 0, count = 0;
+    long long limit;
+    unsigned char head_bytes[14];
+    unsigned char *dst;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "echo_frames_parts() takes exactly 2 arguments (parts, limit)");
+        return NULL;
+    }
+    limit = PyLong_AsLongLong(args[1]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    seq = PySequence_Fast(args[0], "parts must be a sequence of buffers");
+    if (seq == NULL) {
+        return NULL;
+    }
+    parts.count = PySequence_Fast_GET_SIZE(seq);
+    parts.views = PyMem_Calloc(parts.count ? parts.count : 1, sizeof(Py_buffer));
+    if (parts.views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < parts.count; got++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &parts.views[got],
+                               PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        parts.total += parts.views[got].len;
+    }
+    parts_copy(&parts, 0, head_bytes, parts.total < 14 ? parts.total : 14, NULL);
+    if (!whole_frame_at(head_bytes, parts.total, limit)) {
+        result = Py_BuildValue("(y#nn)", "", (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0);
+        goto done;
+    }
+    echo = PyBytes_FromStringAndSize(NULL, parts.total);
+    if (echo == NULL) {
+        goto done;
+    }
+    dst = (unsigned char *)PyBytes_AS_STRING(echo);
+    while (parts.total - pos >= 6) {
+        Py_ssize_t seen = parts.total - pos < 14 ? parts.total - pos : 14, head, avail;
+        unsigned long long length;
+
+        parts_copy(&parts, pos, head_bytes, seen, NULL);
+        if ((head_bytes[0] != 0x81 && head_bytes[0] != 0x82) || !(head_bytes[1] & 0x80)) {
+            break;
+        }
+        head = data_frame_header(head_bytes, seen, &length);
+        if (head == 0 || (limit >= 0 && length > (unsigned long long)limit)) {
+            break;
+        }
+        avail = parts.total - pos - head - 4;
+        if (avail < 0 || length > (unsigned long long)avail) {
+            break;
+        }
+        memcpy(dst + out_at, head_bytes, head);
+        dst[out_at + 1] &= 0x7F;
+        parts_copy(&parts, pos + head + 4, dst + out_at + head, (Py_ssize_t)length,
+                   head_bytes + head);
+        if (head_bytes[0] == 0x81 && !utf8_ok(dst + out_at + head, (Py_ssize_t)length)) {
+            break;
+        }
+        out_at += head + (Py_ssize_t)length;
+        pos += head + 4 + (Py_ssize_t)length;
+        count++;
+    }
+    if (_PyBytes_Resize(&echo, out_at) == 0) {
+        result = Py_BuildValue("(Nnn)", echo, pos, count);
+    }
+done:
+    while (got-- > 0) {
+        PyBuffer_Release(&parts.views[got]);
+    }
+    PyMem_Free(parts.views);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, key) -> bytes: XOR data with the repeating 4-byte key."},
@@ -266,6 +393,9 @@ static PyMethodDef speedups_methods[] = {
     {"echo_frames", (PyCFunction)(void (*)(void))echo_frames, METH_FASTCALL,
      "echo_frames(data, start, limit) -> (echo, end, count): a quiet echo server's "
      "answer to the whole data frames of data[start:]."},
+    {"echo_frames_parts", (PyCFunction)(void (*)(void))echo_frames_parts, METH_FASTCALL,
+     "echo_frames_parts(parts, limit) -> (echo, end, count): echo_frames for data read "
+     "in parts (a sequence of buffers), without joining them."},
     {NULL, NULL, 0, NULL},
 };
 

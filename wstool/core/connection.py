@@ -227,32 +227,46 @@ class Connection:
         """A quiet echo server's answer to a read's whole data frames, in one C call.
 
         The frames the C call takes are those the path below would answer
-        without a fault; a frame cut short by the last read is joined with
-        this one first, when this one completes it.
+        without a fault; a frame cut short by the last read is taken with this
+        one, when this one completes it, and a frame this read leaves cut short
+        is kept as a view of it: a large frame is never joined or copied whole.
 
         Returns:
             What is left from the first frame the C call did not answer, for
             the frame-by-frame path, which gives any fault its close code.
         """
         parser = self._parser
-        if parser.buffered:
-            if self._partial is not None or not parser.completes(len(data)):
-                return data
-            data = parser.take_buffered(data)
         limits = [n for n in (parser.max_frame_size, self._max_message) if n is not None]
-        assert masking.echo_frames is not None
-        echo, used, count = masking.echo_frames(data, 0, min(limits, default=-1))
-        if not count:
+        limit = min(limits, default=-1)
+        assert masking.echo_frames is not None and masking.echo_frames_parts is not None
+        if not parser.buffered:
+            echo, used, count = masking.echo_frames(data, 0, limit)
+            if not count:
+                return data
+            rest: list[bytes | memoryview] = [memoryview(data)[used:]]
+        elif self._partial is not None or not parser.completes(len(data)):
             return data
-        parser.advance(used)
-        self.frames_received += count
-        self.frames_sent += count
-        self.bytes_sent += len(echo)
-        out = self._out
-        if out is None:
-            out = self._out = []
-        out.append(echo)
-        return data[used:]
+        else:
+            parts = parser.take_chunks()
+            parts.append(data)
+            echo, used, count = masking.echo_frames_parts(parts, limit)
+            rest = _after(parts, used)
+        if count:
+            parser.advance(used)
+            self.frames_received += count
+            self.frames_sent += count
+            self.bytes_sent += len(echo)
+            out = self._out
+            if out is None:
+                out = self._out = []
+            out.append(echo)
+        if not rest or not len(rest[0]):
+            return b""
+        # A binary frame still arriving waits as a view of this read; text goes
+        # on to the path below, which checks its UTF-8 as it comes (RFC 6455 §8.1).
+        if rest[0][0] == 0x82 and parser.hold(rest):
+            return b""
+        return b"".join(rest)
 
     def _check_partial_text(self) -> None:
         """Check the UTF-8 of a text frame's payload as far as it has come.
@@ -624,6 +638,15 @@ class Connection:
         self._release_close_reply()
         out, self._out = self._out, None
         return out or []
+
+
+def _after(parts: list[bytes | memoryview], used: int) -> list[bytes | memoryview]:
+    """What of ``parts`` follows their first ``used`` bytes, as views (no copies)."""
+    for index, part in enumerate(parts):
+        if used < len(part):
+            return [memoryview(part)[used:], *parts[index + 1 :]]
+        used -= len(part)
+    return []
 
 
 def _truncate_reason(message: str) -> str:

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from wstool.core.errors import PayloadTooBig, UsageError
+from wstool.core.errors import PayloadTooBig
 from wstool.core.masking import apply_mask
 
 __all__ = [
@@ -231,7 +231,7 @@ class FrameParser:
 
     def __init__(self, *, max_frame_size: int | None = None, offset: int = 0) -> None:
         self.max_frame_size = max_frame_size
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] = []  # memoryviews too, between hold() and feed()
         self._have = 0
         # Bytes needed before parsing can make progress: a frame header is at
         # least 2 bytes. Until then, chunks are only collected, so a 16 MiB
@@ -284,6 +284,7 @@ class FrameParser:
         """
         if self._skip_frame is not None:
             return self._skip_frame, self._skip_have - len(self._skip_head)
+        self._own()
         have = self._have
         if have < 2:
             return None
@@ -318,17 +319,42 @@ class FrameParser:
         """
         return self._skip_frame is None and self._have + size >= self._need
 
-    def take_buffered(self, data: bytes) -> bytes:
-        """The bytes buffered joined with ``data``, for a caller that parses them
-        itself (with the read that :meth:`completes` them); none stay buffered."""
+    def take_chunks(self) -> list[bytes | memoryview]:
+        """The bytes buffered, in the pieces they came in, for a caller that parses
+        them itself (with the read that :meth:`completes` them); none stay buffered."""
         assert self._skip_frame is None, "not while a payload is skipped"
+        chunks, self._chunks = self._chunks, []
+        self._have, self._need = 0, 2
+        return [*chunks]
+
+    def hold(self, parts: list[bytes | memoryview]) -> bool:
+        """Keep ``parts`` (nothing buffered) if they start a frame not all there.
+
+        The pieces may be views into a larger read: they are kept as they are,
+        not copied, and joined once when the frame is complete.
+
+        Returns:
+            False, keeping nothing, when a whole frame is there to parse, its
+            header is cut short or it declares more than ``max_frame_size``.
+        """
+        head = b"".join(parts)[:_MAX_HEADER] if len(parts[0]) < _MAX_HEADER else parts[0]
+        have = sum(len(part) for part in parts)
+        found = _header_at(head, 0)
+        limit = self.max_frame_size
+        if found is None or (limit is not None and found[0] > limit):
+            return False  # for feed(), which waits for the header or raises at once
+        need = found[1] + found[0]
+        if have >= need:
+            return False
+        self._chunks = parts  # type: ignore[assignment]  # views until _own()
+        self._have, self._need = have, need
+        return True
+
+    def _own(self) -> None:
+        """Views kept by :meth:`hold` become bytes before the general path reads them."""
         chunks = self._chunks
-        chunks.append(data)
-        joined = b"".join(chunks)
-        chunks.clear()
-        self._have = 0
-        self._need = 2
-        return joined
+        if chunks and not isinstance(chunks[0], bytes):
+            self._chunks = [bytes(chunk) for chunk in chunks]
 
     def advance(self, size: int) -> None:
         """Count ``size`` bytes of whole frames read without the parser (nothing
@@ -413,6 +439,7 @@ class FrameParser:
         """
         if self._skip_left:
             return self._skip(data)
+        self._own()
         if data:
             self._chunks.append(bytes(data))
             self._have += len(data)
@@ -555,7 +582,7 @@ class FrameParser:
         )
 
 
-def _header_at(buf: bytes, pos: int) -> tuple[int, int, int] | None:
+def _header_at(buf: bytes | memoryview, pos: int) -> tuple[int, int, int] | None:
     """The frame header at ``pos``: its payload's length and start, and the length's
     bits (7, 16 or 64); None while the length is cut short. The start counts the
     mask key, which may not all be there yet."""
@@ -605,157 +632,6 @@ def minimal_length_bits(length: int) -> int:
     return 64
 
 
-def encode_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv1: bool = False,
-    rsv2: bool = False,
-    rsv3: bool = False,
-    mask_key: bytes | None = None,
-) -> bytes:
-    """A well-formed frame: minimal length encoding, payload masked when keyed.
-
-    Args:
-        opcode: the opcode, 0 to 15.
-        payload: the payload, unmasked.
-        fin: the FIN bit.
-        rsv1: RSV1 (set for a permessage-deflate compressed message).
-        rsv2: RSV2.
-        rsv3: RSV3.
-        mask_key: the 4-byte key for a client frame; ``None`` for a server frame.
-
-    Returns:
-        The frame's bytes.
-
-    Raises:
-        UsageError: for an opcode out of range, a key not 4 bytes long, or a
-            control frame that is fragmented or over 125 bytes (§5.5).
-    """
-    if opcode & 0x8 and (len(payload) > 125 or not fin):
-        raise UsageError("a control frame must be final and carry at most 125 bytes")
-    return forge_frame(
-        opcode=opcode,
-        payload=payload,
-        fin=fin,
-        rsv1=rsv1,
-        rsv2=rsv2,
-        rsv3=rsv3,
-        mask_key=mask_key,
-    )
-
-
-def forge_frame(
-    *,
-    opcode: int,
-    payload: bytes = b"",
-    fin: bool = True,
-    rsv1: bool = False,
-    rsv2: bool = False,
-    rsv3: bool = False,
-    mask_key: bytes | None = None,
-    length: int | None = None,
-    length_bits: int | None = None,
-    mask_payload: bool = True,
-) -> bytes:
-    """Any frame, with every bit exactly as asked, invalid ones included.
-
-    Args:
-        opcode: any value from 0 to 15, reserved ones included.
-        payload: the payload bytes to write after the header.
-        fin: the FIN bit.
-        rsv1: RSV1.
-        rsv2: RSV2.
-        rsv3: RSV3.
-        mask_key: sets the MASK bit and writes this 4-byte key.
-        length: the length to declare, which may differ from the payload's
-            (default: the payload's length).
-        length_bits: force the 7, 16 or 64-bit length encoding; a longer one
-            than needed makes a non-minimal encoding (default: minimal).
-        mask_payload: mask the payload with ``mask_key`` (default) or write
-            it as given, for payloads that are already masked.
-
-    Returns:
-        The frame's bytes.
-
-    Raises:
-        UsageError: for values that cannot be written at all: an opcode
-            outside 0-15, a key not 4 bytes long, a length that does not fit
-            the chosen encoding.
-    """
-    if not 0 <= opcode <= 15:
-        raise UsageError(f"opcode {opcode} is not in 0-15")
-    if mask_key is not None and len(mask_key) != 4:
-        raise UsageError(f"mask key must be 4 bytes, not {len(mask_key)}")
-    declared = len(payload) if length is None else length
-    bits = minimal_length_bits(declared) if length_bits is None else length_bits
-    limits = {7: 125, 16: 0xFFFF, 64: 0xFFFF_FFFF_FFFF_FFFF}
-    if bits not in limits:
-        raise UsageError(f"length encoding must be 7, 16 or 64 bits, not {bits}")
-    if not 0 <= declared <= limits[bits]:
-        raise UsageError(f"length {declared} does not fit a {bits}-bit length")
-    head = _header(fin, rsv1, rsv2, rsv3, opcode, mask_key, declared, bits)
-    if mask_key is None:
-        return head + payload
-    body = apply_mask(payload, mask_key) if mask_payload else payload
-    return head + body
-
-
-def encode_header(
-    opcode: int,
-    length: int,
-    *,
-    fin: bool = True,
-    rsv1: bool = False,
-    mask_key: bytes | None = None,
-) -> tuple[bytes, int]:
-    """The header of a well-formed frame (mask key included) and its length encoding.
-
-    For senders that write the header and the payload as separate buffers,
-    so that a large payload is never copied only to prepend a few bytes.
-
-    Returns:
-        The header bytes and the length encoding used (7, 16 or 64 bits).
-    """
-    bits = minimal_length_bits(length)
-    return _header(fin, rsv1, False, False, opcode, mask_key, length, bits), bits
-
-
-def wire_header(frame: WireFrame) -> bytes:
-    """The header bytes of ``frame`` exactly as it came: its bits, length encoding and key."""
-    return _header(
-        frame.fin,
-        frame.rsv1,
-        frame.rsv2,
-        frame.rsv3,
-        frame.opcode,
-        frame.mask_key,
-        frame.length,
-        frame.length_bits,
-    )
-
-
-def _header(
-    fin: bool,
-    rsv1: bool,
-    rsv2: bool,
-    rsv3: bool,
-    opcode: int,
-    mask_key: bytes | None,
-    length: int,
-    bits: int,
-) -> bytes:
-    b0 = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
-    if bits == 7:
-        head = bytes((b0, ((mask_key is not None) << 7) | length))
-    elif bits == 16:
-        head = struct.pack("!BBH", b0, ((mask_key is not None) << 7) | 126, length)
-    else:
-        head = struct.pack("!BBQ", b0, ((mask_key is not None) << 7) | 127, length)
-    return head if mask_key is None else head + mask_key
-
-
 def parse_close_payload(data: bytes) -> tuple[int | None, bytes]:
     """Split a Close payload into its code (None when absent) and raw reason bytes."""
     if len(data) < 2:
@@ -763,8 +639,10 @@ def parse_close_payload(data: bytes) -> tuple[int | None, bytes]:
     return int.from_bytes(data[:2], "big"), data[2:]
 
 
-# The rules a frame is judged by build on the types above, so they are imported
-# last; callers of this module find them here as well as in wstool.core.rules.
+# The encoders and the rules a frame is judged by build on the types above, so
+# they are imported last; callers of this module find them here as well as in
+# wstool.core.encode and wstool.core.rules.
+from wstool.core.encode import encode_frame, encode_header, forge_frame, wire_header  # noqa: E402
 from wstool.core.rules import (  # noqa: E402
     Violation,
     control_ok,

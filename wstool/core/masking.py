@@ -93,15 +93,18 @@ echo_frames: Callable[[bytes, int, int], tuple[bytes, int, int]] | None
 """A quiet echo server's answer to a read's whole data frames, in one C call
 (see ``_speedups.c``); None without the accelerator, where
 :meth:`~wstool.core.connection.Connection.receive_data` does the same frame by frame."""
+echo_frames_parts: Callable[[list[bytes | memoryview], int], tuple[bytes, int, int]] | None
+"""The same for a read taken in parts (a frame cut short, then the read that ends it)."""
 try:
     from wstool.core import _speedups  # type: ignore[attr-defined]
 except ImportError:  # built without a compiler: the pure-Python path
     apply_mask = apply_mask_python
     mask_inplace = mask_inplace_python
-    echo_frames = None
+    echo_frames = echo_frames_parts = None
     ACCELERATED = False
 else:
     apply_mask = _speedups.apply_mask
     mask_inplace = _speedups.mask_inplace
     echo_frames = _speedups.echo_frames
+    echo_frames_parts = _speedups.echo_frames_parts
     ACCELERATED = True
