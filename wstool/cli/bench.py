@@ -145,8 +145,9 @@ def add_parser(commands: Any) -> None:
         "--no-stamps",
         action="store_true",
         help="echo mode, closed loop, one --size under 4KiB: send the filler alone, without "
-        "the timestamp header (prebuilt messages, the cheapest to make; each echo is still "
-        "checked, and the latency runs from its batch's send time)",
+        "the timestamp header (every message the same, for a server that wants a fixed "
+        "payload; each echo is still checked, and the latency runs from its batch's send "
+        "time)",
     )
     length = bench.add_mutually_exclusive_group()
     length.add_argument(
