@@ -152,21 +152,20 @@ data_frame_header(const unsigned char *p, Py_ssize_t n, unsigned long long *leng
 }
 
 /* Whether a whole data frame that echo_frames answers (but for its UTF-8)
-   starts at p, with n bytes available. */
+   starts at p, with n bytes available from p (of which p holds at least
+   min(n, 14)); if so, its header's and payload's lengths. */
 static int
-whole_frame_at(const unsigned char *p, Py_ssize_t n, long long limit)
+whole_frame_at(const unsigned char *p, Py_ssize_t n, long long limit, Py_ssize_t *head,
+               unsigned long long *length)
 {
-    unsigned long long length;
-    Py_ssize_t head;
-
     if (n < 6 || (p[0] != 0x81 && p[0] != 0x82) || !(p[1] & 0x80)) {
         return 0;
     }
-    head = data_frame_header(p, n, &length);
-    if (head == 0 || (limit >= 0 && length > (unsigned long long)limit)) {
+    *head = data_frame_header(p, n, length);
+    if (*head == 0 || (limit >= 0 && *length > (unsigned long long)limit)) {
         return 0;
     }
-    return n - head - 4 >= 0 && length <= (unsigned long long)(n - head - 4);
+    return n - *head - 4 >= 0 && *length <= (unsigned long long)(n - *head - 4);
 }
 
 /* The echo of the data frames at the start of data[start:], as a quiet echo
@@ -182,7 +181,8 @@ static PyObject *
 echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data;
-    Py_ssize_t start, pos, end, out_at = 0, count = 0;
+    Py_ssize_t start, pos, end, out_at = 0, count = 0, head;
+    unsigned long long length;
     long long limit;
     const unsigned char *src;
     unsigned char *dst;
@@ -211,7 +211,7 @@ echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     src = (const unsigned char *)data.buf;
     end = data.len;
-    if (!whole_frame_at(src + start, end - start, limit)) {
+    if (!whole_frame_at(src + start, end - start, limit, &head, &length)) {
         /* Nothing to answer (a large frame still arriving, say): no buffer. */
         PyBuffer_Release(&data);
         return Py_BuildValue("(y#nn)", "", (Py_ssize_t)0, start, (Py_ssize_t)0);
@@ -224,27 +224,12 @@ echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     dst = (unsigned char *)PyBytes_AS_STRING(echo);
     pos = start;
-    while (end - pos >= 6) {
-        unsigned char b0 = src[pos];
-        unsigned long long length;
-        Py_ssize_t head, avail;
-
-        if ((b0 != 0x81 && b0 != 0x82) || !(src[pos + 1] & 0x80)) {
-            break;
-        }
-        head = data_frame_header(src + pos, end - pos, &length);
-        if (head == 0 || (limit >= 0 && length > (unsigned long long)limit)) {
-            break;
-        }
-        avail = end - pos - head - 4;
-        if (avail < 0 || length > (unsigned long long)avail) {
-            break; /* not wholly here */
-        }
+    while (whole_frame_at(src + pos, end - pos, limit, &head, &length)) {
         memcpy(dst + out_at, src + pos, head);
         dst[out_at + 1] &= 0x7F;
         xor_mask(src + pos + head + 4, dst + out_at + head, (Py_ssize_t)length,
                  src + pos + head);
-        if (b0 == 0x81 && !utf8_ok(dst + out_at + head, (Py_ssize_t)length)) {
+        if (src[pos] == 0x81 && !utf8_ok(dst + out_at + head, (Py_ssize_t)length)) {
             break;
         }
         out_at += head + (Py_ssize_t)length;
@@ -305,7 +290,8 @@ echo_frames_parts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *seq, *echo = NULL, *result = NULL;
     Parts parts = {NULL, 0, 0};
-    Py_ssize_t got = 0, pos = 0, out_at = 0, count = 0;
+    Py_ssize_t got = 0, pos = 0, out_at = 0, count = 0, head;
+    unsigned long long length;
     long long limit;
     unsigned char head_bytes[14];
     unsigned char *dst;
@@ -337,7 +323,7 @@ echo_frames_parts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         parts.total += parts.views[got].len;
     }
     parts_copy(&parts, 0, head_bytes, parts.total < 14 ? parts.total : 14, NULL);
-    if (!whole_frame_at(head_bytes, parts.total, limit)) {
+    if (!whole_frame_at(head_bytes, parts.total, limit, &head, &length)) {
         result = Py_BuildValue("(y#nn)", "", (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0);
         goto done;
     }
@@ -347,19 +333,8 @@ echo_frames_parts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     dst = (unsigned char *)PyBytes_AS_STRING(echo);
     while (parts.total - pos >= 6) {
-        Py_ssize_t seen = parts.total - pos < 14 ? parts.total - pos : 14, head, avail;
-        unsigned long long length;
-
-        parts_copy(&parts, pos, head_bytes, seen, NULL);
-        if ((head_bytes[0] != 0x81 && head_bytes[0] != 0x82) || !(head_bytes[1] & 0x80)) {
-            break;
-        }
-        head = data_frame_header(head_bytes, seen, &length);
-        if (head == 0 || (limit >= 0 && length > (unsigned long long)limit)) {
-            break;
-        }
-        avail = parts.total - pos - head - 4;
-        if (avail < 0 || length > (unsigned long long)avail) {
+        parts_copy(&parts, pos, head_bytes, parts.total - pos < 14 ? parts.total - pos : 14, NULL);
+        if (!whole_frame_at(head_bytes, parts.total - pos, limit, &head, &length)) {
             break;
         }
         memcpy(dst + out_at, head_bytes, head);
