@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wstool.bench.connection import numbered_python
+from wstool.bench.batch import numbered_python
 from wstool.bench.plan import decode_header, sequence_number
 from wstool.core.frames import FrameParser, encode_header
 from wstool.core.masking import apply_mask

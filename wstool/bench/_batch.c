@@ -22,6 +22,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* n as ``digits`` lowercase hex digits (text) or digits / 2 bytes big-endian. */
 static void
@@ -42,28 +43,85 @@ put_number(unsigned long long n, int digits, int text, unsigned char *out)
     }
 }
 
+/* What every frame of a connection's batches shares. */
+typedef struct {
+    const unsigned char *prefix, *masked_rest, *echo_prefix, *rest;
+    Py_ssize_t prefix_len, masked_rest_len, echo_prefix_len, rest_len;
+    unsigned char key[4];
+    unsigned long long index;
+    int text;
+} Pieces;
+
+static Py_ssize_t
+header_len(const Pieces *p)
+{
+    return p->text ? 32 : 16;
+}
+
+static Py_ssize_t
+frame_len(const Pieces *p)
+{
+    return p->prefix_len + header_len(p) + p->masked_rest_len;
+}
+
+static Py_ssize_t
+echo_len(const Pieces *p)
+{
+    return p->echo_prefix_len + header_len(p) + p->rest_len;
+}
+
+/* count frames stamped ``stamp`` and numbered from ``first`` into out, their
+   echoes into back (frame_len and echo_len bytes a message). */
+static void
+fill_batch(const Pieces *p, unsigned long long stamp, unsigned long long first,
+           Py_ssize_t count, unsigned char *out, unsigned char *back)
+{
+    unsigned char plain[32], masked[32];
+    Py_ssize_t size = header_len(p), at = size - (p->text ? 8 : 4); /* the number's place */
+
+    put_number(stamp, 16, p->text, plain);
+    put_number(p->index & 0xFFFFFFFFULL, 8, p->text, plain + (p->text ? 16 : 8));
+    for (Py_ssize_t j = 0; j < at; j++) {
+        masked[j] = plain[j] ^ p->key[j & 3];
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        put_number((first + (unsigned long long)i) & 0xFFFFFFFFULL, 8, p->text, plain + at);
+        for (Py_ssize_t j = at; j < size; j++) {
+            masked[j] = plain[j] ^ p->key[j & 3];
+        }
+        memcpy(out, p->prefix, p->prefix_len);
+        memcpy(out + p->prefix_len, masked, size);
+        memcpy(out + p->prefix_len + size, p->masked_rest, p->masked_rest_len);
+        out += frame_len(p);
+        memcpy(back, p->echo_prefix, p->echo_prefix_len);
+        memcpy(back + p->echo_prefix_len, plain, size);
+        memcpy(back + p->echo_prefix_len + size, p->rest, p->rest_len);
+        back += echo_len(p);
+    }
+}
+
 static PyObject *
 numbered(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer prefix, masked_rest, echo_prefix, rest, key;
     Py_buffer *views[5] = {&prefix, &masked_rest, &echo_prefix, &rest, &key};
     PyObject *wire = NULL, *expected;
-    unsigned long long stamp, index, first;
-    unsigned char plain[32], masked[32];
-    Py_ssize_t count, size, frame_len, echo_len, old_len;
-    int text, got = 0;
+    unsigned long long stamp, first;
+    Py_ssize_t count, old_len;
+    Pieces pieces;
+    int got = 0;
 
     if (nargs != 11) {
         PyErr_SetString(PyExc_TypeError, "numbered() takes exactly 11 arguments");
         return NULL;
     }
     stamp = PyLong_AsUnsignedLongLongMask(args[5]);
-    index = PyLong_AsUnsignedLongLongMask(args[6]);
+    pieces.index = PyLong_AsUnsignedLongLongMask(args[6]);
     first = PyLong_AsUnsignedLongLongMask(args[7]);
     count = PyLong_AsSsize_t(args[8]);
-    text = PyObject_IsTrue(args[9]);
+    pieces.text = PyObject_IsTrue(args[9]);
     expected = args[10];
-    if (PyErr_Occurred() || text < 0) {
+    if (PyErr_Occurred() || pieces.text < 0) {
         return NULL;
     }
     if (count < 0 || !PyByteArray_Check(expected)) {
@@ -79,46 +137,29 @@ numbered(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
         goto done;
     }
-    /* The timestamp header: stamp, index, number; 32 hex digits or 16 bytes. */
-    size = text ? 32 : 16;
-    put_number(stamp, 16, text, plain);
-    put_number(index & 0xFFFFFFFFULL, 8, text, plain + (text ? 16 : 8));
-    for (Py_ssize_t j = 0; j < size; j++) {
-        masked[j] = plain[j] ^ ((const unsigned char *)key.buf)[j & 3];
-    }
-    frame_len = prefix.len + size + masked_rest.len;
-    echo_len = echo_prefix.len + size + rest.len;
-    if (count && (frame_len > PY_SSIZE_T_MAX / count || echo_len > PY_SSIZE_T_MAX / count)) {
+    pieces.prefix = prefix.buf;
+    pieces.prefix_len = prefix.len;
+    pieces.masked_rest = masked_rest.buf;
+    pieces.masked_rest_len = masked_rest.len;
+    pieces.echo_prefix = echo_prefix.buf;
+    pieces.echo_prefix_len = echo_prefix.len;
+    pieces.rest = rest.buf;
+    pieces.rest_len = rest.len;
+    memcpy(pieces.key, key.buf, 4);
+    if (count && (frame_len(&pieces) > PY_SSIZE_T_MAX / count ||
+                  echo_len(&pieces) > PY_SSIZE_T_MAX / count)) {
         PyErr_NoMemory();
         goto done;
     }
-    wire = PyBytes_FromStringAndSize(NULL, frame_len * count);
+    wire = PyBytes_FromStringAndSize(NULL, frame_len(&pieces) * count);
     old_len = PyByteArray_GET_SIZE(expected);
-    if (wire == NULL || PyByteArray_Resize(expected, old_len + echo_len * count) < 0) {
+    if (wire == NULL ||
+        PyByteArray_Resize(expected, old_len + echo_len(&pieces) * count) < 0) {
         Py_CLEAR(wire);
         goto done;
     }
-    {
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(wire);
-        unsigned char *back = (unsigned char *)PyByteArray_AS_STRING(expected) + old_len;
-        const unsigned char *k = (const unsigned char *)key.buf;
-        Py_ssize_t at = size - (text ? 8 : 4); /* where the number starts */
-
-        for (Py_ssize_t i = 0; i < count; i++) {
-            put_number((first + (unsigned long long)i) & 0xFFFFFFFFULL, 8, text, plain + at);
-            for (Py_ssize_t j = at; j < size; j++) {
-                masked[j] = plain[j] ^ k[j & 3];
-            }
-            memcpy(out, prefix.buf, prefix.len);
-            memcpy(out + prefix.len, masked, size);
-            memcpy(out + prefix.len + size, masked_rest.buf, masked_rest.len);
-            out += frame_len;
-            memcpy(back, echo_prefix.buf, echo_prefix.len);
-            memcpy(back + echo_prefix.len, plain, size);
-            memcpy(back + echo_prefix.len + size, rest.buf, rest.len);
-            back += echo_len;
-        }
-    }
+    fill_batch(&pieces, stamp, first, count, (unsigned char *)PyBytes_AS_STRING(wire),
+               (unsigned char *)PyByteArray_AS_STRING(expected) + old_len);
 done:
     while (got-- > 0) {
         PyBuffer_Release(views[got]);
@@ -126,7 +167,358 @@ done:
     return wire;
 }
 
+/* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
+
+typedef struct {
+    long long first_end; /* stream position where the batch's first echo ends */
+    Py_ssize_t count;    /* echoes of the batch still to come */
+    long long stamp;     /* the batch's send time, ns */
+} Batch;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owned[4]; /* prefix, masked_rest, echo_prefix, rest */
+    PyObject *buffer;   /* the bytearray reads land in */
+    PyObject *write;    /* the transport's write */
+    Pieces pieces;
+    unsigned long long number; /* the next message's number */
+    unsigned char *expected;   /* the echoes still expected; [0] is stream position base */
+    Py_ssize_t expected_len, expected_cap;
+    long long base, pos, done_pos;
+    Batch *batches; /* a ring */
+    Py_ssize_t head, len, cap;
+} EchoStream;
+
+static void
+stream_dealloc(EchoStream *self)
+{
+    for (int i = 0; i < 4; i++) {
+        Py_XDECREF(self->owned[i]);
+    }
+    Py_XDECREF(self->buffer);
+    Py_XDECREF(self->write);
+    PyMem_Free(self->expected);
+    PyMem_Free(self->batches);
+    PyObject_Free(self);
+}
+
+/* Room for ``more`` expected bytes, dropping those already matched when they
+   are most of the buffer. */
+static int
+stream_reserve(EchoStream *self, Py_ssize_t more)
+{
+    Py_ssize_t used = (Py_ssize_t)(self->done_pos - self->base);
+
+    if (used > 65536 && used * 2 > self->expected_len) {
+        memmove(self->expected, self->expected + used, self->expected_len - used);
+        self->expected_len -= used;
+        self->base = self->done_pos;
+    }
+    if (self->expected_len + more > self->expected_cap) {
+        Py_ssize_t cap = (self->expected_len + more) * 2;
+        unsigned char *grown = PyMem_Realloc(self->expected, cap);
+
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->expected = grown;
+        self->expected_cap = cap;
+    }
+    if (self->len == self->cap) {
+        Py_ssize_t cap = self->cap ? self->cap * 2 : 16;
+        Batch *ring = PyMem_Malloc(cap * sizeof(Batch));
+
+        if (ring == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < self->len; i++) {
+            ring[i] = self->batches[(self->head + i) % self->cap];
+        }
+        PyMem_Free(self->batches);
+        self->batches = ring;
+        self->head = 0;
+        self->cap = cap;
+    }
+    return 0;
+}
+
+/* Send ``count`` messages stamped ``stamp``; their echoes become expected. */
+static int
+stream_send(EchoStream *self, Py_ssize_t count, long long stamp)
+{
+    Py_ssize_t elen = echo_len(&self->pieces);
+    PyObject *wire, *written;
+    Batch *batch;
+
+    if (count <= 0) {
+        return 0;
+    }
+    if (stream_reserve(self, elen * count) < 0) {
+        return -1;
+    }
+    wire = PyBytes_FromStringAndSize(NULL, frame_len(&self->pieces) * count);
+    if (wire == NULL) {
+        return -1;
+    }
+    fill_batch(&self->pieces, (unsigned long long)stamp, self->number, count,
+               (unsigned char *)PyBytes_AS_STRING(wire), self->expected + self->expected_len);
+    batch = &self->batches[(self->head + self->len) % self->cap];
+    batch->first_end = self->base + self->expected_len + elen;
+    batch->count = count;
+    batch->stamp = stamp;
+    self->len++;
+    self->expected_len += elen * count;
+    self->number += (unsigned long long)count;
+    written = PyObject_CallOneArg(self->write, wire);
+    Py_DECREF(wire);
+    if (written == NULL) {
+        return -1;
+    }
+    Py_DECREF(written);
+    return 0;
+}
+
+/* Count ``complete`` more latencies of ``value`` µs in the dict ``counts``. */
+static int
+count_latency(PyObject *counts, long long value, Py_ssize_t complete)
+{
+    PyObject *key = PyLong_FromLongLong(value), *had, *now;
+    long long before = 0;
+    int failed;
+
+    if (key == NULL) {
+        return -1;
+    }
+    had = PyDict_GetItemWithError(counts, key);
+    if (had != NULL) {
+        before = PyLong_AsLongLong(had);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return -1;
+    }
+    now = PyLong_FromLongLong(before + complete);
+    failed = now == NULL || PyDict_SetItem(counts, key, now) < 0;
+    Py_XDECREF(now);
+    Py_DECREF(key);
+    return failed ? -1 : 0;
+}
+
+/* step(nbytes, now, sending, counts) -> int: the read of nbytes in the buffer
+   (``now``: the time in ns, or None for time.time_ns())
+   checked against the echoes expected; the batches it completes counted (their
+   latency in ``counts``, µs -> messages, unless None) and, when ``sending``, as
+   many new messages sent, stamped ``now``.  Returns how many echoes the read
+   completed, or -1, changing nothing, when it is not what was expected. */
+static PyObject *
+stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t nbytes, offset, done = 0, elen = echo_len(&self->pieces);
+    long long now, last;
+    int sending;
+    PyObject *counts;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "step() takes exactly 4 arguments");
+        return NULL;
+    }
+    nbytes = PyLong_AsSsize_t(args[0]);
+    if (args[1] == Py_None) { /* time.time_ns(), without the call */
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    } else {
+        now = PyLong_AsLongLong(args[1]);
+    }
+    sending = PyObject_IsTrue(args[2]);
+    counts = args[3] == Py_None ? NULL : args[3];
+    if (PyErr_Occurred() || sending < 0) {
+        return NULL;
+    }
+    if (nbytes < 0 || nbytes > PyByteArray_GET_SIZE(self->buffer) ||
+        (counts != NULL && !PyDict_Check(counts))) {
+        PyErr_SetString(PyExc_ValueError, "nbytes outside the buffer, or counts not a dict");
+        return NULL;
+    }
+    offset = (Py_ssize_t)(self->pos - self->base);
+    if (offset + nbytes > self->expected_len ||
+        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->buffer), nbytes) != 0) {
+        return PyLong_FromLong(-1);
+    }
+    self->pos += nbytes;
+    last = self->done_pos;
+    while (self->len) {
+        Batch *batch = &self->batches[self->head];
+        Py_ssize_t complete;
+
+        if (batch->first_end > self->pos) {
+            break;
+        }
+        complete = (Py_ssize_t)((self->pos - batch->first_end) / elen) + 1;
+        if (complete > batch->count) {
+            complete = batch->count;
+        }
+        if (counts != NULL) {
+            long long waited = now - batch->stamp;
+            /* Python's floor division, as the Python path counts. */
+            long long value = waited >= 0 ? waited / 1000 : -((-waited + 999) / 1000);
+
+            if (count_latency(counts, value, complete) < 0) {
+                return NULL;
+            }
+        }
+        done += complete;
+        last = batch->first_end + (long long)(complete - 1) * elen;
+        if (complete < batch->count) {
+            batch->first_end = last + elen;
+            batch->count -= complete;
+            break;
+        }
+        self->head = (self->head + 1) % self->cap;
+        self->len--;
+    }
+    self->done_pos = last;
+    if (done && sending && stream_send(self, done, now) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(done);
+}
+
+static PyObject *
+stream_send_method(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t count;
+    long long stamp;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send() takes exactly 2 arguments (count, stamp)");
+        return NULL;
+    }
+    count = PyLong_AsSsize_t(args[0]);
+    stamp = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred() || stream_send(self, count, stamp) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* export() -> (expected, batches, pos, done_pos, number): the state for the Python
+   path: the echoes expected from done_pos on, each batch as (first_end, count,
+   stamp), the stream position matched, where the last whole echo ended, and
+   the next message's number. */
+static PyObject *
+stream_export(EchoStream *self, PyObject *unused)
+{
+    Py_ssize_t from = (Py_ssize_t)(self->done_pos - self->base);
+    PyObject *batches = PyList_New(self->len), *result;
+
+    if (batches == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < self->len; i++) {
+        Batch *batch = &self->batches[(self->head + i) % self->cap];
+        PyObject *item = Py_BuildValue("(LnL)", batch->first_end, batch->count, batch->stamp);
+
+        if (item == NULL) {
+            Py_DECREF(batches);
+            return NULL;
+        }
+        PyList_SET_ITEM(batches, i, item);
+    }
+    result = Py_BuildValue("(y#NLLK)", (const char *)self->expected + from,
+                           self->expected_len - from, batches, self->pos, self->done_pos,
+                           self->number);
+    return result;
+}
+
+static PyMethodDef stream_methods[] = {
+    {"step", (PyCFunction)(void (*)(void))stream_step, METH_FASTCALL,
+     "step(nbytes, now, sending, counts) -> echoes completed, or -1 if the read is wrong"},
+    {"send", (PyCFunction)(void (*)(void))stream_send_method, METH_FASTCALL,
+     "send(count, stamp): send count messages stamped stamp"},
+    {"export", (PyCFunction)stream_export, METH_NOARGS,
+     "export() -> (expected, batches, pos, done_pos, number), for the Python path"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EchoStreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wstool.bench._batch.EchoStream",
+    .tp_basicsize = sizeof(EchoStream),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A closed-loop connection's echoes checked and answered in C (see stream()).",
+    .tp_dealloc = (destructor)stream_dealloc,
+    .tp_methods = stream_methods,
+};
+
+/* stream(buffer, write, prefix, masked_rest, echo_prefix, rest, key, index, text,
+   number, pos) -> EchoStream: reads land in the bytearray ``buffer``, batches
+   go to ``write``; the pieces are numbered()'s; ``number`` is the next
+   message's number and ``pos`` the stream position of the next echo. */
+static PyObject *
+stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    EchoStream *self;
+    PyObject *key;
+
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "stream() takes exactly 11 arguments");
+        return NULL;
+    }
+    if (!PyByteArray_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "stream() wants a bytearray and a callable");
+        return NULL;
+    }
+    for (int i = 2; i < 6; i++) {
+        if (!PyBytes_Check(args[i])) {
+            PyErr_SetString(PyExc_TypeError, "the frame pieces must be bytes");
+            return NULL;
+        }
+    }
+    key = args[6];
+    if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+        return NULL;
+    }
+    self = PyObject_New(EchoStream, &EchoStreamType);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->buffer = Py_NewRef(args[0]);
+    self->write = Py_NewRef(args[1]);
+    for (int i = 0; i < 4; i++) {
+        self->owned[i] = Py_NewRef(args[2 + i]);
+    }
+    self->expected = NULL;
+    self->batches = NULL;
+    self->expected_len = self->expected_cap = self->head = self->len = self->cap = 0;
+    self->pieces.prefix = (const unsigned char *)PyBytes_AS_STRING(args[2]);
+    self->pieces.prefix_len = PyBytes_GET_SIZE(args[2]);
+    self->pieces.masked_rest = (const unsigned char *)PyBytes_AS_STRING(args[3]);
+    self->pieces.masked_rest_len = PyBytes_GET_SIZE(args[3]);
+    self->pieces.echo_prefix = (const unsigned char *)PyBytes_AS_STRING(args[4]);
+    self->pieces.echo_prefix_len = PyBytes_GET_SIZE(args[4]);
+    self->pieces.rest = (const unsigned char *)PyBytes_AS_STRING(args[5]);
+    self->pieces.rest_len = PyBytes_GET_SIZE(args[5]);
+    memcpy(self->pieces.key, PyBytes_AS_STRING(key), 4);
+    self->pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
+    self->pieces.text = PyObject_IsTrue(args[8]);
+    self->number = PyLong_AsUnsignedLongLongMask(args[9]);
+    self->base = self->pos = self->done_pos = PyLong_AsLongLong(args[10]);
+    if (PyErr_Occurred() || self->pieces.text < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
 static PyMethodDef batch_methods[] = {
+    {"stream", (PyCFunction)(void (*)(void))stream_new, METH_FASTCALL,
+     "stream(buffer, write, prefix, masked_rest, echo_prefix, rest, key, index, text, "
+     "number, pos) -> EchoStream: a closed-loop connection's echoes in C."},
     {"numbered", (PyCFunction)(void (*)(void))numbered, METH_FASTCALL,
      "numbered(prefix, masked_rest, echo_prefix, rest, key, stamp, index, first, count, "
      "text, expected) -> bytes: a batch of numbered client frames; their echoes appended "
@@ -142,5 +534,8 @@ static struct PyModuleDef batch_module = {
 PyMODINIT_FUNC
 PyInit__batch(void)
 {
+    if (PyType_Ready(&EchoStreamType) < 0) {
+        return NULL;
+    }
     return PyModule_Create(&batch_module);
 }

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
-import struct
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+from wstool.bench.batch import _batch, numbered_python
 from wstool.bench.plan import BenchPlan, decode_header
 from wstool.bench.plan import encode_header as timestamp_header
 from wstool.bench.stats import Stats
@@ -25,12 +23,6 @@ from wstool.core.frames import encode_header
 from wstool.core.handshake import build_request, check_response, generate_key
 from wstool.core.http import parse_response_head
 from wstool.core.masking import apply_mask
-
-_batch: Any
-try:  # the C batch builder; without it, _build_small's Python does the same
-    from wstool.bench import _batch  # type: ignore[attr-defined,no-redef]
-except ImportError:
-    _batch = None
 
 __all__ = [
     "CLOSED",
@@ -43,66 +35,6 @@ __all__ = [
 ]
 
 HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
-
-
-@functools.lru_cache(maxsize=256)
-def _batch_codec(
-    count: int, text: bool
-) -> tuple[Callable[[tuple[int, ...]], bytes], Callable[[bytes], tuple[bytes, ...]]]:
-    """For a batch of ``count``: the message numbers as bytes in one call (8 hex digits
-    or 4 bytes each), and the cut of such bytes back into one piece per number."""
-    if text:
-        template = b"%08x" * count
-        return template.__mod__, struct.Struct("8s" * count).unpack
-    packer = struct.Struct(f">{count}I")
-    return (lambda numbers: packer.pack(*numbers)), struct.Struct("4s" * count).unpack
-
-
-def numbered_python(
-    prefix: bytes,
-    masked_rest: bytes,
-    echo_prefix: bytes,
-    rest: bytes,
-    key: bytes,
-    stamp: int,
-    index: int,
-    first: int,
-    count: int,
-    text: bool,
-    expected: bytearray,
-) -> bytes:
-    """``count`` client frames ``prefix + masked(timestamp header) + masked_rest``, the
-    header's number running from ``first`` (mod 2**32); their echoes ``echo_prefix +
-    header + rest`` are added to ``expected``. The C batch builder (``_batch.c``) does
-    the same.
-
-    The number is the header's last 4 bytes (8 hex digits in text): whole mask
-    periods from a period's start, so one keystream masks them all.
-    """
-    if count <= 0:
-        return b""
-    width = 8 if text else 4
-    plain = timestamp_header(stamp, (index & 0xFFFFFFFF) << 32, text=text)[:-width]
-    keystream = int.from_bytes(key * (len(plain) // 4), "big")
-    masked = (int.from_bytes(plain, "big") ^ keystream).to_bytes(len(plain), "big")
-    if first + count <= 0x100000000:
-        numbers = tuple(range(first, first + count))
-    else:  # the message number wraps round
-        numbers = tuple(n & 0xFFFFFFFF for n in range(first, first + count))
-    pack, split = _batch_codec(count, text)
-    digits = pack(numbers)
-    size = len(digits)
-    keystream = int.from_bytes(key * (size // 4), "big")
-    masked_digits = (int.from_bytes(digits, "big") ^ keystream).to_bytes(size, "big")
-    # Each frame is head + number + rest, so the batch is head, then the numbers
-    # joined by rest + head, then rest.
-    head = prefix + masked
-    wire = head + (masked_rest + head).join(split(masked_digits)) + masked_rest
-    echo_head = echo_prefix + plain
-    expected += echo_head
-    expected += (rest + echo_head).join(split(digits))
-    expected += rest
-    return wire
 
 
 _LARGE = 4096  # frames from this size on are sent as pieces, their filler never copied
@@ -198,6 +130,18 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.large = self.fast and len(cycle) == 1 and cycle[0].size >= _LARGE
         self.uniform = self.fast and len(cycle) == 1  # one size, on the fast path
         self.plain = self.uniform and not self.large and not run.plan.stamps
+        # The common run, closed loop with one small size, stamped, no --messages:
+        # once open, its echoes are checked and answered in C (_batch.stream).
+        self.stream: Any = None
+        self.message_size = cycle[0].size if len(cycle) == 1 else 0
+        self.streams = (
+            _batch is not None
+            and self.uniform
+            and not self.large
+            and run.plan.stamps
+            and run.closed_loop
+            and run.budget is None
+        )
         self.headers: collections.deque[bytes] = collections.deque()
         self.frame_offset = 0
         self.deflate: PerMessageDeflate | None = None
@@ -217,7 +161,32 @@ class BenchConnection(asyncio.BufferedProtocol):
         return self.run.read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.state == OPEN and self.fast:
+        stream = self.stream
+        if stream is not None and self.state == OPEN:
+            run = self.run
+            sending = run.sending and not self.failed
+            counts = run.stats.latency.counts if run.recording else None
+            done = stream.step(nbytes, None, sending, counts)  # None: the time now
+            if done > 0:  # the counters of _answered and _sent, in line
+                stats = run.stats
+                size = done * self.message_size
+                stats.received += done
+                stats.bytes_received += size
+                if run.counting:
+                    stats.measured += done
+                    stats.measured_bytes += size
+                if sending:
+                    self.number += done
+                    stats.sent += done
+                    stats.bytes_sent += size
+                else:
+                    self.outstanding = max(0, self.outstanding - done)
+                    if not run.sending and self.outstanding == 0:
+                        run.connection_done(self)
+            elif done < 0:  # not the echoes expected: the Python path finds out what
+                self._stop_stream()
+                self._fast(nbytes)
+        elif self.state == OPEN and self.fast:
             self._fast(nbytes)
         elif self.state in (OPEN, CLOSING):
             self.pending += self.run.read_view[:nbytes]
@@ -266,6 +235,8 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.state = OPEN
         rest = self.head[used:]
         self.head = bytearray()
+        if self.streams and self.fast and not rest:
+            self._start_stream()
         self.opened.set_result(True)
         self.run.connection_open(self)
         if rest:
@@ -286,6 +257,10 @@ class BenchConnection(asyncio.BufferedProtocol):
             if count <= 0:
                 return
         stamps = time.time_ns() if times is None else times
+        if self.stream is not None and isinstance(stamps, int):
+            self._sent(count, count * run.cycle[0].size)
+            self.stream.send(count, stamps)
+            return
         data: bytes | bytearray
         if self.uniform and isinstance(stamps, int) and not self.large:
             # The common case first: a closed-loop batch of small frames.
@@ -511,6 +486,31 @@ class BenchConnection(asyncio.BufferedProtocol):
             self.base = last
         self._answered(done, size, now)
 
+    def _start_stream(self) -> None:
+        """Check and answer this connection's echoes in C from now on (see ``streams``)."""
+        run = self.run
+        piece = run.cycle[0]
+        self.stream = _batch.stream(
+            run.read_view.obj, self.transport.write, piece.prefix, piece.masked_rest,
+            piece.echo_head, piece.rest, run.mask_key, self.index, run.plan.text,
+            self.number, self.pos,
+        )  # fmt: skip
+
+    def _stop_stream(self) -> None:
+        """Back to the Python fast path, with the stream's state (the echoes and
+        batches still expected), before anything but echoes is read or sent."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        expected, batches, self.pos, self.done_pos, _ = stream.export()
+        piece = self.run.cycle[0]
+        echo_len = len(piece.echo_head) + piece.size
+        self.expected = bytearray(expected)
+        self.base = self.done_pos
+        self.ends = collections.deque(
+            (first_end, count, stamp, echo_len, piece.size) for first_end, count, stamp in batches
+        )
+
     def _match_large(self, chunk: memoryview) -> bool:
         """Whether ``chunk`` continues the expected echoes of large frames (moving on if so).
 
@@ -706,6 +706,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         """Send Close 1000 and wait for the server's Close and its TCP close."""
         if self.state != OPEN or self.failed:
             return
+        self._stop_stream()
         if self.fast and self.ends:
             self._leave_fast_path()
         self.state = CLOSING

@@ -1,0 +1,163 @@
+"""The C echo stream of ``wstool bench`` (``_batch.stream``) against the Python fast path.
+
+A closed-loop connection with one small size checks and answers its echoes in
+C once open. Fed the same echoes in the same reads, it must count what the
+Python path counts, fail the same corrupted echo with "verification", send the
+same numbered messages, and hand its state to the Python path (at a mismatch
+or the close) so that nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.bench.test_bench_stats import PLAN, FakeTransport
+from wstool.bench.batch import _batch
+from wstool.bench.connection import OPEN, BenchConnection
+from wstool.bench.driver import BenchRun
+from wstool.bench.plan import BenchPlan, SizeMix, decode_header, sequence_number
+from wstool.core.frames import FrameParser, encode_frame
+
+pytestmark = pytest.mark.skipif(_batch is None, reason="the C batch builder is not built")
+
+
+def echoes_of(wire: bytes, text: bool) -> tuple[bytes, list[int]]:
+    """What a server echoes for ``wire``, and the message numbers in it."""
+    echo = b""
+    numbers = []
+    for frame in FrameParser().feed(wire):
+        header = decode_header(frame.data, text=text)
+        assert header is not None
+        numbers.append(header[1] & 0xFFFFFFFF)
+        echo += encode_frame(frame.opcode, frame.data)
+    return echo, numbers
+
+
+def loop_back(
+    *,
+    stream: bool,
+    text: bool,
+    size: int,
+    number: int,
+    cuts: list[int],
+    rounds: int,
+    corrupt_at: int | None = None,
+) -> dict[str, Any]:
+    """Send 16 messages, echo each batch back in reads cut at ``cuts`` for ``rounds``
+    rounds (the connection answering as it goes), then a last round with nothing
+    more sent; what the connection counted."""
+    result: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        plan = BenchPlan(**{**PLAN.__dict__, "text": text, "sizes": SizeMix(((size, 1),))})
+        run = BenchRun(plan)
+        conn = BenchConnection(run, 7)
+        transport = FakeTransport()
+        conn.transport, conn.state, conn.number = transport, OPEN, number
+        if stream:
+            assert conn.streams
+            conn._start_stream()
+        conn.send(16, 10**18)
+        run.recording = run.counting = True
+        numbers: list[int] = []
+        echoed = 0
+        for round_number in range(rounds + 1):
+            run.sending = round_number < rounds
+            wire = bytes(transport.data)
+            transport.data.clear()
+            echo, sent = echoes_of(wire, text)
+            numbers += sent
+            if corrupt_at is not None and round_number == rounds:
+                at = corrupt_at % len(echo)
+                echo = echo[:at] + bytes([echo[at] ^ 1]) + echo[at + 1 :]
+            start = 0
+            for cut in [*sorted(c % (len(echo) + 1) for c in cuts), len(echo)]:
+                chunk = echo[start:cut]
+                if chunk:
+                    run.read_view[: len(chunk)] = chunk
+                    conn.buffer_updated(len(chunk))
+                start = max(start, cut)
+            echoed += len(echo)
+        conn.begin_close()
+        result.update(
+            received=run.stats.received,
+            sent=run.stats.sent,
+            bytes=(run.stats.bytes_received, run.stats.bytes_sent),
+            measured=run.stats.measured,
+            latencies=sum(run.stats.latency.counts.values()) + len(run.stats.latency.pending),
+            outstanding=conn.outstanding,
+            number=conn.number,
+            numbers=numbers,
+            failed=conn.failed,
+            errors=dict(run.stats.errors),
+            streaming=conn.stream is not None,
+        )
+
+    asyncio.run(scenario())
+    return result
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.booleans(),
+    size=st.sampled_from([32, 40, 100, 1000]),
+    number=st.sampled_from([0, 5, (1 << 32) - 20]),
+    cuts=st.lists(st.integers(min_value=0, max_value=20_000), max_size=6),
+    rounds=st.integers(min_value=0, max_value=3),
+)
+def test_the_stream_counts_what_the_python_path_counts(
+    text: bool, size: int, number: int, cuts: list[int], rounds: int
+) -> None:
+    options = {"text": text, "size": size, "number": number, "cuts": cuts, "rounds": rounds}
+    in_c = loop_back(stream=True, **options)
+    in_python = loop_back(stream=False, **options)
+    assert in_c == in_python
+    assert not in_c["failed"] and not in_c["streaming"]  # the close hands it back
+    assert in_c["received"] == in_c["sent"] == 16 * (rounds + 1)
+    assert in_c["outstanding"] == 0
+    assert in_c["numbers"] == [(number + i) & 0xFFFFFFFF for i in range(in_c["sent"])]
+
+
+@pytest.mark.parametrize(
+    ("corrupt_at", "kind"),
+    [(0, "protocol"), (7, "verification"), (40, "verification"), (16 * 34 - 1, "verification")],
+)
+@pytest.mark.parametrize("rounds", [0, 2])
+def test_a_wrong_echo_fails_as_on_the_python_path(corrupt_at: int, kind: str, rounds: int) -> None:
+    """A flipped bit in a payload fails verification; in the first header, the framing."""
+    options = {"text": True, "size": 32, "number": 0, "cuts": [50, 300], "rounds": rounds}
+    in_c = loop_back(stream=True, corrupt_at=corrupt_at, **options)
+    assert in_c == loop_back(stream=False, corrupt_at=corrupt_at, **options)
+    assert in_c["failed"] and in_c["errors"] == {kind: 1}
+
+
+def test_sequence_numbers_carry_the_connection_index() -> None:
+    sent: list[bytes] = []
+    buffer = bytearray(1 << 16)
+    plan = BenchPlan(**{**PLAN.__dict__, "text": False, "sizes": SizeMix(((32, 1),))})
+    run = BenchRun(plan)
+    piece = run.cycle[0]
+    stream = _batch.stream(
+        buffer, sent.append, piece.prefix, piece.masked_rest, piece.echo_head, piece.rest,
+        run.mask_key, 7, False, 3, 0,
+    )  # fmt: skip
+    stream.send(2, 123_000)
+    frames = list(FrameParser().feed(b"".join(sent)))
+    assert [decode_header(f.data, text=False) for f in frames] == [
+        (123_000, sequence_number(7, 3)),
+        (123_000, sequence_number(7, 4)),
+    ]
+    echo = b"".join(encode_frame(2, f.data) for f in frames)
+    counts: dict[int, int] = {}
+    buffer[: len(echo)] = echo
+    assert stream.step(len(echo), 125_999, False, counts) == 2
+    assert counts == {2: 2}  # (125,999 - 123,000) // 1000 µs, twice
+    buffer[:4] = b"nope"
+    assert stream.step(4, None, False, counts) == -1
+    expected, batches, pos, done_pos, number = stream.export()
+    assert (expected, batches, pos, done_pos, number) == (b"", [], len(echo), len(echo), 5)
