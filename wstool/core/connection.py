@@ -127,6 +127,8 @@ class Connection:
         self._parser = FrameParser(
             max_frame_size=max_message_size if max_frame_size is None else max_frame_size
         )
+        limits = [n for n in (self._parser.max_frame_size, max_message_size) if n is not None]
+        self._echo_limit = min(limits, default=-1)  # for the C echo: -1 is none
         self._assembler = MessageAssembler(max_message_size=max_message_size, codec=codec)
         self._peer = role.peer
         self._events: list[Event] = []
@@ -145,12 +147,8 @@ class Connection:
         if self.state is State.CLOSED or not data:
             return
         self.bytes_received += len(data)
-        events = self._events
         assembler = self._assembler
         record = self.record_frames
-        masked = mask_ok(True, self._peer)  # whether the peer's frames must be masked
-        small_ok = self._max_message is None or self._max_message >= 125
-        new_tuple = tuple.__new__
         # Echo short messages straight back: prebuilt header, no events.
         reflex = (
             self.echo
@@ -163,6 +161,10 @@ class Connection:
             data = self._reflexes(data)
             if not data:
                 return
+        events = self._events
+        masked = mask_ok(True, self._peer)  # whether the peer's frames must be masked
+        small_ok = self._max_message is None or self._max_message >= 125
+        new_tuple = tuple.__new__
         try:
             for frame in self._parser.feed(data):
                 opcode = frame.opcode
@@ -228,46 +230,59 @@ class Connection:
 
         The frames the C call takes are those the path below would answer
         without a fault; a frame cut short by the last read is taken with this
-        one, when this one completes it, and a frame this read leaves cut short
-        is kept as a view of it: a large frame is never joined or copied whole.
+        one, when this one completes it (:meth:`_reflexes_joined`), and a frame
+        this read leaves cut short is kept as a view of it: a large frame is
+        never joined or copied whole.
 
         Returns:
             What is left from the first frame the C call did not answer, for
             the frame-by-frame path, which gives any fault its close code.
         """
-        parser = self._parser
-        limits = [n for n in (parser.max_frame_size, self._max_message) if n is not None]
-        limit = min(limits, default=-1)
-        assert masking.echo_frames is not None and masking.echo_frames_parts is not None
-        if not parser.buffered:
-            echo, used, count = masking.echo_frames(data, 0, limit)
-            if not count:
-                return data
-            rest: list[bytes | memoryview] = [memoryview(data)[used:]]
-        elif self._partial is not None or not parser.completes(len(data)):
+        if self._parser.buffered:
+            return self._reflexes_joined(data)
+        assert masking.echo_frames is not None
+        echo, used, count = masking.echo_frames(data, 0, self._echo_limit)
+        if not count:
             return data
-        else:
-            parts = parser.take_chunks()
-            parts.append(data)
-            echo, used, count = masking.echo_frames_parts(parts, limit)
-            rest = _after(parts, used)
+        self._echoed(echo, used, count)
+        if used == len(data):
+            return b""
+        return self._leftover([memoryview(data)[used:]], len(data))
+
+    def _reflexes_joined(self, data: bytes) -> bytes:
+        """:meth:`_reflexes` when the last read left a frame cut short."""
+        parser = self._parser
+        if self._partial is not None or not parser.completes(len(data)):
+            return data
+        assert masking.echo_frames_parts is not None
+        parts = parser.take_chunks()
+        parts.append(data)
+        echo, used, count = masking.echo_frames_parts(parts, self._echo_limit)
         if count:
-            parser.advance(used)
-            self.frames_received += count
-            self.frames_sent += count
-            self.bytes_sent += len(echo)
-            out = self._out
-            if out is None:
-                out = self._out = []
-            out.append(echo)
+            self._echoed(echo, used, count)
+        return self._leftover(_after(parts, used), len(data))
+
+    def _echoed(self, echo: bytes, used: int, count: int) -> None:
+        """Count the C call's ``count`` echoes of ``used`` bytes, and queue them."""
+        self._parser.advance(used)
+        self.frames_received += count
+        self.frames_sent += count
+        self.bytes_sent += len(echo)
+        out = self._out
+        if out is None:
+            out = self._out = []
+        out.append(echo)
+
+    def _leftover(self, rest: list[bytes | memoryview], read: int) -> bytes:
+        """What follows the echoed frames: a binary frame still arriving is held by
+        the parser as a view of the read; anything else goes on as bytes."""
         left = sum(len(part) for part in rest)
         if not left:
             return b""
-        if left * 2 < len(data):  # a view would keep a read alive for its tail
+        if left * 2 < read:  # a view would keep a read alive for its tail
             rest = [b"".join(rest)]
-        # A binary frame still arriving waits as a view of this read; text goes
-        # on to the path below, which checks its UTF-8 as it comes (RFC 6455 §8.1).
-        if rest[0][0] == 0x82 and parser.hold(rest):
+        # Text goes on to the path below, which checks its UTF-8 as it comes (RFC 6455 §8.1).
+        if rest[0][0] == 0x82 and self._parser.hold(rest):
             return b""
         return b"".join(rest)
 

@@ -359,7 +359,7 @@ class FrameParser:
     def advance(self, size: int) -> None:
         """Count ``size`` bytes of whole frames read without the parser (nothing
         buffered), so the offsets of the frames after them stay right."""
-        assert not self.buffered, "advance() between frames only"
+        assert not self._have and not self._skip_have, "advance() between frames only"
         self._offset += size
 
     def skip_payload(self) -> bool:
