@@ -224,3 +224,15 @@ def test_frames_larger_than_a_read_each_ending_in_the_next_read(read_size: int) 
     assert with_c == run(stream, cuts, with_c=False)
     assert with_c[5] == 7  # six echoes and the Close
     assert with_c[3] is not None and with_c[3][1] == 1007
+
+
+def test_quiet_output_is_the_output_only_when_nothing_else_happened() -> None:
+    server = Connection(Role.SERVER, record_frames=False, echo=True)
+    assert server.quiet_output() == []
+    server.receive_data(masked(2, b"one") + masked(2, b"two"))
+    assert b"".join(server.quiet_output() or [b"?"]) == b"\x82\x03one\x82\x03two"
+    server.receive_data(masked(9, b"ping"))  # a Ping: its Pong is output too
+    assert server.quiet_output() == [b"\x8a\x04", b"ping"]
+    server.receive_data(masked(8, b"\x03\xe8"))  # the peer's Close: ours is owed
+    assert server.quiet_output() is None
+    assert server.data_to_send() == b"\x88\x02\x03\xe8"

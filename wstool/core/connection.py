@@ -648,6 +648,15 @@ class Connection:
         self._out = None
         return out[0] if len(out) == 1 else b"".join(out)
 
+    def quiet_output(self) -> list[bytes] | None:
+        """The output alone when it is all that happened: no events, no Close owed,
+        the connection open (a quiet echo's common read). None when there is more
+        to it: then :meth:`events` and :meth:`chunks_to_send` as usual."""
+        if self._events or self._close_reply is not None or self.state is not State.OPEN:
+            return None
+        out, self._out = self._out, None
+        return out or []
+
     def chunks_to_send(self) -> list[bytes]:
         """:meth:`data_to_send` as the list of its pieces, for a writer that takes them.
 

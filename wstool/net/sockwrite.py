@@ -63,6 +63,8 @@ def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
         # the connection lost in its usual way.
         transport.writeSequence(chunks)
         return
+    if len(chunks) == 1 and sent == len(chunks[0]):
+        return  # the common case: all of it went
     rest = _after(chunks, sent)
     if rest:
         if len(rest[-1]) > _READ_MIN:

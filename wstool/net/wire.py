@@ -246,6 +246,12 @@ class WireProtocol(TwistedProtocol):
         if self._flushing:
             self._flush_again = True
             return
+        if self._direct:  # the common read of a quiet echo: only output, sent at once
+            out = self.conn.quiet_output()
+            if out is not None:
+                if out:
+                    write_now(self.transport, out)
+                return
         self._flushing = True
         try:
             self._flush()
