@@ -52,15 +52,20 @@ def _run_child(cmd: list[str]) -> int:
 
     The terminal sends SIGINT to the whole foreground group: the child (wstool
     serve closes its connections with 1001, pytest reports) decides how to
-    stop, and this script just waits for it and passes its status on.
+    stop, and this script just waits for it and passes its status on. A
+    SIGTERM sent to this script alone (a supervisor, ``timeout``) is passed on
+    to the child, which would otherwise be left running.
     """
     proc = subprocess.Popen(cmd, cwd=ROOT)
     # Ignored only now: a child started with SIGINT ignored would inherit that.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
-        return proc.wait()
+        status = proc.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    return 128 - status if status < 0 else status  # killed by a signal: as a shell says
 
 
 def install_digest(lock: str, root: Path) -> str:

@@ -148,3 +148,37 @@ class TestSetup:
         with pytest.raises(OSError):
             dev.setup("dev.txt")
         assert not dev.stamp_path("dev.txt", venv_dir).exists()
+
+
+def test_a_sigterm_to_the_script_stops_its_child(tmp_path: Path) -> None:
+    """`dev.py run` killed with SIGTERM alone does not leave wstool serve running."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import time
+
+    marker = tmp_path / "child.pid"
+    child = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    script = (
+        f"import sys; sys.path.insert(0, {str(Path(dev.__file__).parent)!r}); import dev; "
+        f"sys.exit(dev._run_child([sys.executable, '-c', {child!r}]))"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline, "the child did not start"
+            time.sleep(0.05)
+        child_pid = int(marker.read_text())
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 128 + signal.SIGTERM  # the child's, as a shell says
+        with pytest.raises(ProcessLookupError):
+            for _ in range(100):
+                os.kill(child_pid, 0)
+                time.sleep(0.05)
+    finally:
+        parent.kill()
+        if marker.exists() and marker.read_text():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(marker.read_text()), signal.SIGKILL)
