@@ -11,7 +11,10 @@
  * echo_frames(data, start, limit) -> (echo, end, count) is a quiet echo
  * server's whole read in one call: it answers the whole data frames of
  * ``data`` from ``start`` on (core/connection.py's frame-by-frame path, in
- * Python, gives the same answers and is tested against it).
+ * Python, gives the same answers and is tested against it);
+ * echo_frames_parts(parts, limit) does the same for a read taken in parts (a
+ * frame cut short by the last read, then the read that ends it) without
+ * joining them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -16,7 +16,7 @@ import enum
 import itertools
 import struct
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from wstool.core.errors import PayloadTooBig
 from wstool.core.masking import apply_mask
@@ -325,7 +325,7 @@ class FrameParser:
         assert self._skip_frame is None, "not while a payload is skipped"
         chunks, self._chunks = self._chunks, []
         self._have, self._need = 0, 2
-        return [*chunks]
+        return cast("list[bytes | memoryview]", chunks)
 
     def hold(self, parts: list[bytes | memoryview]) -> bool:
         """Keep ``parts`` (nothing buffered) if they start a frame not all there.
@@ -439,7 +439,9 @@ class FrameParser:
         """
         if self._skip_left:
             return self._skip(data)
-        self._own()
+        chunks = self._chunks
+        if chunks and type(chunks[0]) is not bytes:  # views held by hold()
+            self._own()
         if data:
             self._chunks.append(bytes(data))
             self._have += len(data)
