@@ -31,7 +31,7 @@ from wstool.core.handshake import (
     select_subprotocol,
 )
 from wstool.core.headers import ExtensionOffer
-from wstool.core.http import ResponseHead, parse_request_head, parse_response_head
+from wstool.core.http import ResponseHead, encode_head, parse_request_head, parse_response_head
 
 # RFC 6455 §1.3
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -481,6 +481,18 @@ class TestSection4_2_2ServerResponse:
         assert data.endswith(
             b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n"
             b"Server: wstool\r\n\r\n"
+        )
+
+    def test_plain_101_is_what_encode_head_writes(self) -> None:
+        """The 101 without choices is written at once, byte for byte as encode_head would."""
+        request = self.request()
+        assert build_response(request) == encode_head(
+            "HTTP/1.1 101 Switching Protocols",
+            [
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            ],
         )
 
     def test_unoffered_subprotocol_is_misuse(self) -> None:

@@ -81,10 +81,16 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _UPGRADE_PROTOCOL = re.compile(rf"[{TCHARS}]+(?:/[{TCHARS}]+)?")
 _KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
 _VERSION = re.compile(r"0|[1-9][0-9]{0,2}")
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]*)?")
-_ORIGIN_FORM = re.compile(r"/[\x21-\x7e]*")
+HOST_VALUE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]*)?")
+ORIGIN_FORM = re.compile(r"/[\x21-\x7e]*")
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[\x21-\x7e]+")
 
+
+_PLAIN_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: %s\r\n\r\n"
+)
+"""The 101 without a subprotocol, extensions or extra headers (base64 needs no checks)."""
 
 # --- keys (§1.3, §4.1, §4.2.2) -------------------------------------------------
 
@@ -127,7 +133,7 @@ def accept_key(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def _is_valid_key(key: str) -> bool:
+def is_valid_key(key: str) -> bool:
     """Tell whether ``key`` is the canonical base64 encoding of 16 bytes."""
     if not _KEY.fullmatch(key):
         return False
@@ -184,7 +190,7 @@ def _check_request_line(method: str, target: str, version: str) -> None:
     if not ok:
         status = 505 if major > 1 else 400
         raise HandshakeError(f"{show(version)}: WebSocket needs HTTP/1.1", status)
-    if not (_ORIGIN_FORM.fullmatch(target) or _ABSOLUTE_FORM.fullmatch(target)):
+    if not (ORIGIN_FORM.fullmatch(target) or _ABSOLUTE_FORM.fullmatch(target)):
         raise HandshakeError(f"request target {show(target)} is not a /path or http(s) URI")
     # RFC 6455 §3: "Fragment identifiers are meaningless in the context of
     # WebSocket URIs and MUST NOT be used on these URIs."
@@ -200,7 +206,7 @@ def _check_host(headers: Sequence[tuple[str, str]]) -> str:
     host = _once(headers, "Host", "RFC 7230 §5.4")
     if host is None:
         raise HandshakeError("Host header is missing", 400, header="Host")
-    if not _HOST.fullmatch(host):
+    if not HOST_VALUE.fullmatch(host):
         raise HandshakeError(f"Host {show(host)} is not host[:port]", 400, header="Host")
     return host
 
@@ -282,7 +288,7 @@ def _check_key(headers: Sequence[tuple[str, str]]) -> str:
         raise HandshakeError(f"{name} header is missing", 400, header=name)
     # RFC 6455 §4.2.1: "A |Sec-WebSocket-Key| header field with a
     # base64-encoded ... value that, when decoded, is 16 bytes in length."
-    if not _is_valid_key(key):
+    if not is_valid_key(key):
         raise HandshakeError(f"{name} {show(key)} is not base64 of 16 bytes", 400, header=name)
     return key
 
@@ -393,10 +399,13 @@ def build_response(
     for name, _ in extensions:
         if name not in offered_names:
             raise UsageError(f"extension {show(name)} was not offered by the client")
+    accept = accept_key(request.key)
+    if subprotocol is None and not extensions and not extra_headers:
+        return _PLAIN_101 % accept.encode("ascii")  # what encode_head writes for these
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", accept_key(request.key)),
+        ("Sec-WebSocket-Accept", accept),
     ]
     if subprotocol is not None:
         headers.append(("Sec-WebSocket-Protocol", subprotocol))
@@ -472,11 +481,11 @@ def build_request(
     Raises:
         UsageError: if an argument would make an invalid request.
     """
-    if not _HOST.fullmatch(host):
+    if not HOST_VALUE.fullmatch(host):
         raise UsageError(f"host {show(host)} is not host[:port]")
-    if not _ORIGIN_FORM.fullmatch(target) or "#" in target:
+    if not ORIGIN_FORM.fullmatch(target) or "#" in target:
         raise UsageError(f"target {show(target)} is not a /path without a fragment")
-    if not _is_valid_key(key):
+    if not is_valid_key(key):
         raise UsageError(f"key {show(key)} is not base64 of 16 bytes")
     for name in subprotocols:
         if not TOKEN.fullmatch(name):

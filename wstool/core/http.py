@@ -44,9 +44,9 @@ BAD_RESPONSE_STATUS = 502
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _REQUEST_LINE = re.compile(rb"([" + TCHARS.encode() + rb"]+) ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
 _STATUS_LINE = re.compile(rb"(HTTP/[0-9]\.[0-9]) ([0-9]{3}) ([\t\x20-\x7e\x80-\xff]*)")
-_HEADER_BLOCK = re.compile(rf"(?:[{TCHARS}]+:[^\r\n]*\r\n)*")
+HEADER_BLOCK = re.compile(rf"(?:[{TCHARS}]+:[^\r\n]*\r\n)*")
 # Controls other than HTAB, and CR or LF that are not part of a CRLF pair.
-_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _BAD_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
 
 
@@ -157,7 +157,7 @@ _RESPONSE = _HeadSyntax(
 
 def _check_bytes(data: bytes, syntax: _HeadSyntax) -> None:
     """Reject control bytes and line endings other than CRLF."""
-    if len(data.translate(None, _CONTROLS)) == len(data) and data.count(b"\r") == data.count(
+    if len(data.translate(None, CONTROL_BYTES)) == len(data) and data.count(b"\r") == data.count(
         b"\n"
     ) == data.count(b"\r\n"):
         return  # the common case, without the slower search below
@@ -237,7 +237,7 @@ def _split_head(
     # is checked by one regular expression, and only a bad head is gone
     # through line by line to say what is wrong with it.
     block = raw[first + 2 : end + 2].decode("latin-1")
-    if _HEADER_BLOCK.fullmatch(block):
+    if HEADER_BLOCK.fullmatch(block):
         headers = [
             (name, value.strip(OWS))
             for name, _, value in (line.partition(":") for line in block.split("\r\n")[:-1])

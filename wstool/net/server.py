@@ -36,6 +36,7 @@ from wstool.core.handshake import (
     select_subprotocol,
 )
 from wstool.core.http import RequestHead
+from wstool.core.quickhead import quick_request
 from wstool.net.tls import client_subject
 from wstool.net.upgrade import UpgradingChannel
 from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol, address_text
@@ -470,11 +471,11 @@ class WebSocketSite(Site):
 
     def _accept(self, raw: bytes, peer: str) -> _Accepted:
         options = self.options
-        parsed = parse_request_head(raw, max_size=options.max_request_size)
-        if parsed is None:  # the channel only hands over complete heads
-            raise HandshakeError("incomplete request head")
-        head = parsed[0]
-        request = check_request(head.method, head.target, head.headers, version=head.version)
+        request = quick_request(raw, options.max_request_size)
+        head: RequestHead | None = None  # parsed only where needed: quick_request did not
+        if request is None:
+            head = _parsed(raw, options.max_request_size)
+            request = check_request(head.method, head.target, head.headers, version=head.version)
         if options.origins is not None and request.origin not in options.origins:
             if request.origin is None:
                 allowed = ", ".join(options.origins)
@@ -498,6 +499,7 @@ class WebSocketSite(Site):
                 extensions.append(answer)
         behaviour = None
         if options.behaviour is not None:
+            head = head or _parsed(raw, options.max_request_size)
             behaviour = options.behaviour(UpgradeRequest(head, request, peer, subprotocol))
         response = build_response(
             request,
@@ -512,7 +514,7 @@ class WebSocketSite(Site):
             record_frames=self.observer.wants_frames,
             echo=options.mode == "echo" and behaviour is None,
         )
-        return _Accepted(response, conn, behaviour, head.target)
+        return _Accepted(response, conn, behaviour, request.target)
 
     # -- behaviours ----------------------------------------------------------
 
@@ -588,6 +590,13 @@ class WebSocketSite(Site):
             wire.cause = "no Close frame from the peer before shutdown"
             if transport is not None:
                 transport.abortConnection()
+
+
+def _parsed(raw: bytes, max_size: int) -> RequestHead:
+    parsed = parse_request_head(raw, max_size=max_size)
+    if parsed is None:  # the channel only hands over complete heads
+        raise HandshakeError("incomplete request head")
+    return parsed[0]
 
 
 def _phrase(status: int) -> bytes:
