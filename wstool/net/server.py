@@ -37,9 +37,17 @@ from wstool.core.handshake import (
 )
 from wstool.core.http import RequestHead
 from wstool.core.quickhead import quick_request
+from wstool.net.deadlines import Deadlines
 from wstool.net.tls import client_subject
 from wstool.net.upgrade import UpgradingChannel
-from wstool.net.wire import FrameObserver, PingSchedule, Timeouts, WireProtocol, address_text
+from wstool.net.wire import (
+    FrameObserver,
+    PingSchedule,
+    Timeouts,
+    WireProtocol,
+    address_text,
+    close_deadlines,
+)
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -344,6 +352,11 @@ class WebSocketSite(Site):
         endpoint): each connection starts TLS once its first bytes are a ClientHello."""
         interval = options.timeouts.ping_interval
         self._pings = PingSchedule(clock, interval) if interval else None
+        self._close_deadlines = close_deadlines(clock, options.timeouts)
+        limit = options.handshake_timeout
+        self._handshake_deadlines: Deadlines[UpgradingChannel] | None = (
+            Deadlines(clock, limit, UpgradingChannel.handshake_timed_out) if limit else None
+        )
         self.noisy = False
 
     def number_connections(self, first: int, step: int) -> None:
@@ -361,6 +374,7 @@ class WebSocketSite(Site):
         channel.on_misdirected = self._misdirected
         channel.on_tls_failed = self._tls_failed
         channel.upgrade_head = self.upgrade_head
+        channel.handshake_deadlines = self._handshake_deadlines
         return channel
 
     def _misdirected(self, channel: UpgradingChannel, seen: bytes, reason: str) -> None:
@@ -430,6 +444,7 @@ class WebSocketSite(Site):
             timeouts=self.options.timeouts,
             on_close=self._forget,
             pings=self._pings,
+            close_deadlines=self._close_deadlines,
         )
         self.wires.add(wire)
         if self.relay is not None:

@@ -39,6 +39,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 
+from wstool.net.deadlines import Deadlines
 from wstool.net.sockwrite import direct, write_now
 from wstool.net.tls import looks_like_tls, tls_failure
 
@@ -125,6 +126,9 @@ class UpgradingChannel(HTTPChannel):
     the channel, the bytes that came (empty for binary TLS records), and why."""
     on_tls_failed: Callable[[UpgradingChannel, str], None] | None = None
     """Told when the TLS handshake failed (a client certificate refused, say), and why."""
+    handshake_deadlines: Deadlines[UpgradingChannel] | None = None
+    """The handshake timers of all the site's channels, as one (``handshake_timeout``
+    long); without it a channel sets a reactor timer of its own."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -137,6 +141,7 @@ class UpgradingChannel(HTTPChannel):
         self._rerouted = False
         self._sniffed = False
         self._ignoring = False
+        self._http_timeout: float | None = None
 
     # -- the takeover -------------------------------------------------------
 
@@ -203,16 +208,30 @@ class UpgradingChannel(HTTPChannel):
     def connectionMade(self) -> None:
         _settle_write_buffer(self.transport)
         _no_delay(self.transport)
+        # twisted.web's idle timer (TimeoutMixin) starts when twisted.web gets a
+        # request: until then the handshake timer runs, and an upgrade needs neither.
+        self._http_timeout, self.timeOut = self.timeOut, None
         super().connectionMade()
-        if self.handshake_timeout and self.clock is not None:
-            self._timer = self.clock.callLater(self.handshake_timeout, self._handshake_timed_out)
+        if not self.handshake_timeout:
+            return
+        if self.handshake_deadlines is not None:
+            self.handshake_deadlines.add(self)
+        elif self.clock is not None:
+            self._timer = self.clock.callLater(self.handshake_timeout, self.handshake_timed_out)
+
+    def _to_twisted_web(self, data: bytes) -> None:
+        """Hand ``data`` to twisted.web's parser, with its idle timer running."""
+        if self._http_timeout is not None:
+            self.setTimeout(self._http_timeout)
+            self._http_timeout = None
+        super().dataReceived(data)
 
     def dataReceived(self, data: bytes) -> None:
         if self._upgraded is not None:
             self._upgraded.dataReceived(data)
             return
         if self._passthrough:
-            super().dataReceived(data)
+            self._to_twisted_web(data)
             return
         if self._ignoring:
             return
@@ -237,11 +256,11 @@ class UpgradingChannel(HTTPChannel):
                 self._passthrough = True
                 self._cancel_timer()
                 rest, self._pending = self._pending, b""
-                super().dataReceived(head + rest)
+                self._to_twisted_web(head + rest)
                 return
             if self.upgrade_head is not None and self.upgrade_head(self, head):
                 break
-            super().dataReceived(head)
+            self._to_twisted_web(head)
             if self.transport is None or getattr(self.transport, "disconnecting", False):
                 return
         upgraded = self._upgraded
@@ -324,12 +343,15 @@ class UpgradingChannel(HTTPChannel):
         self._passthrough = True
         self.transport.loseConnection()
 
-    def _handshake_timed_out(self) -> None:
+    def handshake_timed_out(self) -> None:
+        """The handshake took too long: drop the connection unless it was upgraded."""
         self._timer = None
         if self._upgraded is None and self.transport is not None:
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def _cancel_timer(self) -> None:
+        if self.handshake_deadlines is not None:
+            self.handshake_deadlines.discard(self)
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None

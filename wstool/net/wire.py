@@ -20,9 +20,10 @@ from wstool.core.connection import Connection, State
 from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
 from wstool.core.frames import CloseCode, Role
+from wstool.net.deadlines import Deadlines
 from wstool.net.sockwrite import direct, fit_read_size, write_now
 
-__all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol"]
+__all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol", "close_deadlines"]
 
 _OPEN = State.OPEN
 _JOIN_UP_TO = 65536
@@ -65,13 +66,11 @@ class Timeouts:
 MessageHandler = Callable[["WireProtocol", MessageReceived], None]
 
 
-class PingSchedule:
+class PingSchedule(Deadlines["WireProtocol"]):
     """One reactor timer for the keepalive pings of many connections.
 
     A server holds thousands of mostly idle connections; a timer each would
-    be a reactor ``DelayedCall`` each (about half a KiB). All of them wait the
-    same interval, so their deadlines come in the order they were set, and an
-    insertion-ordered dict is the whole queue.
+    be a reactor ``DelayedCall`` each (about half a KiB).
 
     Args:
         clock: the reactor's clock.
@@ -79,39 +78,20 @@ class PingSchedule:
     """
 
     def __init__(self, clock: IReactorTime, interval: float) -> None:
-        self.clock = clock
-        self.interval = interval
-        self._due: dict[WireProtocol, float] = {}
-        self._timer: IDelayedCall | None = None
+        super().__init__(clock, interval, _send_ping)
 
-    def add(self, wire: WireProtocol) -> None:
-        """Ping ``wire`` one interval from now (instead of any earlier time set)."""
-        due = self._due
-        due.pop(wire, None)
-        due[wire] = self.clock.seconds() + self.interval
-        if self._timer is None:
-            self._timer = self.clock.callLater(self.interval, self._fire)
 
-    def discard(self, wire: WireProtocol) -> None:
-        """Forget ``wire`` (it is gone, or its ping was sent)."""
-        due = self._due
-        if due.pop(wire, None) is not None and not due and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+def _send_ping(wire: WireProtocol) -> None:
+    wire._send_ping()
 
-    def _fire(self) -> None:
-        self._timer = None
-        now = self.clock.seconds()
-        due = self._due
-        while due:
-            wire = next(iter(due))
-            if due[wire] > now:
-                break
-            del due[wire]
-            wire._send_ping()
-        if due:
-            first = due[next(iter(due))]
-            self._timer = self.clock.callLater(max(first - now, 0.0), self._fire)
+
+def _close_deadline(wire: WireProtocol) -> None:
+    wire._close_deadline()
+
+
+def close_deadlines(clock: IReactorTime, timeouts: Timeouts) -> Deadlines[WireProtocol] | None:
+    """One timer for the close timeouts of many connections (None: no close timeout)."""
+    return Deadlines(clock, timeouts.close, _close_deadline) if timeouts.close else None
 
 
 class WireProtocol(TwistedProtocol):
@@ -129,6 +109,8 @@ class WireProtocol(TwistedProtocol):
         pings: a keepalive schedule shared with other connections (with the
             interval of ``timeouts``); without one the connection has its own
             timer.
+        close_deadlines: the same for the close timer (``timeouts.close``), from
+            :func:`close_deadlines`.
     """
 
     def __init__(
@@ -143,9 +125,11 @@ class WireProtocol(TwistedProtocol):
         timeouts: Timeouts = Timeouts(),
         on_close: Callable[[WireProtocol], None] | None = None,
         pings: PingSchedule | None = None,
+        close_deadlines: Deadlines[WireProtocol] | None = None,
     ) -> None:
         self.conn = conn
         self.pings = pings
+        self.close_deadlines = close_deadlines
         self.conn_id = conn_id
         self.peer = peer
         self.observer = observer
@@ -157,6 +141,7 @@ class WireProtocol(TwistedProtocol):
         self.close_event: ConnectionClosed | None = None
         """The connection's ConnectionClosed event, once there is one."""
         self._close_timer: IDelayedCall | None = None
+        self._close_action: Callable[[], None] | None = None
         self._ping_timer: IDelayedCall | None = None
         self._pong_timer: IDelayedCall | None = None
         self._idle_timer: IDelayedCall | None = None
@@ -203,6 +188,8 @@ class WireProtocol(TwistedProtocol):
                 timer.cancel()
         if self.pings is not None:
             self.pings.discard(self)
+        if self.close_deadlines is not None:
+            self.close_deadlines.discard(self)
         self.conn.receive_eof()
         events = self.conn.events()
         closed = next((e for e in events if isinstance(e, ConnectionClosed)), None)
@@ -342,9 +329,20 @@ class WireProtocol(TwistedProtocol):
             self._start_close_timer(self._close_timed_out)
 
     def _start_close_timer(self, action: Callable[[], None]) -> None:
+        """Run ``action`` when the close timeout passes (the first action set stays)."""
         limit = self.timeouts.close
-        if self._close_timer is None and limit:
-            self._close_timer = self.clock.callLater(limit, action)
+        if self._close_action is not None or not limit:
+            return
+        self._close_action = action
+        if self.close_deadlines is not None:
+            self.close_deadlines.add(self)
+        else:
+            self._close_timer = self.clock.callLater(limit, self._close_deadline)
+
+    def _close_deadline(self) -> None:
+        self._close_timer = None
+        if self._close_action is not None:
+            self._close_action()
 
     def _close_timed_out(self) -> None:
         self.cause = "no Close frame from the peer in time"
