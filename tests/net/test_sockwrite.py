@@ -17,12 +17,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import tcp
+from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from wstool.core.connection import Connection
 from wstool.core.frames import Role
-from wstool.net.sockwrite import _after, direct, fit_read_size, write_now
+from wstool.net.sockwrite import _after, close_now, direct, fit_read_size, write_now
 from wstool.net.wire import WireProtocol
 
 
@@ -179,3 +180,43 @@ def test_a_recording_wire_leaves_its_writes_for_the_next_turn(pair) -> None:  # 
     assert read_exactly(peer, 4, transport) == b"\x81\x02hi"  # on the next turn
     wire.conn.send_close(1000)
     wire.connectionLost()
+
+
+class Lost(Protocol):
+    def __init__(self) -> None:
+        self.reasons: list[object] = []
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.reasons.append(reason)
+
+
+def test_close_now_closes_before_returning(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, reactor = pair
+    protocol = transport.protocol = Lost()
+    write_now(transport, [b"\x88\x02\x03\xe8"])
+    assert close_now(transport)
+    assert transport.disconnected and transport not in reactor.getReaders()
+    assert [r.type for r in protocol.reasons] == [ConnectionDone]  # type: ignore[attr-defined]
+    peer.settimeout(5)
+    assert read_exactly(peer, 4) == b"\x88\x02\x03\xe8"  # what was sent arrives, then EOF
+    assert peer.recv(10) == b""
+
+
+def test_close_now_leaves_a_queue_to_loseconnection(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, _peer, _reactor = pair
+    transport.protocol = Lost()
+    transport.write(b"queued")
+    assert not close_now(transport)
+    assert transport.connected and not transport.disconnecting
+
+
+def test_a_clean_close_of_a_direct_wire_ends_in_its_turn(pair) -> None:  # type: ignore[no-untyped-def]
+    """The peer's Close is answered and TCP closed within the read; no close timer is left."""
+    transport, peer, reactor = pair
+    wire = echo_wire(transport, reactor, Quiet())
+    wire.dataReceived(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # a masked Close 1000, key 0
+    assert transport.disconnected
+    assert wire.close_event is not None and wire.close_event.clean
+    assert reactor.getDelayedCalls() == []
+    assert read_exactly(peer, 4) == b"\x88\x02\x03\xe8"
+    assert peer.recv(10) == b""

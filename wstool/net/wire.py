@@ -21,7 +21,7 @@ from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
 from wstool.core.frames import CloseCode, Role
 from wstool.net.deadlines import Deadlines
-from wstool.net.sockwrite import direct, fit_read_size, write_now
+from wstool.net.sockwrite import close_now, direct, fit_read_size, write_now
 
 __all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol", "close_deadlines"]
 
@@ -148,6 +148,7 @@ class WireProtocol(TwistedProtocol):
         self._ping_payload: bytes | None = None
         self._pings_sent = 0
         self._closing_tcp = False
+        self._lost = False
         self._producing = False
         self._direct = False
         """Whether writes go to the socket at once (a plain TCP transport: net.sockwrite)."""
@@ -183,6 +184,7 @@ class WireProtocol(TwistedProtocol):
         self.flush()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        self._lost = True
         for timer in (self._close_timer, self._ping_timer, self._pong_timer, self._idle_timer):
             if timer is not None and timer.active():
                 timer.cancel()
@@ -322,7 +324,10 @@ class WireProtocol(TwistedProtocol):
             if not self._closing_tcp:
                 self._closing_tcp = True
                 failed = self.conn.failure is not None
-                _close_first(transport, half=failed and self.conn.role is Role.SERVER)
+                half = failed and self.conn.role is Role.SERVER
+                _close_first(transport, half=half, at_once=self._direct)
+            if self._lost:
+                return  # closed at once: connectionLost has run
             # A peer that stops reading could hold loseConnection() forever.
             self._start_close_timer(transport.abortConnection)
         elif self.conn.state is State.CLOSING:
@@ -401,7 +406,7 @@ class WireProtocol(TwistedProtocol):
         self.close(CloseCode.GOING_AWAY, "idle timeout")
 
 
-def _close_first(transport: Any, *, half: bool) -> None:
+def _close_first(transport: Any, *, half: bool, at_once: bool = False) -> None:
     """Close our side of TCP, with a half-close when ``half`` so the Close frame survives.
 
     RFC 6455 §7.1.1: the server closes first; "one would call shutdown() with SHUT_WR on
@@ -413,12 +418,16 @@ def _close_first(transport: Any, *, half: bool) -> None:
     reads it. So a failing server half-closes plain TCP and keeps reading (the
     connection ignores what comes) until the peer closes or the close timer aborts.
     Over TLS (which must send close_notify), after a clean closing handshake and on the
-    client side, the transport is closed at once, as before.
+    client side, the transport is closed as soon as what it has queued is written:
+    with ``at_once`` (a :func:`~wstool.net.sockwrite.direct` transport) and nothing
+    queued, before this returns.
     """
     tls = ISSLTransport.providedBy(transport)
     if half and not tls and hasattr(transport, "loseWriteConnection"):
         transport.loseWriteConnection()  # once: twisted fails a second one with EPIPE
         transport.resumeProducing()
+        return
+    if at_once and close_now(transport):
         return
     transport.loseConnection()
 
