@@ -32,6 +32,7 @@ from wstool.core.events import (
 )
 from wstool.core.frames import CloseCode, Opcode, Role, encode_frame
 from wstool.net.server import (
+    IDLE_AFTER,
     ServerOptions,
     UpgradeRequest,
     WebSocketResource,
@@ -407,8 +408,25 @@ class BehaviourTests(SiteFixture):
         self.site._on_idle = lambda: idle.append(len(self.site.wires))
         alice, bob = self.connect(), self.connect()
         alice.lose()
+        self.clock.advance(IDLE_AFTER)
         self.assertEqual(idle, [])
         bob.lose()
+        self.assertEqual(idle, [])
+        self.clock.advance(IDLE_AFTER)
+        self.assertEqual(idle, [0])
+
+    def test_idle_callback_skipped_when_a_client_came_meanwhile(self) -> None:
+        """Clients one after another leave the server idle between them: no on_idle then."""
+        self.serve()
+        idle: list[int] = []
+        self.site._on_idle = lambda: idle.append(len(self.site.wires))
+        for _ in range(3):
+            self.connect().lose()
+        carol = self.connect()
+        self.clock.advance(IDLE_AFTER)
+        self.assertEqual(idle, [])
+        carol.lose()
+        self.clock.advance(IDLE_AFTER)
         self.assertEqual(idle, [0])
 
     def test_message_too_big_is_1009(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamServerEndpoint
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
@@ -64,6 +64,8 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 
 DEFAULT_BACKLOG = 1024
+IDLE_AFTER = 1.0
+"""Seconds from the last connection's end to the site's on_idle (if still idle)."""
 """Twisted's default listen backlog is 50: a burst of clients (a load test, a
 reconnect storm) would sit in SYN retries."""
 
@@ -313,8 +315,8 @@ class WebSocketSite(Site):
         options: behaviour and limits.
         observer: where handshakes, frames and closes are reported.
         clock: the reactor (timers).
-        on_idle: called when the last open connection is gone (to give
-            memory back, say).
+        on_idle: called IDLE_AFTER seconds after the last open connection went,
+            if none is open then (to give memory back, say).
     """
 
     protocol = UpgradingChannel  # type: ignore[assignment]
@@ -344,6 +346,7 @@ class WebSocketSite(Site):
         self._paths: dict[WireProtocol, bytes] = {}
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
+        self._idle_timer: IDelayedCall | None = None
         self.local_address: Any = None
         """Set by whoever listens on one address (not a wildcard): every
         connection's local address, so it need not be asked for each one."""
@@ -572,11 +575,22 @@ class WebSocketSite(Site):
         if behaviour is not None:
             behaviour.closed(wire)
         if not self.wires:
-            if self._on_idle is not None:
-                self._on_idle()
+            if self._on_idle is not None and self._idle_timer is None:
+                self._idle_timer = self.clock.callLater(IDLE_AFTER, self._still_idle)
             waiting, self._all_closed = self._all_closed, []
             for d in waiting:
                 d.callback(None)
+
+    def _still_idle(self) -> None:
+        """on_idle, when no connection came since the last one went.
+
+        Clients that connect one after another leave the server idle between
+        them, thousands of times a second; malloc_trim() each time would cost
+        more than the connections themselves.
+        """
+        self._idle_timer = None
+        if not self.wires and self._on_idle is not None:
+            self._on_idle()
 
     # -- shutting down -------------------------------------------------------
 

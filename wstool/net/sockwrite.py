@@ -73,6 +73,11 @@ def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
         transport.writeSequence(rest)
 
 
+_CLOSED = Failure(main.CONNECTION_DONE)
+"""One failure for every such close, as the reactor's own (``_disconnectSelectable``):
+a new one each time would also work out its class's ancestry each time."""
+
+
 def close_now(transport: Any) -> bool:
     """Close a :func:`direct` transport at once if nothing is queued; whether it did.
 
@@ -93,7 +98,7 @@ def close_now(transport: Any) -> bool:
         return False
     transport.stopReading()
     transport.stopWriting()
-    transport.connectionLost(Failure(main.CONNECTION_DONE))
+    transport.connectionLost(_CLOSED)
     return True
 
 
