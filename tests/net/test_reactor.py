@@ -19,7 +19,6 @@ from twisted.internet import tcp
 from twisted.internet.testing import MemoryReactorClock
 
 from wstool.net.server import ServerOptions, WebSocketSite
-from wstool.net.upgrade import _no_delay
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the lean reactor is epoll's"
@@ -135,12 +134,3 @@ def test_a_served_connection_sends_without_nagle(accepted) -> None:  # type: ign
     channel.makeConnection(transport)
     assert no_delay(ours) != 0
     channel.connectionLost(None)
-
-
-def test_no_delay_skips_transports_without_the_option() -> None:
-    class Unix:
-        def setTcpNoDelay(self, enabled: bool) -> None:
-            raise OSError(95, "Operation not supported")
-
-    _no_delay(object())
-    _no_delay(Unix())

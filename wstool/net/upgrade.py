@@ -30,7 +30,6 @@ instead of letting both ends wait for a timeout.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -83,20 +82,6 @@ def _settle_write_buffer(transport: Any) -> None:
     ):
         transport.dataBuffer = b""
         transport.offset = 0
-
-
-def _no_delay(transport: Any) -> None:
-    """Send each write at once (TCP_NODELAY), as WebSocket servers do.
-
-    With Nagle's algorithm a short frame written while an earlier one is
-    unacknowledged waits for that ACK, which the peer may delay by up to
-    40 ms: a pushed message or the reply after a 101 would stall. Every
-    answer here is one write, so nothing is gained by waiting to coalesce.
-    """
-    set_no_delay = getattr(transport, "setTcpNoDelay", None)
-    if set_no_delay is not None:
-        with contextlib.suppress(OSError):  # a Unix socket has no such option
-            set_no_delay(True)
 
 
 class UpgradingChannel(HTTPChannel):
@@ -207,7 +192,8 @@ class UpgradingChannel(HTTPChannel):
 
     def connectionMade(self) -> None:
         _settle_write_buffer(self.transport)
-        _no_delay(self.transport)
+        # HTTPChannel.connectionMade sets TCP_NODELAY on a TCP transport, as WebSocket
+        # servers do: a short frame must not wait for the ACK of the one before.
         # twisted.web's idle timer (TimeoutMixin) starts when twisted.web gets a
         # request: until then the handshake timer runs, and an upgrade needs neither.
         self._http_timeout, self.timeOut = self.timeOut, None
