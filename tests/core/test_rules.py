@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import wstool.core.frames
@@ -495,3 +495,15 @@ class TestPartialText:
         partial.add(frame.payload[:3])
         assert partial.finish(frame, frame.data) == "ok"
         assert partial.decoder.decode(b"\x98\x80", True) == "\U0001f600"
+
+
+@given(st.binary(max_size=130))
+@example(b"")
+@example(b"\x03")
+@example(b"\x03\xe8")
+@example(b"\x03\xed")  # 1005 may not be sent
+@example(b"\x03\xe8\xff")
+@example(b"\x0f\xa0caf\xc3\xa9")  # 4000 with UTF-8
+def test_close_payload_ok_is_no_close_violation(data: bytes) -> None:
+    """The connection's screen for Close payloads agrees with the full rules."""
+    assert rules.close_payload_ok(data) == (not rules._close_violations(data, 0))

@@ -41,6 +41,7 @@ from wstool.core.rules import (
     PartialText,
     Utf8Decoder,
     Violation,
+    close_payload_ok,
     header_ok,
     is_valid_close_code,
     mask_ok,
@@ -358,18 +359,14 @@ class Connection:
     def _receive_frame(self, frame: WireFrame) -> None:
         self.frames_received += 1
         opcode = frame.opcode
-        # Cheap screen first: most frames break no rule, and violations() is
-        # only worth its cost when something is off, or for a Close payload.
-        deflate = self.codec is not None
-        if opcode == Opcode.CLOSE or not header_ok(frame, self._peer, deflate):
-            found = violations(frame, self._peer, deflate=deflate, check_utf8=False)
-            if found:
-                if self.record_frames:  # show the offending frame, then the failure
-                    self._events.append(FrameReceived(frame, frame.data))
-                self.fail(found[0])
-                return
+        # Cheap screens first: most frames break no rule, and violations() is
+        # only worth its cost when something is off.
+        if not header_ok(frame, self._peer, self.codec is not None) and self._broke_a_rule(frame):
+            return
         key = frame.mask_key
         data = frame.payload if key is None else apply_mask(frame.payload, key)
+        if opcode == Opcode.CLOSE and not close_payload_ok(data) and self._broke_a_rule(frame):
+            return
         tracked = self._partial
         text = decoder = None
         if tracked is not None and tracked.frame.offset == frame.offset:
@@ -389,6 +386,16 @@ class Connection:
                 self._events.append(result)
         elif result is not None:
             self.fail(result)  # type: ignore[arg-type]
+
+    def _broke_a_rule(self, frame: WireFrame) -> bool:
+        """Fail the connection on the first rule ``frame`` breaks, if any; whether it did."""
+        found = violations(frame, self._peer, deflate=self.codec is not None, check_utf8=False)
+        if not found:
+            return False
+        if self.record_frames:  # show the offending frame, then the failure
+            self._events.append(FrameReceived(frame, frame.data))
+        self.fail(found[0])
+        return True
 
     def _echo_message(self, message: MessageReceived) -> None:
         if self.record_frames:
@@ -422,7 +429,7 @@ class Connection:
 
     def _receive_close(self, data: bytes) -> None:
         code, raw_reason = parse_close_payload(data)
-        reason = raw_reason.decode("utf-8")  # checked by violations()
+        reason = raw_reason.decode("utf-8")  # checked by close_payload_ok()
         self.close_received = (code, reason)
         self.state = State.CLOSED
         if self.close_sent is None:

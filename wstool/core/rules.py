@@ -152,6 +152,20 @@ def is_valid_close_code(code: int) -> bool:
     return code in _VALID_PROTOCOL_CLOSE_CODES or 3000 <= code <= 4999
 
 
+def close_payload_ok(data: bytes) -> bool:
+    """Whether an (unmasked) Close payload breaks none of the rules below: empty, or a
+    code that may be sent and a UTF-8 reason."""
+    if not data:
+        return True
+    if len(data) == 1 or not is_valid_close_code(int.from_bytes(data[:2], "big")):
+        return False
+    try:
+        data[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _close_violations(data: bytes, at: int) -> list[Violation]:
     """The rules of RFC 6455 §5.5.1 and §7.4 on a Close payload starting at ``at``."""
     if len(data) == 1:

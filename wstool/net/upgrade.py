@@ -236,6 +236,9 @@ class UpgradingChannel(HTTPChannel):
             head = self._pending[: end + 4]
             self._pending = self._pending[end + 4 :]
             self.request_head = head
+            # An upgrade request has no body (the site refuses one that announces one).
+            if self.upgrade_head is not None and self.upgrade_head(self, head):
+                break
             if head_has_body(head):
                 # Not an upgrade we accept; twisted.web reads the body and
                 # handles the rest of the connection as plain HTTP.
@@ -244,8 +247,6 @@ class UpgradingChannel(HTTPChannel):
                 rest, self._pending = self._pending, b""
                 self._to_twisted_web(head + rest)
                 return
-            if self.upgrade_head is not None and self.upgrade_head(self, head):
-                break
             self._to_twisted_web(head)
             if self.transport is None or getattr(self.transport, "disconnecting", False):
                 return
