@@ -86,7 +86,8 @@ def close_now(transport: Any) -> bool:
     even when :func:`write_now` left nothing queued. With nothing queued (and
     no producer), this closes the way Twisted itself does after a half-close
     (``loseConnection`` with ``_writeDisconnected``): stop watching the socket,
-    then ``connectionLost`` with ``ConnectionDone``, before returning.
+    then ``connectionLost`` with ``ConnectionDone``, before returning; and the
+    socket is closed without Twisted's ``shutdown()`` first (``_shouldShutdown``).
     """
     if (
         transport.dataBuffer
@@ -98,6 +99,10 @@ def close_now(transport: Any) -> bool:
         return False
     transport.stopReading()
     transport.stopWriting()
+    # Twisted calls shutdown() before close() "just to be safe", though, as its
+    # comment says, FD_CLOEXEC already makes this process the socket's only
+    # holder, so close() alone sends the FIN: one system call fewer per connection.
+    transport._shouldShutdown = False
     transport.connectionLost(_CLOSED)
     return True
 
