@@ -144,6 +144,47 @@ class TwistedInternalsTests(SynchronousTestCase):
         )
         channel.connectionLost(Failure(ConnectionDone()))
 
+    def test_tcp_connection_made_is_what_the_channel_does_itself(self) -> None:
+        """On a TCP transport, UpgradingChannel.connectionMade does HTTPChannel's work itself:
+        the same attributes set, the same producer registered, TCP_NODELAY on."""
+        import socket
+
+        from twisted.internet import tcp
+
+        def made(channel: HTTPChannel) -> tuple[set[str], Any, bool, bool, int]:
+            listener = socket.create_server(("127.0.0.1", 0))
+            peer = socket.create_connection(listener.getsockname())
+            ours, address = listener.accept()
+            listener.close()
+            clock = MemoryReactorClock()
+            channel.callLater = clock.callLater  # type: ignore[method-assign]
+            channel.timeOut = None  # no idle timer in either
+            transport = tcp.Server(ours, channel, address, None, 1, clock)  # type: ignore[arg-type]
+            before = set(vars(channel)) | {"transport", "connected"}
+            channel.makeConnection(transport)
+            nodelay = ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            result = (
+                set(vars(channel)) - before,
+                getattr(channel, "_networkProducer", None) is transport,
+                transport.producer is channel,
+                bool(transport.streamingProducer),
+                nodelay,
+            )
+            peer.close()
+            ours.close()
+            return result
+
+        theirs = made(HTTPChannel())
+        channel = UpgradingChannel()
+        channel.handshake_timeout = None
+        ours = made(channel)
+        self.require(
+            theirs[1:] == ours[1:] == (True, True, True, 1) and theirs[0] <= ours[0],
+            "HTTPChannel.connectionMade on a TCP transport sets TCP_NODELAY, "
+            "_networkProducer (the transport) and registers the channel as its streaming "
+            f"producer, and nothing else (it set {sorted(theirs[0])})",
+        )
+
     def test_channel_is_a_timeout_mixin(self) -> None:
         """HTTPChannel is a TimeoutMixin whose setTimeout(None) cancels its keep-alive timer."""
         self.require(

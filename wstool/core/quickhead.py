@@ -29,7 +29,7 @@ from wstool.core.handshake import (
     parse_extensions,
     parse_subprotocols,
 )
-from wstool.core.headers import OWS, TOKEN
+from wstool.core.headers import OWS, TCHARS, TOKEN
 from wstool.core.http import CONTROL_BYTES, HEADER_BLOCK
 
 __all__ = ["quick_request"]
@@ -37,6 +37,9 @@ __all__ = ["quick_request"]
 _START = re.compile(rb"GET (/[\x21-\x7e]*) HTTP/1\.1\r\n")
 """RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP version
 MUST be at least 1.1"; an origin-form target (any other goes the long way)."""
+
+_FIELD = re.compile(rf"([{TCHARS}]+):[{OWS}]*([^\r\n]*)\r\n")
+"""A header line of a block HEADER_BLOCK matched: its name, its value without leading OWS."""
 
 _CONNECTION_UPGRADE = frozenset({"upgrade", "keep-alive, upgrade", "upgrade, keep-alive"})
 
@@ -67,13 +70,10 @@ def quick_request(raw: bytes, max_size: int = 16384) -> ClientRequest | None:
     block = raw[start.end() : -2].decode("latin-1")
     if not HEADER_BLOCK.fullmatch(block):
         return None  # obs-fold, a line without a colon, a name that is not a token
-    fields: dict[str, str] = {}
-    for line in block.split("\r\n")[:-1]:
-        name, _, value = line.partition(":")
-        name = name.lower()
-        if name in fields:
-            return None  # repeats: which may and which may not is the full checks' job
-        fields[name] = value.strip(OWS)
+    lines = _FIELD.findall(block)  # (name, value), every line
+    fields = {name.lower(): value.rstrip(OWS) for name, value in lines}
+    if len(fields) != len(lines):
+        return None  # repeats: which may and which may not is the full checks' job
     return _checked(start.group(1).decode("ascii"), fields)
 
 

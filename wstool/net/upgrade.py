@@ -11,7 +11,8 @@ repeated headers, and a debugger must show what was on the wire.
 
 Internals relied on (checked by ``tests/net/test_upgrade.py``):
 ``HTTPChannel`` registers itself as the transport's streaming producer in
-``connectionMade`` and is a ``TimeoutMixin``; request heads without a body
+``connectionMade`` (which, for a TCP transport, this channel does itself, as
+``HTTPChannel.connectionMade`` would) and is a ``TimeoutMixin``; request heads without a body
 are handled synchronously inside ``dataReceived``; a TCP transport delivers
 to its ``protocol`` attribute and Twisted's TLS layer to its
 ``wrappedProtocol`` (both repointed at the WebSocket protocol after the 101,
@@ -35,6 +36,7 @@ from typing import Any
 
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.tcp import Server
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 
@@ -192,12 +194,20 @@ class UpgradingChannel(HTTPChannel):
 
     def connectionMade(self) -> None:
         _settle_write_buffer(self.transport)
-        # HTTPChannel.connectionMade sets TCP_NODELAY on a TCP transport, as WebSocket
-        # servers do: a short frame must not wait for the ACK of the one before.
         # twisted.web's idle timer (TimeoutMixin) starts when twisted.web gets a
         # request: until then the handshake timer runs, and an upgrade needs neither.
         self._http_timeout, self.timeOut = self.timeOut, None
-        super().connectionMade()
+        transport: Any = self.transport
+        if type(transport) is Server:
+            # What HTTPChannel.connectionMade does with a TCP transport, without its
+            # interface lookups: TCP_NODELAY, as WebSocket servers set it (a short
+            # frame must not wait for the ACK of the one before), and the channel
+            # as the transport's streaming producer.
+            transport.setTcpNoDelay(True)
+            self._networkProducer = transport
+            transport.registerProducer(self, True)
+        else:
+            super().connectionMade()
         if not self.handshake_timeout:
             return
         if self.handshake_deadlines is not None:
