@@ -5,7 +5,12 @@ Heads are tested in test_http.py, header grammar in test_headers.py.
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
@@ -28,6 +33,7 @@ from wstool.core.handshake import (
     check_request,
     check_response,
     generate_key,
+    is_valid_key,
     select_subprotocol,
 )
 from wstool.core.headers import ExtensionOffer
@@ -684,3 +690,26 @@ class TestInteropWebsockets:
         assert response.status_code == 426
         assert response.headers["Sec-WebSocket-Version"] == "13"
         assert client.handshake_exc is not None
+
+
+@given(
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", max_size=26
+    )
+)
+@example("dGhlIHNhbXBsZSBub25jZQ==")
+@example("dGhlIHNhbXBsZSBub25jZR==")
+def test_a_valid_key_is_canonical_base64_of_16_bytes(key: str) -> None:
+    """is_valid_key's reading of the pad bits is base64's own round trip."""
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except binascii.Error:
+        canonical = False
+    else:
+        canonical = len(raw) == 16 and base64.b64encode(raw).decode("ascii") == key
+    assert is_valid_key(key) == canonical
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_every_key_of_16_bytes_is_valid(nonce: bytes) -> None:
+    assert is_valid_key(base64.b64encode(nonce).decode("ascii"))
