@@ -360,6 +360,7 @@ class WebSocketSite(Site):
         self._handshake_deadlines: Deadlines[UpgradingChannel] | None = (
             Deadlines(clock, limit, UpgradingChannel.handshake_timed_out) if limit else None
         )
+        self.protocol = self._channel_class()
         self.noisy = False
 
     def number_connections(self, first: int, step: int) -> None:
@@ -367,17 +368,25 @@ class WebSocketSite(Site):
         numbers k, k + N ..., so that numbers are unique across the workers)."""
         self._next_id, self.id_step = first, step
 
+    def _channel_class(self) -> type[UpgradingChannel]:
+        """This site's channels: what is the same for all of them is set once, on their class."""
+        options = self.options
+        settings = {
+            "max_head_size": options.max_request_size,
+            "handshake_timeout": options.handshake_timeout,
+            "clock": self.clock,
+            "on_misdirected": self._misdirected,
+            "on_tls_failed": self._tls_failed,
+            "upgrade_head": self.upgrade_head,
+            "handshake_deadlines": self._handshake_deadlines,
+        }
+        return type("SiteChannel", (UpgradingChannel,), settings)
+
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)
-        channel.max_head_size = self.options.max_request_size
-        channel.handshake_timeout = self.options.handshake_timeout
-        channel.clock = self.clock
+        channel.peer_address = addr
         channel.local_address = self.local_address
         channel.tls = self.tls
-        channel.on_misdirected = self._misdirected
-        channel.on_tls_failed = self._tls_failed
-        channel.upgrade_head = self.upgrade_head
-        channel.handshake_deadlines = self._handshake_deadlines
         return channel
 
     def _misdirected(self, channel: UpgradingChannel, seen: bytes, reason: str) -> None:
@@ -422,8 +431,11 @@ class WebSocketSite(Site):
         a refused handshake) returns False and goes to twisted.web, which
         serves the page or the refusal as before.
         """
-        transport = channel.transport
-        peer = address_text(transport.getPeer() if transport is not None else None)
+        address = channel.peer_address
+        if address is None:  # a channel not built by this site's buildProtocol
+            transport = channel.transport
+            address = transport.getPeer() if transport is not None else None
+        peer = address_text(address)
         try:
             accepted = self._accept(head, peer)
         except HandshakeError:

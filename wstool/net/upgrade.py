@@ -102,6 +102,8 @@ class UpgradingChannel(HTTPChannel):
     clock: IReactorTime | None = None
     local_address: Any = None
     """The listening address, when every connection's local address is that one."""
+    peer_address: Any = None
+    """The client's address, as the port gave it to ``buildProtocol`` (set per channel)."""
     tls: Any = None
     """TLS options when the port speaks TLS: the channel starts TLS on a ClientHello."""
     upgrade_head: Callable[[UpgradingChannel, bytes], bool] | None = None

@@ -324,8 +324,8 @@ class WireProtocol(TwistedProtocol):
             if not self._closing_tcp:
                 self._closing_tcp = True
                 failed = self.conn.failure is not None
-                half = failed and self.conn.role is Role.SERVER
-                _close_first(transport, half=half, at_once=self._direct)
+                server = self.conn.role is Role.SERVER
+                _close_first(transport, half=failed and server, at_once=self._direct and server)
             if self._lost:
                 return  # closed at once: connectionLost has run
             # A peer that stops reading could hold loseConnection() forever.
@@ -339,10 +339,17 @@ class WireProtocol(TwistedProtocol):
         if self._close_action is not None or not limit:
             return
         self._close_action = action
-        if self.close_deadlines is not None:
-            self.close_deadlines.add(self)
-        else:
-            self._close_timer = self.clock.callLater(limit, self._close_deadline)
+        self._close_timer = self._later(self.close_deadlines, limit, self._close_deadline)
+
+    def _later(
+        self, shared: Deadlines[WireProtocol] | None, delay: float, action: Callable[[], None]
+    ) -> IDelayedCall | None:
+        """``action`` in ``delay`` seconds: by the timer ``shared`` with other connections
+        (which calls it), else by a reactor timer of this connection's, returned."""
+        if shared is not None:
+            shared.add(self)
+            return None
+        return self.clock.callLater(delay, action)
 
     def _close_deadline(self) -> None:
         self._close_timer = None
@@ -360,10 +367,7 @@ class WireProtocol(TwistedProtocol):
         interval = self.timeouts.ping_interval
         if not interval:
             return
-        if self.pings is not None:
-            self.pings.add(self)
-        else:
-            self._ping_timer = self.clock.callLater(interval, self._send_ping)
+        self._ping_timer = self._later(self.pings, interval, self._send_ping)
 
     def _send_ping(self) -> None:
         self._ping_timer = None
