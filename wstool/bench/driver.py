@@ -46,7 +46,7 @@ __all__ = ["BenchError", "BenchRun", "Progress", "build_cycle", "event_loop_fact
 Progress = Callable[[dict[str, Any]], None]
 _OPENING_AT_ONCE = 256
 _PROGRESS_EVERY = 0.5
-_READ_BUFFER = 1 << 18
+_READ_BUFFER = 1 << 20
 _CLOSE_WAIT = 2.0
 
 
