@@ -202,11 +202,6 @@ def test_close_now_closes_before_returning(pair) -> None:  # type: ignore[no-unt
     assert peer.recv(10) == b""
 
 
-def test_close_now_relies_on_twisteds_shutdown_switch() -> None:
-    """close_now turns off the shutdown() before close() through this class attribute."""
-    assert tcp.Server._shouldShutdown is True
-
-
 def test_close_now_leaves_a_queue_to_loseconnection(pair) -> None:  # type: ignore[no-untyped-def]
     transport, _peer, _reactor = pair
     transport.protocol = Lost()

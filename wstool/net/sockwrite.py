@@ -86,8 +86,7 @@ def close_now(transport: Any) -> bool:
     even when :func:`write_now` left nothing queued. With nothing queued (and
     no producer), this closes the way Twisted itself does after a half-close
     (``loseConnection`` with ``_writeDisconnected``): stop watching the socket,
-    then ``connectionLost`` with ``ConnectionDone``, before returning; and the
-    socket is closed without Twisted's ``shutdown()`` first (``_shouldShutdown``).
+    then ``connectionLost`` with ``ConnectionDone``, before returning.
     """
     if (
         transport.dataBuffer
@@ -99,10 +98,9 @@ def close_now(transport: Any) -> bool:
         return False
     transport.stopReading()
     transport.stopWriting()
-    # Twisted calls shutdown() before close() "just to be safe", though, as its
-    # comment says, FD_CLOEXEC already makes this process the socket's only
-    # holder, so close() alone sends the FIN: one system call fewer per connection.
-    transport._shouldShutdown = False
+    # Twisted's shutdown() before close() stays: when the peer sent more after its
+    # Close (a second Close, a Ping), close() alone would answer those unread bytes
+    # with RST instead of FIN, and the peer would see a reset, not a clean close.
     transport.connectionLost(_CLOSED)
     return True
 
