@@ -77,6 +77,22 @@ class DeadlinesTests(SynchronousTestCase):
         self.clock.advance(5)
         self.assertEqual(self.expired, ["a", "b", "a"])
 
+    def test_the_rest_keep_their_timer_when_an_expire_raises(self) -> None:
+        def fails(key: str) -> None:
+            self.expired.append(key)
+            raise RuntimeError(key)
+
+        self.deadlines = Deadlines(self.clock, 10.0, fails)
+        self.deadlines.add("a")
+        self.clock.advance(5)
+        self.deadlines.add("b")
+        with self.assertRaises(RuntimeError):
+            self.clock.advance(5)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        with self.assertRaises(RuntimeError):
+            self.clock.advance(5)
+        self.assertEqual(self.expired, ["a", "b"])
+
 
 class SiteTimersTests(SynchronousTestCase):
     """A site's channels share one handshake timer and its connections one close timer."""

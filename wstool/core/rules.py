@@ -154,16 +154,9 @@ def is_valid_close_code(code: int) -> bool:
 
 def close_payload_ok(data: bytes) -> bool:
     """Whether an (unmasked) Close payload breaks none of the rules below: empty, or a
-    code that may be sent and a UTF-8 reason."""
-    if not data:
-        return True
-    if len(data) == 1 or not is_valid_close_code(int.from_bytes(data[:2], "big")):
-        return False
-    try:
-        data[2:].decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    code that may be sent and a UTF-8 reason (what a receiver screens a Close with
+    before asking :func:`violations` for the whole report)."""
+    return not _close_violations(data, 0)
 
 
 def _close_violations(data: bytes, at: int) -> list[Violation]:

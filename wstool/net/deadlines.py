@@ -73,8 +73,8 @@ class Deadlines(Generic[K]):
                     break
                 del due[key]
                 self.expire(key)
-        finally:
+        finally:  # even when an expire() raised, the rest keep their timer
             self._firing = False
-        if due:
-            first = due[next(iter(due))]
-            self._timer = self.clock.callLater(max(first - now, 0.0), self._fire)
+            if due:
+                first = due[next(iter(due))]
+                self._timer = self.clock.callLater(max(first - now, 0.0), self._fire)

@@ -64,10 +64,11 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 
 DEFAULT_BACKLOG = 1024
-IDLE_AFTER = 1.0
-"""Seconds from the last connection's end to the site's on_idle (if still idle)."""
 """Twisted's default listen backlog is 50: a burst of clients (a load test, a
 reconnect storm) would sit in SYN retries."""
+
+IDLE_AFTER = 1.0
+"""Seconds from the last connection's end to the site's on_idle (if still idle)."""
 
 
 def listen_endpoint(
@@ -431,11 +432,7 @@ class WebSocketSite(Site):
         a refused handshake) returns False and goes to twisted.web, which
         serves the page or the refusal as before.
         """
-        address = channel.peer_address
-        if address is None:  # a channel not built by this site's buildProtocol
-            transport = channel.transport
-            address = transport.getPeer() if transport is not None else None
-        peer = address_text(address)
+        peer = address_text(channel.peer_address)
         try:
             accepted = self._accept(head, peer)
         except HandshakeError:
@@ -594,7 +591,7 @@ class WebSocketSite(Site):
                 d.callback(None)
 
     def _still_idle(self) -> None:
-        """on_idle, when no connection came since the last one went.
+        """on_idle, if no connection is open IDLE_AFTER seconds after the last one went.
 
         Clients that connect one after another leave the server idle between
         them, thousands of times a second; malloc_trim() each time would cost
