@@ -22,7 +22,8 @@ setup(
         ),
         Extension(
             "wstool.bench._batch",
-            sources=["wstool/bench/_batch.c"],
+            sources=["wstool/bench/_batch.c", "wstool/bench/_large.c"],
+            depends=["wstool/bench/_batch.h"],
             optional=True,
         ),
         Extension(

@@ -37,6 +37,8 @@ INSTALL_INPUTS = (
     "wstool/core/_speedups.c",
     "wstool/core/_xor_mask.h",
     "wstool/bench/_batch.c",
+    "wstool/bench/_batch.h",
+    "wstool/bench/_large.c",
     "wstool/ui/_hexview.c",
     "wstool/session/_records.c",
 )

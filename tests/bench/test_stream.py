@@ -1,7 +1,8 @@
-"""The C echo stream of ``wstool bench`` (``_batch.stream``) against the Python fast path.
+"""The C echo streams of ``wstool bench`` against the Python fast path.
 
-A closed-loop connection with one small size checks and answers its echoes in
-C once open. Fed the same echoes in the same reads, it must count what the
+A closed-loop connection with one size checks and answers its echoes in C once
+open: ``_batch.stream`` for small messages, ``_batch.large_stream`` for large
+ones (from 4 KiB, sent as pieces). Fed the same echoes in the same reads, it must count what the
 Python path counts, fail the same corrupted echo with "verification", send the
 same numbered messages, and hand its state to the Python path (at a mismatch
 or the close) so that nothing is lost or counted twice.
@@ -47,10 +48,13 @@ def loop_back(
     cuts: list[int],
     rounds: int,
     corrupt_at: int | None = None,
+    hand_back: bool = False,
 ) -> dict[str, Any]:
     """Send 16 messages, echo each batch back in reads cut at ``cuts`` for ``rounds``
     rounds (the connection answering as it goes), then a last round with nothing
-    more sent; what the connection counted."""
+    more sent; what the connection counted. ``hand_back``: the stream hands its
+    state to the Python path after the last round's first read (as at the end of
+    a run), which reads the rest."""
     result: dict[str, Any] = {}
 
     async def scenario() -> None:
@@ -66,8 +70,10 @@ def loop_back(
         run.recording = run.counting = True
         numbers: list[int] = []
         echoed = 0
+        streamed = False
         for round_number in range(rounds + 1):
             run.sending = round_number < rounds
+            streamed = conn.stream is not None  # no read so far fell back to Python
             wire = bytes(transport.data)
             transport.data.clear()
             echo, sent = echoes_of(wire, text)
@@ -81,8 +87,11 @@ def loop_back(
                 if chunk:
                     run.read_view[: len(chunk)] = chunk
                     conn.buffer_updated(len(chunk))
+                    if hand_back and round_number == rounds:
+                        conn._stop_stream()
                 start = max(start, cut)
             echoed += len(echo)
+        streamed = streamed and (hand_back or conn.stream is not None)
         conn.begin_close()
         result.update(
             received=run.stats.received,
@@ -96,6 +105,7 @@ def loop_back(
             failed=conn.failed,
             errors=dict(run.stats.errors),
             streaming=conn.stream is not None,
+            streamed=streamed and stream,
         )
 
     asyncio.run(scenario())
@@ -105,22 +115,36 @@ def loop_back(
 @settings(max_examples=60, deadline=None)
 @given(
     text=st.booleans(),
-    size=st.sampled_from([32, 40, 100, 1000]),
+    size=st.sampled_from([32, 40, 100, 1000, 4096, 4101, 9000]),
     number=st.sampled_from([0, 5, (1 << 32) - 20]),
-    cuts=st.lists(st.integers(min_value=0, max_value=20_000), max_size=6),
+    cuts=st.lists(st.integers(min_value=0, max_value=150_000), max_size=6),
     rounds=st.integers(min_value=0, max_value=3),
+    hand_back=st.booleans(),
 )
 def test_the_stream_counts_what_the_python_path_counts(
-    text: bool, size: int, number: int, cuts: list[int], rounds: int
+    text: bool, size: int, number: int, cuts: list[int], rounds: int, hand_back: bool
 ) -> None:
     options = {"text": text, "size": size, "number": number, "cuts": cuts, "rounds": rounds}
-    in_c = loop_back(stream=True, **options)
+    in_c = loop_back(stream=True, hand_back=hand_back, **options)
     in_python = loop_back(stream=False, **options)
+    assert in_c.pop("streamed") and not in_python.pop("streamed")
     assert in_c == in_python
     assert not in_c["failed"] and not in_c["streaming"]  # the close hands it back
     assert in_c["received"] == in_c["sent"] == 16 * (rounds + 1)
     assert in_c["outstanding"] == 0
     assert in_c["numbers"] == [(number + i) & 0xFFFFFFFF for i in range(in_c["sent"])]
+
+
+@pytest.mark.parametrize("cut", [1, 10, 30, 4000, 4104 * 3 + 17])
+@pytest.mark.parametrize(("text", "size"), [(True, 32), (False, 100), (True, 4096), (False, 9000)])
+def test_the_python_path_takes_over_mid_echo(text: bool, size: int, cut: int) -> None:
+    """Handed back in the middle of a frame (as when a run ends), nothing is lost."""
+    options = {"text": text, "size": size, "number": 9, "cuts": [cut], "rounds": 2}
+    in_c = loop_back(stream=True, hand_back=True, **options)
+    in_python = loop_back(stream=False, **options)
+    assert in_c.pop("streamed") and not in_python.pop("streamed")
+    assert in_c == in_python
+    assert not in_c["failed"] and in_c["received"] == 48
 
 
 @pytest.mark.parametrize(
@@ -131,6 +155,22 @@ def test_the_stream_counts_what_the_python_path_counts(
 def test_a_wrong_echo_fails_as_on_the_python_path(corrupt_at: int, kind: str, rounds: int) -> None:
     """A flipped bit in a payload fails verification; in the first header, the framing."""
     options = {"text": True, "size": 32, "number": 0, "cuts": [50, 300], "rounds": rounds}
+    in_c = loop_back(stream=True, corrupt_at=corrupt_at, **options)
+    assert in_c == loop_back(stream=False, corrupt_at=corrupt_at, **options)
+    assert in_c["failed"] and in_c["errors"] == {kind: 1}
+
+
+@pytest.mark.parametrize(
+    ("corrupt_at", "kind"),
+    [(0, "protocol"), (5, "verification"), (30, "verification"), (9000, "verification"),
+     (16 * 4104 - 1, "verification")],
+)  # fmt: skip
+@pytest.mark.parametrize("text", [True, False])
+def test_a_wrong_large_echo_fails_as_on_the_python_path(
+    corrupt_at: int, kind: str, text: bool
+) -> None:
+    """In the frame header, the timestamp header or the filler of a large echo."""
+    options = {"text": text, "size": 4096, "number": 0, "cuts": [3, 6000, 20_000], "rounds": 2}
     in_c = loop_back(stream=True, corrupt_at=corrupt_at, **options)
     assert in_c == loop_back(stream=False, corrupt_at=corrupt_at, **options)
     assert in_c["failed"] and in_c["errors"] == {kind: 1}

@@ -1,5 +1,6 @@
 /*
- * wstool.bench._batch: a closed-loop batch of numbered bench messages in one call.
+ * wstool.bench._batch: a closed-loop batch of numbered bench messages in one call,
+ * and the echo streams that check and answer a closed-loop connection in C.
  *
  * numbered(prefix, masked_rest, echo_prefix, rest, key, stamp, index, first, count,
  *          text, expected) -> bytes
@@ -18,8 +19,8 @@
  *
  * are appended to the bytearray ``expected``.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_batch.h"
+
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -43,31 +44,38 @@ put_number(unsigned long long n, int digits, int text, unsigned char *out)
     }
 }
 
-/* What every frame of a connection's batches shares. */
-typedef struct {
-    const unsigned char *prefix, *masked_rest, *echo_prefix, *rest;
-    Py_ssize_t prefix_len, masked_rest_len, echo_prefix_len, rest_len;
-    unsigned char key[4];
-    unsigned long long index;
-    int text;
-} Pieces;
-
-static Py_ssize_t
-header_len(const Pieces *p)
+void
+bench_plain_header(const Pieces *p, unsigned long long stamp, unsigned long long number,
+                   unsigned char *out)
 {
-    return p->text ? 32 : 16;
+    int half = p->text ? 16 : 8;
+
+    put_number(stamp, 16, p->text, out);
+    put_number(p->index & 0xFFFFFFFFULL, 8, p->text, out + half);
+    put_number(number & 0xFFFFFFFFULL, 8, p->text, out + half + half / 2);
 }
 
-static Py_ssize_t
-frame_len(const Pieces *p)
+int
+bench_pieces_from(Pieces *p, PyObject *const *objects, PyObject *key)
 {
-    return p->prefix_len + header_len(p) + p->masked_rest_len;
-}
+    const unsigned char **starts[4] = {&p->prefix, &p->masked_rest, &p->echo_prefix, &p->rest};
+    Py_ssize_t *lengths[4] = {&p->prefix_len, &p->masked_rest_len, &p->echo_prefix_len,
+                              &p->rest_len};
 
-static Py_ssize_t
-echo_len(const Pieces *p)
-{
-    return p->echo_prefix_len + header_len(p) + p->rest_len;
+    for (int i = 0; i < 4; i++) {
+        if (!PyBytes_Check(objects[i])) {
+            PyErr_SetString(PyExc_TypeError, "the frame pieces must be bytes");
+            return -1;
+        }
+        *starts[i] = (const unsigned char *)PyBytes_AS_STRING(objects[i]);
+        *lengths[i] = PyBytes_GET_SIZE(objects[i]);
+    }
+    if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+        return -1;
+    }
+    memcpy(p->key, PyBytes_AS_STRING(key), 4);
+    return 0;
 }
 
 /* count frames stamped ``stamp`` and numbered from ``first`` into out, their
@@ -167,116 +175,30 @@ done:
     return wire;
 }
 
-/* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
+/* -- the ring of batches, shared with _large.c ----------------------------------------- */
 
-typedef struct {
-    long long first_end; /* stream position where the batch's first echo ends */
-    Py_ssize_t count;    /* echoes of the batch still to come */
-    long long stamp;     /* the batch's send time, ns */
-} Batch;
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *owned[4]; /* prefix, masked_rest, echo_prefix, rest */
-    PyObject *buffer;   /* the bytearray reads land in */
-    PyObject *write;    /* the transport's write */
-    Pieces pieces;
-    unsigned long long number; /* the next message's number */
-    unsigned char *expected;   /* the echoes still expected; [0] is stream position base */
-    Py_ssize_t expected_len, expected_cap;
-    long long base, pos, done_pos;
-    Batch *batches; /* a ring */
-    Py_ssize_t head, len, cap;
-} EchoStream;
-
-static void
-stream_dealloc(EchoStream *self)
+int
+bench_ring_reserve(BatchRing *ring)
 {
-    for (int i = 0; i < 4; i++) {
-        Py_XDECREF(self->owned[i]);
-    }
-    Py_XDECREF(self->buffer);
-    Py_XDECREF(self->write);
-    PyMem_Free(self->expected);
-    PyMem_Free(self->batches);
-    PyObject_Free(self);
-}
+    Py_ssize_t cap;
+    Batch *grown;
 
-/* Room for ``more`` expected bytes, dropping those already matched when they
-   are most of the buffer. */
-static int
-stream_reserve(EchoStream *self, Py_ssize_t more)
-{
-    Py_ssize_t used = (Py_ssize_t)(self->done_pos - self->base);
-
-    if (used > 65536 && used * 2 > self->expected_len) {
-        memmove(self->expected, self->expected + used, self->expected_len - used);
-        self->expected_len -= used;
-        self->base = self->done_pos;
-    }
-    if (self->expected_len + more > self->expected_cap) {
-        Py_ssize_t cap = (self->expected_len + more) * 2;
-        unsigned char *grown = PyMem_Realloc(self->expected, cap);
-
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        self->expected = grown;
-        self->expected_cap = cap;
-    }
-    if (self->len == self->cap) {
-        Py_ssize_t cap = self->cap ? self->cap * 2 : 16;
-        Batch *ring = PyMem_Malloc(cap * sizeof(Batch));
-
-        if (ring == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t i = 0; i < self->len; i++) {
-            ring[i] = self->batches[(self->head + i) % self->cap];
-        }
-        PyMem_Free(self->batches);
-        self->batches = ring;
-        self->head = 0;
-        self->cap = cap;
-    }
-    return 0;
-}
-
-/* Send ``count`` messages stamped ``stamp``; their echoes become expected. */
-static int
-stream_send(EchoStream *self, Py_ssize_t count, long long stamp)
-{
-    Py_ssize_t elen = echo_len(&self->pieces);
-    PyObject *wire, *written;
-    Batch *batch;
-
-    if (count <= 0) {
+    if (ring->len < ring->cap) {
         return 0;
     }
-    if (stream_reserve(self, elen * count) < 0) {
+    cap = ring->cap ? ring->cap * 2 : 16;
+    grown = PyMem_Malloc(cap * sizeof(Batch));
+    if (grown == NULL) {
+        PyErr_NoMemory();
         return -1;
     }
-    wire = PyBytes_FromStringAndSize(NULL, frame_len(&self->pieces) * count);
-    if (wire == NULL) {
-        return -1;
+    for (Py_ssize_t i = 0; i < ring->len; i++) {
+        grown[i] = ring->items[(ring->head + i) % ring->cap];
     }
-    fill_batch(&self->pieces, (unsigned long long)stamp, self->number, count,
-               (unsigned char *)PyBytes_AS_STRING(wire), self->expected + self->expected_len);
-    batch = &self->batches[(self->head + self->len) % self->cap];
-    batch->first_end = self->base + self->expected_len + elen;
-    batch->count = count;
-    batch->stamp = stamp;
-    self->len++;
-    self->expected_len += elen * count;
-    self->number += (unsigned long long)count;
-    written = PyObject_CallOneArg(self->write, wire);
-    Py_DECREF(wire);
-    if (written == NULL) {
-        return -1;
-    }
-    Py_DECREF(written);
+    PyMem_Free(ring->items);
+    ring->items = grown;
+    ring->head = 0;
+    ring->cap = cap;
     return 0;
 }
 
@@ -306,58 +228,19 @@ count_latency(PyObject *counts, long long value, Py_ssize_t complete)
     return failed ? -1 : 0;
 }
 
-/* step(nbytes, now, sending, counts) -> int: the read of nbytes in the buffer
-   (``now``: the time in ns, or None for time.time_ns())
-   checked against the echoes expected; the batches it completes counted (their
-   latency in ``counts``, µs -> messages, unless None) and, when ``sending``, as
-   many new messages sent, stamped ``now``.  Returns how many echoes the read
-   completed, or -1, changing nothing, when it is not what was expected. */
-static PyObject *
-stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+int
+bench_ring_complete(BatchRing *ring, long long pos, Py_ssize_t elen, long long now,
+                    PyObject *counts, Py_ssize_t *done, long long *last)
 {
-    Py_ssize_t nbytes, offset, done = 0, elen = echo_len(&self->pieces);
-    long long now, last;
-    int sending;
-    PyObject *counts;
-
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "step() takes exactly 4 arguments");
-        return NULL;
-    }
-    nbytes = PyLong_AsSsize_t(args[0]);
-    if (args[1] == Py_None) { /* time.time_ns(), without the call */
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    } else {
-        now = PyLong_AsLongLong(args[1]);
-    }
-    sending = PyObject_IsTrue(args[2]);
-    counts = args[3] == Py_None ? NULL : args[3];
-    if (PyErr_Occurred() || sending < 0) {
-        return NULL;
-    }
-    if (nbytes < 0 || nbytes > PyByteArray_GET_SIZE(self->buffer) ||
-        (counts != NULL && !PyDict_Check(counts))) {
-        PyErr_SetString(PyExc_ValueError, "nbytes outside the buffer, or counts not a dict");
-        return NULL;
-    }
-    offset = (Py_ssize_t)(self->pos - self->base);
-    if (offset + nbytes > self->expected_len ||
-        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->buffer), nbytes) != 0) {
-        return PyLong_FromLong(-1);
-    }
-    self->pos += nbytes;
-    last = self->done_pos;
-    while (self->len) {
-        Batch *batch = &self->batches[self->head];
+    *done = 0;
+    while (ring->len) {
+        Batch *batch = &ring->items[ring->head];
         Py_ssize_t complete;
 
-        if (batch->first_end > self->pos) {
+        if (batch->first_end > pos) {
             break;
         }
-        complete = (Py_ssize_t)((self->pos - batch->first_end) / elen) + 1;
+        complete = (Py_ssize_t)((pos - batch->first_end) / elen) + 1;
         if (complete > batch->count) {
             complete = batch->count;
         }
@@ -367,18 +250,201 @@ stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
             long long value = waited >= 0 ? waited / 1000 : -((-waited + 999) / 1000);
 
             if (count_latency(counts, value, complete) < 0) {
-                return NULL;
+                return -1;
             }
         }
-        done += complete;
-        last = batch->first_end + (long long)(complete - 1) * elen;
+        *done += complete;
+        *last = batch->first_end + (long long)(complete - 1) * elen;
         if (complete < batch->count) {
-            batch->first_end = last + elen;
+            batch->first_end = *last + elen;
             batch->count -= complete;
+            batch->first += (unsigned long long)complete;
             break;
         }
-        self->head = (self->head + 1) % self->cap;
-        self->len--;
+        ring->head = (ring->head + 1) % ring->cap;
+        ring->len--;
+    }
+    return 0;
+}
+
+PyObject *
+bench_ring_export(const BatchRing *ring)
+{
+    PyObject *batches = PyList_New(ring->len);
+
+    if (batches == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < ring->len; i++) {
+        const Batch *batch = &ring->items[(ring->head + i) % ring->cap];
+        PyObject *item = Py_BuildValue("(LnLK)", batch->first_end, batch->count, batch->stamp,
+                                       batch->first);
+
+        if (item == NULL) {
+            Py_DECREF(batches);
+            return NULL;
+        }
+        PyList_SET_ITEM(batches, i, item);
+    }
+    return batches;
+}
+
+int
+bench_time_ns(PyObject *now, long long *out)
+{
+    if (now == Py_None) { /* time.time_ns(), without the call */
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *out = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        return 0;
+    }
+    *out = PyLong_AsLongLong(now);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owned[4]; /* prefix, masked_rest, echo_prefix, rest */
+    PyObject *buffer;   /* the bytearray reads land in */
+    PyObject *write;    /* the transport's write */
+    Pieces pieces;
+    unsigned long long number; /* the next message's number */
+    unsigned char *expected;   /* the echoes still expected; [0] is stream position base */
+    Py_ssize_t expected_len, expected_cap;
+    long long base, pos, done_pos;
+    BatchRing batches;
+} EchoStream;
+
+static void
+stream_dealloc(EchoStream *self)
+{
+    for (int i = 0; i < 4; i++) {
+        Py_XDECREF(self->owned[i]);
+    }
+    Py_XDECREF(self->buffer);
+    Py_XDECREF(self->write);
+    PyMem_Free(self->expected);
+    PyMem_Free(self->batches.items);
+    PyObject_Free(self);
+}
+
+/* Room for ``more`` expected bytes, dropping those already matched when they
+   are most of the buffer, and for one more batch. */
+static int
+stream_reserve(EchoStream *self, Py_ssize_t more)
+{
+    Py_ssize_t used = (Py_ssize_t)(self->done_pos - self->base);
+
+    if (used > 65536 && used * 2 > self->expected_len) {
+        memmove(self->expected, self->expected + used, self->expected_len - used);
+        self->expected_len -= used;
+        self->base = self->done_pos;
+    }
+    if (self->expected_len + more > self->expected_cap) {
+        Py_ssize_t cap = (self->expected_len + more) * 2;
+        unsigned char *grown = PyMem_Realloc(self->expected, cap);
+
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->expected = grown;
+        self->expected_cap = cap;
+    }
+    return bench_ring_reserve(&self->batches);
+}
+
+/* Send ``count`` messages stamped ``stamp``; their echoes become expected. */
+static int
+stream_send(EchoStream *self, Py_ssize_t count, long long stamp)
+{
+    Py_ssize_t elen = echo_len(&self->pieces);
+    PyObject *wire, *written;
+    Batch *batch;
+
+    if (count <= 0) {
+        return 0;
+    }
+    if (stream_reserve(self, elen * count) < 0) {
+        return -1;
+    }
+    wire = PyBytes_FromStringAndSize(NULL, frame_len(&self->pieces) * count);
+    if (wire == NULL) {
+        return -1;
+    }
+    fill_batch(&self->pieces, (unsigned long long)stamp, self->number, count,
+               (unsigned char *)PyBytes_AS_STRING(wire), self->expected + self->expected_len);
+    batch = bench_ring_push(&self->batches);
+    batch->first_end = self->base + self->expected_len + elen;
+    batch->count = count;
+    batch->stamp = stamp;
+    batch->first = self->number;
+    self->expected_len += elen * count;
+    self->number += (unsigned long long)count;
+    written = PyObject_CallOneArg(self->write, wire);
+    Py_DECREF(wire);
+    if (written == NULL) {
+        return -1;
+    }
+    Py_DECREF(written);
+    return 0;
+}
+
+int
+bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs,
+                     Py_ssize_t *nbytes, long long *now, int *sending, PyObject **counts)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "step() takes exactly 4 arguments");
+        return -1;
+    }
+    *nbytes = PyLong_AsSsize_t(args[0]);
+    if ((*nbytes == -1 && PyErr_Occurred()) || bench_time_ns(args[1], now) < 0) {
+        return -1;
+    }
+    *sending = PyObject_IsTrue(args[2]);
+    *counts = args[3] == Py_None ? NULL : args[3];
+    if (*sending < 0) {
+        return -1;
+    }
+    if (*nbytes < 0 || *nbytes > PyByteArray_GET_SIZE(buffer) ||
+        (*counts != NULL && !PyDict_Check(*counts))) {
+        PyErr_SetString(PyExc_ValueError, "nbytes outside the buffer, or counts not a dict");
+        return -1;
+    }
+    return 0;
+}
+
+/* step(nbytes, now, sending, counts) -> int: the read of nbytes in the buffer
+   (``now``: the time in ns, or None for time.time_ns())
+   checked against the echoes expected; the batches it completes counted (their
+   latency in ``counts``, µs -> messages, unless None) and, when ``sending``, as
+   many new messages sent, stamped ``now``.  Returns how many echoes the read
+   completed, or -1, changing nothing, when it is not what was expected. */
+static PyObject *
+stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t nbytes, offset, done;
+    long long now, last;
+    int sending;
+    PyObject *counts;
+
+    if (bench_step_arguments(self->buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
+        return NULL;
+    }
+    offset = (Py_ssize_t)(self->pos - self->base);
+    if (offset + nbytes > self->expected_len ||
+        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->buffer), nbytes) != 0) {
+        return PyLong_FromLong(-1);
+    }
+    self->pos += nbytes;
+    last = self->done_pos;
+    if (bench_ring_complete(&self->batches, self->pos, echo_len(&self->pieces), now, counts,
+                            &done, &last) < 0) {
+        return NULL;
     }
     self->done_pos = last;
     if (done && sending && stream_send(self, done, now) < 0) {
@@ -407,31 +473,20 @@ stream_send_method(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* export() -> (expected, batches, pos, done_pos, number): the state for the Python
    path: the echoes expected from done_pos on, each batch as (first_end, count,
-   stamp), the stream position matched, where the last whole echo ended, and
-   the next message's number. */
+   stamp, first), the stream position matched, where the last whole echo ended,
+   and the next message's number. */
 static PyObject *
 stream_export(EchoStream *self, PyObject *unused)
 {
     Py_ssize_t from = (Py_ssize_t)(self->done_pos - self->base);
-    PyObject *batches = PyList_New(self->len), *result;
+    PyObject *batches = bench_ring_export(&self->batches);
 
     if (batches == NULL) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < self->len; i++) {
-        Batch *batch = &self->batches[(self->head + i) % self->cap];
-        PyObject *item = Py_BuildValue("(LnL)", batch->first_end, batch->count, batch->stamp);
-
-        if (item == NULL) {
-            Py_DECREF(batches);
-            return NULL;
-        }
-        PyList_SET_ITEM(batches, i, item);
-    }
-    result = Py_BuildValue("(y#NLLK)", (const char *)self->expected + from,
-                           self->expected_len - from, batches, self->pos, self->done_pos,
-                           self->number);
-    return result;
+    return Py_BuildValue("(y#NLLK)", (const char *)self->expected + from,
+                         self->expected_len - from, batches, self->pos, self->done_pos,
+                         self->number);
 }
 
 static PyMethodDef stream_methods[] = {
@@ -462,7 +517,7 @@ static PyObject *
 stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     EchoStream *self;
-    PyObject *key;
+    Pieces pieces;
 
     if (nargs != 11) {
         PyErr_SetString(PyExc_TypeError, "stream() takes exactly 11 arguments");
@@ -472,15 +527,12 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "stream() wants a bytearray and a callable");
         return NULL;
     }
-    for (int i = 2; i < 6; i++) {
-        if (!PyBytes_Check(args[i])) {
-            PyErr_SetString(PyExc_TypeError, "the frame pieces must be bytes");
-            return NULL;
-        }
+    if (bench_pieces_from(&pieces, args + 2, args[6]) < 0) {
+        return NULL;
     }
-    key = args[6];
-    if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) != 4) {
-        PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+    pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
+    pieces.text = PyObject_IsTrue(args[8]);
+    if (PyErr_Occurred() || pieces.text < 0) {
         return NULL;
     }
     self = PyObject_New(EchoStream, &EchoStreamType);
@@ -492,23 +544,13 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (int i = 0; i < 4; i++) {
         self->owned[i] = Py_NewRef(args[2 + i]);
     }
+    self->pieces = pieces;
     self->expected = NULL;
-    self->batches = NULL;
-    self->expected_len = self->expected_cap = self->head = self->len = self->cap = 0;
-    self->pieces.prefix = (const unsigned char *)PyBytes_AS_STRING(args[2]);
-    self->pieces.prefix_len = PyBytes_GET_SIZE(args[2]);
-    self->pieces.masked_rest = (const unsigned char *)PyBytes_AS_STRING(args[3]);
-    self->pieces.masked_rest_len = PyBytes_GET_SIZE(args[3]);
-    self->pieces.echo_prefix = (const unsigned char *)PyBytes_AS_STRING(args[4]);
-    self->pieces.echo_prefix_len = PyBytes_GET_SIZE(args[4]);
-    self->pieces.rest = (const unsigned char *)PyBytes_AS_STRING(args[5]);
-    self->pieces.rest_len = PyBytes_GET_SIZE(args[5]);
-    memcpy(self->pieces.key, PyBytes_AS_STRING(key), 4);
-    self->pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
-    self->pieces.text = PyObject_IsTrue(args[8]);
+    self->expected_len = self->expected_cap = 0;
+    self->batches = (BatchRing){NULL, 0, 0, 0};
     self->number = PyLong_AsUnsignedLongLongMask(args[9]);
     self->base = self->pos = self->done_pos = PyLong_AsLongLong(args[10]);
-    if (PyErr_Occurred() || self->pieces.text < 0) {
+    if (PyErr_Occurred()) {
         Py_DECREF(self);
         return NULL;
     }
@@ -516,6 +558,9 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef batch_methods[] = {
+    {"large_stream", (PyCFunction)(void (*)(void))bench_large_stream_new, METH_FASTCALL,
+     "large_stream(buffer, writelines, prefix, masked_rest, echo_prefix, rest, key, index, "
+     "text, number, pos) -> LargeStream: a closed-loop connection's large echoes in C."},
     {"stream", (PyCFunction)(void (*)(void))stream_new, METH_FASTCALL,
      "stream(buffer, write, prefix, masked_rest, echo_prefix, rest, key, index, text, "
      "number, pos) -> EchoStream: a closed-loop connection's echoes in C."},
@@ -534,7 +579,7 @@ static struct PyModuleDef batch_module = {
 PyMODINIT_FUNC
 PyInit__batch(void)
 {
-    if (PyType_Ready(&EchoStreamType) < 0) {
+    if (PyType_Ready(&EchoStreamType) < 0 || PyType_Ready(&LargeStreamType) < 0) {
         return NULL;
     }
     return PyModule_Create(&batch_module);

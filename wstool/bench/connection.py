@@ -130,15 +130,15 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.large = self.fast and len(cycle) == 1 and cycle[0].size >= _LARGE
         self.uniform = self.fast and len(cycle) == 1  # one size, on the fast path
         self.plain = self.uniform and not self.large and not run.plan.stamps
-        # The common run, closed loop with one small size, stamped, no --messages:
-        # once open, its echoes are checked and answered in C (_batch.stream).
+        # The common run, closed loop with one size, stamped, no --messages: once
+        # open, its echoes are checked and answered in C (_batch.stream, or
+        # _batch.large_stream for large frames, which are always stamped).
         self.stream: Any = None
         self.message_size = cycle[0].size if len(cycle) == 1 else 0
         self.streams = (
             _batch is not None
             and self.uniform
-            and not self.large
-            and run.plan.stamps
+            and (self.large or run.plan.stamps)
             and run.closed_loop
             and run.budget is None
         )
@@ -490,10 +490,11 @@ class BenchConnection(asyncio.BufferedProtocol):
         """Check and answer this connection's echoes in C from now on (see ``streams``)."""
         run = self.run
         piece = run.cycle[0]
-        self.stream = _batch.stream(
-            run.read_view.obj, self.transport.write, piece.prefix, piece.masked_rest,
-            piece.echo_head, piece.rest, run.mask_key, self.index, run.plan.text,
-            self.number, self.pos,
+        start = _batch.large_stream if self.large else _batch.stream
+        write = self.transport.writelines if self.large else self.transport.write
+        self.stream = start(
+            run.read_view.obj, write, piece.prefix, piece.masked_rest, piece.echo_head,
+            piece.rest, run.mask_key, self.index, run.plan.text, self.number, self.pos,
         )  # fmt: skip
 
     def _stop_stream(self) -> None:
@@ -502,14 +503,26 @@ class BenchConnection(asyncio.BufferedProtocol):
         stream, self.stream = self.stream, None
         if stream is None:
             return
-        expected, batches, self.pos, self.done_pos, _ = stream.export()
+        if self.large:
+            batches, self.pos, self.done_pos, _ = stream.export()
+        else:
+            expected, batches, self.pos, self.done_pos, _ = stream.export()
+            self.expected = bytearray(expected)
+            self.base = self.done_pos
         piece = self.run.cycle[0]
         echo_len = len(piece.echo_head) + piece.size
-        self.expected = bytearray(expected)
-        self.base = self.done_pos
         self.ends = collections.deque(
-            (first_end, count, stamp, echo_len, piece.size) for first_end, count, stamp in batches
+            (first_end, count, stamp, echo_len, piece.size)
+            for first_end, count, stamp, _ in batches
         )
+        if self.large:  # the headers still expected, and where in a frame the echoes are
+            seq, text = self.index << 32, self.run.plan.text
+            self.headers = collections.deque(
+                timestamp_header(stamp, seq | ((first + i) & 0xFFFFFFFF), text=text)
+                for _, count, stamp, first in batches
+                for i in range(count)
+            )
+            self.frame_offset = self.pos - (batches[0][0] - echo_len) if batches else 0
 
     def _match_large(self, chunk: memoryview) -> bool:
         """Whether ``chunk`` continues the expected echoes of large frames (moving on if so).
@@ -630,6 +643,11 @@ class BenchConnection(asyncio.BufferedProtocol):
         opcode = b0 & 0x0F
         if opcode >= 8:
             self._control(opcode, payload)
+            return
+        if opcode > 2:
+            # RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint
+            # MUST _Fail the WebSocket Connection_."
+            self.fail("protocol", f"unknown data opcode {opcode:#x}")
             return
         if opcode != 0:
             if self.fragments:

@@ -1,0 +1,105 @@
+/*
+ * What the two streams of wstool.bench._batch share: a connection's frame
+ * pieces, the timestamp header that numbers each message, and the ring of
+ * batches whose echoes are still to come.
+ *
+ * _batch.c holds numbered() and EchoStream (small messages, one buffer of
+ * expected echoes); _large.c holds LargeStream (large messages, sent and
+ * checked piece by piece, their filler never copied).
+ */
+#ifndef WSTOOL_BENCH_BATCH_H
+#define WSTOOL_BENCH_BATCH_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* What every frame of a connection's batches shares. A client frame is
+   prefix + (timestamp header XOR key) + masked_rest; its echo is
+   echo_prefix + timestamp header + rest. */
+typedef struct {
+    const unsigned char *prefix, *masked_rest, *echo_prefix, *rest;
+    Py_ssize_t prefix_len, masked_rest_len, echo_prefix_len, rest_len;
+    unsigned char key[4];
+    unsigned long long index;
+    int text;
+} Pieces;
+
+static inline Py_ssize_t
+header_len(const Pieces *p)
+{
+    return p->text ? 32 : 16;
+}
+
+static inline Py_ssize_t
+frame_len(const Pieces *p)
+{
+    return p->prefix_len + header_len(p) + p->masked_rest_len;
+}
+
+static inline Py_ssize_t
+echo_len(const Pieces *p)
+{
+    return p->echo_prefix_len + header_len(p) + p->rest_len;
+}
+
+/* Messages sent together, sharing their send time. */
+typedef struct {
+    long long first_end;       /* stream position where the batch's first echo ends */
+    Py_ssize_t count;          /* echoes of the batch still to come */
+    long long stamp;           /* the batch's send time, ns */
+    unsigned long long first;  /* the number of the batch's first message still to come */
+} Batch;
+
+/* The batches still expected, oldest first. */
+typedef struct {
+    Batch *items;
+    Py_ssize_t head, len, cap;
+} BatchRing;
+
+/* plan.py's timestamp header of message ``number`` (modulo 2**32) sent at
+   ``stamp``: 32 lowercase hex digits (text) or 16 bytes big-endian. */
+void bench_plain_header(const Pieces *p, unsigned long long stamp, unsigned long long number,
+                        unsigned char *out);
+
+/* Pieces from the bytes objects prefix, masked_rest, echo_prefix, rest and
+   key (4 bytes), which the caller keeps alive; 0, or -1 with an exception. */
+int bench_pieces_from(Pieces *p, PyObject *const *objects, PyObject *key);
+
+/* Room in the ring for one more batch; 0, or -1 with MemoryError. */
+int bench_ring_reserve(BatchRing *ring);
+
+/* The batch at the ring's tail (after bench_ring_reserve). */
+static inline Batch *
+bench_ring_push(BatchRing *ring)
+{
+    Batch *batch = &ring->items[(ring->head + ring->len) % ring->cap];
+
+    ring->len++;
+    return batch;
+}
+
+/* Echoes of ``elen`` bytes each matched up to stream position ``pos``: the
+   batches they complete leave the ring (their latency at ``now`` counted in
+   the dict ``counts``, µs -> messages, unless NULL). Sets *done to the number
+   of echoes completed and *last to where the last one ended (unchanged when
+   none); 0, or -1 with an exception. */
+int bench_ring_complete(BatchRing *ring, long long pos, Py_ssize_t elen, long long now,
+                        PyObject *counts, Py_ssize_t *done, long long *last);
+
+/* The batches as a list of (first_end, count, stamp, first), for the Python path. */
+PyObject *bench_ring_export(const BatchRing *ring);
+
+/* ``now`` as step() takes it: an int of ns, or None for the clock now;
+   0, or -1 with an exception. */
+int bench_time_ns(PyObject *now, long long *out);
+
+/* step()'s arguments (nbytes, now, sending, counts), checked against the read
+   buffer; ``counts`` comes back NULL for None. 0, or -1 with an exception. */
+int bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs,
+                         Py_ssize_t *nbytes, long long *now, int *sending, PyObject **counts);
+
+/* The large-message stream type, and large_stream(), from _large.c. */
+extern PyTypeObject LargeStreamType;
+PyObject *bench_large_stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+#endif

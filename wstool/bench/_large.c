@@ -1,0 +1,319 @@
+/*
+ * wstool.bench._batch's LargeStream: a closed-loop connection of large
+ * messages (one size), its echoes checked and answered in C.
+ *
+ * Each message goes out as two pieces through the transport's writelines (a
+ * gather write on uvloop): its frame header and masked timestamp header, a
+ * small bytes object of its own, then the connection's one masked filler,
+ * which is never copied. Its echo, echo_prefix + timestamp header + rest, is
+ * compared where it lands in the read buffer, part by part: the timestamp
+ * header computed again from the batch's send time and the message's number,
+ * the filler against the one plain copy. Of the messages in flight only their
+ * batches are kept (Batch in _batch.h).
+ *
+ * connection.py's Python path for large frames (_build_large, _match_large)
+ * does the same, and the tests hold the two to the same counts and bytes.
+ */
+#include "_batch.h"
+
+#include <string.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owned[4];  /* prefix, masked_rest, echo_prefix, rest */
+    PyObject *buffer;    /* the bytearray reads land in */
+    PyObject *writelines; /* the transport's writelines */
+    Pieces pieces;
+    unsigned long long number; /* the next message's number */
+    long long pos;       /* stream position matched */
+    long long done_pos;  /* where the last whole echo ended */
+    long long sent_end;  /* where the echo of the last message sent will end */
+    BatchRing batches;
+} LargeStream;
+
+static void
+large_dealloc(LargeStream *self)
+{
+    for (int i = 0; i < 4; i++) {
+        Py_XDECREF(self->owned[i]);
+    }
+    Py_XDECREF(self->buffer);
+    Py_XDECREF(self->writelines);
+    PyMem_Free(self->batches.items);
+    PyObject_Free(self);
+}
+
+/* The expected bytes at ``offset`` into the echo of message ``number`` of
+   ``batch``, and how many of them run on before the part ends. ``header``
+   holds that message's timestamp header once *have_header is set. */
+static const unsigned char *
+large_expected(const Pieces *p, const Batch *batch, Py_ssize_t in_batch, Py_ssize_t offset,
+               unsigned char *header, int *have_header, Py_ssize_t *run)
+{
+    Py_ssize_t head_end = p->echo_prefix_len, header_end = head_end + header_len(p);
+
+    if (offset < head_end) {
+        *run = head_end - offset;
+        return p->echo_prefix + offset;
+    }
+    if (offset < header_end) {
+        if (!*have_header) {
+            bench_plain_header(p, (unsigned long long)batch->stamp,
+                               batch->first + (unsigned long long)in_batch, header);
+            *have_header = 1;
+        }
+        *run = header_end - offset;
+        return header + (offset - head_end);
+    }
+    *run = echo_len(p) - offset;
+    return p->rest + (offset - header_end);
+}
+
+/* Whether the ``n`` bytes at ``data`` continue the echoes expected from the
+   stream position matched so far (nothing is changed either way). */
+static int
+large_matches(const LargeStream *self, const unsigned char *data, Py_ssize_t n)
+{
+    const Pieces *p = &self->pieces;
+    const BatchRing *ring = &self->batches;
+    Py_ssize_t elen = echo_len(p), at = 0, in_batch = 0, b = 0, offset;
+    unsigned char header[32];
+    int have_header = 0;
+
+    if (n == 0) {
+        return 1;
+    }
+    if (ring->len == 0) {
+        return 0; /* nothing is expected */
+    }
+    /* The oldest batch's first message is the one the matched position is in. */
+    offset = (Py_ssize_t)(self->pos - (ring->items[ring->head].first_end - elen));
+    while (at < n) {
+        const Batch *batch;
+        const unsigned char *want;
+        Py_ssize_t take;
+
+        if (b >= ring->len) {
+            return 0; /* more than was sent */
+        }
+        batch = &ring->items[(ring->head + b) % ring->cap];
+        want = large_expected(p, batch, in_batch, offset, header, &have_header, &take);
+        if (take > n - at) {
+            take = n - at;
+        }
+        if (memcmp(want, data + at, take) != 0) {
+            return 0;
+        }
+        at += take;
+        offset += take;
+        if (offset == elen) {
+            offset = 0;
+            have_header = 0;
+            if (++in_batch == batch->count) {
+                in_batch = 0;
+                b++;
+            }
+        }
+    }
+    return 1;
+}
+
+/* One message's first piece: the frame header, then its timestamp header masked. */
+static PyObject *
+large_head(const Pieces *p, long long stamp, unsigned long long number)
+{
+    Py_ssize_t hlen = header_len(p);
+    PyObject *head = PyBytes_FromStringAndSize(NULL, p->prefix_len + hlen);
+    unsigned char plain[32], *out;
+
+    if (head == NULL) {
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(head);
+    memcpy(out, p->prefix, p->prefix_len);
+    out += p->prefix_len;
+    bench_plain_header(p, (unsigned long long)stamp, number, plain);
+    /* The header starts the payload, so the mask starts with it (RFC 6455 5.3:
+       octet i of the payload is XORed with octet i MOD 4 of the key). */
+    for (Py_ssize_t j = 0; j < hlen; j++) {
+        out[j] = plain[j] ^ p->key[j & 3];
+    }
+    return head;
+}
+
+/* Send ``count`` messages stamped ``stamp``, in one writelines call; their
+   echoes become expected. */
+static int
+large_send(LargeStream *self, Py_ssize_t count, long long stamp)
+{
+    const Pieces *p = &self->pieces;
+    Py_ssize_t elen = echo_len(p);
+    PyObject *pieces, *written;
+    Batch *batch;
+
+    if (count <= 0) {
+        return 0;
+    }
+    if (count > PY_SSIZE_T_MAX / 2 || bench_ring_reserve(&self->batches) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        return -1;
+    }
+    pieces = PyList_New(2 * count);
+    if (pieces == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *head = large_head(p, stamp, self->number + (unsigned long long)i);
+
+        if (head == NULL) {
+            Py_DECREF(pieces);
+            return -1;
+        }
+        PyList_SET_ITEM(pieces, 2 * i, head);
+        PyList_SET_ITEM(pieces, 2 * i + 1, Py_NewRef(self->owned[1]));
+    }
+    batch = bench_ring_push(&self->batches);
+    batch->first_end = self->sent_end + elen;
+    batch->count = count;
+    batch->stamp = stamp;
+    batch->first = self->number;
+    self->sent_end += (long long)elen * count;
+    self->number += (unsigned long long)count;
+    written = PyObject_CallOneArg(self->writelines, pieces);
+    Py_DECREF(pieces);
+    if (written == NULL) {
+        return -1;
+    }
+    Py_DECREF(written);
+    return 0;
+}
+
+/* step(nbytes, now, sending, counts) -> int: as EchoStream.step (see _batch.c). */
+static PyObject *
+large_step(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t nbytes, done;
+    long long now, last;
+    int sending;
+    PyObject *counts;
+
+    if (bench_step_arguments(self->buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
+        return NULL;
+    }
+    if (!large_matches(self, (const unsigned char *)PyByteArray_AS_STRING(self->buffer),
+                       nbytes)) {
+        return PyLong_FromLong(-1);
+    }
+    self->pos += nbytes;
+    last = self->done_pos;
+    if (bench_ring_complete(&self->batches, self->pos, echo_len(&self->pieces), now, counts,
+                            &done, &last) < 0) {
+        return NULL;
+    }
+    self->done_pos = last;
+    if (done && sending && large_send(self, done, now) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(done);
+}
+
+static PyObject *
+large_send_method(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t count;
+    long long stamp;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send() takes exactly 2 arguments (count, stamp)");
+        return NULL;
+    }
+    count = PyLong_AsSsize_t(args[0]);
+    stamp = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred() || large_send(self, count, stamp) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* export() -> (batches, pos, done_pos, number): the state for the Python path:
+   each batch still expected as (first_end, count, stamp, first), the stream
+   position matched, where the last whole echo ended, and the next message's
+   number. */
+static PyObject *
+large_export(LargeStream *self, PyObject *unused)
+{
+    PyObject *batches = bench_ring_export(&self->batches);
+
+    if (batches == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(NLLK)", batches, self->pos, self->done_pos, self->number);
+}
+
+static PyMethodDef large_methods[] = {
+    {"step", (PyCFunction)(void (*)(void))large_step, METH_FASTCALL,
+     "step(nbytes, now, sending, counts) -> echoes completed, or -1 if the read is wrong"},
+    {"send", (PyCFunction)(void (*)(void))large_send_method, METH_FASTCALL,
+     "send(count, stamp): send count messages stamped stamp"},
+    {"export", (PyCFunction)large_export, METH_NOARGS,
+     "export() -> (batches, pos, done_pos, number), for the Python path"},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject LargeStreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wstool.bench._batch.LargeStream",
+    .tp_basicsize = sizeof(LargeStream),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A closed-loop connection's large echoes checked and answered in C "
+              "(see large_stream()).",
+    .tp_dealloc = (destructor)large_dealloc,
+    .tp_methods = large_methods,
+};
+
+/* large_stream(buffer, writelines, prefix, masked_rest, echo_prefix, rest, key,
+   index, text, number, pos) -> LargeStream: as stream() (see _batch.c), with
+   the transport's writelines instead of its write; nothing may be in flight. */
+PyObject *
+bench_large_stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    LargeStream *self;
+    Pieces pieces;
+
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "large_stream() takes exactly 11 arguments");
+        return NULL;
+    }
+    if (!PyByteArray_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "large_stream() wants a bytearray and a callable");
+        return NULL;
+    }
+    if (bench_pieces_from(&pieces, args + 2, args[6]) < 0) {
+        return NULL;
+    }
+    pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
+    pieces.text = PyObject_IsTrue(args[8]);
+    if (PyErr_Occurred() || pieces.text < 0) {
+        return NULL;
+    }
+    self = PyObject_New(LargeStream, &LargeStreamType);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->buffer = Py_NewRef(args[0]);
+    self->writelines = Py_NewRef(args[1]);
+    for (int i = 0; i < 4; i++) {
+        self->owned[i] = Py_NewRef(args[2 + i]);
+    }
+    self->pieces = pieces;
+    self->batches = (BatchRing){NULL, 0, 0, 0};
+    self->number = PyLong_AsUnsignedLongLongMask(args[9]);
+    self->pos = self->done_pos = self->sent_end = PyLong_AsLongLong(args[10]);
+    if (PyErr_Occurred()) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
