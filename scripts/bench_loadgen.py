@@ -11,10 +11,13 @@ client of scripts/bench_serve
 * ``bin64k``: 64 KiB binary messages, 8 connections x 4 in flight.
 
 For each generator: messages per second, the CPU it used (1.0 = one core
-busy), messages per second per generator core, and the server's CPU. The
-ratio lines compare wstool bench with the best of the others, on both rates.
+busy), messages per second per generator core, and the server's CPU, each the
+median of ``--rounds`` rounds (the generators take turns, in a rotated order
+each round, so that a slow spell of a shared machine does not fall on one
+generator only). The ratio lines compare wstool bench with the best of the
+others, on both rates, from the medians and round by round.
 
-Usage: ``python3 scripts/bench_loadgen.py [--duration 5] [--scenarios msg32,bin64k]``.
+Usage: ``python3 scripts/bench_loadgen.py [--duration 5] [--rounds 3] [--scenarios msg32,bin64k]``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -122,42 +126,80 @@ def run_generator(
     if "error" in result or result.get("ok") is False:
         return {"error": str(result.get("error") or result.get("errors"))}
     elapsed = t1 - t0
+    rate, gen_cpu = float(result["msgs_per_s"]), (gen1 - gen0) / elapsed
     return {
-        "msgs_per_s": float(result["msgs_per_s"]),
-        "gen_cpu": (gen1 - gen0) / elapsed,
+        "msgs_per_s": rate,
+        "gen_cpu": gen_cpu,
+        "per_core": rate / gen_cpu if gen_cpu > 0 else 0.0,
         "srv_cpu": (srv1 - srv0) / elapsed,
     }
 
 
-def print_scenario(scenario: Scenario, results: dict[str, dict[str, Any]]) -> None:
+def run_rounds(
+    generators: list[str], scenario: Scenario, server: subprocess.Popen[bytes], port: int, args: Any
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, dict[str, Any]]]]:
+    """Each generator once per round, the order rotated each round; the medians, and
+    each round's results."""
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for number in range(args.rounds):
+        turn = number % len(generators)
+        rounds.append(
+            {
+                g: run_generator(g, scenario, server, port, args)
+                for g in generators[turn:] + generators[:turn]
+            }
+        )
+    medians: dict[str, dict[str, Any]] = {}
+    for name in generators:
+        runs = [r[name] for r in rounds]
+        ok = [r for r in runs if "error" not in r]
+        if len(ok) < len(runs):
+            medians[name] = next(r for r in runs if "error" in r)
+            continue
+        medians[name] = {key: statistics.median(r[key] for r in ok) for key in ok[0]}
+    return medians, rounds
+
+
+def print_scenario(
+    scenario: Scenario, results: dict[str, dict[str, Any]], rounds: list[dict[str, dict[str, Any]]]
+) -> None:
     print(
         f"\n{scenario.name}: {scenario.size:,} B {'binary' if scenario.binary else 'text'}, "
-        f"{scenario.connections} connections x {scenario.inflight} in flight"
+        f"{scenario.connections} connections x {scenario.inflight} in flight; "
+        f"medians of {len(rounds)} round{'s' if len(rounds) != 1 else ''}"
     )
     print(f"  {'generator':<26} {'msgs/s':>10} {'gen CPU':>8} {'msgs/s/core':>12} {'srv CPU':>8}")
     for name, r in results.items():
         if "error" in r:
             print(f"  {name:<26} failed: {r['error']}")
             continue
-        per_core = r["msgs_per_s"] / r["gen_cpu"] if r["gen_cpu"] > 0 else 0.0
-        r["per_core"] = per_core
         print(
             f"  {name:<26} {r['msgs_per_s']:>10,.0f} {r['gen_cpu']:>8.2f} "
-            f"{per_core:>12,.0f} {r['srv_cpu']:>8.2f}"
+            f"{r['per_core']:>12,.0f} {r['srv_cpu']:>8.2f}"
         )
-    others = [r for n, r in results.items() if not n.startswith("wstool") and "error" not in r]
     for name in ("wstool bench", NO_STAMPS):
-        ours = results.get(name, {})
-        if "error" in ours or not ours or not others:
-            continue
         for key, label in (("msgs_per_s", "msgs/s"), ("per_core", "msgs/s per generator core")):
-            best = max(r[key] for r in others)
-            print(f"  {name} / best other, {label}: {ours[key] / best:.2f}x")
+            ratio = best_ratio(results, name, key)
+            if ratio is None:
+                continue
+            each = [best_ratio(r, name, key) for r in rounds]
+            by_round = ", ".join(f"{x:.2f}x" for x in each if x is not None)
+            print(f"  {name} / best other, {label}: {ratio:.2f}x (rounds: {by_round})")
+
+
+def best_ratio(results: dict[str, dict[str, Any]], name: str, key: str) -> float | None:
+    """``name``'s ``key`` over the best other generator's, or None if either failed."""
+    ours = results.get(name, {})
+    others = [r for n, r in results.items() if not n.startswith("wstool") and "error" not in r]
+    if "error" in ours or not ours or not others:
+        return None
+    return float(ours[key]) / max(float(r[key]) for r in others)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, medians taken (3)")
     parser.add_argument("--scenarios", default="msg32,bin64k", help="msg32,bin64k")
     parser.add_argument(
         "--generators",
@@ -165,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"comma-separated: wstool bench, {NO_STAMPS}, uvloop loadgen, node ws",
     )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu, args.gen_cpu = (allowed[0], allowed[1]) if len(allowed) >= 2 else (None, None)
     generators = [g.strip() for g in args.generators.split(",") if g.strip()]
@@ -176,12 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in args.scenarios.split(","):
             scenario = SCENARIOS[name.strip()]
-            results = {
-                g: run_generator(g, scenario, server, port, args)
-                for g in generators
-                if g != NO_STAMPS or scenario.size < 4096
-            }
-            print_scenario(scenario, results)
+            taking_part = [g for g in generators if g != NO_STAMPS or scenario.size < 4096]
+            print_scenario(scenario, *run_rounds(taking_part, scenario, server, port, args))
     finally:
         server.terminate()
         server.wait(10)
