@@ -23,6 +23,7 @@ Usage: ``python3 scripts/bench_loadgen.py [--duration 5] [--rounds 3] [--scenari
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,6 +82,8 @@ def start_server(cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
     if not match:
         proc.kill()
         raise SystemExit(f"wstool serve did not start: {line!r}")
+    # serve -q still logs each connection: a pipe nobody reads would fill and stop it.
+    threading.Thread(target=collections.deque, args=(proc.stdout, 0), daemon=True).start()
     return proc, int(match.group(1))
 
 

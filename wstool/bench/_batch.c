@@ -79,32 +79,41 @@ bench_pieces_from(Pieces *p, PyObject *const *objects, PyObject *key)
 }
 
 /* count frames stamped ``stamp`` and numbered from ``first`` into out, their
-   echoes into back (frame_len and echo_len bytes a message). */
+   echoes into back (frame_len and echo_len bytes a message). The first frame
+   and echo are written in full; each next one is a copy of them with its own
+   number put in (the header's last 4 bytes, 8 hex digits in text: whole mask
+   periods from a period's start, so they are masked with the key as it is). */
 static void
 fill_batch(const Pieces *p, unsigned long long stamp, unsigned long long first,
            Py_ssize_t count, unsigned char *out, unsigned char *back)
 {
-    unsigned char plain[32], masked[32];
-    Py_ssize_t size = header_len(p), at = size - (p->text ? 8 : 4); /* the number's place */
+    Py_ssize_t size = header_len(p), width = p->text ? 8 : 4, at = size - width;
+    Py_ssize_t flen = frame_len(p), elen = echo_len(p);
+    unsigned char plain[32], *frame, *echo;
 
-    put_number(stamp, 16, p->text, plain);
-    put_number(p->index & 0xFFFFFFFFULL, 8, p->text, plain + (p->text ? 16 : 8));
-    for (Py_ssize_t j = 0; j < at; j++) {
-        masked[j] = plain[j] ^ p->key[j & 3];
+    if (count <= 0) {
+        return;
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        put_number((first + (unsigned long long)i) & 0xFFFFFFFFULL, 8, p->text, plain + at);
-        for (Py_ssize_t j = at; j < size; j++) {
-            masked[j] = plain[j] ^ p->key[j & 3];
+    bench_plain_header(p, stamp, first, plain);
+    memcpy(out, p->prefix, p->prefix_len);
+    for (Py_ssize_t j = 0; j < size; j++) {
+        out[p->prefix_len + j] = plain[j] ^ p->key[j & 3];
+    }
+    memcpy(out + p->prefix_len + size, p->masked_rest, p->masked_rest_len);
+    memcpy(back, p->echo_prefix, p->echo_prefix_len);
+    memcpy(back + p->echo_prefix_len, plain, size);
+    memcpy(back + p->echo_prefix_len + size, p->rest, p->rest_len);
+    frame = out + p->prefix_len + at;
+    echo = back + p->echo_prefix_len + at;
+    for (Py_ssize_t i = 1; i < count; i++) {
+        unsigned char *number_out = frame + i * flen, *number_back = echo + i * elen;
+
+        memcpy(out + i * flen, out, flen);
+        memcpy(back + i * elen, back, elen);
+        put_number((first + (unsigned long long)i) & 0xFFFFFFFFULL, 8, p->text, number_back);
+        for (Py_ssize_t j = 0; j < width; j++) {
+            number_out[j] = number_back[j] ^ p->key[j & 3];
         }
-        memcpy(out, p->prefix, p->prefix_len);
-        memcpy(out + p->prefix_len, masked, size);
-        memcpy(out + p->prefix_len + size, p->masked_rest, p->masked_rest_len);
-        out += frame_len(p);
-        memcpy(back, p->echo_prefix, p->echo_prefix_len);
-        memcpy(back + p->echo_prefix_len, plain, size);
-        memcpy(back + p->echo_prefix_len + size, p->rest, p->rest_len);
-        back += echo_len(p);
     }
 }
 
