@@ -27,14 +27,15 @@ from wstool.core.frames import FrameParser, encode_frame
 pytestmark = pytest.mark.skipif(_batch is None, reason="the C batch builder is not built")
 
 
-def echoes_of(wire: bytes, text: bool) -> tuple[bytes, list[int]]:
-    """What a server echoes for ``wire``, and the message numbers in it."""
+def echoes_of(wire: bytes, text: bool, stamps: bool = True) -> tuple[bytes, list[int]]:
+    """What a server echoes for ``wire``, and the message numbers in it (-1 each
+    without stamps)."""
     echo = b""
     numbers = []
     for frame in FrameParser().feed(wire):
-        header = decode_header(frame.data, text=text)
+        header = decode_header(frame.data, text=text) if stamps else (0, -1)
         assert header is not None
-        numbers.append(header[1] & 0xFFFFFFFF)
+        numbers.append(header[1] & 0xFFFFFFFF if stamps else -1)
         echo += encode_frame(frame.opcode, frame.data)
     return echo, numbers
 
@@ -49,16 +50,18 @@ def loop_back(
     rounds: int,
     corrupt_at: int | None = None,
     hand_back: bool = False,
+    stamps: bool = True,
 ) -> dict[str, Any]:
     """Send 16 messages, echo each batch back in reads cut at ``cuts`` for ``rounds``
     rounds (the connection answering as it goes), then a last round with nothing
     more sent; what the connection counted. ``hand_back``: the stream hands its
     state to the Python path after the last round's first read (as at the end of
-    a run), which reads the rest."""
+    a run), which reads the rest. ``stamps``: False for ``--no-stamps``."""
     result: dict[str, Any] = {}
 
     async def scenario() -> None:
-        plan = BenchPlan(**{**PLAN.__dict__, "text": text, "sizes": SizeMix(((size, 1),))})
+        sizes = SizeMix(((size, 1),))
+        plan = BenchPlan(**{**PLAN.__dict__, "text": text, "sizes": sizes, "stamps": stamps})
         run = BenchRun(plan)
         conn = BenchConnection(run, 7)
         transport = FakeTransport()
@@ -76,7 +79,7 @@ def loop_back(
             streamed = conn.stream is not None  # no read so far fell back to Python
             wire = bytes(transport.data)
             transport.data.clear()
-            echo, sent = echoes_of(wire, text)
+            echo, sent = echoes_of(wire, text, stamps or size >= 4096)  # large: always
             numbers += sent
             if corrupt_at is not None and round_number == rounds:
                 at = corrupt_at % len(echo)
@@ -120,11 +123,15 @@ def loop_back(
     cuts=st.lists(st.integers(min_value=0, max_value=150_000), max_size=6),
     rounds=st.integers(min_value=0, max_value=3),
     hand_back=st.booleans(),
+    stamps=st.booleans(),
 )
 def test_the_stream_counts_what_the_python_path_counts(
-    text: bool, size: int, number: int, cuts: list[int], rounds: int, hand_back: bool
+    text: bool, size: int, number: int, cuts: list[int], rounds: int, hand_back: bool, stamps: bool
 ) -> None:
-    options = {"text": text, "size": size, "number": number, "cuts": cuts, "rounds": rounds}
+    options = {
+        "text": text, "size": size, "number": number, "cuts": cuts, "rounds": rounds,
+        "stamps": stamps,
+    }  # fmt: skip
     in_c = loop_back(stream=True, hand_back=hand_back, **options)
     in_python = loop_back(stream=False, **options)
     assert in_c.pop("streamed") and not in_python.pop("streamed")
@@ -132,7 +139,8 @@ def test_the_stream_counts_what_the_python_path_counts(
     assert not in_c["failed"] and not in_c["streaming"]  # the close hands it back
     assert in_c["received"] == in_c["sent"] == 16 * (rounds + 1)
     assert in_c["outstanding"] == 0
-    assert in_c["numbers"] == [(number + i) & 0xFFFFFFFF for i in range(in_c["sent"])]
+    if stamps or size >= 4096:  # large frames are stamped even under --no-stamps
+        assert in_c["numbers"] == [(number + i) & 0xFFFFFFFF for i in range(in_c["sent"])]
 
 
 @pytest.mark.parametrize("cut", [1, 10, 30, 4000, 4104 * 3 + 17])

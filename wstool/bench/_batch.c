@@ -75,6 +75,7 @@ bench_pieces_from(Pieces *p, PyObject *const *objects, PyObject *key)
         return -1;
     }
     memcpy(p->key, PyBytes_AS_STRING(key), 4);
+    p->stamped = 1;
     return 0;
 }
 
@@ -87,14 +88,16 @@ static void
 fill_batch(const Pieces *p, unsigned long long stamp, unsigned long long first,
            Py_ssize_t count, unsigned char *out, unsigned char *back)
 {
-    Py_ssize_t size = header_len(p), width = p->text ? 8 : 4, at = size - width;
-    Py_ssize_t flen = frame_len(p), elen = echo_len(p);
+    Py_ssize_t size = header_len(p), width = !p->stamped ? 0 : p->text ? 8 : 4;
+    Py_ssize_t at = size - width, flen = frame_len(p), elen = echo_len(p);
     unsigned char plain[32], *frame, *echo;
 
     if (count <= 0) {
         return;
     }
-    bench_plain_header(p, stamp, first, plain);
+    if (p->stamped) {
+        bench_plain_header(p, stamp, first, plain);
+    }
     memcpy(out, p->prefix, p->prefix_len);
     for (Py_ssize_t j = 0; j < size; j++) {
         out[p->prefix_len + j] = plain[j] ^ p->key[j & 3];
@@ -110,6 +113,9 @@ fill_batch(const Pieces *p, unsigned long long stamp, unsigned long long first,
 
         memcpy(out + i * flen, out, flen);
         memcpy(back + i * elen, back, elen);
+        if (!width) {
+            continue;
+        }
         put_number((first + (unsigned long long)i) & 0xFFFFFFFFULL, 8, p->text, number_back);
         for (Py_ssize_t j = 0; j < width; j++) {
             number_out[j] = number_back[j] ^ p->key[j & 3];
@@ -137,6 +143,7 @@ numbered(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     first = PyLong_AsUnsignedLongLongMask(args[7]);
     count = PyLong_AsSsize_t(args[8]);
     pieces.text = PyObject_IsTrue(args[9]);
+    pieces.stamped = 1;
     expected = args[10];
     if (PyErr_Occurred() || pieces.text < 0) {
         return NULL;
@@ -519,17 +526,19 @@ static PyTypeObject EchoStreamType = {
 };
 
 /* stream(buffer, write, prefix, masked_rest, echo_prefix, rest, key, index, text,
-   number, pos) -> EchoStream: reads land in the bytearray ``buffer``, batches
-   go to ``write``; the pieces are numbered()'s; ``number`` is the next
-   message's number and ``pos`` the stream position of the next echo. */
+   number, pos[, stamped]) -> EchoStream: reads land in the bytearray ``buffer``,
+   batches go to ``write``; the pieces are numbered()'s; ``number`` is the next
+   message's number and ``pos`` the stream position of the next echo. With
+   ``stamped`` false, messages carry no timestamp header: prefix + masked_rest
+   is the whole frame, echo_prefix + rest the whole echo. */
 static PyObject *
 stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     EchoStream *self;
     Pieces pieces;
 
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "stream() takes exactly 11 arguments");
+    if (nargs != 11 && nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "stream() takes 11 or 12 arguments");
         return NULL;
     }
     if (!PyByteArray_Check(args[0]) || !PyCallable_Check(args[1])) {
@@ -541,7 +550,8 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
     pieces.text = PyObject_IsTrue(args[8]);
-    if (PyErr_Occurred() || pieces.text < 0) {
+    pieces.stamped = nargs == 12 ? PyObject_IsTrue(args[11]) : 1;
+    if (PyErr_Occurred() || pieces.text < 0 || pieces.stamped < 0) {
         return NULL;
     }
     self = PyObject_New(EchoStream, &EchoStreamType);
@@ -572,7 +582,7 @@ static PyMethodDef batch_methods[] = {
      "text, number, pos) -> LargeStream: a closed-loop connection's large echoes in C."},
     {"stream", (PyCFunction)(void (*)(void))stream_new, METH_FASTCALL,
      "stream(buffer, write, prefix, masked_rest, echo_prefix, rest, key, index, text, "
-     "number, pos) -> EchoStream: a closed-loop connection's echoes in C."},
+     "number, pos[, stamped]) -> EchoStream: a closed-loop connection's echoes in C."},
     {"numbered", (PyCFunction)(void (*)(void))numbered, METH_FASTCALL,
      "numbered(prefix, masked_rest, echo_prefix, rest, key, stamp, index, first, count, "
      "text, expected) -> bytes: a batch of numbered client frames; their echoes appended "

@@ -15,19 +15,20 @@
 
 /* What every frame of a connection's batches shares. A client frame is
    prefix + (timestamp header XOR key) + masked_rest; its echo is
-   echo_prefix + timestamp header + rest. */
+   echo_prefix + timestamp header + rest. Without ``stamped`` (bench
+   --no-stamps) there is no timestamp header: every frame is the same. */
 typedef struct {
     const unsigned char *prefix, *masked_rest, *echo_prefix, *rest;
     Py_ssize_t prefix_len, masked_rest_len, echo_prefix_len, rest_len;
     unsigned char key[4];
     unsigned long long index;
-    int text;
+    int text, stamped;
 } Pieces;
 
 static inline Py_ssize_t
 header_len(const Pieces *p)
 {
-    return p->text ? 32 : 16;
+    return !p->stamped ? 0 : p->text ? 32 : 16;
 }
 
 static inline Py_ssize_t
@@ -61,8 +62,9 @@ typedef struct {
 void bench_plain_header(const Pieces *p, unsigned long long stamp, unsigned long long number,
                         unsigned char *out);
 
-/* Pieces from the bytes objects prefix, masked_rest, echo_prefix, rest and
-   key (4 bytes), which the caller keeps alive; 0, or -1 with an exception. */
+/* Pieces (stamped) from the bytes objects prefix, masked_rest, echo_prefix,
+   rest and key (4 bytes), which the caller keeps alive; 0, or -1 with an
+   exception. */
 int bench_pieces_from(Pieces *p, PyObject *const *objects, PyObject *key);
 
 /* Room in the ring for one more batch; 0, or -1 with MemoryError. */

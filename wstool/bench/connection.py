@@ -130,17 +130,13 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.large = self.fast and len(cycle) == 1 and cycle[0].size >= _LARGE
         self.uniform = self.fast and len(cycle) == 1  # one size, on the fast path
         self.plain = self.uniform and not self.large and not run.plan.stamps
-        # The common run, closed loop with one size, stamped, no --messages: once
-        # open, its echoes are checked and answered in C (_batch.stream, or
-        # _batch.large_stream for large frames, which are always stamped).
+        # The common run, closed loop with one size, no --messages: once open, its
+        # echoes are checked and answered in C (_batch.stream, or _batch.large_stream
+        # for large frames).
         self.stream: Any = None
         self.message_size = cycle[0].size if len(cycle) == 1 else 0
         self.streams = (
-            _batch is not None
-            and self.uniform
-            and (self.large or run.plan.stamps)
-            and run.closed_loop
-            and run.budget is None
+            _batch is not None and self.uniform and run.closed_loop and run.budget is None
         )
         self.headers: collections.deque[bytes] = collections.deque()
         self.frame_offset = 0
@@ -490,11 +486,19 @@ class BenchConnection(asyncio.BufferedProtocol):
         """Check and answer this connection's echoes in C from now on (see ``streams``)."""
         run = self.run
         piece = run.cycle[0]
-        start = _batch.large_stream if self.large else _batch.stream
-        write = self.transport.writelines if self.large else self.transport.write
-        self.stream = start(
-            run.read_view.obj, write, piece.prefix, piece.masked_rest, piece.echo_head,
-            piece.rest, run.mask_key, self.index, run.plan.text, self.number, self.pos,
+        buffer, key, text = run.read_view.obj, run.mask_key, run.plan.text
+        pieces = (piece.prefix, piece.masked_rest, piece.echo_head, piece.rest)
+        if self.large:  # large frames are always stamped
+            self.stream = _batch.large_stream(
+                buffer, self.transport.writelines, *pieces, key, self.index, text, self.number,
+                self.pos,
+            )  # fmt: skip
+            return
+        if self.plain:  # --no-stamps: the whole frame and echo are the same every time
+            pieces = (run.plain_burst(1, echo=False), b"", run.plain_burst(1, echo=True), b"")
+        self.stream = _batch.stream(
+            buffer, self.transport.write, *pieces, key, self.index, text, self.number, self.pos,
+            not self.plain,
         )  # fmt: skip
 
     def _stop_stream(self) -> None:
