@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from wstool.cli import Environment, ExitStatus, main
+from wstool.cli.serve import FILE_FLUSH_DELAY
 
 UPGRADE = (
     b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -61,6 +63,47 @@ def test_an_upgrade_and_an_echo_in_memory() -> None:
     log = output(env)
     assert "#1 127.0.0.1:5555 connected: GET /chat HTTP/1.1" in log
     assert "#1 < TEXT" in log and "#1 > TEXT" in log
+
+
+class Watched(io.StringIO):
+    """An output stream that is (or is not) a terminal and counts its flushes."""
+
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+        self.flushes = 0
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+@pytest.mark.parametrize(("terminal", "wait"), [(True, 0.0), (False, FILE_FLUSH_DELAY)])
+def test_lines_are_flushed_each_turn_on_a_terminal_and_soon_into_a_file(
+    terminal: bool, wait: float
+) -> None:
+    """A terminal sees each line at the end of the reactor's turn; a file or pipe
+    within FILE_FLUSH_DELAY, one flush for all the lines of that time."""
+    reactor = MemoryReactorClock()
+    stdout = Watched(terminal)
+    env = Environment(stdin=io.StringIO(), stdout=stdout, stderr=io.StringIO(), reactor=reactor)
+    main(["serve", "-q", "--ping-interval", "0", "--port", "0", "--color", "never"], env=env)
+    factory = reactor.tcpServers[0][1]
+    for number in range(3):
+        peer = IPv4Address("TCP", "127.0.0.1", 5555 + number)
+        protocol = factory.buildProtocol(peer)
+        protocol.makeConnection(StringTransport(peerAddress=peer))
+        protocol.dataReceived(UPGRADE)
+    before = stdout.flushes
+    reactor.advance(0)
+    if wait:
+        reactor.advance(wait / 2)
+        assert stdout.flushes == before  # not yet
+        reactor.advance(wait / 2)
+    assert stdout.flushes == before + 1
+    assert stdout.getvalue().count("connected: GET /chat") == 3
 
 
 def test_json_puts_the_listening_line_on_stderr() -> None:
