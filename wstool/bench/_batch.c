@@ -79,6 +79,51 @@ bench_pieces_from(Pieces *p, PyObject *const *objects, PyObject *key)
     return 0;
 }
 
+int
+bench_stream_init(StreamBase *base, const char *name, PyObject *const *args, Py_ssize_t nargs,
+                  Py_ssize_t least)
+{
+    Pieces pieces;
+
+    if (nargs != least && nargs != least + 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd or %zd arguments", name, least, least + 1);
+        return -1;
+    }
+    if (!PyByteArray_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "%s() wants a bytearray and a callable", name);
+        return -1;
+    }
+    if (bench_pieces_from(&pieces, args + 2, args[6]) < 0) {
+        return -1;
+    }
+    pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
+    pieces.text = PyObject_IsTrue(args[8]);
+    pieces.stamped = nargs > least ? PyObject_IsTrue(args[least]) : 1;
+    base->number = PyLong_AsUnsignedLongLongMask(args[9]);
+    if (PyErr_Occurred() || pieces.text < 0 || pieces.stamped < 0) {
+        return -1;
+    }
+    base->pieces = pieces;
+    base->buffer = Py_NewRef(args[0]);
+    base->sink = Py_NewRef(args[1]);
+    for (int i = 0; i < 4; i++) {
+        base->owned[i] = Py_NewRef(args[2 + i]);
+    }
+    base->batches = (BatchRing){NULL, 0, 0, 0};
+    return 0;
+}
+
+void
+bench_stream_clear(StreamBase *base)
+{
+    for (int i = 0; i < 4; i++) {
+        Py_XDECREF(base->owned[i]);
+    }
+    Py_XDECREF(base->buffer);
+    Py_XDECREF(base->sink);
+    PyMem_Free(base->batches.items);
+}
+
 /* count frames stamped ``stamp`` and numbered from ``first`` into out, their
    echoes into back (frame_len and echo_len bytes a message). The first frame
    and echo are written in full; each next one is a copy of them with its own
@@ -319,31 +364,58 @@ bench_time_ns(PyObject *now, long long *out)
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
+PyObject *
+bench_step_matched(PyObject *stream, BatchRing *ring, long long *pos, long long *done_pos,
+                   Py_ssize_t nbytes, Py_ssize_t elen, long long now, int sending,
+                   PyObject *counts, bench_send_fn send)
+{
+    Py_ssize_t done;
+    long long last = *done_pos;
+
+    *pos += nbytes;
+    if (bench_ring_complete(ring, *pos, elen, now, counts, &done, &last) < 0) {
+        return NULL;
+    }
+    *done_pos = last;
+    if (done && sending && send(stream, done, now) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(done);
+}
+
+PyObject *
+bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs, bench_send_fn send)
+{
+    Py_ssize_t count;
+    long long stamp;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send() takes exactly 2 arguments (count, stamp)");
+        return NULL;
+    }
+    count = PyLong_AsSsize_t(args[0]);
+    stamp = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred() || send(stream, count, stamp) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
 
 typedef struct {
     PyObject_HEAD
-    PyObject *owned[4]; /* prefix, masked_rest, echo_prefix, rest */
-    PyObject *buffer;   /* the bytearray reads land in */
-    PyObject *write;    /* the transport's write */
-    Pieces pieces;
-    unsigned long long number; /* the next message's number */
-    unsigned char *expected;   /* the echoes still expected; [0] is stream position base */
+    StreamBase s;
+    unsigned char *expected; /* the echoes still expected; [0] is stream position base */
     Py_ssize_t expected_len, expected_cap;
     long long base, pos, done_pos;
-    BatchRing batches;
 } EchoStream;
 
 static void
 stream_dealloc(EchoStream *self)
 {
-    for (int i = 0; i < 4; i++) {
-        Py_XDECREF(self->owned[i]);
-    }
-    Py_XDECREF(self->buffer);
-    Py_XDECREF(self->write);
+    bench_stream_clear(&self->s);
     PyMem_Free(self->expected);
-    PyMem_Free(self->batches.items);
     PyObject_Free(self);
 }
 
@@ -370,14 +442,15 @@ stream_reserve(EchoStream *self, Py_ssize_t more)
         self->expected = grown;
         self->expected_cap = cap;
     }
-    return bench_ring_reserve(&self->batches);
+    return bench_ring_reserve(&self->s.batches);
 }
 
 /* Send ``count`` messages stamped ``stamp``; their echoes become expected. */
 static int
-stream_send(EchoStream *self, Py_ssize_t count, long long stamp)
+stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
 {
-    Py_ssize_t elen = echo_len(&self->pieces);
+    EchoStream *self = (EchoStream *)stream;
+    Py_ssize_t elen = echo_len(&self->s.pieces);
     PyObject *wire, *written;
     Batch *batch;
 
@@ -387,20 +460,20 @@ stream_send(EchoStream *self, Py_ssize_t count, long long stamp)
     if (stream_reserve(self, elen * count) < 0) {
         return -1;
     }
-    wire = PyBytes_FromStringAndSize(NULL, frame_len(&self->pieces) * count);
+    wire = PyBytes_FromStringAndSize(NULL, frame_len(&self->s.pieces) * count);
     if (wire == NULL) {
         return -1;
     }
-    fill_batch(&self->pieces, (unsigned long long)stamp, self->number, count,
+    fill_batch(&self->s.pieces, (unsigned long long)stamp, self->s.number, count,
                (unsigned char *)PyBytes_AS_STRING(wire), self->expected + self->expected_len);
-    batch = bench_ring_push(&self->batches);
+    batch = bench_ring_push(&self->s.batches);
     batch->first_end = self->base + self->expected_len + elen;
     batch->count = count;
     batch->stamp = stamp;
-    batch->first = self->number;
+    batch->first = self->s.number;
     self->expected_len += elen * count;
-    self->number += (unsigned long long)count;
-    written = PyObject_CallOneArg(self->write, wire);
+    self->s.number += (unsigned long long)count;
+    written = PyObject_CallOneArg(self->s.sink, wire);
     Py_DECREF(wire);
     if (written == NULL) {
         return -1;
@@ -443,48 +516,28 @@ bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs,
 static PyObject *
 stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t nbytes, offset, done;
-    long long now, last;
+    Py_ssize_t nbytes, offset;
+    long long now;
     int sending;
     PyObject *counts;
 
-    if (bench_step_arguments(self->buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
+    if (bench_step_arguments(self->s.buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
         return NULL;
     }
     offset = (Py_ssize_t)(self->pos - self->base);
     if (offset + nbytes > self->expected_len ||
-        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->buffer), nbytes) != 0) {
+        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), nbytes) != 0) {
         return PyLong_FromLong(-1);
     }
-    self->pos += nbytes;
-    last = self->done_pos;
-    if (bench_ring_complete(&self->batches, self->pos, echo_len(&self->pieces), now, counts,
-                            &done, &last) < 0) {
-        return NULL;
-    }
-    self->done_pos = last;
-    if (done && sending && stream_send(self, done, now) < 0) {
-        return NULL;
-    }
-    return PyLong_FromSsize_t(done);
+    return bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
+                              nbytes, echo_len(&self->s.pieces), now, sending, counts,
+                              stream_send);
 }
 
 static PyObject *
 stream_send_method(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t count;
-    long long stamp;
-
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "send() takes exactly 2 arguments (count, stamp)");
-        return NULL;
-    }
-    count = PyLong_AsSsize_t(args[0]);
-    stamp = PyLong_AsLongLong(args[1]);
-    if (PyErr_Occurred() || stream_send(self, count, stamp) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return bench_send_method((PyObject *)self, args, nargs, stream_send);
 }
 
 /* export() -> (expected, batches, pos, done_pos, number): the state for the Python
@@ -495,14 +548,14 @@ static PyObject *
 stream_export(EchoStream *self, PyObject *unused)
 {
     Py_ssize_t from = (Py_ssize_t)(self->done_pos - self->base);
-    PyObject *batches = bench_ring_export(&self->batches);
+    PyObject *batches = bench_ring_export(&self->s.batches);
 
     if (batches == NULL) {
         return NULL;
     }
     return Py_BuildValue("(y#NLLK)", (const char *)self->expected + from,
                          self->expected_len - from, batches, self->pos, self->done_pos,
-                         self->number);
+                         self->s.number);
 }
 
 static PyMethodDef stream_methods[] = {
@@ -535,51 +588,30 @@ static PyObject *
 stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     EchoStream *self;
-    Pieces pieces;
+    StreamBase base;
+    long long pos;
 
-    if (nargs != 11 && nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "stream() takes 11 or 12 arguments");
+    if (bench_stream_init(&base, "stream", args, nargs, 11) < 0) {
         return NULL;
     }
-    if (!PyByteArray_Check(args[0]) || !PyCallable_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "stream() wants a bytearray and a callable");
-        return NULL;
-    }
-    if (bench_pieces_from(&pieces, args + 2, args[6]) < 0) {
-        return NULL;
-    }
-    pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
-    pieces.text = PyObject_IsTrue(args[8]);
-    pieces.stamped = nargs == 12 ? PyObject_IsTrue(args[11]) : 1;
-    if (PyErr_Occurred() || pieces.text < 0 || pieces.stamped < 0) {
-        return NULL;
-    }
-    self = PyObject_New(EchoStream, &EchoStreamType);
+    pos = PyLong_AsLongLong(args[10]);
+    self = PyErr_Occurred() ? NULL : PyObject_New(EchoStream, &EchoStreamType);
     if (self == NULL) {
+        bench_stream_clear(&base);
         return NULL;
     }
-    self->buffer = Py_NewRef(args[0]);
-    self->write = Py_NewRef(args[1]);
-    for (int i = 0; i < 4; i++) {
-        self->owned[i] = Py_NewRef(args[2 + i]);
-    }
-    self->pieces = pieces;
+    self->s = base;
     self->expected = NULL;
     self->expected_len = self->expected_cap = 0;
-    self->batches = (BatchRing){NULL, 0, 0, 0};
-    self->number = PyLong_AsUnsignedLongLongMask(args[9]);
-    self->base = self->pos = self->done_pos = PyLong_AsLongLong(args[10]);
-    if (PyErr_Occurred()) {
-        Py_DECREF(self);
-        return NULL;
-    }
+    self->base = self->pos = self->done_pos = pos;
     return (PyObject *)self;
 }
 
 static PyMethodDef batch_methods[] = {
     {"large_stream", (PyCFunction)(void (*)(void))bench_large_stream_new, METH_FASTCALL,
      "large_stream(buffer, writelines, prefix, masked_rest, echo_prefix, rest, key, index, "
-     "text, number, pos) -> LargeStream: a closed-loop connection's large echoes in C."},
+     "text, number, pos[, stamped]) -> LargeStream: a closed-loop connection's large echoes "
+     "in C."},
     {"stream", (PyCFunction)(void (*)(void))stream_new, METH_FASTCALL,
      "stream(buffer, write, prefix, masked_rest, echo_prefix, rest, key, index, text, "
      "number, pos[, stamped]) -> EchoStream: a closed-loop connection's echoes in C."},

@@ -57,6 +57,29 @@ typedef struct {
     Py_ssize_t head, len, cap;
 } BatchRing;
 
+/* What both streams hold: the frame pieces (and their bytes objects), the read
+   buffer, where batches are sent, the next message's number, the batches in
+   flight. Each stream's struct starts with PyObject_HEAD and then one of these. */
+typedef struct {
+    PyObject *owned[4]; /* prefix, masked_rest, echo_prefix, rest */
+    PyObject *buffer;   /* the bytearray reads land in */
+    PyObject *sink;     /* the transport's write (EchoStream) or writelines (LargeStream) */
+    Pieces pieces;
+    unsigned long long number;
+    BatchRing batches;
+} StreamBase;
+
+/* A stream's constructor arguments checked and kept in ``base``: buffer, sink,
+   prefix, masked_rest, echo_prefix, rest, key, index, text, number (args 0 to
+   9; what follows up to ``least`` is the constructor's own), and an optional
+   last one, stamped (``nargs`` is ``least`` or ``least + 1``). 0, or -1 with
+   an exception and nothing kept. */
+int bench_stream_init(StreamBase *base, const char *name, PyObject *const *args,
+                      Py_ssize_t nargs, Py_ssize_t least);
+
+/* What bench_stream_init kept, released. */
+void bench_stream_clear(StreamBase *base);
+
 /* plan.py's timestamp header of message ``number`` (modulo 2**32) sent at
    ``stamp``: 32 lowercase hex digits (text) or 16 bytes big-endian. */
 void bench_plain_header(const Pieces *p, unsigned long long stamp, unsigned long long number,
@@ -99,6 +122,20 @@ int bench_time_ns(PyObject *now, long long *out);
    buffer; ``counts`` comes back NULL for None. 0, or -1 with an exception. */
 int bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs,
                          Py_ssize_t *nbytes, long long *now, int *sending, PyObject **counts);
+
+/* Sends ``count`` messages stamped ``stamp`` on a stream; 0, or -1 with an exception. */
+typedef int (*bench_send_fn)(PyObject *stream, Py_ssize_t count, long long stamp);
+
+/* The end of a stream's step() once its read of ``nbytes`` matched: the position
+   moved on, the batches completed counted (see bench_ring_complete) and, when
+   ``sending``, as many new messages sent. Returns how many echoes completed. */
+PyObject *bench_step_matched(PyObject *stream, BatchRing *ring, long long *pos,
+                             long long *done_pos, Py_ssize_t nbytes, Py_ssize_t elen,
+                             long long now, int sending, PyObject *counts, bench_send_fn send);
+
+/* A stream's send(count, stamp) method. */
+PyObject *bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs,
+                            bench_send_fn send);
 
 /* The large-message stream type, and large_stream(), from _large.c. */
 extern PyTypeObject LargeStreamType;

@@ -20,26 +20,16 @@
 
 typedef struct {
     PyObject_HEAD
-    PyObject *owned[4];  /* prefix, masked_rest, echo_prefix, rest */
-    PyObject *buffer;    /* the bytearray reads land in */
-    PyObject *writelines; /* the transport's writelines */
-    Pieces pieces;
-    unsigned long long number; /* the next message's number */
-    long long pos;       /* stream position matched */
-    long long done_pos;  /* where the last whole echo ended */
-    long long sent_end;  /* where the echo of the last message sent will end */
-    BatchRing batches;
+    StreamBase s;       /* the sink is the transport's writelines */
+    long long pos;      /* stream position matched */
+    long long done_pos; /* where the last whole echo ended */
+    long long sent_end; /* where the echo of the last message sent will end */
 } LargeStream;
 
 static void
 large_dealloc(LargeStream *self)
 {
-    for (int i = 0; i < 4; i++) {
-        Py_XDECREF(self->owned[i]);
-    }
-    Py_XDECREF(self->buffer);
-    Py_XDECREF(self->writelines);
-    PyMem_Free(self->batches.items);
+    bench_stream_clear(&self->s);
     PyObject_Free(self);
 }
 
@@ -74,8 +64,8 @@ large_expected(const Pieces *p, const Batch *batch, Py_ssize_t in_batch, Py_ssiz
 static int
 large_matches(const LargeStream *self, const unsigned char *data, Py_ssize_t n)
 {
-    const Pieces *p = &self->pieces;
-    const BatchRing *ring = &self->batches;
+    const Pieces *p = &self->s.pieces;
+    const BatchRing *ring = &self->s.batches;
     Py_ssize_t elen = echo_len(p), at = 0, in_batch = 0, b = 0, offset;
     unsigned char header[32];
     int have_header = 0;
@@ -144,9 +134,10 @@ large_head(const Pieces *p, long long stamp, unsigned long long number)
 /* Send ``count`` messages stamped ``stamp``, in one writelines call; their
    echoes become expected. */
 static int
-large_send(LargeStream *self, Py_ssize_t count, long long stamp)
+large_send(PyObject *stream, Py_ssize_t count, long long stamp)
 {
-    const Pieces *p = &self->pieces;
+    LargeStream *self = (LargeStream *)stream;
+    const Pieces *p = &self->s.pieces;
     Py_ssize_t elen = echo_len(p);
     PyObject *pieces, *written;
     Batch *batch;
@@ -154,7 +145,7 @@ large_send(LargeStream *self, Py_ssize_t count, long long stamp)
     if (count <= 0) {
         return 0;
     }
-    if (count > PY_SSIZE_T_MAX / 2 || bench_ring_reserve(&self->batches) < 0) {
+    if (count > PY_SSIZE_T_MAX / 2 || bench_ring_reserve(&self->s.batches) < 0) {
         if (!PyErr_Occurred()) {
             PyErr_NoMemory();
         }
@@ -165,23 +156,23 @@ large_send(LargeStream *self, Py_ssize_t count, long long stamp)
         return -1;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *head = large_head(p, stamp, self->number + (unsigned long long)i);
+        PyObject *head = large_head(p, stamp, self->s.number + (unsigned long long)i);
 
         if (head == NULL) {
             Py_DECREF(pieces);
             return -1;
         }
         PyList_SET_ITEM(pieces, 2 * i, head);
-        PyList_SET_ITEM(pieces, 2 * i + 1, Py_NewRef(self->owned[1]));
+        PyList_SET_ITEM(pieces, 2 * i + 1, Py_NewRef(self->s.owned[1]));
     }
-    batch = bench_ring_push(&self->batches);
+    batch = bench_ring_push(&self->s.batches);
     batch->first_end = self->sent_end + elen;
     batch->count = count;
     batch->stamp = stamp;
-    batch->first = self->number;
+    batch->first = self->s.number;
     self->sent_end += (long long)elen * count;
-    self->number += (unsigned long long)count;
-    written = PyObject_CallOneArg(self->writelines, pieces);
+    self->s.number += (unsigned long long)count;
+    written = PyObject_CallOneArg(self->s.sink, pieces);
     Py_DECREF(pieces);
     if (written == NULL) {
         return -1;
@@ -194,47 +185,27 @@ large_send(LargeStream *self, Py_ssize_t count, long long stamp)
 static PyObject *
 large_step(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t nbytes, done;
-    long long now, last;
+    Py_ssize_t nbytes;
+    long long now;
     int sending;
     PyObject *counts;
 
-    if (bench_step_arguments(self->buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
+    if (bench_step_arguments(self->s.buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
         return NULL;
     }
-    if (!large_matches(self, (const unsigned char *)PyByteArray_AS_STRING(self->buffer),
+    if (!large_matches(self, (const unsigned char *)PyByteArray_AS_STRING(self->s.buffer),
                        nbytes)) {
         return PyLong_FromLong(-1);
     }
-    self->pos += nbytes;
-    last = self->done_pos;
-    if (bench_ring_complete(&self->batches, self->pos, echo_len(&self->pieces), now, counts,
-                            &done, &last) < 0) {
-        return NULL;
-    }
-    self->done_pos = last;
-    if (done && sending && large_send(self, done, now) < 0) {
-        return NULL;
-    }
-    return PyLong_FromSsize_t(done);
+    return bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
+                              nbytes, echo_len(&self->s.pieces), now, sending, counts,
+                              large_send);
 }
 
 static PyObject *
 large_send_method(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t count;
-    long long stamp;
-
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "send() takes exactly 2 arguments (count, stamp)");
-        return NULL;
-    }
-    count = PyLong_AsSsize_t(args[0]);
-    stamp = PyLong_AsLongLong(args[1]);
-    if (PyErr_Occurred() || large_send(self, count, stamp) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return bench_send_method((PyObject *)self, args, nargs, large_send);
 }
 
 /* export() -> (batches, pos, done_pos, number): the state for the Python path:
@@ -244,12 +215,12 @@ large_send_method(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 large_export(LargeStream *self, PyObject *unused)
 {
-    PyObject *batches = bench_ring_export(&self->batches);
+    PyObject *batches = bench_ring_export(&self->s.batches);
 
     if (batches == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(NLLK)", batches, self->pos, self->done_pos, self->number);
+    return Py_BuildValue("(NLLK)", batches, self->pos, self->done_pos, self->s.number);
 }
 
 static PyMethodDef large_methods[] = {
@@ -274,46 +245,26 @@ PyTypeObject LargeStreamType = {
 };
 
 /* large_stream(buffer, writelines, prefix, masked_rest, echo_prefix, rest, key,
-   index, text, number, pos) -> LargeStream: as stream() (see _batch.c), with
-   the transport's writelines instead of its write; nothing may be in flight. */
+   index, text, number, pos[, stamped]) -> LargeStream: as stream() (see
+   _batch.c), with the transport's writelines instead of its write; nothing may
+   be in flight. */
 PyObject *
 bench_large_stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     LargeStream *self;
-    Pieces pieces;
+    StreamBase base;
+    long long pos;
 
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "large_stream() takes exactly 11 arguments");
+    if (bench_stream_init(&base, "large_stream", args, nargs, 11) < 0) {
         return NULL;
     }
-    if (!PyByteArray_Check(args[0]) || !PyCallable_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "large_stream() wants a bytearray and a callable");
-        return NULL;
-    }
-    if (bench_pieces_from(&pieces, args + 2, args[6]) < 0) {
-        return NULL;
-    }
-    pieces.index = PyLong_AsUnsignedLongLongMask(args[7]);
-    pieces.text = PyObject_IsTrue(args[8]);
-    if (PyErr_Occurred() || pieces.text < 0) {
-        return NULL;
-    }
-    self = PyObject_New(LargeStream, &LargeStreamType);
+    pos = PyLong_AsLongLong(args[10]);
+    self = PyErr_Occurred() ? NULL : PyObject_New(LargeStream, &LargeStreamType);
     if (self == NULL) {
+        bench_stream_clear(&base);
         return NULL;
     }
-    self->buffer = Py_NewRef(args[0]);
-    self->writelines = Py_NewRef(args[1]);
-    for (int i = 0; i < 4; i++) {
-        self->owned[i] = Py_NewRef(args[2 + i]);
-    }
-    self->pieces = pieces;
-    self->batches = (BatchRing){NULL, 0, 0, 0};
-    self->number = PyLong_AsUnsignedLongLongMask(args[9]);
-    self->pos = self->done_pos = self->sent_end = PyLong_AsLongLong(args[10]);
-    if (PyErr_Occurred()) {
-        Py_DECREF(self);
-        return NULL;
-    }
+    self->s = base;
+    self->pos = self->done_pos = self->sent_end = pos;
     return (PyObject *)self;
 }
