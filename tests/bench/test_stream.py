@@ -10,6 +10,7 @@ or the close) so that nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import array
 import asyncio
 from typing import Any
 
@@ -209,3 +210,16 @@ def test_sequence_numbers_carry_the_connection_index() -> None:
     assert stream.step(4, None, False, counts) == -1
     expected, batches, pos, done_pos, number = stream.export()
     assert (expected, batches, pos, done_pos, number) == (b"", [], len(echo), len(echo), 5)
+    # The counters: received, bytes_received, measured, measured_bytes, sent, bytes_sent.
+    sent.clear()
+    stream.send(1, 0)
+    echo = b"".join(encode_frame(2, f.data) for f in FrameParser().feed(sent.pop()))
+    buffer[: len(echo)] = echo
+    for wrong in (array.array("i", bytes(24)), bytes(48), array.array("q", bytes(40))):
+        with pytest.raises((TypeError, BufferError)):
+            stream.step(len(echo), None, True, None, wrong, True)
+    assert stream.export()[2:] == (pos, pos, 6)  # the refused reads changed nothing
+    tally = array.array("q", bytes(48))
+    assert stream.step(len(echo), None, True, None, tally, False) == 1
+    assert list(tally) == [1, 32, 0, 0, 1, 32]  # not counting: outside the window
+    assert len(sent) == 1  # the answer

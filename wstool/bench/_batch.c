@@ -364,20 +364,42 @@ bench_time_ns(PyObject *now, long long *out)
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
+/* ``done`` echoes of ``payload`` bytes added to the six counters of the tally
+   (stats.TALLIED: received, bytes_received, measured, measured_bytes, sent,
+   bytes_sent). */
+static void
+add_to_tally(const StepArgs *step, Py_ssize_t done, Py_ssize_t payload)
+{
+    long long *counter = step->tally, bytes = (long long)done * payload;
+
+    counter[0] += done;
+    counter[1] += bytes;
+    if (step->counting) {
+        counter[2] += done;
+        counter[3] += bytes;
+    }
+    if (step->sending) {
+        counter[4] += done;
+        counter[5] += bytes;
+    }
+}
+
 PyObject *
 bench_step_matched(PyObject *stream, BatchRing *ring, long long *pos, long long *done_pos,
-                   Py_ssize_t nbytes, Py_ssize_t elen, long long now, int sending,
-                   PyObject *counts, bench_send_fn send)
+                   Py_ssize_t elen, Py_ssize_t payload, const StepArgs *step, bench_send_fn send)
 {
     Py_ssize_t done;
     long long last = *done_pos;
 
-    *pos += nbytes;
-    if (bench_ring_complete(ring, *pos, elen, now, counts, &done, &last) < 0) {
+    *pos += step->nbytes;
+    if (bench_ring_complete(ring, *pos, elen, step->now, step->counts, &done, &last) < 0) {
         return NULL;
     }
     *done_pos = last;
-    if (done && sending && send(stream, done, now) < 0) {
+    if (done && step->tally != NULL) {
+        add_to_tally(step, done, payload);
+    }
+    if (done && step->sending && send(stream, done, step->now) < 0) {
         return NULL;
     }
     return PyLong_FromSsize_t(done);
@@ -482,56 +504,90 @@ stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
     return 0;
 }
 
-int
-bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs,
-                     Py_ssize_t *nbytes, long long *now, int *sending, PyObject **counts)
+/* The tally's six 64-bit counters, held in ``step->view``; 0, or -1 with an exception. */
+static int
+hold_tally(StepArgs *step, PyObject *tally)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "step() takes exactly 4 arguments");
+    Py_buffer *view = &step->view;
+
+    if (PyObject_GetBuffer(tally, view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
         return -1;
     }
-    *nbytes = PyLong_AsSsize_t(args[0]);
-    if ((*nbytes == -1 && PyErr_Occurred()) || bench_time_ns(args[1], now) < 0) {
+    if (view->len < 6 * 8 || view->itemsize != 8 || view->format == NULL ||
+        strcmp(view->format, "q") != 0) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_TypeError, "the tally must be an array('q') of 6 counters");
         return -1;
     }
-    *sending = PyObject_IsTrue(args[2]);
-    *counts = args[3] == Py_None ? NULL : args[3];
-    if (*sending < 0) {
-        return -1;
-    }
-    if (*nbytes < 0 || *nbytes > PyByteArray_GET_SIZE(buffer) ||
-        (*counts != NULL && !PyDict_Check(*counts))) {
-        PyErr_SetString(PyExc_ValueError, "nbytes outside the buffer, or counts not a dict");
-        return -1;
-    }
+    step->tally = view->buf;
     return 0;
 }
 
-/* step(nbytes, now, sending, counts) -> int: the read of nbytes in the buffer
-   (``now``: the time in ns, or None for time.time_ns())
+int
+bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs, StepArgs *out)
+{
+    if (nargs != 4 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "step() takes 4 or 6 arguments");
+        return -1;
+    }
+    out->tally = NULL;
+    out->nbytes = PyLong_AsSsize_t(args[0]);
+    if ((out->nbytes == -1 && PyErr_Occurred()) || bench_time_ns(args[1], &out->now) < 0) {
+        return -1;
+    }
+    out->sending = PyObject_IsTrue(args[2]);
+    out->counts = args[3] == Py_None ? NULL : args[3];
+    out->counting = nargs == 6 ? PyObject_IsTrue(args[5]) : 0;
+    if (out->sending < 0 || out->counting < 0) {
+        return -1;
+    }
+    if (out->nbytes < 0 || out->nbytes > PyByteArray_GET_SIZE(buffer) ||
+        (out->counts != NULL && !PyDict_Check(out->counts))) {
+        PyErr_SetString(PyExc_ValueError, "nbytes outside the buffer, or counts not a dict");
+        return -1;
+    }
+    return nargs == 6 && args[4] != Py_None ? hold_tally(out, args[4]) : 0;
+}
+
+void
+bench_step_release(StepArgs *step)
+{
+    if (step->tally != NULL) {
+        PyBuffer_Release(&step->view);
+        step->tally = NULL;
+    }
+}
+
+/* step(nbytes, now, sending, counts[, tally, counting]) -> int: the read of
+   nbytes in the buffer (``now``: the time in ns, or None for time.time_ns())
    checked against the echoes expected; the batches it completes counted (their
-   latency in ``counts``, µs -> messages, unless None) and, when ``sending``, as
-   many new messages sent, stamped ``now``.  Returns how many echoes the read
-   completed, or -1, changing nothing, when it is not what was expected. */
+   latency in ``counts``, µs -> messages, unless None; their messages in
+   ``tally``, Stats.tally, the measured ones too when ``counting``) and, when
+   ``sending``, as many new messages sent, stamped ``now``.  Returns how many
+   echoes the read completed, or -1, changing nothing, when it is not what was
+   expected. */
 static PyObject *
 stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t nbytes, offset;
-    long long now;
-    int sending;
-    PyObject *counts;
+    StepArgs step;
+    Py_ssize_t offset;
+    PyObject *result;
 
-    if (bench_step_arguments(self->s.buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
+    if (bench_step_arguments(self->s.buffer, args, nargs, &step) < 0) {
         return NULL;
     }
     offset = (Py_ssize_t)(self->pos - self->base);
-    if (offset + nbytes > self->expected_len ||
-        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), nbytes) != 0) {
-        return PyLong_FromLong(-1);
+    if (offset + step.nbytes > self->expected_len ||
+        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), step.nbytes) !=
+            0) {
+        result = PyLong_FromLong(-1);
+    } else {
+        result = bench_step_matched((PyObject *)self, &self->s.batches, &self->pos,
+                                    &self->done_pos, echo_len(&self->s.pieces),
+                                    payload_len(&self->s.pieces), &step, stream_send);
     }
-    return bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
-                              nbytes, echo_len(&self->s.pieces), now, sending, counts,
-                              stream_send);
+    bench_step_release(&step);
+    return result;
 }
 
 static PyObject *
@@ -560,7 +616,8 @@ stream_export(EchoStream *self, PyObject *unused)
 
 static PyMethodDef stream_methods[] = {
     {"step", (PyCFunction)(void (*)(void))stream_step, METH_FASTCALL,
-     "step(nbytes, now, sending, counts) -> echoes completed, or -1 if the read is wrong"},
+     "step(nbytes, now, sending, counts[, tally, counting]) -> echoes completed, or -1 if "
+     "the read is wrong"},
     {"send", (PyCFunction)(void (*)(void))stream_send_method, METH_FASTCALL,
      "send(count, stamp): send count messages stamped stamp"},
     {"export", (PyCFunction)stream_export, METH_NOARGS,
@@ -583,7 +640,8 @@ static PyTypeObject EchoStreamType = {
    batches go to ``write``; the pieces are numbered()'s; ``number`` is the next
    message's number and ``pos`` the stream position of the next echo. With
    ``stamped`` false, messages carry no timestamp header: prefix + masked_rest
-   is the whole frame, echo_prefix + rest the whole echo. */
+   is the whole frame, echo_prefix (the echo's frame header) + rest (its
+   payload) the whole echo. */
 static PyObject *
 stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {

@@ -43,6 +43,13 @@ echo_len(const Pieces *p)
     return p->echo_prefix_len + header_len(p) + p->rest_len;
 }
 
+/* A message's payload: its timestamp header and the rest. */
+static inline Py_ssize_t
+payload_len(const Pieces *p)
+{
+    return header_len(p) + p->rest_len;
+}
+
 /* Messages sent together, sharing their send time. */
 typedef struct {
     long long first_end;       /* stream position where the batch's first echo ends */
@@ -118,20 +125,36 @@ PyObject *bench_ring_export(const BatchRing *ring);
    0, or -1 with an exception. */
 int bench_time_ns(PyObject *now, long long *out);
 
-/* step()'s arguments (nbytes, now, sending, counts), checked against the read
-   buffer; ``counts`` comes back NULL for None. 0, or -1 with an exception. */
+/* step()'s arguments: nbytes, now, sending, counts[, tally, counting]. */
+typedef struct {
+    Py_ssize_t nbytes;  /* read into the buffer */
+    long long now;      /* ns */
+    int sending;        /* answer each completed echo with a new message */
+    PyObject *counts;   /* latency µs -> messages, or NULL */
+    long long *tally;   /* Stats.tally's six counters (stats.TALLIED), or NULL */
+    int counting;       /* inside the measurement window */
+    Py_buffer view;     /* the tally's, held until bench_step_release */
+} StepArgs;
+
+/* step()'s arguments checked against the read buffer (None for counts or tally
+   comes back NULL); 0, or -1 with an exception. On 0, bench_step_release must
+   follow. */
 int bench_step_arguments(PyObject *buffer, PyObject *const *args, Py_ssize_t nargs,
-                         Py_ssize_t *nbytes, long long *now, int *sending, PyObject **counts);
+                         StepArgs *out);
+
+/* What bench_step_arguments held, let go. */
+void bench_step_release(StepArgs *step);
 
 /* Sends ``count`` messages stamped ``stamp`` on a stream; 0, or -1 with an exception. */
 typedef int (*bench_send_fn)(PyObject *stream, Py_ssize_t count, long long stamp);
 
-/* The end of a stream's step() once its read of ``nbytes`` matched: the position
-   moved on, the batches completed counted (see bench_ring_complete) and, when
-   ``sending``, as many new messages sent. Returns how many echoes completed. */
+/* The end of a stream's step() once its read matched: the position moved on,
+   the batches completed counted (see bench_ring_complete), their messages
+   added to the tally (echoes of ``payload`` bytes each) and, when sending, as
+   many new messages sent. Returns how many echoes completed. */
 PyObject *bench_step_matched(PyObject *stream, BatchRing *ring, long long *pos,
-                             long long *done_pos, Py_ssize_t nbytes, Py_ssize_t elen,
-                             long long now, int sending, PyObject *counts, bench_send_fn send);
+                             long long *done_pos, Py_ssize_t elen, Py_ssize_t payload,
+                             const StepArgs *step, bench_send_fn send);
 
 /* A stream's send(count, stamp) method. */
 PyObject *bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs,

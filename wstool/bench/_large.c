@@ -181,25 +181,27 @@ large_send(PyObject *stream, Py_ssize_t count, long long stamp)
     return 0;
 }
 
-/* step(nbytes, now, sending, counts) -> int: as EchoStream.step (see _batch.c). */
+/* step(nbytes, now, sending, counts[, tally, counting]) -> int: as EchoStream.step
+   (see _batch.c). */
 static PyObject *
 large_step(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t nbytes;
-    long long now;
-    int sending;
-    PyObject *counts;
+    StepArgs step;
+    PyObject *result;
 
-    if (bench_step_arguments(self->s.buffer, args, nargs, &nbytes, &now, &sending, &counts) < 0) {
+    if (bench_step_arguments(self->s.buffer, args, nargs, &step) < 0) {
         return NULL;
     }
     if (!large_matches(self, (const unsigned char *)PyByteArray_AS_STRING(self->s.buffer),
-                       nbytes)) {
-        return PyLong_FromLong(-1);
+                       step.nbytes)) {
+        result = PyLong_FromLong(-1);
+    } else {
+        result = bench_step_matched((PyObject *)self, &self->s.batches, &self->pos,
+                                    &self->done_pos, echo_len(&self->s.pieces),
+                                    payload_len(&self->s.pieces), &step, large_send);
     }
-    return bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
-                              nbytes, echo_len(&self->s.pieces), now, sending, counts,
-                              large_send);
+    bench_step_release(&step);
+    return result;
 }
 
 static PyObject *
@@ -225,7 +227,8 @@ large_export(LargeStream *self, PyObject *unused)
 
 static PyMethodDef large_methods[] = {
     {"step", (PyCFunction)(void (*)(void))large_step, METH_FASTCALL,
-     "step(nbytes, now, sending, counts) -> echoes completed, or -1 if the read is wrong"},
+     "step(nbytes, now, sending, counts[, tally, counting]) -> echoes completed, or -1 if "
+     "the read is wrong"},
     {"send", (PyCFunction)(void (*)(void))large_send_method, METH_FASTCALL,
      "send(count, stamp): send count messages stamped stamp"},
     {"export", (PyCFunction)large_export, METH_NOARGS,

@@ -134,7 +134,6 @@ class BenchConnection(asyncio.BufferedProtocol):
         # echoes are checked and answered in C (_batch.stream, or _batch.large_stream
         # for large frames).
         self.stream: Any = None
-        self.message_size = cycle[0].size if len(cycle) == 1 else 0
         self.streams = (
             _batch is not None and self.uniform and run.closed_loop and run.budget is None
         )
@@ -161,24 +160,16 @@ class BenchConnection(asyncio.BufferedProtocol):
         if stream is not None and self.state == OPEN:
             run = self.run
             sending = run.sending and not self.failed
-            counts = run.stats.latency.counts if run.recording else None
-            done = stream.step(nbytes, None, sending, counts)  # None: the time now
-            if done > 0:  # the counters of _answered and _sent, in line
-                stats = run.stats
-                size = done * self.message_size
-                stats.received += done
-                stats.bytes_received += size
-                if run.counting:
-                    stats.measured += done
-                    stats.measured_bytes += size
-                if sending:
-                    self.number += done
-                    stats.sent += done
-                    stats.bytes_sent += size
-                else:
-                    self.outstanding = max(0, self.outstanding - done)
-                    if not run.sending and self.outstanding == 0:
-                        run.connection_done(self)
+            stats = run.stats
+            counts = stats.latency.counts if run.recording else None
+            # The time now (None), and the counters of _answered and _sent kept by
+            # the stream in stats.tally (the connection's number comes back at
+            # _stop_stream).
+            done = stream.step(nbytes, None, sending, counts, stats.tally, run.counting)
+            if done > 0 and not sending:
+                self.outstanding = max(0, self.outstanding - done)
+                if not run.sending and self.outstanding == 0:
+                    run.connection_done(self)
             elif done < 0:  # not the echoes expected: the Python path finds out what
                 self._stop_stream()
                 self._fast(nbytes)
@@ -495,7 +486,8 @@ class BenchConnection(asyncio.BufferedProtocol):
             )  # fmt: skip
             return
         if self.plain:  # --no-stamps: the whole frame and echo are the same every time
-            pieces = (run.plain_burst(1, echo=False), b"", run.plain_burst(1, echo=True), b"")
+            payload = run.plain_burst(1, echo=True)[len(piece.echo_head) :]
+            pieces = (run.plain_burst(1, echo=False), b"", piece.echo_head, payload)
         self.stream = _batch.stream(
             buffer, self.transport.write, *pieces, key, self.index, text, self.number, self.pos,
             not self.plain,
@@ -508,9 +500,9 @@ class BenchConnection(asyncio.BufferedProtocol):
         if stream is None:
             return
         if self.large:
-            batches, self.pos, self.done_pos, _ = stream.export()
+            batches, self.pos, self.done_pos, self.number = stream.export()
         else:
-            expected, batches, self.pos, self.done_pos, _ = stream.export()
+            expected, batches, self.pos, self.done_pos, self.number = stream.export()
             self.expected = bytearray(expected)
             self.base = self.done_pos
         piece = self.run.cycle[0]

@@ -10,10 +10,15 @@ HdrHistogram's compressed encoding and is added up on the other side.
 
 from __future__ import annotations
 
+import array
 import collections
 from typing import Any
 
-__all__ = ["HIGHEST_US", "Latencies", "Stats"]
+__all__ = ["HIGHEST_US", "TALLIED", "Latencies", "Stats"]
+
+TALLIED = ("received", "bytes_received", "measured", "measured_bytes", "sent", "bytes_sent")
+"""The message counters kept in :attr:`Stats.tally`, in its order (bench's C streams
+add to them in place: see ``_batch.c``, bench_step_matched)."""
 
 HIGHEST_US = 3_600_000_000  # one hour: anything slower is clamped to it
 _SIGNIFICANT_DIGITS = 3
@@ -89,6 +94,18 @@ class Latencies:
         return result
 
 
+def _tallied(index: int) -> Any:
+    """A counter of :data:`TALLIED` as an attribute, kept in ``tally[index]``."""
+
+    def get(stats: Stats) -> int:
+        return stats.tally[index]
+
+    def put(stats: Stats, value: int) -> None:
+        stats.tally[index] = value
+
+    return property(get, put)
+
+
 class Stats:
     """The counters of one run (or one worker's share), mergeable across processes.
 
@@ -107,15 +124,19 @@ class Stats:
         errors: count per kind (``refused``, ``timeout``, ``close 1011`` ...).
         latency: message latency.
         tcp, tls, upgrade: the times of each step of the opening handshake.
+        tally: the first six counters (:data:`TALLIED`) as 64-bit integers, where
+            a connection's C stream adds to them without a Python call.
     """
 
+    received = _tallied(0)
+    bytes_received = _tallied(1)
+    measured = _tallied(2)
+    measured_bytes = _tallied(3)
+    sent = _tallied(4)
+    bytes_sent = _tallied(5)
+
     def __init__(self) -> None:
-        self.sent = 0
-        self.received = 0
-        self.bytes_sent = 0
-        self.bytes_received = 0
-        self.measured = 0
-        self.measured_bytes = 0
+        self.tally = array.array("q", bytes(8 * len(TALLIED)))
         self.window = 0.0
         self.opened = 0
         self.failed = 0
