@@ -223,3 +223,17 @@ def test_sequence_numbers_carry_the_connection_index() -> None:
     assert stream.step(len(echo), None, True, None, tally, False) == 1
     assert list(tally) == [1, 32, 0, 0, 1, 32]  # not counting: outside the window
     assert len(sent) == 1  # the answer
+
+
+@pytest.mark.parametrize("b0", [0x83, 0x87, 0x8B, 0x8F])
+def test_a_reserved_opcode_fails_the_connection(b0: int) -> None:
+    """RFC 6455 §5.2: an unknown opcode, data (3-7) or control (0xB-0xF), is a protocol error."""
+
+    async def scenario() -> dict[str, int]:
+        run = BenchRun(PLAN)
+        conn = BenchConnection(run, 0)
+        conn.transport, conn.state = FakeTransport(), OPEN
+        conn._frame_in(b0, b"")
+        return dict(run.stats.errors)
+
+    assert asyncio.run(scenario()) == {"protocol": 1}

@@ -23,6 +23,7 @@ from wstool.core.frames import encode_header
 from wstool.core.handshake import build_request, check_response, generate_key
 from wstool.core.http import parse_response_head
 from wstool.core.masking import apply_mask
+from wstool.core.rules import opcode_ok
 
 __all__ = [
     "CLOSED",
@@ -637,13 +638,13 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     def _frame_in(self, b0: int, payload: bytes) -> None:
         opcode = b0 & 0x0F
-        if opcode >= 8:
-            self._control(opcode, payload)
-            return
-        if opcode > 2:
+        if not opcode_ok(opcode):
             # RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint
             # MUST _Fail the WebSocket Connection_."
-            self.fail("protocol", f"unknown data opcode {opcode:#x}")
+            self.fail("protocol", f"unknown opcode {opcode:#x}")
+            return
+        if opcode >= 8:
+            self._control(opcode, payload)
             return
         if opcode != 0:
             if self.fragments:
@@ -699,8 +700,6 @@ class BenchConnection(asyncio.BufferedProtocol):
             self.transport.write(self._frame(0xA, payload))
         elif opcode == 0x8:
             self._close_received(payload)
-        elif opcode != 0xA:
-            self.fail("protocol", f"unknown control opcode {opcode:#x}")
 
     def _close_received(self, payload: bytes) -> None:
         if self.state == CLOSING:
