@@ -141,7 +141,11 @@ frames = st.one_of(
 )
 
 
-def run(stream: bytes, cuts: list[int], *, with_c: bool, **options: Any) -> tuple[object, ...]:
+def run(
+    stream: bytes, cuts: list[int], *, with_c: bool, echoed: bool = False, **options: Any
+) -> tuple[object, ...]:
+    """The connection's output and state after ``stream`` came in cut at ``cuts``;
+    ``echoed`` reads through ``receive_echoed`` (what serve's direct reads use)."""
     saved = masking.echo_frames
     if not with_c:
         masking.echo_frames = None
@@ -150,7 +154,11 @@ def run(stream: bytes, cuts: list[int], *, with_c: bool, **options: Any) -> tupl
         out = []
         start = 0
         for cut in [*sorted(cuts), len(stream)]:
-            server.receive_data(stream[start:cut])
+            data = stream[start:cut]
+            if echoed and data:
+                out.append(server.receive_echoed(data) or b"")
+            else:
+                server.receive_data(data)
             out.append(server.data_to_send())
             start = max(start, cut)
     finally:
@@ -179,7 +187,10 @@ def test_any_stream_in_any_reads_is_answered_as_the_python_path_does(
 ) -> None:
     stream = b"".join(parts)
     cuts = [cut for cut in cuts if cut <= len(stream)]
-    assert run(stream, cuts, with_c=True) == run(stream, cuts, with_c=False)
+    python = run(stream, cuts, with_c=False)
+    assert run(stream, cuts, with_c=True) == python
+    assert run(stream, cuts, with_c=True, echoed=True) == python
+    assert run(stream, cuts, with_c=False, echoed=True) == python
 
 
 @pytest.mark.parametrize("limit", [0, 10, 124, 125, 999, 1000])
@@ -200,6 +211,7 @@ def test_a_large_frame_dribbled_in_small_reads_is_answered_once() -> None:
     cuts = list(range(1000, len(stream), 1000))
     result = run(stream, cuts, with_c=True)
     assert result == run(stream, cuts, with_c=False)
+    assert result == run(stream, cuts, with_c=True, echoed=True)
     assert result[0] == echo_frames(stream)[0] and result[5] == 2
 
 
@@ -222,6 +234,7 @@ def test_frames_larger_than_a_read_each_ending_in_the_next_read(read_size: int) 
     cuts = list(range(read_size, len(stream), read_size))
     with_c = run(stream, cuts, with_c=True)
     assert with_c == run(stream, cuts, with_c=False)
+    assert with_c == run(stream, cuts, with_c=True, echoed=True)
     assert with_c[5] == 7  # six echoes and the Close
     assert with_c[3] is not None and with_c[3][1] == 1007
 
@@ -236,3 +249,40 @@ def test_quiet_output_is_the_output_only_when_nothing_else_happened() -> None:
     server.receive_data(masked(8, b"\x03\xe8"))  # the peer's Close: ours is owed
     assert server.quiet_output() is None
     assert server.data_to_send() == b"\x88\x02\x03\xe8"
+
+
+def test_receive_echoed_returns_a_whole_reads_answer_and_queues_nothing() -> None:
+    server = Connection(Role.SERVER, record_frames=False, echo=True)
+    assert server.receive_echoed(masked(2, b"one") + masked(1, b"two")) == (
+        b"\x82\x03one\x81\x03two"
+    )
+    assert server.data_to_send() == b"" and server.events() == []
+    assert (server.frames_received, server.frames_sent, server.bytes_sent) == (2, 2, 10)
+    # A read that ends inside a frame: the whole frames are queued, the rest waits.
+    stream = masked(2, b"three") + masked(2, b"four")
+    assert server.receive_echoed(stream[:-2]) is None
+    assert server.data_to_send() == b"\x82\x05three"
+    # Its end completes the frame: the general path answers it (a part was buffered).
+    assert server.receive_echoed(stream[-2:]) is None
+    assert server.data_to_send() == b"\x82\x04four"
+    assert server.bytes_received == len(masked(2, b"one") + masked(1, b"two")) + len(stream)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"record_frames": True, "echo": True}, {"record_frames": False, "echo": False}],
+    ids=["frames-recorded", "no-echo"],
+)
+def test_receive_echoed_leaves_other_connections_to_receive_data(options: dict[str, bool]) -> None:
+    server = Connection(Role.SERVER, **options)
+    assert server.receive_echoed(masked(2, b"one")) is None
+    events = server.events()
+    assert events, "the message is reported as receive_data reports it"
+    assert (server.data_to_send() == b"\x82\x03one") is options["echo"]
+
+
+def test_receive_echoed_after_a_ping_leaves_its_pong_first() -> None:
+    server = Connection(Role.SERVER, record_frames=False, echo=True)
+    server.receive_data(masked(9, b"ping"))  # the Pong is queued, not yet collected
+    assert server.receive_echoed(masked(2, b"one")) is None
+    assert server.data_to_send() == b"\x8a\x04ping\x82\x03one"

@@ -16,14 +16,21 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.internet import tcp
+from twisted.internet import main, tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from wstool.core.connection import Connection
 from wstool.core.frames import Role
-from wstool.net.sockwrite import _after, close_now, direct, fit_read_size, write_now
+from wstool.net.sockwrite import (
+    _after,
+    close_now,
+    direct,
+    fit_read_size,
+    read_directly,
+    write_now,
+)
 from wstool.net.wire import WireProtocol
 
 
@@ -147,8 +154,10 @@ class Recording(Quiet):
         self.taps.append((received, data))
 
 
-def echo_wire(transport: tcp.Server, reactor: MemoryReactorClock, observer: Quiet) -> WireProtocol:
-    conn = Connection(Role.SERVER, echo=True)
+def echo_wire(
+    transport: tcp.Server, reactor: MemoryReactorClock, observer: Quiet, *, quiet: bool = False
+) -> WireProtocol:
+    conn = Connection(Role.SERVER, echo=True, record_frames=not quiet)
     wire = WireProtocol(
         conn, conn_id=1, peer="127.0.0.1:1", observer=observer, on_message=None, clock=reactor
     )
@@ -220,3 +229,60 @@ def test_a_clean_close_of_a_direct_wire_ends_in_its_turn(pair) -> None:  # type:
     assert reactor.getDelayedCalls() == []
     assert read_exactly(peer, 4) == b"\x88\x02\x03\xe8"
     assert peer.recv(10) == b""
+
+
+# -- reads handed over directly ----------------------------------------------------
+
+
+def wait_readable(sock: socket.socket) -> None:
+    import select
+
+    assert select.select([sock], [], [], 10)[0], "nothing to read"
+
+
+def test_read_directly_hands_reads_over_with_twisteds_outcomes(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, _reactor = pair
+    reads: list[bytes] = []
+    read_directly(transport, reads.append)
+    assert transport.doRead() is None and reads == []  # nothing there: it would block
+    peer.sendall(b"hello")
+    wait_readable(transport.socket)
+    assert transport.doRead() is None and reads == [b"hello"]
+    peer.shutdown(socket.SHUT_WR)
+    wait_readable(transport.socket)
+    assert transport.doRead() is main.CONNECTION_DONE
+
+
+def test_read_directly_reports_a_reset_as_lost(pair) -> None:  # type: ignore[no-untyped-def]
+    transport, peer, _reactor = pair
+    read_directly(transport, lambda data: None)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    peer.close()  # with a zero linger: RST
+    wait_readable(transport.socket)
+    assert transport.doRead() is main.CONNECTION_LOST
+
+
+def test_a_quiet_direct_wire_answers_each_read_at_once(pair) -> None:  # type: ignore[no-untyped-def]
+    """A quiet echo's reads go through read_directly and receive_echoed: answered in the
+    read's turn; a frame cut across reads, a Ping and a Close still take the full path."""
+    transport, peer, reactor = pair
+    wire = echo_wire(transport, reactor, Quiet(), quiet=True)
+    assert "doRead" in vars(transport), "a direct wire reads through read_directly"
+
+    def read(data: bytes) -> None:
+        peer.sendall(data)
+        wait_readable(transport.socket)
+        assert transport.doRead() is None
+
+    read(b"\x82\x82\x00\x00\x00\x00hi\x81\x81\x00\x00\x00\x00!")
+    assert read_exactly(peer, 7) == b"\x82\x02hi\x81\x01!"
+    read(b"\x82\x83\x00\x00")
+    read(b"\x00\x00abc\x89\x80\x00\x00\x00\x00")  # the rest, then an empty Ping
+    assert read_exactly(peer, 7) == b"\x82\x03abc\x8a\x00"
+    assert (wire.conn.frames_received, wire.conn.frames_sent) == (4, 4)
+    assert transport not in reactor.getWriters()
+    peer.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # Close 1000
+    wait_readable(transport.socket)
+    transport.doRead()
+    assert transport.disconnected and wire.close_event is not None and wire.close_event.clean
+    assert read_exactly(peer, 4) == b"\x88\x02\x03\xe8"

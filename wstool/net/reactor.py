@@ -31,9 +31,12 @@ def install() -> bool:
     if "twisted.internet.reactor" in sys.modules:
         return False
     try:
+        from select import EPOLLIN
+
         from twisted.internet.epollreactor import EPollReactor
     except ImportError:  # not Linux
         return False
+    from twisted.internet.posixbase import _NO_FILEDESC
 
     class LeanEPollReactor(EPollReactor):
         """EPollReactor whose poll calls each ready socket's handler directly."""
@@ -52,6 +55,17 @@ def install() -> bool:
             for fd, event in ready:
                 selectable = selectables.get(fd)
                 if selectable is None:
+                    continue
+                if event == EPOLLIN:  # the common event, as _doReadOrWrite handles it
+                    try:
+                        why = selectable.doRead() if selectable.fileno() != -1 else _NO_FILEDESC
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as error:
+                        why = error
+                        log.err()
+                    if why:
+                        self._disconnectSelectable(selectable, why, True)
                     continue
                 try:
                     handle(selectable, fd, event)

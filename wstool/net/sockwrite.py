@@ -20,15 +20,17 @@ so small-message connections keep small reads and large ones take few (at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from errno import EWOULDBLOCK
 from typing import Any
 
 from twisted.internet import main, tcp
 from twisted.python.failure import Failure
 
-__all__ = ["close_now", "fit_read_size", "write_now"]
+__all__ = ["READ_MIN", "close_now", "fit_read_size", "read_directly", "write_now"]
 
-_READ_MIN = 1 << 16
+READ_MIN = 1 << 16
+"""The read size a connection starts with (Twisted's), and the least it shrinks to."""
 _READ_MAX = 1 << 22
 _SEND_LIMIT = 1 << 22
 """Twisted's per-turn send limit for a connection that moves large messages."""
@@ -37,6 +39,30 @@ _SEND_LIMIT = 1 << 22
 def direct(transport: Any) -> bool:
     """Whether :func:`write_now` may write to ``transport``'s socket itself."""
     return isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False)
+
+
+def read_directly(transport: Any, received: Callable[[bytes], None]) -> None:
+    """Have the reactor hand each read of a :func:`direct` transport to ``received``.
+
+    Twisted's ``doRead`` reads, then calls ``_dataReceived``, which calls the
+    protocol's ``dataReceived``: three Python calls a read, where a small
+    echo's whole answer is about as many again. The replacement reads and
+    calls ``received`` itself, with Twisted's outcomes: nothing when the read
+    would block, the connection lost on an error, done on end of file.
+    """
+    recv = transport.socket.recv
+
+    def do_read() -> Any:
+        try:
+            data = recv(transport.bufferSize)
+        except OSError as error:
+            return None if error.errno == EWOULDBLOCK else main.CONNECTION_LOST
+        if not data:
+            return main.CONNECTION_DONE
+        received(data)
+        return None
+
+    transport.doRead = do_read
 
 
 def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
@@ -68,7 +94,7 @@ def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
         return  # the common case: all of it went
     rest = _after(chunks, sent)
     if rest:
-        if len(rest[-1]) > _READ_MIN:
+        if len(rest[-1]) > READ_MIN:
             transport.SEND_LIMIT = _SEND_LIMIT
         transport.writeSequence(rest)
 
@@ -121,5 +147,5 @@ def fit_read_size(transport: Any, received: int) -> None:
     if received >= size:
         if size < _READ_MAX:
             transport.bufferSize = _READ_MAX
-    elif size > _READ_MIN and received < size // 8:
+    elif size > READ_MIN and received < size // 8:
         transport.bufferSize = size // 2

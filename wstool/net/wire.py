@@ -21,7 +21,14 @@ from wstool.core.errors import UsageError
 from wstool.core.events import ConnectionClosed, Event, MessageReceived, PongReceived
 from wstool.core.frames import CloseCode, Role
 from wstool.net.deadlines import Deadlines
-from wstool.net.sockwrite import close_now, direct, fit_read_size, write_now
+from wstool.net.sockwrite import (
+    READ_MIN,
+    close_now,
+    direct,
+    fit_read_size,
+    read_directly,
+    write_now,
+)
 
 __all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol", "close_deadlines"]
 
@@ -170,6 +177,8 @@ class WireProtocol(TwistedProtocol):
         # turn, after the recorder flushed this turn's lines (session.recorder),
         # so whatever a peer was sent is on file first.
         self._direct = direct(transport) and self._tap is None
+        if self._direct:
+            read_directly(transport, self._received_directly)
         self._producing = True
         self._schedule_ping()
         self._touch()
@@ -182,6 +191,20 @@ class WireProtocol(TwistedProtocol):
         if self._direct:
             fit_read_size(self.transport, len(data))
         self.flush()
+
+    def _received_directly(self, data: bytes) -> None:
+        """:meth:`dataReceived` of a plain TCP connection (net.sockwrite.read_directly):
+        a quiet echo's common read is answered without collecting events."""
+        echo = self.conn.receive_echoed(data)
+        transport: Any = self.transport
+        if self.timeouts.idle:
+            self._touch()
+        if len(data) >= transport.bufferSize or transport.bufferSize > READ_MIN:
+            fit_read_size(transport, len(data))
+        if echo is None:
+            self.flush()
+        else:
+            write_now(transport, (echo,))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         self._lost = True
