@@ -280,6 +280,12 @@ def test_a_quiet_direct_wire_answers_each_read_at_once(pair) -> None:  # type: i
     read(b"\x00\x00abc\x89\x80\x00\x00\x00\x00")  # the rest, then an empty Ping
     assert read_exactly(peer, 7) == b"\x82\x03abc\x8a\x00"
     assert (wire.conn.frames_received, wire.conn.frames_sent) == (4, 4)
+    sizes: list[int] = []
+    wire.after_read = sizes.append  # serve's faults watch each read through it
+    read(b"\x82\x81\x00\x00\x00\x00!")  # answered at once
+    read(b"\x89\x80\x00\x00\x00\x00")  # a Ping: the general path
+    assert sizes == [7, 6]
+    assert read_exactly(peer, 5) == b"\x82\x01!\x8a\x00"
     assert transport not in reactor.getWriters()
     peer.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # Close 1000
     wait_readable(transport.socket)

@@ -12,6 +12,7 @@ observer's ``note``, when it has one) when it first takes effect.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -217,19 +218,12 @@ class FaultyBehaviour:
     def _watch_reads(self, wire: WireProtocol) -> None:
         """Look at every read: the Pong budget running out, and the reading pace.
 
-        ``dataReceived`` is wrapped on this one wire (the transport calls it
-        through the attribute), so connections without these faults keep the
-        plain read path.
+        Only this wire gets the hook, so connections without these faults
+        keep the plain read path.
         """
-        received = wire.dataReceived
         if self.faults.slow_read:
             self._shrink_reads(wire)
-
-        def data_received(data: bytes) -> None:
-            received(data)
-            self._after_read(wire, len(data))
-
-        wire.dataReceived = data_received  # type: ignore[method-assign]
+        wire.after_read = functools.partial(self._after_read, wire)
 
     def _after_read(self, wire: WireProtocol, size: int) -> None:
         budget = wire.conn.pong_budget

@@ -120,6 +120,10 @@ class WireProtocol(TwistedProtocol):
             :func:`close_deadlines`.
     """
 
+    after_read: Callable[[int], None] | None = None
+    """Called with each read's size once the read was handled, however it came in
+    (serve's faults watch the reading pace and the Pong budget with it)."""
+
     def __init__(
         self,
         conn: Connection,
@@ -191,6 +195,8 @@ class WireProtocol(TwistedProtocol):
         if self._direct:
             fit_read_size(self.transport, len(data))
         self.flush()
+        if self.after_read is not None:
+            self.after_read(len(data))
 
     def _received_directly(self, data: bytes) -> None:
         """:meth:`dataReceived` of a plain TCP connection (net.sockwrite.read_directly):
@@ -205,6 +211,8 @@ class WireProtocol(TwistedProtocol):
             self.flush()
         else:
             write_now(transport, (echo,))
+        if self.after_read is not None:
+            self.after_read(len(data))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         self._lost = True
