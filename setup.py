@@ -1,8 +1,8 @@
 """Builds wstool's optional C accelerator; everything else is in pyproject.toml.
 
 The extension is ``optional``: where no compiler exists the build goes on and
-wstool uses its pure-Python masking, echo, bench batches, hex view and session
-records, which the tests always check as well.
+wstool uses its pure-Python masking, echo, read loop, bench batches, hex view and
+session records, which the tests always check as well.
 """
 
 from setuptools import Extension, setup
@@ -12,7 +12,13 @@ setup(
         Extension(
             "wstool.core._speedups",
             sources=["wstool/core/_speedups.c"],
-            depends=["wstool/core/_xor_mask.h"],
+            depends=["wstool/core/_xor_mask.h", "wstool/core/_echo_scan.h"],
+            optional=True,
+        ),
+        Extension(
+            "wstool.net._echoloop",
+            sources=["wstool/net/_echoloop.c"],
+            depends=["wstool/core/_xor_mask.h", "wstool/core/_echo_scan.h"],
             optional=True,
         ),
         Extension(

@@ -36,6 +36,8 @@ INSTALL_INPUTS = (
     "setup.py",
     "wstool/core/_speedups.c",
     "wstool/core/_xor_mask.h",
+    "wstool/core/_echo_scan.h",
+    "wstool/net/_echoloop.c",
     "wstool/bench/_batch.c",
     "wstool/bench/_batch.h",
     "wstool/bench/_large.c",

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "_xor_mask.h"
+#include "_echo_scan.h"
 
 static int
 get_key(PyObject *obj, unsigned char k[4])
@@ -91,86 +92,6 @@ mask_inplace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* Whether the n bytes at p are valid UTF-8 by Python's strict decoder, which
-   is RFC 6455 section 8.1's test (RFC 3629: no surrogates, no overlongs). */
-static int
-utf8_ok(const unsigned char *p, Py_ssize_t n)
-{
-    Py_ssize_t i = 0;
-    PyObject *text;
-
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if (w & 0x8080808080808080ULL) {
-            break;
-        }
-    }
-    for (; i < n; i++) {
-        if (p[i] & 0x80) {
-            break;
-        }
-    }
-    if (i == n) {
-        return 1;
-    }
-    text = PyUnicode_DecodeUTF8((const char *)p + i, n - i, "strict");
-    if (text == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_DECREF(text);
-    return 1;
-}
-
-/* The length of the frame header at p (n bytes available) and its payload's,
-   or 0 when the header is cut short or its length is not encoded in the
-   minimal number of bytes with the top bit clear (RFC 6455 section 5.2). */
-static Py_ssize_t
-data_frame_header(const unsigned char *p, Py_ssize_t n, unsigned long long *length)
-{
-    unsigned long long len = p[1] & 0x7F;
-
-    if (len < 126) {
-        *length = len;
-        return 2;
-    }
-    if (len == 126) {
-        if (n < 4) {
-            return 0;
-        }
-        len = ((unsigned long long)p[2] << 8) | p[3];
-        *length = len;
-        return len < 126 ? 0 : 4;
-    }
-    if (n < 10) {
-        return 0;
-    }
-    len = 0;
-    for (int i = 2; i < 10; i++) {
-        len = (len << 8) | p[i];
-    }
-    *length = len;
-    return (len < 65536 || len >> 63) ? 0 : 10;
-}
-
-/* Whether a whole data frame that echo_frames answers (but for its UTF-8)
-   starts at p, with n bytes available from p (of which p holds at least
-   min(n, 14)); if so, its header's and payload's lengths. */
-static int
-whole_frame_at(const unsigned char *p, Py_ssize_t n, long long limit, Py_ssize_t *head,
-               unsigned long long *length)
-{
-    if (n < 6 || (p[0] != 0x81 && p[0] != 0x82) || !(p[1] & 0x80)) {
-        return 0;
-    }
-    *head = data_frame_header(p, n, length);
-    if (*head == 0 || (limit >= 0 && *length > (unsigned long long)limit)) {
-        return 0;
-    }
-    return n - *head - 4 >= 0 && *length <= (unsigned long long)(n - *head - 4);
-}
-
 /* The echo of the data frames at the start of data[start:], as a quiet echo
    server sends it.  A frame is answered here only when it is FIN, with no
    RSV bit, TEXT or BINARY, masked (RFC 6455 section 5.1: "a server MUST
@@ -226,19 +147,7 @@ echo_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     dst = (unsigned char *)PyBytes_AS_STRING(echo);
-    pos = start;
-    while (whole_frame_at(src + pos, end - pos, limit, &head, &length)) {
-        memcpy(dst + out_at, src + pos, head);
-        dst[out_at + 1] &= 0x7F;
-        xor_mask(src + pos + head + 4, dst + out_at + head, (Py_ssize_t)length,
-                 src + pos + head);
-        if (src[pos] == 0x81 && !utf8_ok(dst + out_at + head, (Py_ssize_t)length)) {
-            break;
-        }
-        out_at += head + (Py_ssize_t)length;
-        pos += head + 4 + (Py_ssize_t)length;
-        count++;
-    }
+    pos = start + echo_scan(src + start, end - start, limit, dst, &out_at, &count);
     PyBuffer_Release(&data);
     if (_PyBytes_Resize(&echo, out_at) < 0) {
         return NULL;

@@ -179,25 +179,10 @@ class Connection:
         path and None is returned: then collect events and output as usual.
         """
         echo_frames = masking.echo_frames
-        if (
-            echo_frames is not None
-            and self.state is _OPEN
-            and self.echo
-            and self._out is None
-            and not self._events
-            and not self._parser.buffered
-            and self._assembler._opcode is None
-            and self.codec is None
-            and not self.record_frames
-            and self.role is _SERVER
-        ):
+        if echo_frames is not None and self.quiet_echo_ready():
             echo, used, count = echo_frames(data, 0, self._echo_limit)
             if used == len(data):
-                self.bytes_received += used
-                self._parser.advance(used)
-                self.frames_received += count
-                self.frames_sent += count
-                self.bytes_sent += len(echo)
+                self.count_echoed(count, used, len(echo))
                 return echo
             if count:  # what the C call answered stays answered
                 self.bytes_received += len(data)
@@ -208,6 +193,38 @@ class Connection:
                 return None
         self.receive_data(data)
         return None
+
+    def quiet_echo_ready(self) -> bool:
+        """Whether the next read's whole data frames may be answered by the echo
+        scan alone: a quiet echo server's open connection with nothing pending
+        (no events, nothing queued, no frame part buffered, no message begun)."""
+        return (
+            self.state is _OPEN
+            and self.echo
+            and self._out is None
+            and not self._events
+            and not self._parser.buffered
+            and self._assembler._opcode is None
+            and self.codec is None
+            and not self.record_frames
+            and self.role is _SERVER
+        )
+
+    @property
+    def echo_limit(self) -> int:
+        """The largest payload the echo scan may answer (-1: no limit); larger
+        frames are left to the general path, which closes with 1009."""
+        return self._echo_limit
+
+    def count_echoed(self, frames: int, read: int, sent: int) -> None:
+        """Count ``frames`` whole data frames (``read`` bytes) that were answered
+        with ``sent`` bytes outside this object (net's read loop, or
+        :meth:`receive_echoed`), while :meth:`quiet_echo_ready` held."""
+        self.bytes_received += read
+        self._parser.advance(read)
+        self.frames_received += frames
+        self.frames_sent += frames
+        self.bytes_sent += sent
 
     def _receive_frames(self, data: bytes, reflex: bool) -> None:
         """The frame-by-frame path of :meth:`receive_data` (every rule checked)."""

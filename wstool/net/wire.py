@@ -7,6 +7,7 @@ keepalive pings, idle connections).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +30,11 @@ from wstool.net.sockwrite import (
     read_directly,
     write_now,
 )
+
+_ECHO_TABLE_READS = 16384
+"""Only a connection whose last read was smaller than this, and whose read size
+was not raised for large messages (net.sockwrite.fit_read_size), joins the
+reactor's echo table."""
 
 __all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol", "close_deadlines"]
 
@@ -123,6 +129,10 @@ class WireProtocol(TwistedProtocol):
     after_read: Callable[[int], None] | None = None
     """Called with each read's size once the read was handled, however it came in
     (serve's faults watch the reading pace and the Pong budget with it)."""
+    _echo_entry: tuple[Callable[[bytes | None, bytes | None], None], array[int], int] | None = None
+    """This connection's entry in the reactor's echo table (net/_echoloop.c), made
+    the first time it is put there; class-level None keeps idle connections small."""
+    _echo_fd = -1
 
     def __init__(
         self,
@@ -201,6 +211,8 @@ class WireProtocol(TwistedProtocol):
     def _received_directly(self, data: bytes) -> None:
         """:meth:`dataReceived` of a plain TCP connection (net.sockwrite.read_directly):
         a quiet echo's common read is answered without collecting events."""
+        if self._echo_entry is not None:
+            self._leave_echo_table()
         echo = self.conn.receive_echoed(data)
         transport: Any = self.transport
         if self.timeouts.idle:
@@ -213,9 +225,60 @@ class WireProtocol(TwistedProtocol):
             write_now(transport, (echo,))
         if self.after_read is not None:
             self.after_read(len(data))
+        elif len(data) < _ECHO_TABLE_READS and transport.bufferSize <= READ_MIN:
+            # Small messages only: the table reads 64 KiB at most and hands a
+            # frame larger than its read back to Python, with a copy of it.
+            self._join_echo_table()
+
+    # -- the reactor's echo table (net/_echoloop.c) ----------------------------
+
+    def _join_echo_table(self) -> None:
+        """Let the reactor answer this connection's next reads itself, when it is a
+        quiet echo with nothing pending and nothing queued (see net/_echoloop.c)."""
+        table = getattr(self.clock, "echo_table", None)
+        transport: Any = self.transport
+        if (
+            table is None
+            or self.timeouts.idle
+            or not self.conn.quiet_echo_ready()
+            or transport is None
+            or transport.dataBuffer
+            or transport._tempDataLen
+            or transport.disconnecting
+        ):
+            return
+        entry = self._echo_entry
+        if entry is None:
+            entry = (self._echo_fallback, array("q", bytes(24)), self.conn.echo_limit)
+            self._echo_entry = entry
+            self._echo_fd = transport.fileno()
+        table[self._echo_fd] = entry
+
+    def _leave_echo_table(self) -> None:
+        """Take the connection out of the echo table, and count what was answered there."""
+        entry = self._echo_entry
+        assert entry is not None
+        table = getattr(self.clock, "echo_table", None)
+        if table is not None and table.get(self._echo_fd) is entry:
+            del table[self._echo_fd]
+        counts = entry[1]
+        if counts[1]:
+            self.conn.count_echoed(counts[0], counts[1], counts[2])
+            counts[0] = counts[1] = counts[2] = 0
+
+    def _echo_fallback(self, data: bytes | None, unsent: bytes | None) -> None:
+        """What the echo table hands back: a read for the general path, or the part
+        of an answer the socket did not take."""
+        self._leave_echo_table()
+        if data is not None:
+            self._received_directly(data)
+        elif unsent is not None:
+            write_now(self.transport, (unsent,))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         self._lost = True
+        if self._echo_entry is not None:
+            self._leave_echo_table()
         for timer in (self._close_timer, self._ping_timer, self._pong_timer, self._idle_timer):
             if timer is not None and timer.active():
                 timer.cancel()
@@ -263,6 +326,8 @@ class WireProtocol(TwistedProtocol):
         and reported after the message it answers, so the log keeps their
         order, and nothing queued meanwhile waits for the next read.
         """
+        if self._echo_entry is not None:  # Python writes: the table must not meanwhile
+            self._leave_echo_table()
         if self._flushing:
             self._flush_again = True
             return
