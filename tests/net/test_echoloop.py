@@ -211,7 +211,7 @@ def test_a_bad_entry_is_an_error(loop: Loop) -> None:
 
 # -- serve's connections, in a subprocess ---------------------------------------------
 
-SERVER = textwrap.dedent(
+SERVING = textwrap.dedent(
     """
     import json, random, socket, sys, threading, time
     from wstool.net import reactor as lean
@@ -237,6 +237,16 @@ SERVER = textwrap.dedent(
                 raise AttributeError(name)
             return lambda *args, **kwargs: None
 
+    timeouts = Timeouts(ping_interval=None, close=None)
+    site = WebSocketSite(ServerOptions(deflate=False, timeouts=timeouts), Quiet(), reactor)
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")
+    address = ("127.0.0.1", port.getHost().port)
+    """
+)
+"""A subprocess's lean reactor serving like ``serve -q`` on 127.0.0.1 (``site``, ``address``)."""
+
+SERVER = SERVING + textwrap.dedent(
+    """
     counters = []
     lost = wire.WireProtocol.connectionLost
     def connection_lost(self, reason=None):
@@ -252,10 +262,6 @@ SERVER = textwrap.dedent(
         leave(self)
     wire.WireProtocol._leave_echo_table = leave_echo_table
 
-    timeouts = Timeouts(ping_interval=None, close=None)
-    site = WebSocketSite(ServerOptions(deflate=False, timeouts=timeouts), Quiet(), reactor)
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")
-    address = ("127.0.0.1", port.getHost().port)
     seed = int(sys.argv[1])
     rng = random.Random(seed)
     KEY = bytes.fromhex("37fa213d")
@@ -353,41 +359,18 @@ def test_serve_answers_as_the_python_path_does_with_the_same_counters(seed: int)
     assert result["in_table"] > 0, "the reactor's table answered nothing"
 
 
-CLOSING = textwrap.dedent(
+CLOSING = SERVING + textwrap.dedent(
     """
-    import socket, threading
-    from wstool.net import reactor as lean
-    assert lean.install()
-    from twisted.internet import reactor
-    from wstool.core.frames import forge_frame
-    from wstool.net.server import ServerOptions, WebSocketSite
-    from wstool.net.wire import Timeouts
-
-    UPGRADE = (
-        b"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"
-    )
-
-    class Quiet:
-        wants_frames = False
-        def __getattr__(self, name):
-            if name == "wire_data":
-                raise AttributeError(name)
-            return lambda *args, **kwargs: None
-
-    timeouts = Timeouts(ping_interval=None, close=None)
-    site = WebSocketSite(ServerOptions(deflate=False, timeouts=timeouts), Quiet(), reactor)
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")
     KEY = b"abcd"
 
     def close_all(done):
         in_table = len(reactor.echo_table)
-        for wire in list(site.wires):
-            wire.close(1001, "going away")
+        for each in list(site.wires):
+            each.close(1001, "going away")
         done.append(in_table)
 
     def talk():
-        sock = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+        sock = socket.create_connection(address, timeout=10)
         sock.sendall(UPGRADE)
         head = b""
         while b"\\r\\n\\r\\n" not in head:
