@@ -176,9 +176,25 @@ def wstool_frames(path: Path) -> dict[str, list[tuple[bool, int, bool, int, str]
 
 
 def tshark_frames(path: Path) -> dict[str, list[tuple[bool, int, bool, int, str]]]:
-    """Every WebSocket frame Wireshark's dissector finds, by sender, as the oracle."""
+    """Every WebSocket frame Wireshark's dissector finds, by sender, as the oracle.
+
+    On loopback, tcpdump can record a connection's segments out of order (two
+    CPUs); wstool's reassembly puts them back in order, and so must the oracle's.
+    """
     result = subprocess.run(
-        ["tshark", "-r", str(path), "-Y", "websocket", "-T", "json", "-x", "--no-duplicate-keys"],
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-o",
+            "tcp.reassemble_out_of_order:TRUE",
+            "-Y",
+            "websocket",
+            "-T",
+            "json",
+            "-x",
+            "--no-duplicate-keys",
+        ],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
