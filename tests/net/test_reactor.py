@@ -67,16 +67,29 @@ SERVER = textwrap.dedent(
 )
 
 
-def test_the_lean_reactor_serves_and_drops_a_raising_protocol_as_twisted_does() -> None:
+WITHOUT_C_WAIT = "import sys; sys.modules['wstool.net._echoloop'] = None\n"
+"""Run as if net/_echoloop.c were not built: the reactor waits with select.epoll."""
+
+
+@pytest.mark.parametrize("prelude", ["", WITHOUT_C_WAIT], ids=["c-wait", "python-wait"])
+def test_the_lean_reactor_serves_and_drops_a_raising_protocol_as_twisted_does(
+    prelude: str,
+) -> None:
+    check = "\nprint('echo table:', reactor.echo_table is not None)\n"
     done = subprocess.run(
-        [sys.executable, "-c", SERVER], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", prelude + SERVER + check],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:4] == [
+    assert done.stdout.split("\n")[:5] == [
         "LeanEPollReactor",
         "dropped: True",
         "echo: hello",
         "logged: True",
+        f"echo table: {not prelude}",
     ], done.stdout + done.stderr
 
 
