@@ -154,15 +154,8 @@ class Connection:
             return
         self.bytes_received += len(data)
         assembler = self._assembler
-        record = self.record_frames
         # Echo short messages straight back: prebuilt header, no events.
-        reflex = (
-            self.echo
-            and not record
-            and self.codec is None
-            and self.role is Role.SERVER
-            and self.state is State.OPEN
-        )
+        reflex = self.state is _OPEN and self._echoes_quietly()
         if reflex and masking.echo_frames is not None and assembler._opcode is None:
             data = self._reflexes(data)
             if not data:
@@ -200,15 +193,17 @@ class Connection:
         (no events, nothing queued, no frame part buffered, no message begun)."""
         return (
             self.state is _OPEN
-            and self.echo
             and self._out is None
             and not self._events
             and not self._parser.buffered
             and self._assembler._opcode is None
-            and self.codec is None
-            and not self.record_frames
-            and self.role is _SERVER
+            and self._echoes_quietly()
         )
+
+    def _echoes_quietly(self) -> bool:
+        """An echo server that reports no frames and compresses nothing: the reads
+        it answers may be answered by the C echo."""
+        return self.echo and not self.record_frames and self.codec is None and self.role is _SERVER
 
     @property
     def echo_limit(self) -> int:

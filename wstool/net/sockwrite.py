@@ -27,7 +27,14 @@ from typing import Any
 from twisted.internet import main, tcp
 from twisted.python.failure import Failure
 
-__all__ = ["READ_MIN", "close_now", "fit_read_size", "read_directly", "write_now"]
+__all__ = [
+    "READ_MIN",
+    "close_now",
+    "fit_read_size",
+    "read_directly",
+    "write_now",
+    "writes_at_once",
+]
 
 READ_MIN = 1 << 16
 """The read size a connection starts with (Twisted's), and the least it shrinks to."""
@@ -65,6 +72,18 @@ def read_directly(transport: Any, received: Callable[[bytes], None]) -> None:
     transport.doRead = do_read
 
 
+def writes_at_once(transport: Any) -> bool:
+    """Whether a :func:`direct` transport may be written to at once: nothing queued
+    in it, connected, and neither closing nor shut for writing."""
+    return not (
+        transport.dataBuffer
+        or transport._tempDataLen
+        or not transport.connected
+        or transport.disconnecting
+        or transport._writeDisconnected
+    )
+
+
 def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
     """Send ``chunks`` now as far as the socket takes them; queue the rest.
 
@@ -72,13 +91,7 @@ def write_now(transport: Any, chunks: Sequence[bytes]) -> None:
     still holds queued bytes (or is closing) everything goes through it, so
     that order is kept.
     """
-    if (
-        transport.dataBuffer
-        or transport._tempDataLen
-        or not transport.connected
-        or transport.disconnecting
-        or transport._writeDisconnected
-    ):
+    if not writes_at_once(transport):
         transport.writeSequence(chunks)
         return
     try:
@@ -114,13 +127,7 @@ def close_now(transport: Any) -> bool:
     (``loseConnection`` with ``_writeDisconnected``): stop watching the socket,
     then ``connectionLost`` with ``ConnectionDone``, before returning.
     """
-    if (
-        transport.dataBuffer
-        or transport._tempDataLen
-        or not transport.connected
-        or transport.disconnecting
-        or transport.producer is not None
-    ):
+    if not writes_at_once(transport) or transport.producer is not None:
         return False
     transport.stopReading()
     transport.stopWriting()

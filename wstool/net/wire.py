@@ -29,14 +29,15 @@ from wstool.net.sockwrite import (
     fit_read_size,
     read_directly,
     write_now,
+    writes_at_once,
 )
+
+__all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol", "close_deadlines"]
 
 _ECHO_TABLE_READS = 16384
 """Only a connection whose last read was smaller than this, and whose read size
 was not raised for large messages (net.sockwrite.fit_read_size), joins the
 reactor's echo table."""
-
-__all__ = ["FrameObserver", "PingSchedule", "Timeouts", "WireProtocol", "close_deadlines"]
 
 _OPEN = State.OPEN
 _JOIN_UP_TO = 65536
@@ -242,9 +243,7 @@ class WireProtocol(TwistedProtocol):
             or self.timeouts.idle
             or not self.conn.quiet_echo_ready()
             or transport is None
-            or transport.dataBuffer
-            or transport._tempDataLen
-            or transport.disconnecting
+            or not writes_at_once(transport)
         ):
             return
         entry = self._echo_entry
