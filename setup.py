@@ -1,8 +1,9 @@
 """Builds wstool's optional C accelerator; everything else is in pyproject.toml.
 
 The extension is ``optional``: where no compiler exists the build goes on and
-wstool uses its pure-Python masking, echo, read loop, bench batches, hex view and
-session records, which the tests always check as well.
+wstool uses its pure-Python masking, echo, upgrade request check, read loop,
+bench batches, hex view and session records, which the tests always check as
+well.
 """
 
 from setuptools import Extension, setup
@@ -13,6 +14,11 @@ setup(
             "wstool.core._speedups",
             sources=["wstool/core/_speedups.c"],
             depends=["wstool/core/_xor_mask.h", "wstool/core/_echo_scan.h"],
+            optional=True,
+        ),
+        Extension(
+            "wstool.core._quickhead",
+            sources=["wstool/core/_quickhead.c"],
             optional=True,
         ),
         Extension(

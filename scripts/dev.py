@@ -37,6 +37,7 @@ INSTALL_INPUTS = (
     "wstool/core/_speedups.c",
     "wstool/core/_xor_mask.h",
     "wstool/core/_echo_scan.h",
+    "wstool/core/_quickhead.c",
     "wstool/net/_echoloop.c",
     "wstool/bench/_batch.c",
     "wstool/bench/_batch.h",

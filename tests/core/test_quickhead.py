@@ -6,11 +6,15 @@ return the same request. The heads below are what real clients send
 (it must answer those, or the server never takes the quick path), and
 generated ones: good heads bent one way or another, which it must either
 get right or leave to the full checks.
+
+Every test runs on both paths, the C accelerator's and the pure-Python one,
+and the last ones hold the two to each other directly.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import pytest
 from hypothesis import event, example, given, settings
@@ -18,7 +22,22 @@ from hypothesis import strategies as st
 
 from wstool.core.errors import HandshakeError
 from wstool.core.handshake import ClientRequest, check_request, parse_request_head
-from wstool.core.quickhead import quick_request
+from wstool.core.quickhead import ACCELERATED, quick_request, quick_request_python
+
+Quick = Callable[..., ClientRequest | None]
+
+needs_c = pytest.mark.skipif(not ACCELERATED, reason="the C accelerator is not built")
+
+
+both_paths = pytest.mark.parametrize(
+    "quick",
+    [
+        pytest.param(quick_request, id="c", marks=needs_c),
+        pytest.param(quick_request_python, id="python"),
+    ],
+)
+"""Each path of the check: quick_request (the C one, when built) and the Python one."""
+
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
 
@@ -103,16 +122,18 @@ REAL_CLIENTS = {
 
 
 class TestRealClients:
+    @both_paths
     @pytest.mark.parametrize("name", sorted(REAL_CLIENTS))
-    def test_answered_as_the_full_checks_answer(self, name: str) -> None:
+    def test_answered_as_the_full_checks_answer(self, name: str, quick: Quick) -> None:
         raw = REAL_CLIENTS[name]
-        quick = quick_request(raw)
-        assert quick is not None, "a real client's head must take the quick path"
-        assert quick == full_check(raw)
+        answer = quick(raw)
+        assert answer is not None, "a real client's head must take the quick path"
+        assert answer == full_check(raw)
 
-    def test_rfc_example_fields(self) -> None:
-        quick = quick_request(REAL_CLIENTS["RFC 6455 §1.2"])
-        assert quick == ClientRequest(
+    @both_paths
+    def test_rfc_example_fields(self, quick: Quick) -> None:
+        answer = quick(REAL_CLIENTS["RFC 6455 §1.2"])
+        assert answer == ClientRequest(
             KEY, ("chat", "superchat"), (), "http://example.com", "server.example.com", "/chat"
         )
 
@@ -140,19 +161,26 @@ class TestLeftToTheFullChecks:
             head(*BASIC, "Bad Name: x"),
             head(*[line.replace("13", "8") for line in BASIC]),  # 426
             head(*[line.replace(KEY, "c2hvcnQ=") for line in BASIC]),  # key too short
+            head(*[line.replace(KEY, KEY[:21] + "R==") for line in BASIC]),  # pad bits set
             head(*[line.replace("websocket", "websocket, h2c") for line in BASIC]),  # a list
             head(*BASIC).replace(b"\r\n", b"\n", 1),  # a bare LF
+            head(*BASIC, "X-CR: a\rb"),  # a bare CR
+            head(*BASIC, "X-CR: ab\r"),  # a CR before the line's CRLF
+            # A bare CR must not end a line: here it would hide the Upgrade header in X-CR.
+            head(*[ln for ln in BASIC if "websocket" not in ln], "X-CR: a\r-Upgrade: websocket"),
             head(*BASIC)[:-2],  # not a whole head
             head(*BASIC, "X-Null: a\x00b"),
         ],
     )
-    def test_not_answered(self, raw: bytes) -> None:
-        assert quick_request(raw) is None
+    @both_paths
+    def test_not_answered(self, raw: bytes, quick: Quick) -> None:
+        assert quick(raw) is None
 
-    def test_longer_than_the_limit(self) -> None:
+    @both_paths
+    def test_longer_than_the_limit(self, quick: Quick) -> None:
         raw = head(*BASIC)
-        assert quick_request(raw, max_size=len(raw)) is not None
-        assert quick_request(raw, max_size=len(raw) - 1) is None
+        assert quick(raw, max_size=len(raw)) is not None
+        assert quick(raw, max_size=len(raw) - 1) is None
         assert isinstance(full_check(raw, max_size=len(raw) - 1), HandshakeError)
 
 
@@ -244,11 +272,12 @@ def heads(draw: st.DrawFn) -> bytes:
 @settings(max_examples=600, deadline=None)
 @given(heads())
 @example(head(*BASIC))
-def test_quick_answers_only_what_the_full_checks_answer_alike(raw: bytes) -> None:
-    quick = quick_request(raw)
-    event("answered" if quick is not None else "left to the full checks")
-    if quick is not None:
-        assert quick == full_check(raw)
+@both_paths
+def test_quick_answers_only_what_the_full_checks_answer_alike(quick: Quick, raw: bytes) -> None:
+    answer = quick(raw)
+    event("answered" if answer is not None else "left to the full checks")
+    if answer is not None:
+        assert answer == full_check(raw)
 
 
 @settings(max_examples=200, deadline=None)
@@ -256,16 +285,64 @@ def test_quick_answers_only_what_the_full_checks_answer_alike(raw: bytes) -> Non
     st.permutations(BASIC),
     st.lists(st.sampled_from(["X-A: 1", "User-Agent: t"]), max_size=2, unique=True),
 )
-def test_good_heads_in_any_order_take_the_quick_path(lines: list[str], extra: list[str]) -> None:
+@both_paths
+def test_good_heads_in_any_order_take_the_quick_path(
+    quick: Quick, lines: list[str], extra: list[str]
+) -> None:
     raw = head(*lines, *extra)
     assert isinstance(full_check(raw), ClientRequest)
-    assert quick_request(raw) == full_check(raw)
+    assert quick(raw) == full_check(raw)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
-def test_any_bytes_after_a_good_start(tail: bytes) -> None:
+@both_paths
+def test_any_bytes_after_a_good_start(quick: Quick, tail: bytes) -> None:
     raw = b"GET / HTTP/1.1\r\n" + tail + b"\r\n\r\n"
-    quick = quick_request(raw)
-    if quick is not None:
-        assert quick == full_check(raw)
+    answer = quick(raw)
+    if answer is not None:
+        assert answer == full_check(raw)
+
+
+# -- the two paths against each other ---------------------------------------------
+
+
+@st.composite
+def bent_heads(draw: st.DrawFn) -> bytes:
+    """A generated head with a few bytes changed, cut out or put in: the byte rules' edges."""
+    raw = bytearray(draw(heads()))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(raw) - 1))
+        edges = st.sampled_from([0, 9, 10, 13, 32, 35, 58, 127, 128, 255])
+        byte = draw(edges | st.integers(0, 255))
+        how = draw(st.sampled_from(["set", "cut", "put"]))
+        if how == "set":
+            raw[at] = byte
+        elif how == "cut":
+            del raw[at]
+        else:
+            raw.insert(at, byte)
+    return bytes(raw)
+
+
+@needs_c
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(heads(), bent_heads()), st.sampled_from([16384, 120, 90]))
+@example(head(*BASIC, *[f"X-{n}: {n}" for n in range(100)]), 16384)  # a table beyond 64 names
+@example(head(*BASIC, *[f"X-{n}: {n}" for n in range(100)], "x-7: again"), 16384)
+@example(head(*[line.replace("server.example.com", "[::1]:80") for line in BASIC]), 16384)
+@example(head(*[line.replace("server.example.com", "[::1]x") for line in BASIC]), 16384)
+@example(head(*[line.replace("server.example.com", "[]") for line in BASIC]), 16384)
+def test_c_and_python_answer_alike(raw: bytes, max_size: int) -> None:
+    assert quick_request(raw, max_size) == quick_request_python(raw, max_size)
+
+
+@needs_c
+def test_c_and_python_answer_alike_on_many_headers() -> None:
+    """Heads with more names than the C table starts with, repeated or not."""
+    lines = [*BASIC, *[f"X-{n}: {n}" for n in range(300)]]
+    raw = head(*lines)
+    assert quick_request(raw) == quick_request_python(raw) == full_check(raw)
+    repeated = head(*lines, "X-299: again")
+    assert quick_request(repeated) is None
+    assert quick_request_python(repeated) is None

@@ -14,11 +14,17 @@ returns None, and the caller runs the full checks, which accept it or say
 exactly what is wrong. So it can only be right or silent;
 ``tests/core/test_quickhead.py`` holds it to the full checks on generated
 heads, good and bad.
+
+Where the optional C accelerator ``_quickhead.c`` was built, it applies the
+same rules in one pass over the bytes (a server's handshake spent more time
+in this module's regular expressions than in anything else of its own); the
+pure-Python path below stays, and the tests hold the two to each other.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from wstool.core.errors import HandshakeError
 from wstool.core.handshake import (
@@ -32,7 +38,21 @@ from wstool.core.handshake import (
 from wstool.core.headers import OWS, TCHARS
 from wstool.core.http import CONTROL_BYTES, HEADER_BLOCK
 
-__all__ = ["quick_request"]
+__all__ = ["quick_request", "quick_request_python"]
+
+_Found = tuple[str, str, str, "str | None", "str | None", "str | None"]
+"""What the one-pass check finds: target, host, key, origin, protocols, extensions."""
+
+_scan: Callable[[bytes, int], _Found | None] | None
+try:
+    from wstool.core import _quickhead  # type: ignore[attr-defined]
+except ImportError:  # built without a compiler
+    _scan = None
+else:
+    _scan = _quickhead.scan
+ACCELERATED = _scan is not None
+"""Whether :func:`quick_request` runs the C accelerator."""
+
 
 _START = re.compile(rb"GET (/[\x21-\x7e]*) HTTP/1\.1\r\n")
 """RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP version
@@ -55,6 +75,14 @@ def quick_request(raw: bytes, max_size: int = 16384) -> ClientRequest | None:
         What :func:`~wstool.core.handshake.check_request` would return for the head,
         or None where the full checks must decide.
     """
+    if _scan is None:
+        return quick_request_python(raw, max_size)
+    found = _scan(raw, max_size)
+    return None if found is None else _request(*found)
+
+
+def quick_request_python(raw: bytes, max_size: int = 16384) -> ClientRequest | None:
+    """:func:`quick_request` without the C accelerator."""
     if len(raw) > max_size or not raw.endswith(b"\r\n\r\n"):
         return None
     # The checks of wstool.core.http._check_bytes' common case: no control
@@ -101,11 +129,28 @@ def _checked(target: str, fields: dict[str, str]) -> ClientRequest | None:
     key = fields.get("sec-websocket-key")
     if key is None or not is_valid_key(key):
         return None
-    protocols = fields.get("sec-websocket-protocol")
-    extensions = fields.get("sec-websocket-extensions")
+    return _request(
+        target,
+        host,
+        key,
+        fields.get("origin"),
+        fields.get("sec-websocket-protocol"),
+        fields.get("sec-websocket-extensions"),
+    )
+
+
+def _request(
+    target: str,
+    host: str,
+    key: str,
+    origin: str | None,
+    protocols: str | None,
+    extensions: str | None,
+) -> ClientRequest | None:
+    """The request, once its subprotocol and extension lists parse."""
     try:  # their grammar's errors (an empty list, say) are worded by the full checks
         offered = parse_subprotocols([protocols]) if protocols is not None else []
         offers = parse_extensions([extensions]) if extensions is not None else []
     except HandshakeError:
         return None
-    return ClientRequest(key, tuple(offered), tuple(offers), fields.get("origin"), host, target)
+    return ClientRequest(key, tuple(offered), tuple(offers), origin, host, target)
