@@ -13,12 +13,13 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from twisted.internet import tcp
 from twisted.internet.testing import MemoryReactorClock
 
-from wstool.net.server import ServerOptions, WebSocketSite
+from wstool.net.server import ServerOptions, WebSocketSite, nodelay_listener
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the lean reactor is epoll's"
@@ -147,3 +148,49 @@ def test_a_served_connection_sends_without_nagle(accepted) -> None:  # type: ign
     channel.makeConnection(transport)
     assert no_delay(ours) != 0
     channel.connectionLost(None)
+
+
+def test_linux_accepted_sockets_inherit_the_listeners_nodelay() -> None:
+    """What nodelay_listener relies on, checked on this kernel."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with socket.create_connection(listener.getsockname()) as peer:
+            ours, _ = listener.accept()
+            with ours:
+                assert no_delay(ours) != 0
+                assert no_delay(peer) == 0
+
+
+def test_a_listener_with_nodelay_spares_each_connection_its_setsockopt() -> None:
+    clock = MemoryReactorClock()
+    site = WebSocketSite(ServerOptions(), observer=None, clock=clock)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        nodelay_listener(SimpleNamespace(socket=listener), site)
+        assert no_delay(listener) != 0
+        assert site.protocol.nodelay_inherited is True
+        with socket.create_connection(listener.getsockname()):
+            ours, _ = listener.accept()
+            ours.setblocking(False)
+            channel = site.buildProtocol(ours.getpeername())
+            transport = tcp.Server(ours, channel, ours.getpeername(), None, 1, clock)  # type: ignore[arg-type]
+            calls: list[bool] = []
+            transport.setTcpNoDelay = calls.append  # type: ignore[method-assign]
+            channel.makeConnection(transport)
+            assert no_delay(ours) != 0, "a served connection must send without Nagle"
+            assert calls == []
+            channel.connectionLost(None)
+            ours.close()
+
+
+def test_nodelay_listener_leaves_other_sites_and_ports_alone() -> None:
+    clock = MemoryReactorClock()
+    site = WebSocketSite(ServerOptions(), observer=None, clock=clock)
+    other = WebSocketSite(ServerOptions(), observer=None, clock=clock)
+    nodelay_listener(SimpleNamespace(), site)  # a port without a socket (a Unix one, say)
+    assert site.protocol.nodelay_inherited is False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+        nodelay_listener(SimpleNamespace(socket=unix), site)
+    assert site.protocol.nodelay_inherited is False
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        nodelay_listener(SimpleNamespace(socket=listener), site)
+    assert other.protocol.nodelay_inherited is False

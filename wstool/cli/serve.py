@@ -294,7 +294,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.cli.allocator import release_free_memory, tune_allocator
     from wstool.cli.listening import ListeningRun, buffer_stdout, stop_once_on_signals
     from wstool.cli.record import Tee, start_recording
-    from wstool.net.server import WebSocketSite, is_wildcard, listen_endpoint
+    from wstool.net.server import WebSocketSite, is_wildcard, listen_endpoint, nodelay_listener
 
     reactor = env.get_reactor()
     tune_allocator()
@@ -324,6 +324,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     )
 
     def listening(listening_port: Any) -> None:
+        nodelay_listener(listening_port, site)
         address = listening_port.getHost()
         if not is_wildcard(args.host.strip("[]")):
             site.local_address = address

@@ -10,6 +10,8 @@ browser console, a plain GET of any other path 400.
 from __future__ import annotations
 
 import ipaddress
+import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -119,6 +121,26 @@ class _TLSEndpoint:
             factory.tls = self.tls
             return self.tcp.listen(factory)
         return self.ssl.listen(factory)
+
+
+def nodelay_listener(port: Any, site: WebSocketSite) -> None:
+    """Set TCP_NODELAY once, on the listening socket, instead of on every connection.
+
+    Linux gives an accepted socket the listening socket's TCP_NODELAY
+    (``tests/net/test_reactor.py`` checks it on the real kernel), so
+    the site's channels then skip their ``setsockopt`` per connection. Other
+    systems, and ports without a socket of their own, keep that call.
+    """
+    sock = getattr(port, "socket", None)
+    if not sys.platform.startswith("linux") or sock is None:
+        return
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        return
+    site.protocol.nodelay_inherited = True
 
 
 def is_wildcard(interface: str) -> bool:

@@ -106,6 +106,9 @@ class UpgradingChannel(HTTPChannel):
     """The client's address, as the port gave it to ``buildProtocol`` (set per channel)."""
     tls: Any = None
     """TLS options when the port speaks TLS: the channel starts TLS on a ClientHello."""
+    nodelay_inherited = False
+    """Whether each accepted socket has TCP_NODELAY already, from its listening socket
+    (see :func:`wstool.net.server.nodelay_listener`)."""
     upgrade_head: Callable[[UpgradingChannel, bytes], bool] | None = None
     """Offered each complete request head without a body first: upgrades it
     without twisted.web and returns True, or returns False to let twisted.web
@@ -205,7 +208,8 @@ class UpgradingChannel(HTTPChannel):
             # interface lookups: TCP_NODELAY, as WebSocket servers set it (a short
             # frame must not wait for the ACK of the one before), and the channel
             # as the transport's streaming producer.
-            transport.setTcpNoDelay(True)
+            if not self.nodelay_inherited:
+                transport.setTcpNoDelay(True)
             self._networkProducer = transport
             transport.registerProducer(self, True)
         else:
