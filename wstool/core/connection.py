@@ -69,6 +69,7 @@ class State(enum.Enum):
 
 _OPEN = State.OPEN
 _SERVER = Role.SERVER
+_CLIENT = Role.CLIENT
 # Module constants: on Python 3.11 an enum member read from its class costs
 # ten times a global's.
 
@@ -116,7 +117,7 @@ class Connection:
         MUST); a number counts down to 0, after which Pings go unanswered, a
         fault injected on purpose to test the peer's keepalive timeout."""
         self.codec = codec
-        self.state = State.OPEN
+        self.state = _OPEN
         self.close_sent: tuple[int | None, str] | None = None
         self.close_received: tuple[int | None, str] | None = None
         self.failure: Violation | None = None
@@ -130,13 +131,12 @@ class Connection:
         self._echo_reason = echo_close_reason
         self.record_frames = record_frames
         self._max_message = max_message_size
-        self._parser = FrameParser(
-            max_frame_size=max_message_size if max_frame_size is None else max_frame_size
-        )
-        limits = [n for n in (self._parser.max_frame_size, max_message_size) if n is not None]
-        self._echo_limit = min(limits, default=-1)  # for the C echo: -1 is none
+        if max_frame_size is None:
+            max_frame_size = max_message_size
+        self._parser = FrameParser(max_frame_size=max_frame_size)
+        self._echo_limit = _echo_limit(max_frame_size, max_message_size)
         self._assembler = MessageAssembler(max_message_size=max_message_size, codec=codec)
-        self._peer = role.peer
+        self._peer = _CLIENT if role is _SERVER else _SERVER
         self._events: list[Event] = []
         self._out: list[bytes] | None = None  # made on the first send
         self._partial: PartialText | None = None  # a text frame still arriving
@@ -177,13 +177,16 @@ class Connection:
             if used == len(data):
                 self.count_echoed(count, used, len(echo))
                 return echo
-            if count:  # what the C call answered stays answered
-                self.bytes_received += len(data)
-                self._echoed(echo, used, count)
-                rest = self._leftover([memoryview(data)[used:]], len(data))
-                if rest:
-                    self._receive_frames(rest, True)
+            self.bytes_received += len(data)
+            if not count:  # a control frame, say: receive_data's C call would answer none too
+                self._receive_frames(data, True)
                 return None
+            # What the C call answered stays answered.
+            self._echoed(echo, used, count)
+            rest = self._leftover([memoryview(data)[used:]], len(data))
+            if rest:
+                self._receive_frames(rest, True)
+            return None
         self.receive_data(data)
         return None
 
@@ -744,6 +747,13 @@ def _after(parts: list[bytes | memoryview], used: int) -> list[bytes | memoryvie
             return [memoryview(part)[used:], *parts[index + 1 :]]
         used -= len(part)
     return []
+
+
+def _echo_limit(max_frame_size: int | None, max_message_size: int | None) -> int:
+    """The largest payload the C echo may answer: the smaller limit (-1: none)."""
+    if max_frame_size is None:
+        return -1 if max_message_size is None else max_message_size
+    return max_frame_size if max_message_size is None else min(max_frame_size, max_message_size)
 
 
 def _truncate_reason(message: str) -> str:
