@@ -27,6 +27,22 @@ def test_closed_loop_table(wstool_server: Any, run_bench: Any) -> None:
     assert result.stderr == ""  # no live progress off a terminal
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_closed_loop_on_each_event_loop(wstool_server: Any, run_bench: Any, loop: str) -> None:
+    """Each loop's transport hands reads to the C stream its own way (set_protocol)."""
+    pytest.importorskip(loop)
+    server = wstool_server()
+    result = run_bench(
+        server.url, "-c", "4", "--inflight", "8", "--messages", "20000", "--event-loop", loop,
+        "--json",
+    )  # fmt: skip
+    report = result.report
+    assert result.status == 0, result.stderr
+    assert report["event_loop"] == loop and report["ok"] is True
+    assert report["sent"] == report["received"] == 20000
+    assert report["latency_us"]["count"] >= 18000
+
+
 @pytest.mark.parametrize("kind", ["--text", "--binary"])
 def test_no_stamps_echoes_prebuilt_messages(wstool_server: Any, run_bench: Any, kind: str) -> None:
     """--no-stamps: the filler alone, every echo still checked, latency still measured."""

@@ -155,6 +155,13 @@ class FakeTransport:
     def abort(self) -> None:
         self.aborted = True
 
+    def set_protocol(self, protocol: object) -> None:
+        """As asyncio's transports: reads go to ``protocol`` (taking its read methods anew)."""
+        self.protocol = protocol
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
 
 def _loop_back(
     text: bool,

@@ -237,3 +237,97 @@ def test_a_reserved_opcode_fails_the_connection(b0: int) -> None:
         return dict(run.stats.errors)
 
     assert asyncio.run(scenario()) == {"protocol": 1}
+
+
+# -- the hook: reads handed to the stream by the transport ---------------------------------
+
+
+def test_the_hook_takes_the_echoes_and_hands_back_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once hooked, a read of the echoes expected is answered without the connection's
+    own buffer_updated; the run's end and a wrong echo go to it, and the stream is let go."""
+    fallbacks: list[int] = []
+    python_path = BenchConnection.buffer_updated
+
+    def counted(self: BenchConnection, nbytes: int) -> None:
+        fallbacks.append(nbytes)
+        python_path(self, nbytes)
+
+    monkeypatch.setattr(BenchConnection, "buffer_updated", counted)
+
+    async def scenario() -> None:
+        plan = BenchPlan(**{**PLAN.__dict__, "text": True, "sizes": SizeMix(((32, 1),))})
+        run = BenchRun(plan)
+        conn = BenchConnection(run, 3)
+        transport = FakeTransport()
+        conn.transport, conn.state = transport, OPEN
+        conn._start_stream()
+        assert transport.protocol is conn  # told again, so that it takes the stream's methods
+        stream = conn.stream
+        assert conn.buffer_updated == stream.buffer_updated
+        assert conn.get_buffer(-1) is run.read_view.obj
+        conn.send(16, 10**18)
+        run.recording = run.counting = True
+
+        def echo_back(corrupt: bool = False) -> None:
+            echo, _ = echoes_of(bytes(transport.data), text=True)
+            transport.data.clear()
+            if corrupt:
+                echo = echo[:-1] + bytes([echo[-1] ^ 1])
+            run.read_view[: len(echo)] = echo
+            conn.buffer_updated(len(echo))
+
+        for _ in range(3):
+            echo_back()
+        assert fallbacks == [] and run.stats.received == 48 and run.stats.sent == 64
+        assert sum(run.stats.latency.counts.values()) == 48
+        echo_back(corrupt=True)
+        assert len(fallbacks) == 1 and conn.failed
+        assert conn.stream is None and "buffer_updated" not in vars(conn)
+        assert run.stats.errors == {"verification": 1}
+
+    asyncio.run(scenario())
+
+
+def test_the_hook_leaves_the_end_of_a_run_to_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fallbacks: list[int] = []
+    python_path = BenchConnection.buffer_updated
+
+    def counted(self: BenchConnection, nbytes: int) -> None:
+        fallbacks.append(nbytes)
+        python_path(self, nbytes)
+
+    monkeypatch.setattr(BenchConnection, "buffer_updated", counted)
+
+    async def scenario() -> None:
+        run = BenchRun(BenchPlan(**{**PLAN.__dict__, "sizes": SizeMix(((32, 1),))}))
+        conn = BenchConnection(run, 0)
+        transport = FakeTransport()
+        conn.transport, conn.state = transport, OPEN
+        conn._start_stream()
+        conn.send(8, 10**18)
+        run.sending = False  # the run's time is up: echoes still come, nothing more is sent
+        echo, _ = echoes_of(bytes(transport.data), text=PLAN.text)
+        transport.data.clear()
+        run.read_view[: len(echo)] = echo
+        conn.buffer_updated(len(echo))
+        assert fallbacks == [len(echo)]
+        assert conn.outstanding == 0 and run.stats.received == 8 and transport.data == b""
+
+    asyncio.run(scenario())
+
+
+def test_a_lost_connection_lets_go_of_its_stream() -> None:
+    async def scenario() -> None:
+        run = BenchRun(BenchPlan(**{**PLAN.__dict__, "sizes": SizeMix(((32, 1),))}))
+        conn = BenchConnection(run, 0)
+        conn.transport, conn.state = FakeTransport(), OPEN
+        conn._start_stream()
+        assert "buffer_updated" in vars(conn)
+        conn.connection_lost(None)
+        assert "buffer_updated" not in vars(conn) and "get_buffer" not in vars(conn)
+
+    asyncio.run(scenario())

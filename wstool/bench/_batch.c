@@ -425,20 +425,74 @@ bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs, ben
 
 /* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
 
+/* What a hooked stream reads its connection's reads with (see hook()). */
+typedef struct {
+    PyObject *owner;    /* the BenchConnection */
+    PyObject *run;      /* its run: sending, recording, counting */
+    PyObject *fallback; /* the connection's own buffer_updated, for everything else */
+    PyObject *counts;   /* the latency counts (a dict), while recording */
+    PyObject *tally;    /* Stats.tally, whose buffer ``view`` holds */
+    PyObject *open;     /* the owner's state when hooked: open */
+    Py_buffer view;
+} Hook;
+
 typedef struct {
     PyObject_HEAD
     StreamBase s;
     unsigned char *expected; /* the echoes still expected; [0] is stream position base */
     Py_ssize_t expected_len, expected_cap;
     long long base, pos, done_pos;
+    Hook hook;
 } EchoStream;
+
+static void
+stream_unhook(EchoStream *self)
+{
+    Hook *h = &self->hook;
+
+    if (h->tally != NULL) {
+        PyBuffer_Release(&h->view);
+    }
+    Py_CLEAR(h->owner);
+    Py_CLEAR(h->run);
+    Py_CLEAR(h->fallback);
+    Py_CLEAR(h->counts);
+    Py_CLEAR(h->tally);
+    Py_CLEAR(h->open);
+}
+
+/* The hook makes a cycle (connection -> its buffer_updated -> stream -> connection):
+   the stream takes part in garbage collection. */
+static int
+stream_traverse(EchoStream *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->hook.owner);
+    Py_VISIT(self->hook.run);
+    Py_VISIT(self->hook.fallback);
+    Py_VISIT(self->hook.counts);
+    Py_VISIT(self->hook.tally);
+    Py_VISIT(self->hook.open);
+    Py_VISIT(self->s.sink);
+    Py_VISIT(self->s.buffer);
+    return 0;
+}
+
+static int
+stream_clear(EchoStream *self)
+{
+    stream_unhook(self);
+    Py_CLEAR(self->s.sink);
+    return 0;
+}
 
 static void
 stream_dealloc(EchoStream *self)
 {
+    PyObject_GC_UnTrack(self);
+    stream_unhook(self);
     bench_stream_clear(&self->s);
     PyMem_Free(self->expected);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
 }
 
 /* Room for ``more`` expected bytes, dropping those already matched when they
@@ -590,6 +644,154 @@ stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* -- the hook: reads handed to the stream by the transport, without Python --------------- */
+
+static PyObject *str_state, *str_stream, *str_failed, *str_sending, *str_recording,
+    *str_counting;
+
+/* An attribute's truth; -1 with an exception. */
+static int
+attribute_true(PyObject *object, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(object, name);
+    int truth;
+
+    if (value == NULL) {
+        return -1;
+    }
+    truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+/* Whether the read may be taken here: the connection open, this its stream, not
+   failed, and the run sending (the end of a run, a failure and anything unexpected
+   are the connection's own buffer_updated's). 1, 0, or -1 with an exception. */
+static int
+hook_may_step(EchoStream *self)
+{
+    Hook *h = &self->hook;
+    PyObject *state, *stream;
+    int open, ours, failed;
+
+    state = PyObject_GetAttr(h->owner, str_state);
+    if (state == NULL) {
+        return -1;
+    }
+    open = PyObject_RichCompareBool(state, h->open, Py_EQ);
+    Py_DECREF(state);
+    stream = open == 1 ? PyObject_GetAttr(h->owner, str_stream) : NULL;
+    if (stream == NULL) {
+        return open == 1 ? -1 : open;
+    }
+    ours = stream == (PyObject *)self;
+    Py_DECREF(stream);
+    if (!ours) {
+        return 0;
+    }
+    failed = attribute_true(h->owner, str_failed);
+    if (failed != 0) {
+        return failed < 0 ? -1 : 0;
+    }
+    return attribute_true(h->run, str_sending);
+}
+
+/* hook(owner, run, fallback, counts, tally): take the connection's reads from now
+   on (get_buffer and buffer_updated, set on the connection in place of its own);
+   ``fallback`` is its own buffer_updated, called with any read not taken here.
+   The owner is open now: its state now is the one reads are taken in. */
+static PyObject *
+stream_hook(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Hook *h = &self->hook;
+
+    if (nargs != 5 || !PyDict_Check(args[3]) || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "hook(owner, run, fallback, counts: dict, tally: array('q'))");
+        return NULL;
+    }
+    stream_unhook(self);
+    if (PyObject_GetBuffer(args[4], &h->view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        return NULL;
+    }
+    if (h->view.len < 6 * 8 || h->view.itemsize != 8 || h->view.format == NULL ||
+        strcmp(h->view.format, "q") != 0) {
+        PyBuffer_Release(&h->view);
+        PyErr_SetString(PyExc_TypeError, "the tally must be an array('q') of 6 counters");
+        return NULL;
+    }
+    h->open = PyObject_GetAttr(args[0], str_state);
+    if (h->open == NULL) {
+        PyBuffer_Release(&h->view);
+        return NULL;
+    }
+    h->tally = Py_NewRef(args[4]);
+    h->owner = Py_NewRef(args[0]);
+    h->run = Py_NewRef(args[1]);
+    h->fallback = Py_NewRef(args[2]);
+    h->counts = Py_NewRef(args[3]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+stream_unhook_method(EchoStream *self, PyObject *unused)
+{
+    stream_unhook(self);
+    Py_RETURN_NONE;
+}
+
+/* get_buffer(sizehint) -> the read buffer (asyncio's BufferedProtocol). */
+static PyObject *
+stream_get_buffer(EchoStream *self, PyObject *sizehint)
+{
+    return Py_NewRef(self->s.buffer);
+}
+
+/* buffer_updated(nbytes): step() with the run's own arguments, when the read is
+   one of the echoes expected and the run goes on; anything else to the fallback. */
+static PyObject *
+stream_buffer_updated(EchoStream *self, PyObject *nbytes)
+{
+    Hook *h = &self->hook;
+    StepArgs step = {0};
+    Py_ssize_t offset;
+    PyObject *result;
+    int may, recording;
+
+    if (h->owner == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "buffer_updated() of a stream not hooked");
+        return NULL;
+    }
+    may = hook_may_step(self);
+    if (may <= 0) {
+        return may < 0 ? NULL : PyObject_CallOneArg(h->fallback, nbytes);
+    }
+    step.nbytes = PyLong_AsSsize_t(nbytes);
+    recording = attribute_true(h->run, str_recording);
+    step.counting = attribute_true(h->run, str_counting);
+    if ((step.nbytes == -1 && PyErr_Occurred()) || recording < 0 || step.counting < 0 ||
+        bench_time_ns(Py_None, &step.now) < 0) {
+        return NULL;
+    }
+    offset = (Py_ssize_t)(self->pos - self->base);
+    if (step.nbytes < 0 || step.nbytes > PyByteArray_GET_SIZE(self->s.buffer) ||
+        offset + step.nbytes > self->expected_len ||
+        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), step.nbytes)) {
+        return PyObject_CallOneArg(h->fallback, nbytes); /* it finds out what came */
+    }
+    step.sending = 1;
+    step.counts = recording ? h->counts : NULL;
+    step.tally = h->view.buf;
+    result = bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
+                                echo_len(&self->s.pieces), payload_len(&self->s.pieces), &step,
+                                stream_send);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 stream_send_method(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -622,6 +824,15 @@ static PyMethodDef stream_methods[] = {
      "send(count, stamp): send count messages stamped stamp"},
     {"export", (PyCFunction)stream_export, METH_NOARGS,
      "export() -> (expected, batches, pos, done_pos, number), for the Python path"},
+    {"hook", (PyCFunction)(void (*)(void))stream_hook, METH_FASTCALL,
+     "hook(owner, run, fallback, counts, tally): take the connection's reads "
+     "(get_buffer, buffer_updated) from now on"},
+    {"unhook", (PyCFunction)stream_unhook_method, METH_NOARGS,
+     "unhook(): let go of what hook() took"},
+    {"get_buffer", (PyCFunction)stream_get_buffer, METH_O,
+     "get_buffer(sizehint) -> the read buffer"},
+    {"buffer_updated", (PyCFunction)stream_buffer_updated, METH_O,
+     "buffer_updated(nbytes): a read, stepped here or handed to the fallback"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -629,9 +840,11 @@ static PyTypeObject EchoStreamType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "wstool.bench._batch.EchoStream",
     .tp_basicsize = sizeof(EchoStream),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A closed-loop connection's echoes checked and answered in C (see stream()).",
     .tp_dealloc = (destructor)stream_dealloc,
+    .tp_traverse = (traverseproc)stream_traverse,
+    .tp_clear = (inquiry)stream_clear,
     .tp_methods = stream_methods,
 };
 
@@ -653,7 +866,7 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     pos = PyLong_AsLongLong(args[10]);
-    self = PyErr_Occurred() ? NULL : PyObject_New(EchoStream, &EchoStreamType);
+    self = PyErr_Occurred() ? NULL : PyObject_GC_New(EchoStream, &EchoStreamType);
     if (self == NULL) {
         bench_stream_clear(&base);
         return NULL;
@@ -662,6 +875,8 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     self->expected = NULL;
     self->expected_len = self->expected_cap = 0;
     self->base = self->pos = self->done_pos = pos;
+    memset(&self->hook, 0, sizeof(self->hook));
+    PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
@@ -689,6 +904,16 @@ PyMODINIT_FUNC
 PyInit__batch(void)
 {
     if (PyType_Ready(&EchoStreamType) < 0 || PyType_Ready(&LargeStreamType) < 0) {
+        return NULL;
+    }
+    str_state = PyUnicode_InternFromString("state");
+    str_stream = PyUnicode_InternFromString("stream");
+    str_failed = PyUnicode_InternFromString("failed");
+    str_sending = PyUnicode_InternFromString("sending");
+    str_recording = PyUnicode_InternFromString("recording");
+    str_counting = PyUnicode_InternFromString("counting");
+    if (!str_state || !str_stream || !str_failed || !str_sending || !str_recording ||
+        !str_counting) {
         return NULL;
     }
     return PyModule_Create(&batch_module);

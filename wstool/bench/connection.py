@@ -186,6 +186,8 @@ class BenchConnection(asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.stream is not None:
+            self._unhook_stream(self.stream)  # no more reads: and no cycle left behind
         if self.state in (HANDSHAKE, OPEN) and not self.failed:
             kind = "reset" if isinstance(exc, ConnectionResetError) else "closed early"
             self.fail(kind, f"the server dropped the connection ({exc or 'EOF'})")
@@ -493,6 +495,33 @@ class BenchConnection(asyncio.BufferedProtocol):
             buffer, self.transport.write, *pieces, key, self.index, text, self.number, self.pos,
             not self.plain,
         )  # fmt: skip
+        self._hook_stream()
+
+    def _hook_stream(self) -> None:
+        """Have the transport hand this connection's reads to the stream itself.
+
+        The stream's get_buffer and buffer_updated (C) stand in for this class's
+        on the connection, and the transport is told again what its protocol
+        is, so that it takes them: a read of echoes is then checked and
+        answered without running any Python. Any other read (the run ending,
+        a failure, an echo not the one expected) goes to the stream's
+        fallback, this class's buffer_updated.
+        """
+        stream, run = self.stream, self.run
+        stats = run.stats
+        fallback = BenchConnection.buffer_updated.__get__(self)
+        stream.hook(self, run, fallback, stats.latency.counts, stats.tally)
+        vars(self).update(get_buffer=stream.get_buffer, buffer_updated=stream.buffer_updated)
+        self.transport.set_protocol(self)
+
+    def _unhook_stream(self, stream: Any) -> None:
+        """This class's own get_buffer and buffer_updated again."""
+        if vars(self).pop("buffer_updated", None) is None:
+            return
+        del vars(self)["get_buffer"]
+        stream.unhook()
+        if not self.transport.is_closing():
+            self.transport.set_protocol(self)
 
     def _stop_stream(self) -> None:
         """Back to the Python fast path, with the stream's state (the echoes and
@@ -500,6 +529,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         stream, self.stream = self.stream, None
         if stream is None:
             return
+        self._unhook_stream(stream)
         if self.large:
             batches, self.pos, self.done_pos, self.number = stream.export()
         else:
