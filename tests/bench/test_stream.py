@@ -268,7 +268,6 @@ def test_the_hook_takes_the_echoes_and_hands_back_the_rest(
         assert conn.buffer_updated == stream.buffer_updated
         assert conn.get_buffer(-1) is run.read_view.obj
         conn.send(16, 10**18)
-        run.recording = run.counting = True
 
         def echo_back(corrupt: bool = False) -> None:
             echo, _ = echoes_of(bytes(transport.data), text=True)
@@ -278,9 +277,14 @@ def test_the_hook_takes_the_echoes_and_hands_back_the_rest(
             run.read_view[: len(echo)] = echo
             conn.buffer_updated(len(echo))
 
+        echo_back()  # the ramp-up: neither recorded nor counted
+        assert run.stats.received == 16 and run.stats.measured == 0
+        assert run.stats.latency.counts == {}
+        run.recording = run.counting = True
         for _ in range(3):
             echo_back()
-        assert fallbacks == [] and run.stats.received == 48 and run.stats.sent == 64
+        assert fallbacks == [] and run.stats.received == 64 and run.stats.sent == 80
+        assert run.stats.measured == 48
         assert sum(run.stats.latency.counts.values()) == 48
         echo_back(corrupt=True)
         assert len(fallbacks) == 1 and conn.failed

@@ -425,15 +425,13 @@ bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs, ben
 
 /* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
 
-/* What a hooked stream reads its connection's reads with (see hook()). */
+/* What a hooked stream takes its connection's reads with (see hook()). */
 typedef struct {
-    PyObject *owner;    /* the BenchConnection */
-    PyObject *run;      /* its run: sending, recording, counting */
     PyObject *fallback; /* the connection's own buffer_updated, for everything else */
     PyObject *counts;   /* the latency counts (a dict), while recording */
-    PyObject *tally;    /* Stats.tally, whose buffer ``view`` holds */
-    PyObject *open;     /* the owner's state when hooked: open */
-    Py_buffer view;
+    PyObject *tally;    /* Stats.tally, whose buffer ``tally_view`` holds */
+    PyObject *switches; /* the run's sending, recording, counting, held by ``switch_view`` */
+    Py_buffer tally_view, switch_view;
 } Hook;
 
 typedef struct {
@@ -451,27 +449,27 @@ stream_unhook(EchoStream *self)
     Hook *h = &self->hook;
 
     if (h->tally != NULL) {
-        PyBuffer_Release(&h->view);
+        PyBuffer_Release(&h->tally_view);
     }
-    Py_CLEAR(h->owner);
-    Py_CLEAR(h->run);
+    if (h->switches != NULL) {
+        PyBuffer_Release(&h->switch_view);
+    }
     Py_CLEAR(h->fallback);
     Py_CLEAR(h->counts);
     Py_CLEAR(h->tally);
-    Py_CLEAR(h->open);
+    Py_CLEAR(h->switches);
 }
 
-/* The hook makes a cycle (connection -> its buffer_updated -> stream -> connection):
+/* The hook makes a cycle (connection -> the stream's buffer_updated -> stream ->
+   the connection's own buffer_updated -> connection):
    the stream takes part in garbage collection. */
 static int
 stream_traverse(EchoStream *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->hook.owner);
-    Py_VISIT(self->hook.run);
     Py_VISIT(self->hook.fallback);
     Py_VISIT(self->hook.counts);
     Py_VISIT(self->hook.tally);
-    Py_VISIT(self->hook.open);
+    Py_VISIT(self->hook.switches);
     Py_VISIT(self->s.sink);
     Py_VISIT(self->s.buffer);
     return 0;
@@ -646,90 +644,52 @@ stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* -- the hook: reads handed to the stream by the transport, without Python --------------- */
 
-static PyObject *str_state, *str_stream, *str_failed, *str_sending, *str_recording,
-    *str_counting;
+enum { SENDING, RECORDING, COUNTING, SWITCHES };
 
-/* An attribute's truth; -1 with an exception. */
+/* ``object``'s buffer in ``view``: at least ``count`` 64-bit integers (an array('q')),
+   writable; 0, or -1 with an exception and nothing held. */
 static int
-attribute_true(PyObject *object, PyObject *name)
+hold_counters(PyObject *object, Py_buffer *view, Py_ssize_t count, const char *what)
 {
-    PyObject *value = PyObject_GetAttr(object, name);
-    int truth;
-
-    if (value == NULL) {
+    if (PyObject_GetBuffer(object, view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
         return -1;
     }
-    truth = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return truth;
-}
-
-/* Whether the read may be taken here: the connection open, this its stream, not
-   failed, and the run sending (the end of a run, a failure and anything unexpected
-   are the connection's own buffer_updated's). 1, 0, or -1 with an exception. */
-static int
-hook_may_step(EchoStream *self)
-{
-    Hook *h = &self->hook;
-    PyObject *state, *stream;
-    int open, ours, failed;
-
-    state = PyObject_GetAttr(h->owner, str_state);
-    if (state == NULL) {
+    if (view->len < count * 8 || view->itemsize != 8 || view->format == NULL ||
+        strcmp(view->format, "q") != 0) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s must be an array('q') of %zd counters", what, count);
         return -1;
     }
-    open = PyObject_RichCompareBool(state, h->open, Py_EQ);
-    Py_DECREF(state);
-    stream = open == 1 ? PyObject_GetAttr(h->owner, str_stream) : NULL;
-    if (stream == NULL) {
-        return open == 1 ? -1 : open;
-    }
-    ours = stream == (PyObject *)self;
-    Py_DECREF(stream);
-    if (!ours) {
-        return 0;
-    }
-    failed = attribute_true(h->owner, str_failed);
-    if (failed != 0) {
-        return failed < 0 ? -1 : 0;
-    }
-    return attribute_true(h->run, str_sending);
+    return 0;
 }
 
-/* hook(owner, run, fallback, counts, tally): take the connection's reads from now
-   on (get_buffer and buffer_updated, set on the connection in place of its own);
-   ``fallback`` is its own buffer_updated, called with any read not taken here.
-   The owner is open now: its state now is the one reads are taken in. */
+/* hook(fallback, counts, tally, switches): take the connection's reads from now on
+   (its get_buffer and buffer_updated are the stream's until unhook()). While the
+   run's ``switches`` (array('q'): sending, recording, counting) say it is sending,
+   a read of the echoes expected is stepped here; any other read goes to
+   ``fallback``, the connection's own buffer_updated. */
 static PyObject *
 stream_hook(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Hook *h = &self->hook;
 
-    if (nargs != 5 || !PyDict_Check(args[3]) || !PyCallable_Check(args[2])) {
+    if (nargs != 4 || !PyCallable_Check(args[0]) || !PyDict_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError,
-                        "hook(owner, run, fallback, counts: dict, tally: array('q'))");
+                        "hook(fallback, counts: dict, tally: array('q'), switches: array('q'))");
         return NULL;
     }
     stream_unhook(self);
-    if (PyObject_GetBuffer(args[4], &h->view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+    if (hold_counters(args[2], &h->tally_view, 6, "the tally") < 0) {
         return NULL;
     }
-    if (h->view.len < 6 * 8 || h->view.itemsize != 8 || h->view.format == NULL ||
-        strcmp(h->view.format, "q") != 0) {
-        PyBuffer_Release(&h->view);
-        PyErr_SetString(PyExc_TypeError, "the tally must be an array('q') of 6 counters");
+    if (hold_counters(args[3], &h->switch_view, SWITCHES, "the switches") < 0) {
+        PyBuffer_Release(&h->tally_view);
         return NULL;
     }
-    h->open = PyObject_GetAttr(args[0], str_state);
-    if (h->open == NULL) {
-        PyBuffer_Release(&h->view);
-        return NULL;
-    }
-    h->tally = Py_NewRef(args[4]);
-    h->owner = Py_NewRef(args[0]);
-    h->run = Py_NewRef(args[1]);
-    h->fallback = Py_NewRef(args[2]);
-    h->counts = Py_NewRef(args[3]);
+    h->fallback = Py_NewRef(args[0]);
+    h->counts = Py_NewRef(args[1]);
+    h->tally = Py_NewRef(args[2]);
+    h->switches = Py_NewRef(args[3]);
     Py_RETURN_NONE;
 }
 
@@ -747,41 +707,50 @@ stream_get_buffer(EchoStream *self, PyObject *sizehint)
     return Py_NewRef(self->s.buffer);
 }
 
-/* buffer_updated(nbytes): step() with the run's own arguments, when the read is
-   one of the echoes expected and the run goes on; anything else to the fallback. */
+/* The read to the connection's own buffer_updated (which may unhook the stream). */
+static PyObject *
+hand_back(EchoStream *self, PyObject *nbytes)
+{
+    PyObject *fallback = self->hook.fallback, *result;
+
+    if (fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "buffer_updated() of a stream not hooked");
+        return NULL;
+    }
+    Py_INCREF(fallback);
+    result = PyObject_CallOneArg(fallback, nbytes);
+    Py_DECREF(fallback);
+    return result;
+}
+
+/* buffer_updated(nbytes): while the run is sending, a read of the echoes expected
+   stepped as step() does with the run's arguments; anything else handed back. */
 static PyObject *
 stream_buffer_updated(EchoStream *self, PyObject *nbytes)
 {
     Hook *h = &self->hook;
+    const long long *switches = h->switches == NULL ? NULL : h->switch_view.buf;
     StepArgs step = {0};
     Py_ssize_t offset;
     PyObject *result;
-    int may, recording;
 
-    if (h->owner == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "buffer_updated() of a stream not hooked");
-        return NULL;
-    }
-    may = hook_may_step(self);
-    if (may <= 0) {
-        return may < 0 ? NULL : PyObject_CallOneArg(h->fallback, nbytes);
+    if (switches == NULL || !switches[SENDING]) {
+        return hand_back(self, nbytes); /* not hooked, or the run's end */
     }
     step.nbytes = PyLong_AsSsize_t(nbytes);
-    recording = attribute_true(h->run, str_recording);
-    step.counting = attribute_true(h->run, str_counting);
-    if ((step.nbytes == -1 && PyErr_Occurred()) || recording < 0 || step.counting < 0 ||
-        bench_time_ns(Py_None, &step.now) < 0) {
+    if ((step.nbytes == -1 && PyErr_Occurred()) || bench_time_ns(Py_None, &step.now) < 0) {
         return NULL;
     }
     offset = (Py_ssize_t)(self->pos - self->base);
     if (step.nbytes < 0 || step.nbytes > PyByteArray_GET_SIZE(self->s.buffer) ||
         offset + step.nbytes > self->expected_len ||
         memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), step.nbytes)) {
-        return PyObject_CallOneArg(h->fallback, nbytes); /* it finds out what came */
+        return hand_back(self, nbytes); /* it finds out what came */
     }
     step.sending = 1;
-    step.counts = recording ? h->counts : NULL;
-    step.tally = h->view.buf;
+    step.counts = switches[RECORDING] ? h->counts : NULL;
+    step.counting = switches[COUNTING] != 0;
+    step.tally = h->tally_view.buf;
     result = bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
                                 echo_len(&self->s.pieces), payload_len(&self->s.pieces), &step,
                                 stream_send);
@@ -825,7 +794,7 @@ static PyMethodDef stream_methods[] = {
     {"export", (PyCFunction)stream_export, METH_NOARGS,
      "export() -> (expected, batches, pos, done_pos, number), for the Python path"},
     {"hook", (PyCFunction)(void (*)(void))stream_hook, METH_FASTCALL,
-     "hook(owner, run, fallback, counts, tally): take the connection's reads "
+     "hook(fallback, counts, tally, switches): take the connection's reads "
      "(get_buffer, buffer_updated) from now on"},
     {"unhook", (PyCFunction)stream_unhook_method, METH_NOARGS,
      "unhook(): let go of what hook() took"},
@@ -904,16 +873,6 @@ PyMODINIT_FUNC
 PyInit__batch(void)
 {
     if (PyType_Ready(&EchoStreamType) < 0 || PyType_Ready(&LargeStreamType) < 0) {
-        return NULL;
-    }
-    str_state = PyUnicode_InternFromString("state");
-    str_stream = PyUnicode_InternFromString("stream");
-    str_failed = PyUnicode_InternFromString("failed");
-    str_sending = PyUnicode_InternFromString("sending");
-    str_recording = PyUnicode_InternFromString("recording");
-    str_counting = PyUnicode_InternFromString("counting");
-    if (!str_state || !str_stream || !str_failed || !str_sending || !str_recording ||
-        !str_counting) {
         return NULL;
     }
     return PyModule_Create(&batch_module);

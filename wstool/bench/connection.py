@@ -8,6 +8,7 @@ does.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import time
@@ -72,6 +73,8 @@ class RunContext(Protocol):
     """Whether each echo's return sends the next message (no --rate)."""
     counting: bool
     recording: bool
+    switches: array.array[int]
+    """sending, recording and counting, as the C streams read them."""
 
     def burst(self, count: int, *, echo: bool) -> bytes: ...
     def plain_burst(self, count: int, *, echo: bool) -> bytes: ...
@@ -505,12 +508,14 @@ class BenchConnection(asyncio.BufferedProtocol):
         is, so that it takes them: a read of echoes is then checked and
         answered without running any Python. Any other read (the run ending,
         a failure, an echo not the one expected) goes to the stream's
-        fallback, this class's buffer_updated.
+        fallback, this class's buffer_updated. The stream is unhooked before
+        the connection leaves that state (``_stop_stream``, ``fail``,
+        ``connection_lost``): it reads only the run's switches itself.
         """
         stream, run = self.stream, self.run
         stats = run.stats
         fallback = BenchConnection.buffer_updated.__get__(self)
-        stream.hook(self, run, fallback, stats.latency.counts, stats.tally)
+        stream.hook(fallback, stats.latency.counts, stats.tally, run.switches)
         vars(self).update(get_buffer=stream.get_buffer, buffer_updated=stream.buffer_updated)
         self.transport.set_protocol(self)
 
@@ -765,6 +770,8 @@ class BenchConnection(asyncio.BufferedProtocol):
         if self.failed:
             return
         self.failed = True
+        if self.stream is not None:
+            self._unhook_stream(self.stream)  # a failed connection's reads are Python's
         stats = self.run.stats
         stats.failed += 1
         stats.error(kind)

@@ -25,6 +25,7 @@ kept lean:
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import secrets
@@ -86,6 +87,19 @@ def build_cycle(plan: BenchPlan, key: bytes) -> tuple[SizeFrames, ...]:
     return tuple(pieces[size] for size in plan.sizes.cycle())
 
 
+def _switch(index: int) -> Any:
+    """A flag of the run as an attribute, kept in ``switches[index]`` (where the C
+    streams of hooked connections read it: see ``_batch.c``, hook())."""
+
+    def get(run: BenchRun) -> bool:
+        return run.switches[index] != 0
+
+    def put(run: BenchRun, on: bool) -> None:
+        run.switches[index] = 1 if on else 0
+
+    return property(get, put)
+
+
 class BenchRun:
     """One process's run: its connections, schedule, counters and the end.
 
@@ -93,6 +107,13 @@ class BenchRun:
         plan: what to do.
         progress: called with a snapshot of the counters every half second.
     """
+
+    sending = _switch(0)
+    """Whether connections send: each answer sends the next message (closed loop)."""
+    recording = _switch(1)
+    """Whether latencies are recorded (after the ramp-up)."""
+    counting = _switch(2)
+    """Whether messages count toward the measured rate (the measured window)."""
 
     def __init__(self, plan: BenchPlan, progress: Progress | None = None) -> None:
         self.plan = plan
@@ -106,6 +127,7 @@ class BenchRun:
         self._bursts: dict[tuple[int, bool], bytes] = {}
         self._plain_bursts: dict[tuple[int, bool], bytes] = {}
         self.read_view = memoryview(bytearray(_READ_BUFFER))
+        self.switches = array.array("q", bytes(8 * 3))  # sending, recording, counting
         self.sending = plan.mode != "subscribe"
         self.closed_loop = not plan.open_loop
         self.counting = False
