@@ -128,8 +128,12 @@ def accept_key(key: str) -> str:
     """
     if not key.isascii():
         raise UsageError(f"Sec-WebSocket-Key {show(key)} is not ASCII")
-    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return _accept_bytes(key).decode("ascii")
+
+
+def _accept_bytes(key: str) -> bytes:
+    """:func:`accept_key` as bytes, for an ASCII key."""
+    return base64.b64encode(hashlib.sha1((key + GUID).encode("ascii")).digest())
 
 
 def is_valid_key(key: str) -> bool:
@@ -360,6 +364,8 @@ def select_subprotocol(offered: Sequence[str], supported: Sequence[str]) -> str 
     Returns:
         The chosen subprotocol, or None if there is none in common.
     """
+    if not offered or not supported:
+        return None
     return next((name for name in offered if name in supported), None)
 
 
@@ -389,6 +395,9 @@ def build_response(
     # RFC 6455 §4.2.2: the server's subprotocol "MUST be derived from the values
     # in the client's handshake, specifically by selecting one of the values
     # from the |Sec-WebSocket-Protocol| field".
+    plain = subprotocol is None and not extensions and not extra_headers
+    if plain and request.key.isascii():  # accept_key below raises on a key that is not
+        return _PLAIN_101 % _accept_bytes(request.key)  # what encode_head writes for these
     if subprotocol is not None and subprotocol not in request.subprotocols:
         offered = ", ".join(request.subprotocols) or "none"
         raise UsageError(f"subprotocol {show(subprotocol)} was not offered (offered: {offered})")
@@ -397,8 +406,6 @@ def build_response(
         if name not in offered_names:
             raise UsageError(f"extension {show(name)} was not offered by the client")
     accept = accept_key(request.key)
-    if subprotocol is None and not extensions and not extra_headers:
-        return _PLAIN_101 % accept.encode("ascii")  # what encode_head writes for these
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),

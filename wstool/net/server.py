@@ -535,7 +535,7 @@ class WebSocketSite(Site):
         subprotocol = select_subprotocol(request.subprotocols, options.subprotocols)
         codec = None
         extensions = []
-        if options.deflate:
+        if options.deflate and request.extensions:
             agreed = server_negotiate(request.extensions)
             if agreed is not None:
                 params, answer = agreed
