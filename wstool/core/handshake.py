@@ -392,12 +392,12 @@ def build_response(
         UsageError: for a subprotocol or extension the client did not offer, or
             a header that cannot be written.
     """
-    # RFC 6455 §4.2.2: the server's subprotocol "MUST be derived from the values
-    # in the client's handshake, specifically by selecting one of the values
-    # from the |Sec-WebSocket-Protocol| field".
     plain = subprotocol is None and not extensions and not extra_headers
     if plain and request.key.isascii():  # accept_key below raises on a key that is not
         return _PLAIN_101 % _accept_bytes(request.key)  # what encode_head writes for these
+    # RFC 6455 §4.2.2: the server's subprotocol "MUST be derived from the values
+    # in the client's handshake, specifically by selecting one of the values
+    # from the |Sec-WebSocket-Protocol| field".
     if subprotocol is not None and subprotocol not in request.subprotocols:
         offered = ", ".join(request.subprotocols) or "none"
         raise UsageError(f"subprotocol {show(subprotocol)} was not offered (offered: {offered})")
