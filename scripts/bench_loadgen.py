@@ -15,7 +15,9 @@ busy), messages per second per generator core, and the server's CPU, each the
 median of ``--rounds`` rounds (the generators take turns, in a rotated order
 each round, so that a slow spell of a shared machine does not fall on one
 generator only). The ratio lines compare wstool bench with the best of the
-others, on both rates, from the medians and round by round.
+others, on both rates: the ratio of the medians, each round's ratio, and the
+median of those (each round's generators ran minutes apart at most, so that
+one is the least disturbed by a machine whose speed drifts).
 
 Usage: ``python3 scripts/bench_loadgen.py [--duration 5] [--rounds 3] [--scenarios msg32,bin64k]``.
 """
@@ -186,9 +188,10 @@ def print_scenario(
             ratio = best_ratio(results, name, key)
             if ratio is None:
                 continue
-            each = [best_ratio(r, name, key) for r in rounds]
-            by_round = ", ".join(f"{x:.2f}x" for x in each if x is not None)
-            print(f"  {name} / best other, {label}: {ratio:.2f}x (rounds: {by_round})")
+            each = [x for x in (best_ratio(r, name, key) for r in rounds) if x is not None]
+            by_round = ", ".join(f"{x:.2f}x" for x in each)
+            paired = f"; their median {statistics.median(each):.2f}x" if each else ""
+            print(f"  {name} / best other, {label}: {ratio:.2f}x (rounds: {by_round}{paired})")
 
 
 def best_ratio(results: dict[str, dict[str, Any]], name: str, key: str) -> float | None:
