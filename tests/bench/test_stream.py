@@ -242,19 +242,23 @@ def test_a_reserved_opcode_fails_the_connection(b0: int) -> None:
 # -- the hook: reads handed to the stream by the transport ---------------------------------
 
 
-def test_the_hook_takes_the_echoes_and_hands_back_the_rest(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Once hooked, a read of the echoes expected is answered without the connection's
-    own buffer_updated; the run's end and a wrong echo go to it, and the stream is let go."""
-    fallbacks: list[int] = []
+@pytest.fixture
+def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The reads that reach the connection's own buffer_updated (a hooked stream's fallback)."""
+    reads: list[int] = []
     python_path = BenchConnection.buffer_updated
 
     def counted(self: BenchConnection, nbytes: int) -> None:
-        fallbacks.append(nbytes)
+        reads.append(nbytes)
         python_path(self, nbytes)
 
     monkeypatch.setattr(BenchConnection, "buffer_updated", counted)
+    return reads
+
+
+def test_the_hook_takes_the_echoes_and_hands_back_the_rest(fallbacks: list[int]) -> None:
+    """Once hooked, a read of the echoes expected is answered without the connection's
+    own buffer_updated; the run's end and a wrong echo go to it, and the stream is let go."""
 
     async def scenario() -> None:
         plan = BenchPlan(**{**PLAN.__dict__, "text": True, "sizes": SizeMix(((32, 1),))})
@@ -294,18 +298,7 @@ def test_the_hook_takes_the_echoes_and_hands_back_the_rest(
     asyncio.run(scenario())
 
 
-def test_the_hook_leaves_the_end_of_a_run_to_the_connection(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    fallbacks: list[int] = []
-    python_path = BenchConnection.buffer_updated
-
-    def counted(self: BenchConnection, nbytes: int) -> None:
-        fallbacks.append(nbytes)
-        python_path(self, nbytes)
-
-    monkeypatch.setattr(BenchConnection, "buffer_updated", counted)
-
+def test_the_hook_leaves_the_end_of_a_run_to_the_connection(fallbacks: list[int]) -> None:
     async def scenario() -> None:
         run = BenchRun(BenchPlan(**{**PLAN.__dict__, "sizes": SizeMix(((32, 1),))}))
         conn = BenchConnection(run, 0)
