@@ -256,12 +256,15 @@ def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return reads
 
 
-def test_the_hook_takes_the_echoes_and_hands_back_the_rest(fallbacks: list[int]) -> None:
+@pytest.mark.parametrize(("text", "size"), [(True, 32), (False, 9000)])  # stream, large_stream
+def test_the_hook_takes_the_echoes_and_hands_back_the_rest(
+    fallbacks: list[int], text: bool, size: int
+) -> None:
     """Once hooked, a read of the echoes expected is answered without the connection's
     own buffer_updated; the run's end and a wrong echo go to it, and the stream is let go."""
 
     async def scenario() -> None:
-        plan = BenchPlan(**{**PLAN.__dict__, "text": True, "sizes": SizeMix(((32, 1),))})
+        plan = BenchPlan(**{**PLAN.__dict__, "text": text, "sizes": SizeMix(((size, 1),))})
         run = BenchRun(plan)
         conn = BenchConnection(run, 3)
         transport = FakeTransport()
@@ -274,7 +277,7 @@ def test_the_hook_takes_the_echoes_and_hands_back_the_rest(fallbacks: list[int])
         conn.send(16, 10**18)
 
         def echo_back(corrupt: bool = False) -> None:
-            echo, _ = echoes_of(bytes(transport.data), text=True)
+            echo, _ = echoes_of(bytes(transport.data), text=text)
             transport.data.clear()
             if corrupt:
                 echo = echo[:-1] + bytes([echo[-1] ^ 1])

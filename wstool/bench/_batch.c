@@ -110,12 +110,14 @@ bench_stream_init(StreamBase *base, const char *name, PyObject *const *args, Py_
         base->owned[i] = Py_NewRef(args[2 + i]);
     }
     base->batches = (BatchRing){NULL, 0, 0, 0};
+    memset(&base->hook, 0, sizeof(base->hook));
     return 0;
 }
 
 void
 bench_stream_clear(StreamBase *base)
 {
+    bench_unhook(base);
     for (int i = 0; i < 4; i++) {
         Py_XDECREF(base->owned[i]);
     }
@@ -425,60 +427,24 @@ bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs, ben
 
 /* -- EchoStream: a closed-loop connection's echoes checked and answered in C ---------- */
 
-/* What a hooked stream takes its connection's reads with (see hook()). */
-typedef struct {
-    PyObject *fallback; /* the connection's own buffer_updated, for everything else */
-    PyObject *counts;   /* the latency counts (a dict), while recording */
-    PyObject *tally;    /* Stats.tally, whose buffer ``tally_view`` holds */
-    PyObject *switches; /* the run's sending, recording, counting, held by ``switch_view`` */
-    Py_buffer tally_view, switch_view;
-} Hook;
-
 typedef struct {
     PyObject_HEAD
     StreamBase s;
     unsigned char *expected; /* the echoes still expected; [0] is stream position base */
     Py_ssize_t expected_len, expected_cap;
     long long base, pos, done_pos;
-    Hook hook;
 } EchoStream;
 
-static void
-stream_unhook(EchoStream *self)
-{
-    Hook *h = &self->hook;
-
-    if (h->tally != NULL) {
-        PyBuffer_Release(&h->tally_view);
-    }
-    if (h->switches != NULL) {
-        PyBuffer_Release(&h->switch_view);
-    }
-    Py_CLEAR(h->fallback);
-    Py_CLEAR(h->counts);
-    Py_CLEAR(h->tally);
-    Py_CLEAR(h->switches);
-}
-
-/* The hook makes a cycle (connection -> the stream's buffer_updated -> stream ->
-   the connection's own buffer_updated -> connection):
-   the stream takes part in garbage collection. */
 static int
 stream_traverse(EchoStream *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->hook.fallback);
-    Py_VISIT(self->hook.counts);
-    Py_VISIT(self->hook.tally);
-    Py_VISIT(self->hook.switches);
-    Py_VISIT(self->s.sink);
-    Py_VISIT(self->s.buffer);
-    return 0;
+    return bench_stream_traverse(&self->s, visit, arg);
 }
 
 static int
 stream_clear(EchoStream *self)
 {
-    stream_unhook(self);
+    bench_unhook(&self->s);
     Py_CLEAR(self->s.sink);
     return 0;
 }
@@ -487,7 +453,6 @@ static void
 stream_dealloc(EchoStream *self)
 {
     PyObject_GC_UnTrack(self);
-    stream_unhook(self);
     bench_stream_clear(&self->s);
     PyMem_Free(self->expected);
     PyObject_GC_Del(self);
@@ -610,6 +575,17 @@ bench_step_release(StepArgs *step)
     }
 }
 
+/* EchoStream's: whether the read is the next of the echoes expected. */
+static int
+stream_matches(PyObject *stream, Py_ssize_t nbytes)
+{
+    EchoStream *self = (EchoStream *)stream;
+    Py_ssize_t offset = (Py_ssize_t)(self->pos - self->base);
+
+    return offset + nbytes <= self->expected_len &&
+           memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), nbytes) == 0;
+}
+
 /* step(nbytes, now, sending, counts[, tally, counting]) -> int: the read of
    nbytes in the buffer (``now``: the time in ns, or None for time.time_ns())
    checked against the echoes expected; the batches it completes counted (their
@@ -622,16 +598,12 @@ static PyObject *
 stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
     StepArgs step;
-    Py_ssize_t offset;
     PyObject *result;
 
     if (bench_step_arguments(self->s.buffer, args, nargs, &step) < 0) {
         return NULL;
     }
-    offset = (Py_ssize_t)(self->pos - self->base);
-    if (offset + step.nbytes > self->expected_len ||
-        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), step.nbytes) !=
-            0) {
+    if (!stream_matches((PyObject *)self, step.nbytes)) {
         result = PyLong_FromLong(-1);
     } else {
         result = bench_step_matched((PyObject *)self, &self->s.batches, &self->pos,
@@ -642,7 +614,7 @@ stream_step(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
-/* -- the hook: reads handed to the stream by the transport, without Python --------------- */
+/* -- the hook: reads handed to a stream by the transport, without Python -------------- */
 
 enum { SENDING, RECORDING, COUNTING, SWITCHES };
 
@@ -663,22 +635,51 @@ hold_counters(PyObject *object, Py_buffer *view, Py_ssize_t count, const char *w
     return 0;
 }
 
+void
+bench_unhook(StreamBase *base)
+{
+    Hook *h = &base->hook;
+
+    if (h->tally != NULL) {
+        PyBuffer_Release(&h->tally_view);
+    }
+    if (h->switches != NULL) {
+        PyBuffer_Release(&h->switch_view);
+    }
+    Py_CLEAR(h->fallback);
+    Py_CLEAR(h->counts);
+    Py_CLEAR(h->tally);
+    Py_CLEAR(h->switches);
+}
+
+int
+bench_stream_traverse(StreamBase *base, visitproc visit, void *arg)
+{
+    Py_VISIT(base->hook.fallback);
+    Py_VISIT(base->hook.counts);
+    Py_VISIT(base->hook.tally);
+    Py_VISIT(base->hook.switches);
+    Py_VISIT(base->sink);
+    Py_VISIT(base->buffer);
+    return 0;
+}
+
 /* hook(fallback, counts, tally, switches): take the connection's reads from now on
    (its get_buffer and buffer_updated are the stream's until unhook()). While the
    run's ``switches`` (array('q'): sending, recording, counting) say it is sending,
    a read of the echoes expected is stepped here; any other read goes to
    ``fallback``, the connection's own buffer_updated. */
-static PyObject *
-stream_hook(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+PyObject *
+bench_hook_method(StreamBase *base, PyObject *const *args, Py_ssize_t nargs)
 {
-    Hook *h = &self->hook;
+    Hook *h = &base->hook;
 
     if (nargs != 4 || !PyCallable_Check(args[0]) || !PyDict_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError,
                         "hook(fallback, counts: dict, tally: array('q'), switches: array('q'))");
         return NULL;
     }
-    stream_unhook(self);
+    bench_unhook(base);
     if (hold_counters(args[2], &h->tally_view, 6, "the tally") < 0) {
         return NULL;
     }
@@ -693,25 +694,11 @@ stream_hook(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-stream_unhook_method(EchoStream *self, PyObject *unused)
-{
-    stream_unhook(self);
-    Py_RETURN_NONE;
-}
-
-/* get_buffer(sizehint) -> the read buffer (asyncio's BufferedProtocol). */
-static PyObject *
-stream_get_buffer(EchoStream *self, PyObject *sizehint)
-{
-    return Py_NewRef(self->s.buffer);
-}
-
 /* The read to the connection's own buffer_updated (which may unhook the stream). */
 static PyObject *
-hand_back(EchoStream *self, PyObject *nbytes)
+hand_back(StreamBase *base, PyObject *nbytes)
 {
-    PyObject *fallback = self->hook.fallback, *result;
+    PyObject *fallback = base->hook.fallback, *result;
 
     if (fallback == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "buffer_updated() of a stream not hooked");
@@ -723,42 +710,64 @@ hand_back(EchoStream *self, PyObject *nbytes)
     return result;
 }
 
-/* buffer_updated(nbytes): while the run is sending, a read of the echoes expected
-   stepped as step() does with the run's arguments; anything else handed back. */
-static PyObject *
-stream_buffer_updated(EchoStream *self, PyObject *nbytes)
+PyObject *
+bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes, bench_match_fn match,
+                     long long *pos, long long *done_pos, bench_send_fn send)
 {
-    Hook *h = &self->hook;
+    Hook *h = &base->hook;
     const long long *switches = h->switches == NULL ? NULL : h->switch_view.buf;
     StepArgs step = {0};
-    Py_ssize_t offset;
     PyObject *result;
 
     if (switches == NULL || !switches[SENDING]) {
-        return hand_back(self, nbytes); /* not hooked, or the run's end */
+        return hand_back(base, nbytes); /* not hooked, or the run's end */
     }
     step.nbytes = PyLong_AsSsize_t(nbytes);
     if ((step.nbytes == -1 && PyErr_Occurred()) || bench_time_ns(Py_None, &step.now) < 0) {
         return NULL;
     }
-    offset = (Py_ssize_t)(self->pos - self->base);
-    if (step.nbytes < 0 || step.nbytes > PyByteArray_GET_SIZE(self->s.buffer) ||
-        offset + step.nbytes > self->expected_len ||
-        memcmp(self->expected + offset, PyByteArray_AS_STRING(self->s.buffer), step.nbytes)) {
-        return hand_back(self, nbytes); /* it finds out what came */
+    if (step.nbytes < 0 || step.nbytes > PyByteArray_GET_SIZE(base->buffer) ||
+        !match(stream, step.nbytes)) {
+        return hand_back(base, nbytes); /* it finds out what came */
     }
     step.sending = 1;
     step.counts = switches[RECORDING] ? h->counts : NULL;
     step.counting = switches[COUNTING] != 0;
     step.tally = h->tally_view.buf;
-    result = bench_step_matched((PyObject *)self, &self->s.batches, &self->pos, &self->done_pos,
-                                echo_len(&self->s.pieces), payload_len(&self->s.pieces), &step,
-                                stream_send);
+    result = bench_step_matched(stream, &base->batches, pos, done_pos, echo_len(&base->pieces),
+                                payload_len(&base->pieces), &step, send);
     if (result == NULL) {
         return NULL;
     }
     Py_DECREF(result);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+stream_hook(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return bench_hook_method(&self->s, args, nargs);
+}
+
+static PyObject *
+stream_unhook_method(EchoStream *self, PyObject *unused)
+{
+    bench_unhook(&self->s);
+    Py_RETURN_NONE;
+}
+
+/* get_buffer(sizehint) -> the read buffer (asyncio's BufferedProtocol). */
+static PyObject *
+stream_get_buffer(EchoStream *self, PyObject *sizehint)
+{
+    return Py_NewRef(self->s.buffer);
+}
+
+static PyObject *
+stream_buffer_updated(EchoStream *self, PyObject *nbytes)
+{
+    return bench_buffer_updated((PyObject *)self, &self->s, nbytes, stream_matches, &self->pos,
+                                &self->done_pos, stream_send);
 }
 
 static PyObject *
@@ -844,7 +853,6 @@ stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     self->expected = NULL;
     self->expected_len = self->expected_cap = 0;
     self->base = self->pos = self->done_pos = pos;
-    memset(&self->hook, 0, sizeof(self->hook));
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }

@@ -64,9 +64,19 @@ typedef struct {
     Py_ssize_t head, len, cap;
 } BatchRing;
 
+/* What a hooked stream takes its connection's reads with (see hook() in _batch.c). */
+typedef struct {
+    PyObject *fallback; /* the connection's own buffer_updated, for everything else */
+    PyObject *counts;   /* the latency counts (a dict), while recording */
+    PyObject *tally;    /* Stats.tally, whose buffer ``tally_view`` holds */
+    PyObject *switches; /* the run's sending, recording, counting, held by ``switch_view`` */
+    Py_buffer tally_view, switch_view;
+} Hook;
+
 /* What both streams hold: the frame pieces (and their bytes objects), the read
    buffer, where batches are sent, the next message's number, the batches in
-   flight. Each stream's struct starts with PyObject_HEAD and then one of these. */
+   flight, and the hook. Each stream's struct starts with PyObject_HEAD and then
+   one of these. */
 typedef struct {
     PyObject *owned[4]; /* prefix, masked_rest, echo_prefix, rest */
     PyObject *buffer;   /* the bytearray reads land in */
@@ -74,6 +84,7 @@ typedef struct {
     Pieces pieces;
     unsigned long long number;
     BatchRing batches;
+    Hook hook;
 } StreamBase;
 
 /* A stream's constructor arguments checked and kept in ``base``: buffer, sink,
@@ -159,6 +170,29 @@ PyObject *bench_step_matched(PyObject *stream, BatchRing *ring, long long *pos,
 /* A stream's send(count, stamp) method. */
 PyObject *bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs,
                             bench_send_fn send);
+
+/* Whether the read of ``nbytes`` at the start of the stream's buffer is the
+   echoes it expects next (nothing changed). */
+typedef int (*bench_match_fn)(PyObject *stream, Py_ssize_t nbytes);
+
+/* A stream's hook(fallback, counts, tally, switches): the connection's reads
+   are the stream's from now on (see _batch.c). */
+PyObject *bench_hook_method(StreamBase *base, PyObject *const *args, Py_ssize_t nargs);
+
+/* What the hook holds, let go (unhook(), and when the stream goes). */
+void bench_unhook(StreamBase *base);
+
+/* The objects a stream holds, for the garbage collector: the hook makes a cycle
+   (connection -> the stream's buffer_updated -> stream -> the connection's own
+   buffer_updated -> connection). */
+int bench_stream_traverse(StreamBase *base, visitproc visit, void *arg);
+
+/* A hooked stream's buffer_updated(nbytes): while the run is sending, a read
+   that ``match`` finds to be the echoes expected is stepped as step() steps it
+   with the run's arguments; anything else goes to the fallback. */
+PyObject *bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes,
+                               bench_match_fn match, long long *pos, long long *done_pos,
+                               bench_send_fn send);
 
 /* The large-message stream type, and large_stream(), from _large.c. */
 extern PyTypeObject LargeStreamType;

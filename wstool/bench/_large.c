@@ -29,8 +29,23 @@ typedef struct {
 static void
 large_dealloc(LargeStream *self)
 {
+    PyObject_GC_UnTrack(self);
     bench_stream_clear(&self->s);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
+}
+
+static int
+large_traverse(LargeStream *self, visitproc visit, void *arg)
+{
+    return bench_stream_traverse(&self->s, visit, arg);
+}
+
+static int
+large_clear(LargeStream *self)
+{
+    bench_unhook(&self->s);
+    Py_CLEAR(self->s.sink);
+    return 0;
 }
 
 /* The expected bytes at ``offset`` into the echo of message ``number`` of
@@ -204,6 +219,42 @@ large_step(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* The hook's (see _batch.c): whether the read is the next of the echoes expected. */
+static int
+large_read_matches(PyObject *stream, Py_ssize_t nbytes)
+{
+    LargeStream *self = (LargeStream *)stream;
+
+    return large_matches(self, (const unsigned char *)PyByteArray_AS_STRING(self->s.buffer),
+                         nbytes);
+}
+
+static PyObject *
+large_hook(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return bench_hook_method(&self->s, args, nargs);
+}
+
+static PyObject *
+large_unhook(LargeStream *self, PyObject *unused)
+{
+    bench_unhook(&self->s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+large_get_buffer(LargeStream *self, PyObject *sizehint)
+{
+    return Py_NewRef(self->s.buffer);
+}
+
+static PyObject *
+large_buffer_updated(LargeStream *self, PyObject *nbytes)
+{
+    return bench_buffer_updated((PyObject *)self, &self->s, nbytes, large_read_matches,
+                                &self->pos, &self->done_pos, large_send);
+}
+
 static PyObject *
 large_send_method(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -233,6 +284,14 @@ static PyMethodDef large_methods[] = {
      "send(count, stamp): send count messages stamped stamp"},
     {"export", (PyCFunction)large_export, METH_NOARGS,
      "export() -> (batches, pos, done_pos, number), for the Python path"},
+    {"hook", (PyCFunction)(void (*)(void))large_hook, METH_FASTCALL,
+     "hook(fallback, counts, tally, switches): take the connection's reads "
+     "(get_buffer, buffer_updated) from now on"},
+    {"unhook", (PyCFunction)large_unhook, METH_NOARGS, "unhook(): let go of what hook() took"},
+    {"get_buffer", (PyCFunction)large_get_buffer, METH_O,
+     "get_buffer(sizehint) -> the read buffer"},
+    {"buffer_updated", (PyCFunction)large_buffer_updated, METH_O,
+     "buffer_updated(nbytes): a read, stepped here or handed to the fallback"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -240,10 +299,12 @@ PyTypeObject LargeStreamType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "wstool.bench._batch.LargeStream",
     .tp_basicsize = sizeof(LargeStream),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A closed-loop connection's large echoes checked and answered in C "
               "(see large_stream()).",
     .tp_dealloc = (destructor)large_dealloc,
+    .tp_traverse = (traverseproc)large_traverse,
+    .tp_clear = (inquiry)large_clear,
     .tp_methods = large_methods,
 };
 
@@ -262,12 +323,13 @@ bench_large_stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     pos = PyLong_AsLongLong(args[10]);
-    self = PyErr_Occurred() ? NULL : PyObject_New(LargeStream, &LargeStreamType);
+    self = PyErr_Occurred() ? NULL : PyObject_GC_New(LargeStream, &LargeStreamType);
     if (self == NULL) {
         bench_stream_clear(&base);
         return NULL;
     }
     self->s = base;
     self->pos = self->done_pos = self->sent_end = pos;
+    PyObject_GC_Track(self);
     return (PyObject *)self;
 }

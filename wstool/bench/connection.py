@@ -490,6 +490,7 @@ class BenchConnection(asyncio.BufferedProtocol):
                 buffer, self.transport.writelines, *pieces, key, self.index, text, self.number,
                 self.pos,
             )  # fmt: skip
+            self._hook_stream()
             return
         if self.plain:  # --no-stamps: the whole frame and echo are the same every time
             payload = run.plain_burst(1, echo=True)[len(piece.echo_head) :]
