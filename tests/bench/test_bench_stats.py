@@ -265,3 +265,25 @@ def test_progress_line() -> None:
     text = BenchProgress(console).line(snapshot, 1234.4).plain
     for words in ("3.2 s", "1,234 msg/s", "5 open", "sent 1,000", "received 990", "2 errors"):
         assert words in text
+
+
+def test_subscribe_counts_exactly_the_messages_asked_for() -> None:
+    """--messages N in subscribe mode: the Nth message stops the run, and copies of a
+    broadcast that other listeners read in the same turn are not counted past N."""
+
+    async def scenario() -> tuple[int, bool]:
+        plan = BenchPlan(**{**PLAN.__dict__, "mode": "subscribe", "messages": 2})
+        run = BenchRun(plan)
+        stopped = []
+        run.stop = lambda: stopped.append(True)  # type: ignore[method-assign]
+        listeners = [BenchConnection(run, index) for index in range(3)]
+        for conn in listeners:
+            conn.transport, conn.state = FakeTransport(), OPEN
+        message = encode_frame(0x1, b"x" * 40)
+        for conn in listeners:  # one broadcast read by each, then another
+            run.read_view[: len(message) * 2] = message * 2
+            conn.buffer_updated(len(message) * 2)
+        return run.stats.received, bool(stopped)
+
+    received, stopped = asyncio.run(scenario())
+    assert received == 2 and stopped

@@ -85,7 +85,7 @@ class RunContext(Protocol):
     def connection_open(self, conn: BenchConnection) -> None: ...
     def connection_done(self, conn: BenchConnection) -> None: ...
     def connection_closed(self, conn: BenchConnection, was_open: bool) -> None: ...
-    def received_one(self) -> None: ...
+    def received_one(self) -> bool: ...
     def note(self, kind: str, detail: str) -> None: ...
 
 
@@ -724,9 +724,10 @@ class BenchConnection(asyncio.BufferedProtocol):
             stamp = header[0] if header is not None else 0
             if header is None:
                 run.stats.untimed += 1
+        if not run.received_one():
+            return  # past --messages (subscribe)
         if stamp and run.recording:
             run.stats.latency.pending.append((now - stamp) // 1000)
-        run.received_one()
         self._answered(1, len(data))
 
     def _control(self, opcode: int, payload: bytes) -> None:

@@ -211,12 +211,20 @@ class BenchRun:
         if self.alive == 0 and not self.opening and self.sending and self.plan.mode != "handshakes":
             self.stop()  # nothing left to measure
 
-    def received_one(self) -> None:
-        """One message came in (subscribe: --messages counts these)."""
-        if self.to_receive is not None:
-            self.to_receive -= 1
-            if self.to_receive == 0:
-                self.stop()
+    def received_one(self) -> bool:
+        """One message came in (subscribe: --messages counts these); whether it counts.
+
+        Once --messages have come, the run stops; copies of a broadcast already
+        read by other connections in the same turn are then not counted.
+        """
+        if self.to_receive is None:
+            return True
+        if self.to_receive <= 0:
+            return False
+        self.to_receive -= 1
+        if self.to_receive == 0:
+            self.stop()
+        return True
 
     def note(self, kind: str, detail: str) -> None:
         """Keep the first detail of each kind of error, for the report."""
