@@ -435,20 +435,6 @@ typedef struct {
     long long base, pos, done_pos;
 } EchoStream;
 
-static int
-stream_traverse(EchoStream *self, visitproc visit, void *arg)
-{
-    return bench_stream_traverse(&self->s, visit, arg);
-}
-
-static int
-stream_clear(EchoStream *self)
-{
-    bench_unhook(&self->s);
-    Py_CLEAR(self->s.sink);
-    return 0;
-}
-
 static void
 stream_dealloc(EchoStream *self)
 {
@@ -653,8 +639,20 @@ bench_unhook(StreamBase *base)
 }
 
 int
-bench_stream_traverse(StreamBase *base, visitproc visit, void *arg)
+bench_stream_gc_clear(PyObject *stream)
 {
+    StreamBase *base = &((StreamObject *)stream)->s;
+
+    bench_unhook(base);
+    Py_CLEAR(base->sink);
+    return 0;
+}
+
+int
+bench_stream_traverse(PyObject *stream, visitproc visit, void *arg)
+{
+    StreamBase *base = &((StreamObject *)stream)->s;
+
     Py_VISIT(base->hook.fallback);
     Py_VISIT(base->hook.counts);
     Py_VISIT(base->hook.tally);
@@ -670,8 +668,9 @@ bench_stream_traverse(StreamBase *base, visitproc visit, void *arg)
    a read of the echoes expected is stepped here; any other read goes to
    ``fallback``, the connection's own buffer_updated. */
 PyObject *
-bench_hook_method(StreamBase *base, PyObject *const *args, Py_ssize_t nargs)
+bench_hook_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs)
 {
+    StreamBase *base = &((StreamObject *)stream)->s;
     Hook *h = &base->hook;
 
     if (nargs != 4 || !PyCallable_Check(args[0]) || !PyDict_Check(args[1])) {
@@ -692,6 +691,19 @@ bench_hook_method(StreamBase *base, PyObject *const *args, Py_ssize_t nargs)
     h->tally = Py_NewRef(args[2]);
     h->switches = Py_NewRef(args[3]);
     Py_RETURN_NONE;
+}
+
+PyObject *
+bench_unhook_method(PyObject *stream, PyObject *unused)
+{
+    bench_unhook(&((StreamObject *)stream)->s);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+bench_get_buffer(PyObject *stream, PyObject *sizehint)
+{
+    return Py_NewRef(((StreamObject *)stream)->s.buffer);
 }
 
 /* The read to the connection's own buffer_updated (which may unhook the stream). */
@@ -744,26 +756,6 @@ bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes, bench
 }
 
 static PyObject *
-stream_hook(EchoStream *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return bench_hook_method(&self->s, args, nargs);
-}
-
-static PyObject *
-stream_unhook_method(EchoStream *self, PyObject *unused)
-{
-    bench_unhook(&self->s);
-    Py_RETURN_NONE;
-}
-
-/* get_buffer(sizehint) -> the read buffer (asyncio's BufferedProtocol). */
-static PyObject *
-stream_get_buffer(EchoStream *self, PyObject *sizehint)
-{
-    return Py_NewRef(self->s.buffer);
-}
-
-static PyObject *
 stream_buffer_updated(EchoStream *self, PyObject *nbytes)
 {
     return bench_buffer_updated((PyObject *)self, &self->s, nbytes, stream_matches, &self->pos,
@@ -802,13 +794,7 @@ static PyMethodDef stream_methods[] = {
      "send(count, stamp): send count messages stamped stamp"},
     {"export", (PyCFunction)stream_export, METH_NOARGS,
      "export() -> (expected, batches, pos, done_pos, number), for the Python path"},
-    {"hook", (PyCFunction)(void (*)(void))stream_hook, METH_FASTCALL,
-     "hook(fallback, counts, tally, switches): take the connection's reads "
-     "(get_buffer, buffer_updated) from now on"},
-    {"unhook", (PyCFunction)stream_unhook_method, METH_NOARGS,
-     "unhook(): let go of what hook() took"},
-    {"get_buffer", (PyCFunction)stream_get_buffer, METH_O,
-     "get_buffer(sizehint) -> the read buffer"},
+    BENCH_HOOK_METHODS,
     {"buffer_updated", (PyCFunction)stream_buffer_updated, METH_O,
      "buffer_updated(nbytes): a read, stepped here or handed to the fallback"},
     {NULL, NULL, 0, NULL},
@@ -821,8 +807,8 @@ static PyTypeObject EchoStreamType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A closed-loop connection's echoes checked and answered in C (see stream()).",
     .tp_dealloc = (destructor)stream_dealloc,
-    .tp_traverse = (traverseproc)stream_traverse,
-    .tp_clear = (inquiry)stream_clear,
+    .tp_traverse = bench_stream_traverse,
+    .tp_clear = bench_stream_gc_clear,
     .tp_methods = stream_methods,
 };
 

@@ -87,6 +87,12 @@ typedef struct {
     Hook hook;
 } StreamBase;
 
+/* How each stream's struct starts. */
+typedef struct {
+    PyObject_HEAD
+    StreamBase s;
+} StreamObject;
+
 /* A stream's constructor arguments checked and kept in ``base``: buffer, sink,
    prefix, masked_rest, echo_prefix, rest, key, index, text, number (args 0 to
    9; what follows up to ``least`` is the constructor's own), and an optional
@@ -175,17 +181,30 @@ PyObject *bench_send_method(PyObject *stream, PyObject *const *args, Py_ssize_t 
    echoes it expects next (nothing changed). */
 typedef int (*bench_match_fn)(PyObject *stream, Py_ssize_t nbytes);
 
-/* A stream's hook(fallback, counts, tally, switches): the connection's reads
-   are the stream's from now on (see _batch.c). */
-PyObject *bench_hook_method(StreamBase *base, PyObject *const *args, Py_ssize_t nargs);
-
 /* What the hook holds, let go (unhook(), and when the stream goes). */
 void bench_unhook(StreamBase *base);
 
-/* The objects a stream holds, for the garbage collector: the hook makes a cycle
-   (connection -> the stream's buffer_updated -> stream -> the connection's own
-   buffer_updated -> connection). */
-int bench_stream_traverse(StreamBase *base, visitproc visit, void *arg);
+/* The methods both streams share: hook(fallback, counts, tally, switches), after
+   which the connection's reads are the stream's (see _batch.c); unhook(); and
+   get_buffer(sizehint), the read buffer (asyncio's BufferedProtocol). */
+PyObject *bench_hook_method(PyObject *stream, PyObject *const *args, Py_ssize_t nargs);
+PyObject *bench_unhook_method(PyObject *stream, PyObject *unused);
+PyObject *bench_get_buffer(PyObject *stream, PyObject *sizehint);
+
+#define BENCH_HOOK_METHODS                                                    \
+    {"hook", (PyCFunction)(void (*)(void))bench_hook_method, METH_FASTCALL,   \
+     "hook(fallback, counts, tally, switches): take the connection's reads "  \
+     "(get_buffer, buffer_updated) from now on"},                             \
+    {"unhook", (PyCFunction)bench_unhook_method, METH_NOARGS,                 \
+     "unhook(): let go of what hook() took"},                                 \
+    {"get_buffer", (PyCFunction)bench_get_buffer, METH_O,                     \
+     "get_buffer(sizehint) -> the read buffer"}
+
+/* Both streams' tp_traverse and tp_clear: the hook makes a cycle (connection ->
+   the stream's buffer_updated -> stream -> the connection's own buffer_updated
+   -> connection), so the streams take part in garbage collection. */
+int bench_stream_traverse(PyObject *stream, visitproc visit, void *arg);
+int bench_stream_gc_clear(PyObject *stream);
 
 /* A hooked stream's buffer_updated(nbytes): while the run is sending, a read
    that ``match`` finds to be the echoes expected is stepped as step() steps it

@@ -34,19 +34,6 @@ large_dealloc(LargeStream *self)
     PyObject_GC_Del(self);
 }
 
-static int
-large_traverse(LargeStream *self, visitproc visit, void *arg)
-{
-    return bench_stream_traverse(&self->s, visit, arg);
-}
-
-static int
-large_clear(LargeStream *self)
-{
-    bench_unhook(&self->s);
-    Py_CLEAR(self->s.sink);
-    return 0;
-}
 
 /* The expected bytes at ``offset`` into the echo of message ``number`` of
    ``batch``, and how many of them run on before the part ends. ``header``
@@ -230,25 +217,6 @@ large_read_matches(PyObject *stream, Py_ssize_t nbytes)
 }
 
 static PyObject *
-large_hook(LargeStream *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return bench_hook_method(&self->s, args, nargs);
-}
-
-static PyObject *
-large_unhook(LargeStream *self, PyObject *unused)
-{
-    bench_unhook(&self->s);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-large_get_buffer(LargeStream *self, PyObject *sizehint)
-{
-    return Py_NewRef(self->s.buffer);
-}
-
-static PyObject *
 large_buffer_updated(LargeStream *self, PyObject *nbytes)
 {
     return bench_buffer_updated((PyObject *)self, &self->s, nbytes, large_read_matches,
@@ -284,12 +252,7 @@ static PyMethodDef large_methods[] = {
      "send(count, stamp): send count messages stamped stamp"},
     {"export", (PyCFunction)large_export, METH_NOARGS,
      "export() -> (batches, pos, done_pos, number), for the Python path"},
-    {"hook", (PyCFunction)(void (*)(void))large_hook, METH_FASTCALL,
-     "hook(fallback, counts, tally, switches): take the connection's reads "
-     "(get_buffer, buffer_updated) from now on"},
-    {"unhook", (PyCFunction)large_unhook, METH_NOARGS, "unhook(): let go of what hook() took"},
-    {"get_buffer", (PyCFunction)large_get_buffer, METH_O,
-     "get_buffer(sizehint) -> the read buffer"},
+    BENCH_HOOK_METHODS,
     {"buffer_updated", (PyCFunction)large_buffer_updated, METH_O,
      "buffer_updated(nbytes): a read, stepped here or handed to the fallback"},
     {NULL, NULL, 0, NULL},
@@ -303,8 +266,8 @@ PyTypeObject LargeStreamType = {
     .tp_doc = "A closed-loop connection's large echoes checked and answered in C "
               "(see large_stream()).",
     .tp_dealloc = (destructor)large_dealloc,
-    .tp_traverse = (traverseproc)large_traverse,
-    .tp_clear = (inquiry)large_clear,
+    .tp_traverse = bench_stream_traverse,
+    .tp_clear = bench_stream_gc_clear,
     .tp_methods = large_methods,
 };
 
