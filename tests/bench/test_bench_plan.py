@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wstool.bench import plan as plan_module
 from wstool.bench.plan import (
     BenchPlan,
     OpenLoopSchedule,
@@ -70,6 +72,19 @@ class TestHeader:
         """The filler is the same every run (runs compare), letters for text."""
         assert filler(100, text=False) == filler(100, text=False)
         assert filler(50, text=True).isalnum()
+
+    @pytest.mark.parametrize("size", [4096, 4097, 10_000, 12_291])
+    def test_filler_in_chunks(self, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+        """Filler past one randbytes() call (2**31 bits: 256 MiB and more) is made
+        in chunks, and is the same bytes one call makes."""
+        whole = random.Random(14).randbytes(size)
+        monkeypatch.setattr(plan_module, "_FILLER_CHUNK", 1024)
+        assert filler(size, text=False) == whole
+
+    def test_filler_of_256_mib(self) -> None:
+        """--size 256MiB + 1 is more bits than randbytes() takes at once."""
+        data = filler((1 << 28) + 1, text=False)
+        assert len(data) == (1 << 28) + 1 and data[-4096:] != bytes(4096)
 
 
 class TestSizeMix:

@@ -74,6 +74,9 @@ def decode_header(payload: bytes, *, text: bool) -> tuple[int, int] | None:
     return int.from_bytes(payload[:8], "big"), int.from_bytes(payload[8:HEADER_SIZE], "big")
 
 
+_FILLER_CHUNK = 1 << 24
+
+
 def filler(size: int, *, text: bool) -> bytes:
     """``size`` bytes of filler: letters for text, fixed pseudo-random bytes for binary.
 
@@ -83,7 +86,14 @@ def filler(size: int, *, text: bool) -> bytes:
     if text:
         alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789"
         return (alphabet * (size // len(alphabet) + 1))[:size]
-    return random.Random(14).randbytes(size)
+    source = random.Random(14)
+    if size <= _FILLER_CHUNK:
+        return source.randbytes(size)
+    # randbytes() takes at most 2**31 - 1 bits at once. Chunks of whole 32-bit
+    # words give the same bytes as one call would.
+    return b"".join(
+        source.randbytes(min(_FILLER_CHUNK, size - at)) for at in range(0, size, _FILLER_CHUNK)
+    )
 
 
 @dataclass(frozen=True)
