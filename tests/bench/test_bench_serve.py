@@ -27,6 +27,16 @@ def test_closed_loop_table(wstool_server: Any, run_bench: Any) -> None:
     assert result.stderr == ""  # no live progress off a terminal
 
 
+def test_http_url_is_taken_as_ws(wstool_server: Any, run_bench: Any) -> None:
+    """http:// is benched as ws://, and one line on stderr says so (as connect does)."""
+    server = wstool_server()
+    url = server.url.replace("ws://", "http://", 1)
+    result = run_bench(url, "-c", "2", "--messages", "100", "--json")
+    assert result.status == 0, result.stderr
+    assert result.report["received"] == 100
+    assert result.stderr == "wstool bench: note: http:// taken as ws://\n"
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_closed_loop_on_each_event_loop(wstool_server: Any, run_bench: Any, loop: str) -> None:
     """Each loop's transport hands reads to the C stream its own way (set_protocol)."""

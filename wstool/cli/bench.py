@@ -272,9 +272,13 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from wstool.bench.driver import BenchError
     from wstool.bench.report import summarize
     from wstool.bench.workers import raise_open_files_limit
+    from wstool.core.uri import parse_uri
     from wstool.ui.console import make_console
 
     plan = make_plan(args)
+    note = parse_uri(args.url).scheme_note
+    if note is not None:
+        env.stderr.write(f"wstool bench: note: {note}\n")
     raise_open_files_limit()
     stderr_console = make_console(args.color, env.stderr, no_color_env=env.no_color)
     live = None

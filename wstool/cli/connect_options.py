@@ -520,9 +520,8 @@ def client_options(args: argparse.Namespace, env: Environment) -> Any:
     except UsageError as exc:
         raise CommandError(str(exc), ExitStatus.USAGE) from exc
     _check_readable(args)
-    if uri.converted_from is not None:
-        taken = "wss" if uri.secure else "ws"
-        env.stderr.write(f"wstool connect: note: {uri.converted_from}:// taken as {taken}://\n")
+    if uri.scheme_note is not None:
+        env.stderr.write(f"wstool connect: note: {uri.scheme_note}\n")
     return ClientOptions(
         uri=uri,
         headers=_request_headers(args, uri),

@@ -44,6 +44,13 @@ class WebSocketURI:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.default_port else f"{host}:{self.port}"
 
+    @property
+    def scheme_note(self) -> str | None:
+        """``http:// taken as ws://`` (or its https twin) when the scheme was converted."""
+        if self.converted_from is None:
+            return None
+        return f"{self.converted_from}:// taken as {'wss' if self.secure else 'ws'}://"
+
     def __str__(self) -> str:
         return f"{'wss' if self.secure else 'ws'}://{self.host_header}{self.resource}"
 
