@@ -70,6 +70,27 @@ def test_a_stall_shows_as_latency(websockets_server: Any, run_bench: Any) -> Non
     assert report["received"] == report["sent"] >= 350
 
 
+def test_a_server_that_stops_reading(websockets_server: Any, run_bench: Any) -> None:
+    """Open loop against a server that reads nothing: bench stops handing the
+    connection messages once its transport is full, and counts the ones that fell
+    due after that as unsent, instead of buffering all 4,000 (250 MiB)."""
+
+    async def deaf(ws: Any) -> None:
+        await asyncio.sleep(6)  # bench is done by then
+        ws.transport.abort()  # (a close handshake would wait on reads that never come)
+
+    url = websockets_server(deaf)
+    result = run_bench(
+        url, "-c", "1", "--rate", "2000", "--size", "64KiB", "--duration", "2",
+        "--timeout", "1", "--json",
+    )  # fmt: skip
+    report = result.report
+    # The socket buffers on both sides take a few MiB before the transport pauses.
+    assert report["sent"] < 1000, report
+    assert report["unsent"] >= 3000 and report["sent"] + report["unsent"] >= 3900, report
+    assert report["received"] == 0
+
+
 @pytest.mark.parametrize("stamps", [[], ["--no-stamps"]], ids=["stamped", "no-stamps"])
 def test_corrupted_echo_fails(websockets_server: Any, run_bench: Any, stamps: list[str]) -> None:
     """A server that changes one byte of an echo: verification error, exit 1 (prebuilt

@@ -169,3 +169,14 @@ def test_help_documents_the_header() -> None:
     text = out.getvalue()
     for words in ("16-byte header", "time.time_ns()", "connection index << 32", "32 lowercase hex"):
         assert words in text
+
+
+@pytest.mark.parametrize(
+    ("largest", "share"), [(32, 4096), (16_384, 16), (65_536, 4), (1 << 20, 1), (1 << 30, 1)]
+)
+def test_open_loop_share(largest: int, share: int) -> None:
+    """The open loop hands a connection up to 256 KiB of messages per turn: one at
+    least, 4,096 at most."""
+    from wstool.bench.driver import _open_loop_share
+
+    assert _open_loop_share(largest) == share

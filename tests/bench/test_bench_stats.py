@@ -109,6 +109,21 @@ class TestReport:
         assert "300" in text and "250 µs" in text and "close 1011" in text
         assert "\x1b" not in text and "FAILED" in text
 
+    def test_unsent_is_shown_and_merged(self) -> None:
+        """Open-loop messages that fell due but were never sent: one line under the
+        table, in --json, and added up across workers."""
+        shares = [Stats(), Stats()]
+        shares[0].unsent, shares[1].unsent = 1200, 34
+        total = Stats()
+        for share in shares:
+            total.merge_wire(share.to_wire())
+        total.opened = 1
+        report = summarize(PLAN, total)
+        assert report["unsent"] == 1234 and report["ok"] is True
+        out = io.StringIO()
+        Console(file=out, width=200, color_system=None).print(render_report(report))
+        assert "behind --rate: 1,234 messages fell due but were never sent" in out.getvalue()
+
     def test_latency_units(self) -> None:
         """µs, ms and s as the value grows."""
         assert [format_latency(v) for v in (83, 1250, 2_100_000, None)] == [

@@ -83,6 +83,7 @@ class RunContext(Protocol):
 
     def take_budget(self, count: int) -> int: ...
     def connection_open(self, conn: BenchConnection) -> None: ...
+    def connection_writable(self, conn: BenchConnection) -> None: ...
     def connection_done(self, conn: BenchConnection) -> None: ...
     def connection_closed(self, conn: BenchConnection, was_open: bool) -> None: ...
     def received_one(self) -> bool: ...
@@ -102,6 +103,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.index = index
         self.state = HANDSHAKE
         self.key = generate_key()
+        self.writable = True  # the transport's buffer is under its high-water mark
         self.offers: tuple[ExtensionOffer, ...] = (client_offer(),) if run.plan.deflate else ()
         self.head = bytearray()
         self.transport: Any = None
@@ -187,6 +189,13 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool:
         return False
+
+    def pause_writing(self) -> None:
+        self.writable = False  # the open loop sends this connection nothing for now
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        self.run.connection_writable(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.stream is not None:

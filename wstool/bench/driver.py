@@ -49,6 +49,14 @@ _OPENING_AT_ONCE = 256
 _PROGRESS_EVERY = 0.5
 _READ_BUFFER = 1 << 20
 _CLOSE_WAIT = 2.0
+_OPEN_LOOP_TURN_BYTES = 256 * 1024
+
+
+def _open_loop_share(largest: int) -> int:
+    """How many messages the open loop hands one connection per turn: up to
+    256 KiB of them (one at least, 4,096 at most), so that a turn past its
+    transport's high-water mark overshoots it by little."""
+    return max(1, min(4096, _OPEN_LOOP_TURN_BYTES // max(1, largest)))
 
 
 class BenchError(Exception):
@@ -148,6 +156,10 @@ class BenchRun:
         self.ssl_context: ssl.SSLContext | None = None
         self._stop: asyncio.Event | None = None
         self._drained: asyncio.Event | None = None
+        self._writable: asyncio.Event | None = None
+        # Open loop: the schedule, and how many of its messages were handed out.
+        self.schedule: OpenLoopSchedule | None = None
+        self.scheduled = 0
 
     # -- what connections call (RunContext) -------------------------------------------------
 
@@ -196,6 +208,11 @@ class BenchRun:
         self.live.append(conn)
         if self.sending and not self.plan.open_loop:
             conn.send(self.plan.inflight)
+
+    def connection_writable(self, conn: BenchConnection) -> None:
+        """A connection's transport takes more again (after it paused writing)."""
+        if self._writable is not None:
+            self._writable.set()
 
     def connection_done(self, conn: BenchConnection) -> None:
         """A connection has nothing outstanding any more (or failed)."""
@@ -266,6 +283,7 @@ class BenchRun:
         """
         self._stop = asyncio.Event()
         self._drained = asyncio.Event()
+        self._writable = asyncio.Event()
         self.address = await self._resolve()
         self.ssl_context = self._make_ssl_context() if self.plan.secure else None
         reporter = asyncio.ensure_future(self._report_progress())
@@ -342,6 +360,7 @@ class BenchRun:
         self.sending = False
         if ticker is not None:
             ticker.cancel()
+            self._count_unsent()
         await self._drain()
         if until_drained:
             self.stats.window = time.perf_counter() - start
@@ -436,31 +455,63 @@ class BenchRun:
         return conn
 
     async def _tick(self) -> None:
-        """Open loop: send every message when it is due, to the open connections in turn."""
+        """Open loop: send every message when it is due, to the open connections in turn.
+
+        Only connections whose transport takes more (under its high-water mark)
+        are given messages, and each at most ``_open_loop_share`` per turn: a
+        server that stops reading, or a rate beyond this process, leaves
+        messages due and not yet sent (counted as ``unsent`` if the run ends
+        first), not an ever-growing buffer. A message sent late still carries
+        the time it was due, so its latency includes the wait.
+        """
         plan = self.plan
         assert plan.rate is not None
         while not self.live:
             await asyncio.sleep(0.001)
-        schedule = OpenLoopSchedule(plan.rate, time.time_ns())
-        sent = 0
+        schedule = self.schedule = OpenLoopSchedule(plan.rate, time.time_ns())
+        share = _open_loop_share(max(self.plan.sizes.sizes))
         while self.sending:
-            now = time.time_ns()
-            due = schedule.due(now)
-            if due > sent:
+            due = schedule.due(time.time_ns())
+            if due > self.scheduled:
                 if self.live_changed:  # a connection went: take it out of the turn
                     self.live = [c for c in self.live if c.state == OPEN and not c.failed]
                     self.live_changed = False
-                live = self.live
-                if not live:
+                if not self.live:
                     return
-                groups: dict[int, list[int]] = {}
-                for k in range(sent, due):
-                    groups.setdefault(k % len(live), []).append(schedule.intended(k))
-                for i, times in groups.items():
-                    live[i].send(len(times), times)
-                sent = due
-            delay = (schedule.intended(sent) - time.time_ns()) / 1e9
+                writable = [c for c in self.live if c.writable]
+                if not writable:
+                    await self._wait_writable()
+                    continue
+                self._send_due(schedule, writable, min(due, self.scheduled + share * len(writable)))
+            delay = (schedule.intended(self.scheduled) - time.time_ns()) / 1e9
             await asyncio.sleep(min(max(delay, 0.0002), 0.05))
+
+    def _send_due(
+        self, schedule: OpenLoopSchedule, writable: list[BenchConnection], end: int
+    ) -> None:
+        """Messages ``scheduled`` .. ``end`` - 1, each stamped with its intended time."""
+        groups: dict[int, list[int]] = {}
+        for k in range(self.scheduled, end):
+            groups.setdefault(k % len(writable), []).append(schedule.intended(k))
+        for i, times in groups.items():
+            writable[i].send(len(times), times)
+        self.scheduled = end
+
+    async def _wait_writable(self) -> None:
+        """Until a connection's transport takes more again (or 50 ms)."""
+        assert self._writable is not None
+        self._writable.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._writable.wait(), 0.05)
+
+    def _count_unsent(self) -> None:
+        """Open loop: the messages due by now that no connection could take."""
+        if self.schedule is None:
+            return
+        unsent = self.schedule.due(time.time_ns()) - self.scheduled
+        if self.budget is not None:
+            unsent = min(unsent, self.budget)
+        self.stats.unsent += max(0, unsent)
 
     async def _run_handshakes(self) -> None:
         plan = self.plan

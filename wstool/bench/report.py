@@ -46,6 +46,7 @@ def summarize(
         "connections_opened": stats.opened,
         "connections_failed": stats.failed,
         "untimed": stats.untimed,
+        "unsent": stats.unsent,
         "errors": dict(sorted(stats.errors.items())),
         "interrupted": interrupted,
     }

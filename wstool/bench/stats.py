@@ -121,6 +121,8 @@ class Stats:
         failed: connections that failed (each once, under its first error).
         handshakes: handshakes mode: connect-upgrade-close cycles completed.
         untimed: subscribe/send: messages received without a timestamp header.
+        unsent: open loop: messages that fell due but were never sent, because
+            no connection could take more (their send buffers were full).
         errors: count per kind (``refused``, ``timeout``, ``close 1011`` ...).
         latency: message latency.
         tcp, tls, upgrade: the times of each step of the opening handshake.
@@ -142,6 +144,7 @@ class Stats:
         self.failed = 0
         self.handshakes = 0
         self.untimed = 0
+        self.unsent = 0
         self.errors: collections.Counter[str] = collections.Counter()
         self.latency = Latencies()
         self.tcp = Latencies()
@@ -159,6 +162,7 @@ class Stats:
         "failed",
         "handshakes",
         "untimed",
+        "unsent",
     )
     _HISTOGRAMS = ("latency", "tcp", "tls", "upgrade")
 

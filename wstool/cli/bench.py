@@ -27,7 +27,8 @@ and sends the next as soon as an answer comes back. Open loop (--rate): R
 messages per second in total go out on a schedule whatever the server does,
 and latency counts from the time each message was due, so a server that
 stalls shows as latency, not as fewer samples (coordinated omission
-corrected, as wrk2 does).
+corrected, as wrk2 does). A connection whose send buffer is full gets no more
+until it drains; messages still unsent at the end are reported as unsent.
 """
 
 _EPILOG = """\

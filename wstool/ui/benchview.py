@@ -165,6 +165,14 @@ def render_report(
     errors = _errors(report, details or {})
     if errors is not None:
         parts.append(errors)
+    if report.get("unsent"):
+        parts.append(
+            Text(
+                f"behind --rate: {report['unsent']:,} messages fell due but were never sent "
+                "(the server did not read them fast enough, or the rate is beyond this generator)",
+                style="yellow",
+            )
+        )
     if report.get("untimed"):
         parts.append(Text(f"{report['untimed']:,} messages had no bench timestamp", style="dim"))
     verdict = "interrupted: " if report["interrupted"] else ""
