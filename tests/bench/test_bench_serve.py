@@ -216,6 +216,8 @@ def test_refused_table(run_bench: Any) -> None:
         (["ws://127.0.0.1:1/", "--no-stamps", "--rate", "10"], "--no-stamps goes with --mode echo"),
         (["ws://127.0.0.1:1/", "--no-stamps", "--size", "32,64"], "one --size under 4KiB"),
         (["ws://127.0.0.1:1/", "--no-stamps", "--mode", "send"], "--no-stamps goes with"),
+        (["ws://127.0.0.1:1/", "-c", "200", "--inflight", "1000000"], "6.0 GiB in flight"),
+        (["ws://127.0.0.1:1/", "--inflight", "5", "--size", "1GiB"], "over the 4 GiB"),
     ],
 )
 def test_usage_errors(run_bench: Any, args: list[str], says: str) -> None:

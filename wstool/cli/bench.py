@@ -219,6 +219,7 @@ def make_plan(args: argparse.Namespace) -> Any:
     smallest = header_size(args.text)
     too_small = [s for s in sizes.sizes if s < smallest]
     _check_no_stamps(args, sizes)
+    _check_in_flight(args, max(sizes.sizes))
     if too_small and args.mode in ("echo", "send") and not args.no_stamps:
         kind = "text" if args.text else "binary"
         raise CommandError(
@@ -254,6 +255,25 @@ def make_plan(args: argparse.Namespace) -> Any:
         insecure=args.insecure,
         stamps=not args.no_stamps,
     )
+
+
+_IN_FLIGHT_LIMIT = 4 << 30
+"""Payload bytes a closed loop may keep outstanding in one process."""
+
+
+def _check_in_flight(args: argparse.Namespace, largest: int) -> None:
+    """A closed loop that would keep more than 4 GiB outstanding per process is refused
+    (the open loop holds back by itself when its connections fill up)."""
+    if args.rate is not None or args.mode not in ("echo", "send"):
+        return
+    per_process = args.connections * args.inflight * largest / args.workers
+    if per_process > _IN_FLIGHT_LIMIT:
+        raise CommandError(
+            f"-c {args.connections:,} x --inflight {args.inflight:,} x {largest:,} B keeps "
+            f"{per_process / (1 << 30):.1f} GiB in flight per process, over the 4 GiB bench "
+            "allows: lower -c or --inflight, or spread the load with --workers",
+            ExitStatus.USAGE,
+        )
 
 
 def _check_no_stamps(args: argparse.Namespace, sizes: Any) -> None:
