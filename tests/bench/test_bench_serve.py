@@ -183,6 +183,30 @@ def test_ctrl_c_prints_what_was_measured(wstool_server: Any, workers: str) -> No
     assert report["latency_us"]["count"] > 0 and 0 < report["seconds"] < 30
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_ctrl_c_during_the_ramp_up(wstool_server: Any, loop: str) -> None:
+    """SIGINT while connections are still opening: those mid-handshake are let open
+    and closed like the rest, and none is counted as failed (nor an internal error)."""
+    server = wstool_server()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wstool", "bench", server.url, "-c", "2000", "--ramp-up", "6",
+         "--duration", "5", "--event-loop", loop, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    try:
+        time.sleep(2.5)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["ok"] is True, (report, err)
+    assert report["connections_failed"] == 0 and report["errors"] == {}
+    assert 0 < report["connections_opened"] < 2000
+
+
 def test_refused(run_bench: Any) -> None:
     """Nothing listens: refusals counted, exit 5 (no connection opened)."""
     with socket.socket() as sock:

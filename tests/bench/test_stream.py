@@ -185,6 +185,18 @@ def test_a_wrong_large_echo_fails_as_on_the_python_path(
     assert in_c["failed"] and in_c["errors"] == {kind: 1}
 
 
+def test_a_stream_that_never_sent_exports_nothing_expected() -> None:
+    """A connection that opened as the run was interrupted sent nothing: its
+    stream hands the Python path empty bytes, not None."""
+    run = BenchRun(PLAN)
+    piece = run.cycle[0]
+    stream = _batch.stream(
+        bytearray(1 << 16), [].append, piece.prefix, piece.masked_rest, piece.echo_head,
+        piece.rest, run.mask_key, 0, PLAN.text, 0, 0,
+    )  # fmt: skip
+    assert stream.export() == (b"", [], 0, 0, 0)
+
+
 def test_sequence_numbers_carry_the_connection_index() -> None:
     sent: list[bytes] = []
     buffer = bytearray(1 << 16)

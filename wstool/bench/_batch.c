@@ -777,13 +777,14 @@ stream_export(EchoStream *self, PyObject *unused)
 {
     Py_ssize_t from = (Py_ssize_t)(self->done_pos - self->base);
     PyObject *batches = bench_ring_export(&self->s.batches);
+    /* Nothing sent yet, nothing allocated: y# would make None of a NULL. */
+    const char *rest = self->expected == NULL ? "" : (const char *)self->expected + from;
 
     if (batches == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(y#NLLK)", (const char *)self->expected + from,
-                         self->expected_len - from, batches, self->pos, self->done_pos,
-                         self->s.number);
+    return Py_BuildValue("(y#NLLK)", rest, self->expected_len - from, batches, self->pos,
+                         self->done_pos, self->s.number);
 }
 
 static PyMethodDef stream_methods[] = {

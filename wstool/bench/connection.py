@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import asyncio
 import collections
+import socket
 import time
 from typing import Any, NamedTuple, Protocol
 
@@ -114,6 +115,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         self.number = 0  # messages sent on this connection
         self.outstanding = 0  # sent and not yet answered
         self.failed = False
+        self.abandoned = False  # the run ended while it was opening: not a failure
         self.sends = run.plan.mode in ("echo", "send")
         # The echo fast path: the bytes still expected and where each message ends.
         self.fast = run.plan.mode == "echo"
@@ -151,6 +153,9 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        if self.abandoned:
+            transport.abort()
+            return
         plan = self.run.plan
         request = build_request(
             plan.host_header, plan.resource, key=self.key, extensions=self.offers
@@ -200,7 +205,7 @@ class BenchConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.stream is not None:
             self._unhook_stream(self.stream)  # no more reads: and no cycle left behind
-        if self.state in (HANDSHAKE, OPEN) and not self.failed:
+        if self.state in (HANDSHAKE, OPEN) and not self.failed and not self.abandoned:
             kind = "reset" if isinstance(exc, ConnectionResetError) else "closed early"
             self.fail(kind, f"the server dropped the connection ({exc or 'EOF'})")
         was_open = self.state != HANDSHAKE
@@ -214,6 +219,8 @@ class BenchConnection(asyncio.BufferedProtocol):
     # -- the opening handshake --------------------------------------------------------------
 
     def _handshake(self, nbytes: int) -> None:
+        if self.abandoned:
+            return
         self.head += self.run.read_view[:nbytes]
         try:
             parsed = parse_response_head(bytes(self.head))
@@ -763,7 +770,7 @@ class BenchConnection(asyncio.BufferedProtocol):
 
     def begin_close(self) -> None:
         """Send Close 1000 and wait for the server's Close and its TCP close."""
-        if self.state != OPEN or self.failed:
+        if self.state != OPEN or self.failed or self.abandoned:
             return
         self._stop_stream()
         if self.fast and self.ends:
@@ -775,6 +782,22 @@ class BenchConnection(asyncio.BufferedProtocol):
         """Drop the TCP connection now."""
         if self.transport is not None:
             self.transport.abort()
+
+    def abandon(self, sock: socket.socket | None) -> None:
+        """The run ended while this connection was still opening (and did not open
+        in time to close cleanly): drop it without counting a failure the server
+        did not cause. ``sock``: the socket, if no transport was asked for yet
+        (else the event loop closes it)."""
+        self.abandoned = True
+        self.outstanding = 0
+        self.run.connection_done(self)
+        if self.transport is not None:
+            self.transport.abort()  # connection_lost follows
+            return
+        if sock is not None:
+            sock.close()
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def fail(self, kind: str, detail: str) -> None:
         """Count this connection as failed (once, under ``kind``) and drop it."""

@@ -160,6 +160,7 @@ class BenchRun:
         # Open loop: the schedule, and how many of its messages were handed out.
         self.schedule: OpenLoopSchedule | None = None
         self.scheduled = 0
+        self.opening_tasks: list[asyncio.Future[BenchConnection | None]] = []
 
     # -- what connections call (RunContext) -------------------------------------------------
 
@@ -384,6 +385,16 @@ class BenchRun:
                     conn.fail("timeout", f"{missing} echoes did not come back in {wait:g}s")
 
     async def _close_all(self) -> None:
+        """Close every open connection with 1000. Those still opening (the run was
+        cut short during the ramp-up) are given a moment to open first, so that
+        they close cleanly too; any left after it are dropped."""
+        opening = [task for task in self.opening_tasks if not task.done()]
+        if opening:
+            _, late = await asyncio.wait(opening, timeout=_CLOSE_WAIT)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         closing = []
         for conn in self.connections:
             if conn.state == OPEN and not conn.failed:
@@ -394,10 +405,11 @@ class BenchRun:
             await asyncio.wait(closing, timeout=_CLOSE_WAIT)
 
     async def _open_all(self) -> None:
+        """Open the connections, spread over the ramp-up. Cancelled (the run ended
+        first), it opens no more; those already opening go on (see ``_close_all``)."""
         plan = self.plan
         loop = asyncio.get_running_loop()
         limit = asyncio.Semaphore(_OPENING_AT_ONCE)
-        tasks = []
         start = loop.time()
         for i in range(plan.connections):
             if plan.ramp_up > 0:
@@ -407,8 +419,11 @@ class BenchRun:
             await limit.acquire()
             task = asyncio.ensure_future(self._open_one(plan.first_connection + i))
             task.add_done_callback(lambda _: limit.release())
-            tasks.append(task)
-        await asyncio.gather(*tasks)
+            self.opening_tasks.append(task)
+        # wait(), unlike gather(), leaves the tasks running if this is cancelled.
+        await asyncio.wait(self.opening_tasks)
+        for opened in self.opening_tasks:
+            opened.result()  # an error no connection expected is the run's
         rest = start + plan.ramp_up - loop.time()
         if rest > 0:
             await asyncio.sleep(rest)
@@ -424,11 +439,13 @@ class BenchRun:
         sock.setblocking(False)
         timeout = self.plan.timeout
         started = time.perf_counter_ns()
+        handed_over = False
         try:
             await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
             connected = time.perf_counter_ns()
             self.stats.tcp.pending.append((connected - started) // 1000)
             secure = self.ssl_context is not None
+            handed_over = True  # from here on the event loop closes the socket
             await asyncio.wait_for(
                 loop.create_connection(
                     lambda: conn,
@@ -441,6 +458,9 @@ class BenchRun:
             if secure:
                 self.stats.tls.pending.append((time.perf_counter_ns() - connected) // 1000)
             await asyncio.wait_for(conn.opened, timeout)
+        except asyncio.CancelledError:
+            conn.abandon(None if handed_over else sock)
+            raise
         except asyncio.TimeoutError:
             conn.fail("timeout", f"no connection or no handshake in {timeout:g}s")
         except ConnectionRefusedError:
