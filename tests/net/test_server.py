@@ -401,6 +401,44 @@ class BehaviourTests(SiteFixture):
         self.assertEqual(bob.transport.value(), b"")
         self.assertEqual(carol.messages(), [b"still here?"])
 
+    def test_broadcast_drops_a_slow_consumer(self) -> None:
+        """A broadcast does not wait: a client whose send buffer stays full is still
+        given messages, until more than max_send_queue bytes went its way; then it
+        is dropped (logged as such) and the others go on getting every message."""
+        self.serve(mode="broadcast", max_send_queue=3000)
+        alice, bob, carol = self.connect(), self.connect(), self.connect()
+        bob.transport.producer.pauseProducing()  # as its transport does when full
+        for i in range(3):
+            alice.send("binary", bytes([i]) * 1000)
+            self.assertFalse(bob.transport.disconnecting)
+        alice.send("binary", b"x" * 1000)  # 4,000 bytes: over the limit
+        self.assertTrue(bob.transport.disconnecting)
+        bob.transport.clear()
+        alice.send("binary", b"after")
+        self.assertEqual(bob.transport.value(), b"", "nothing more for a dropped client")
+        self.assertEqual(len(carol.messages()), 5)
+        bob.lose()
+        [cause] = [cause for conn_id, _, cause in self.observer.closed_calls if conn_id == 2]
+        self.assertEqual(
+            cause,
+            "dropped as a slow consumer: 4,000 bytes queued for it while its send buffer "
+            "stayed full (--max-send-queue)",
+        )
+
+    def test_a_consumer_that_catches_up_starts_afresh(self) -> None:
+        """What counts is what was queued while the buffer stayed full: a client whose
+        buffer drained in between (resumeProducing) is not dropped."""
+        self.serve(mode="broadcast", max_send_queue=3000)
+        alice, bob = self.connect(), self.connect()
+        for _ in range(3):
+            bob.transport.producer.pauseProducing()
+            bob.transport.producer.pauseProducing()  # Twisted asks at every write
+            alice.send("binary", b"x" * 1000)
+            alice.send("binary", b"y" * 1000)
+            bob.transport.producer.resumeProducing()
+        self.assertFalse(bob.transport.disconnecting)
+        self.assertEqual(len(bob.messages()), 6)
+
     def test_idle_callback_when_the_last_client_goes(self) -> None:
         """on_idle runs once the last open connection is gone, not before."""
         self.serve()

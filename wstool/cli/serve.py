@@ -157,6 +157,14 @@ def _add_limits(serve: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="largest request head; larger ones get 431 (default: 16384)",
     )
+    limits.add_argument(
+        "--max-send-queue",
+        type=size,
+        default=64 * 2**20,
+        metavar="SIZE",
+        help="broadcast: drop a client given more than this while its send buffer is full, "
+        "a slow consumer (default: 64MiB)",
+    )
     timers = (
         ("--handshake-timeout", 10.0, "drop clients that have not finished their request by then"),
         ("--close-timeout", 5.0, "wait this long for the peer's Close frame"),
@@ -213,6 +221,7 @@ def _options(
         max_message_size=args.max_message_size,
         max_inflated_size=args.max_inflated_size or args.max_message_size,
         max_request_size=args.max_request_size,
+        max_send_queue=args.max_send_queue,
         handshake_timeout=args.handshake_timeout or None,
         timeouts=Timeouts(
             close=args.close_timeout or None,

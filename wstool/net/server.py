@@ -244,6 +244,8 @@ class ServerOptions:
         handshake_timeout: seconds a client has to complete its request.
         timeouts: close-handshake, keepalive and idle timers.
         origins: if given, the Origin values accepted (403 otherwise).
+        max_send_queue: broadcast: a client given more than this many bytes
+            while its send buffer is full is dropped (a slow consumer).
     """
 
     mode: str = "echo"
@@ -254,6 +256,7 @@ class ServerOptions:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_inflated_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_request_size: int = 16384
+    max_send_queue: int = 64 * 2**20
     handshake_timeout: float | None = 10.0
     timeouts: Timeouts = field(default_factory=Timeouts)
     origins: tuple[str, ...] | None = None
@@ -573,11 +576,25 @@ class WebSocketSite(Site):
             self.relay(self._paths.get(sender, b"/"), message.opcode, message.data)
 
     def deliver(self, opcode: int, data: bytes, sender: WireProtocol | None = None) -> None:
-        """Send a message to every open connection but ``sender``."""
+        """Send a message to every open connection but ``sender``.
+
+        A broadcast cannot wait for its slowest client, so a client that does
+        not read keeps being given messages while its send buffer is full; one
+        given more than ``max_send_queue`` bytes that way is dropped, before
+        it grows the server's memory without end.
+        """
+        limit = self.options.max_send_queue
         for wire in list(self.wires):
-            if wire is not sender and wire.conn.state.value == "open":
+            if wire is not sender and wire.conn.state.value == "open" and not wire.dropped:
                 wire.conn.send_message(opcode, data)
                 wire.flush()
+                if wire.write_paused:
+                    wire.paused_bytes += len(data)
+                    if wire.paused_bytes > limit:
+                        wire.drop(
+                            f"dropped as a slow consumer: {wire.paused_bytes:,} bytes queued "
+                            "for it while its send buffer stayed full (--max-send-queue)"
+                        )
 
     def _replay(self, wire: WireProtocol, message: MessageReceived) -> None:
         responder = self._responders.get(wire)

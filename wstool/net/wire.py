@@ -134,6 +134,13 @@ class WireProtocol(TwistedProtocol):
     """This connection's entry in the reactor's echo table (net/_echoloop.c), made
     the first time it is put there; class-level None keeps idle connections small."""
     _echo_fd = -1
+    # Class-level defaults, set on a connection only when they change (as above).
+    write_paused = False
+    """Whether the transport's send buffer is full (it paused us as its producer)."""
+    paused_bytes = 0
+    """Bytes of messages handed to this connection since its transport paused."""
+    dropped = False
+    """Whether :meth:`drop` aborted the connection."""
 
     def __init__(
         self,
@@ -302,12 +309,15 @@ class WireProtocol(TwistedProtocol):
     # we stop reading, so a peer that sends without reading is slowed down.
     def pauseProducing(self) -> None:
         transport: Any = self.transport
+        if not self.write_paused:  # (Twisted asks again at each write while full)
+            self.write_paused, self.paused_bytes = True, 0
         transport.pauseProducing()
         if self.fed_by is not None:
             self.fed_by.pauseProducing()
 
     def resumeProducing(self) -> None:
         transport: Any = self.transport
+        self.write_paused = False
         transport.resumeProducing()
         if self.fed_by is not None:
             self.fed_by.resumeProducing()
@@ -316,6 +326,16 @@ class WireProtocol(TwistedProtocol):
         pass
 
     # -- our side ------------------------------------------------------------
+
+    def drop(self, cause: str) -> None:
+        """Abort the TCP connection now (no Close frame: it would wait behind all
+        that is queued), with ``cause`` as the reason logged."""
+        if self.dropped:
+            return
+        self.dropped = True
+        self.cause = cause
+        transport: Any = self.transport
+        transport.abortConnection()
 
     def flush(self) -> None:
         """Act on new events, write what the connection has to send, report.

@@ -1,0 +1,66 @@
+"""``wstool serve --mode broadcast`` and a client that reads nothing: it is dropped once
+--max-send-queue bytes were queued for it, and serve's memory stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+
+import pytest
+
+from .support import serve
+
+websockets = pytest.importorskip("websockets")
+from websockets.asyncio.client import connect  # noqa: E402
+
+
+def _deaf_client(port: int) -> socket.socket:
+    """A client that upgrades, then never reads (a small receive buffer fills at once)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /room HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1])
+
+
+def test_a_client_that_reads_nothing_is_dropped() -> None:
+    """200 MiB broadcast past a deaf client: it is dropped as a slow consumer after 2 MiB,
+    a reading client gets all 3,200 messages, and serve does not hold the 200 MiB."""
+    with serve("--mode", "broadcast", "--max-send-queue", "2MiB", "--no-deflate") as served:
+        port = int(served.url().rsplit(":", 1)[1].strip("/"))
+        deaf = _deaf_client(port)
+        try:
+            served.wait_for(lambda: "#1 " in served.output() and "connected" in served.output())
+
+            async def run() -> int:
+                async with (
+                    connect(served.url("/room"), max_size=None) as reader,
+                    connect(served.url("/room"), max_size=None) as publisher,
+                ):
+                    got = 0
+                    for n in range(3200):  # in step with the reader: it is never behind
+                        await publisher.send(bytes([n % 256]) * 65536)
+                        message = await asyncio.wait_for(reader.recv(), 10)
+                        got += message == bytes([n % 256]) * 65536
+                    return got
+
+            assert asyncio.run(run()) == 3200
+            assert _rss_kib(served.process.pid) < 150 * 1024, "serve kept the backlog"
+            served.wait_for(lambda: "slow consumer" in served.output())
+        finally:
+            deaf.close()
+    dropped = [line for line in served.lines() if "slow consumer" in line]
+    assert len(dropped) == 1 and dropped[0].startswith("#1 "), served.output()
+    assert "(--max-send-queue)" in dropped[0]
