@@ -121,8 +121,8 @@ class Stats:
         failed: connections that failed (each once, under its first error).
         handshakes: handshakes mode: connect-upgrade-close cycles completed.
         untimed: subscribe/send: messages received without a timestamp header.
-        unsent: open loop: messages that fell due but were never sent, because
-            no connection could take more (their send buffers were full).
+        unsent: open loop: messages that fell due but were never sent: the
+            connections' send buffers stayed full, or the rate was beyond the process.
         errors: count per kind (``refused``, ``timeout``, ``close 1011`` ...).
         latency: message latency.
         tcp, tls, upgrade: the times of each step of the opening handshake.
