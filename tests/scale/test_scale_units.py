@@ -19,6 +19,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from wstool.cli.serve_scale import raise_fd_limit
 from wstool.core.events import Event
 from wstool.core.frames import Opcode
+from wstool.net import redisbridge
 from wstool.net.redisbridge import (
     Envelope,
     RedisAddress,
@@ -224,6 +225,30 @@ class TestRedisBridge:
         assert delivered == [(Opcode.TEXT, b"a"), (Opcode.BINARY, b"c")]
         assert said == ["1 message from other serve processes never came through Redis"]
 
+    def test_publishers_are_held_while_redis_is_behind(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past BACKLOG_HIGH bytes unanswered, publish() returns one Deferred (for every
+        publisher meanwhile), fired once answers (or failures) bring it to BACKLOG_LOW."""
+        monkeypatch.setattr(redisbridge, "BACKLOG_HIGH", 10)
+        monkeypatch.setattr(redisbridge, "BACKLOG_LOW", 4)
+        bridge, _, _ = self.bridge()
+        publisher = _FakePublisher()
+        bridge.publisher_up(publisher)
+        bridge.subscribed()
+        held = [bridge.publish(b"/", Opcode.TEXT, b"abc") for _ in range(5)]
+        assert held[:3] == [None, None, None] and bridge.backlog == 15
+        assert held[3] is not None and held[4] is held[3]
+        fired: list[object] = []
+        held[3].addCallback(fired.append)
+        publisher.pending[0].callback(1)
+        publisher.pending[1].callback(1)
+        assert fired == [] and bridge.backlog == 9
+        publisher.pending[2].errback(ConnectionError("lost"))  # a failure answers too
+        publisher.pending[3].callback(1)
+        assert fired == [None] and bridge.backlog == 3
+        assert bridge.publish(b"/", Opcode.TEXT, b"abc") is None
+
     def test_no_lines_while_stopping(self) -> None:
         bridge, _, said = self.bridge()
         bridge.publisher_up(_FakePublisher())
@@ -298,6 +323,26 @@ def test_site_relays_broadcasts_with_their_path_and_delivers_relayed_ones() -> N
     other.clear()
     site.deliver(Opcode.BINARY, b"\x00\x01")
     assert other.value() == b"\x82\x02\x00\x01"
+
+
+def test_a_sender_is_not_read_while_the_relay_is_behind() -> None:
+    """A relay that returns a Deferred holds the sender's reading until it fires; the
+    transport's own resume (its send buffer drained) does not end the hold early."""
+    site = WebSocketSite(
+        ServerOptions(mode="broadcast", deflate=False, timeouts=Timeouts()),
+        _Observer(),
+        MemoryReactorClock(),
+    )
+    behind: Deferred[None] = Deferred()
+    site.relay = lambda path, opcode, data: behind
+    sender, transport = _connect(site, b"/chat")
+    sender.dataReceived(bytes.fromhex("818537fa213d7f9f4d5158"))
+    assert transport.producerState == "paused"
+    transport.producer.pauseProducing()  # its send buffer filled, then drained
+    transport.producer.resumeProducing()
+    assert transport.producerState == "paused"
+    behind.callback(None)
+    assert transport.producerState == "producing"
 
 
 def test_fd_limit_raised_to_the_hard_one() -> None:

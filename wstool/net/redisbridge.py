@@ -23,6 +23,12 @@ would break the order with the local ones). What could not be published is
 counted and reported when Redis is back. A PUBLISH sent but never answered
 is counted too (it may or may not have gone out): it is never sent again.
 
+Redis slower than the clients that publish: once more than 16 MiB of
+PUBLISHes wait for Redis's answer, :meth:`RedisBridge.publish` returns a
+Deferred that fires when they are down to 4 MiB, and serve reads nothing
+more from the publishing client until then (a broadcast that cannot be
+relayed at the pace it comes in is slowed down, not buffered without end).
+
 The Redis client is txredisapi (on Twisted's reactor, as serve is; imported
 only when ``--redis`` is given).
 """
@@ -57,6 +63,10 @@ CHANNEL_PREFIX = b"wstool:"
 _MAGIC = b"\x00ws1"
 _HEADER = struct.Struct("!4sB8sQ")
 CONNECT_TIMEOUT = 5.0
+BACKLOG_HIGH = 16 * 2**20
+"""PUBLISHed bytes waiting for Redis beyond which publishers are held."""
+BACKLOG_LOW = 4 * 2**20
+"""...and the backlog they are let go at."""
 
 
 @dataclass(frozen=True)
@@ -249,18 +259,42 @@ class RedisBridge:
         self._subscribed = False
         self._stopping = False
         self._ready: Deferred[None] | None = None
+        self.backlog = 0
+        """Bytes published and not yet answered by Redis."""
+        self._drained: Deferred[None] | None = None
 
     # -- the site's relay hook --------------------------------------------------
 
-    def publish(self, path: bytes, opcode: int, data: bytes) -> None:
-        """Publish a local client's broadcast (the site's ``relay``)."""
+    def publish(self, path: bytes, opcode: int, data: bytes) -> Deferred[None] | None:
+        """Publish a local client's broadcast (the site's ``relay``).
+
+        Returns:
+            None, or (Redis behind by more than ``BACKLOG_HIGH``) a Deferred
+            that fires once the backlog is down to ``BACKLOG_LOW``: the
+            publishing client should not be read from until then.
+        """
         message = self.state.outbound(path, opcode, data)
         if message is None:
-            return
-        self._publisher.publish(*message).addErrback(self._not_published)
+            return None
+        size = len(data)
+        self.backlog += size
+        answered = self._publisher.publish(*message)
+        answered.addErrback(self._not_published)
+        answered.addBoth(self._answered, size)
+        if self.backlog <= BACKLOG_HIGH:
+            return None
+        if self._drained is None:
+            self._drained = Deferred()
+        return self._drained
 
     def _not_published(self, failure: Any) -> None:
         self.state.lost += 1
+
+    def _answered(self, result: object, size: int) -> None:
+        self.backlog -= size
+        if self._drained is not None and self.backlog <= BACKLOG_LOW:
+            drained, self._drained = self._drained, None
+            drained.callback(None)
 
     # -- connections --------------------------------------------------------------
 

@@ -366,9 +366,11 @@ class WebSocketSite(Site):
         self._next_id = 1
         self.id_step = 1
         """Connection numbers go up by this much (see :meth:`number_connections`)."""
-        self.relay: Callable[[bytes, int, bytes], None] | None = None
+        self.relay: Callable[[bytes, int, bytes], Deferred[None] | None] | None = None
         """If set, also gets every broadcast message with its request's path
-        (``serve --redis``: other serve processes relay it to their clients)."""
+        (``serve --redis``: other serve processes relay it to their clients).
+        It may return a Deferred: the sender is not read from until it fires
+        (the relay is behind)."""
         self._paths: dict[WireProtocol, bytes] = {}
         self._all_closed: list[Deferred[None]] = []
         self._on_idle = on_idle
@@ -573,7 +575,9 @@ class WebSocketSite(Site):
     def _broadcast(self, sender: WireProtocol, message: MessageReceived) -> None:
         self.deliver(message.opcode, message.data, sender)
         if self.relay is not None:
-            self.relay(self._paths.get(sender, b"/"), message.opcode, message.data)
+            behind = self.relay(self._paths.get(sender, b"/"), message.opcode, message.data)
+            if behind is not None:
+                sender.hold_reading(behind)
 
     def deliver(self, opcode: int, data: bytes, sender: WireProtocol | None = None) -> None:
         """Send a message to every open connection but ``sender``.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from twisted.internet.address import UNIXAddress
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
@@ -141,6 +142,8 @@ class WireProtocol(TwistedProtocol):
     """Bytes of messages handed to this connection since its transport paused."""
     dropped = False
     """Whether :meth:`drop` aborted the connection."""
+    held = False
+    """Whether reading is held until something else catches up (:meth:`hold_reading`)."""
 
     def __init__(
         self,
@@ -318,7 +321,8 @@ class WireProtocol(TwistedProtocol):
     def resumeProducing(self) -> None:
         transport: Any = self.transport
         self.write_paused = False
-        transport.resumeProducing()
+        if not self.held:
+            transport.resumeProducing()
         if self.fed_by is not None:
             self.fed_by.resumeProducing()
 
@@ -326,6 +330,24 @@ class WireProtocol(TwistedProtocol):
         pass
 
     # -- our side ------------------------------------------------------------
+
+    def hold_reading(self, until: Deferred[None]) -> None:
+        """Read nothing more from the peer until ``until`` fires (serve --redis: the
+        relay of what it sent is behind); its transport's own pause still counts."""
+        if self.held:
+            return
+        self.held = True
+        if self._echo_entry is not None:  # the reactor's C reads do not stop otherwise
+            self._leave_echo_table()
+        transport: Any = self.transport
+        transport.pauseProducing()
+        until.addCallback(self._release)
+
+    def _release(self, _: object) -> None:
+        self.held = False
+        transport: Any = self.transport
+        if not self.write_paused and not self._lost:
+            transport.resumeProducing()
 
     def drop(self, cause: str) -> None:
         """Abort the TCP connection now (no Close frame: it would wait behind all
