@@ -160,25 +160,32 @@ def test_subscribe_reads_the_publishers_timestamps(wstool_server: Any, run_bench
     assert 0 < report["latency_us"]["p50"] < 1_000_000
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_prints_what_was_measured(wstool_server: Any, workers: str) -> None:
-    """SIGINT in the middle: the run stops, the figures so far are printed, exit 130
-    (with --workers, the parent passes the signal on and merges what each measured)."""
-    server = wstool_server()
+def _interrupted(args: list[str], *, after: float) -> tuple[dict[str, Any], str]:
+    """``wstool bench ARGS --json`` sent SIGINT after ``after`` seconds: it must exit
+    130; its report and stderr."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "wstool", "bench", server.url, "-c", "4", "--duration", "60",
-         "--workers", workers, "--json"],
+        [sys.executable, "-m", "wstool", "bench", *args, "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
         env={**os.environ, "NO_COLOR": "1"},
     )  # fmt: skip
     try:
-        time.sleep(3.0)
+        time.sleep(after)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()
     assert process.returncode == 130, err
-    report = json.loads(out)
+    return json.loads(out), err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_prints_what_was_measured(wstool_server: Any, workers: str) -> None:
+    """SIGINT in the middle: the run stops, the figures so far are printed, exit 130
+    (with --workers, the parent passes the signal on and merges what each measured)."""
+    server = wstool_server()
+    report, _ = _interrupted(
+        [server.url, "-c", "4", "--duration", "60", "--workers", workers], after=3.0
+    )
     assert report["interrupted"] is True and report["received"] > 0
     assert report["latency_us"]["count"] > 0 and 0 < report["seconds"] < 30
 
@@ -188,20 +195,10 @@ def test_ctrl_c_during_the_ramp_up(wstool_server: Any, loop: str) -> None:
     """SIGINT while connections are still opening: those mid-handshake are let open
     and closed like the rest, and none is counted as failed (nor an internal error)."""
     server = wstool_server()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wstool", "bench", server.url, "-c", "2000", "--ramp-up", "6",
-         "--duration", "5", "--event-loop", loop, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
-        env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
-    try:
-        time.sleep(2.5)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
-    finally:
-        process.kill()
-    assert process.returncode == 130, err
-    report = json.loads(out)
+    report, err = _interrupted(
+        [server.url, "-c", "2000", "--ramp-up", "6", "--duration", "5", "--event-loop", loop],
+        after=2.5,
+    )
     assert report["interrupted"] is True and report["ok"] is True, (report, err)
     assert report["connections_failed"] == 0 and report["errors"] == {}
     assert 0 < report["connections_opened"] < 2000
