@@ -590,10 +590,12 @@ class WebSocketSite(Site):
         limit = self.options.max_send_queue
         for wire in list(self.wires):
             if wire is not sender and wire.conn.state.value == "open" and not wire.dropped:
-                wire.conn.send_message(opcode, data)
+                conn = wire.conn
+                before = conn.bytes_sent
+                conn.send_message(opcode, data)
                 wire.flush()
-                if wire.write_paused:
-                    wire.paused_bytes += len(data)
+                if wire.write_paused:  # what went out on the wire (compressed, maybe)
+                    wire.paused_bytes += conn.bytes_sent - before
                     if wire.paused_bytes > limit:
                         wire.drop(
                             f"dropped as a slow consumer: {wire.paused_bytes:,} bytes queued "
