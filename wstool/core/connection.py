@@ -96,7 +96,18 @@ class Connection:
             binary stays binary) as soon as it is complete, in the order
             received: an echo server. The messages are then reported as
             :class:`MessageReceived` only when frames are recorded.
+        max_pending_inflated: with permessage-deflate, stop parsing once the
+            inflated messages waiting in :meth:`events` pass this many bytes
+            (a few bytes on the wire can inflate to megabytes: one read must
+            not hold them all); :attr:`parsing_held` is then set, and
+            :meth:`resume_parsing` goes on once the events were collected.
+            None: parse every read to its end.
     """
+
+    parsing_held = False
+    """Whether parsing stopped at ``max_pending_inflated`` (see :meth:`resume_parsing`)."""
+    _pending_inflated = 0
+    _max_pending_inflated: int | None = None
 
     def __init__(
         self,
@@ -109,9 +120,12 @@ class Connection:
         echo_close_reason: bool = True,
         record_frames: bool = True,
         echo: bool = False,
+        max_pending_inflated: int | None = None,
     ) -> None:
         self.role = role
         self.echo = echo
+        if max_pending_inflated is not None:  # (class-level None otherwise: cheaper to make)
+            self._max_pending_inflated = max_pending_inflated
         self.pong_budget: int | None = None
         """How many more Pings to answer: None answers every one (the RFC's
         MUST); a number counts down to 0, after which Pings go unanswered, a
@@ -153,6 +167,9 @@ class Connection:
         if self.state is State.CLOSED or not data:
             return
         self.bytes_received += len(data)
+        if self.parsing_held:  # kept, parsed by resume_parsing()
+            self._parser.keep(data)
+            return
         assembler = self._assembler
         # Echo short messages straight back: prebuilt header, no events.
         reflex = self.state is _OPEN and self._echoes_quietly()
@@ -278,6 +295,8 @@ class Connection:
                 self._receive_frame(frame)
                 if self.closed:
                     break
+                if self._pending_inflated and self._held_back():
+                    break
             else:
                 if self._parser.buffered:
                     self._check_partial_text()
@@ -291,6 +310,25 @@ class Connection:
                     exc.offset or 0,
                 )
             )
+        if self.parsing_held and not self._parser.buffered:
+            self.parsing_held = False  # the batch ended with the read: nothing held back
+
+    def _held_back(self) -> bool:
+        """Whether the inflated messages waiting in events() reached the limit (then
+        parsing stops until :meth:`resume_parsing`)."""
+        limit = self._max_pending_inflated
+        if limit is None or self._pending_inflated <= limit:
+            return False
+        self.parsing_held = True
+        return True
+
+    def resume_parsing(self) -> None:
+        """Go on parsing what was held back (:attr:`parsing_held`); call it once the
+        events were collected. It may stop again at the limit."""
+        if not self.parsing_held:
+            return
+        self.parsing_held = False
+        self._receive_frames(b"", False)
 
     def _reflexes(self, data: bytes) -> bytes:
         """A quiet echo server's answer to a read's whole data frames, in one C call.
@@ -450,6 +488,8 @@ class Connection:
                 self._echo_message(result)
             else:
                 self._events.append(result)
+                if result.compressed:
+                    self._pending_inflated += len(result.data)
         elif result is not None:
             self.fail(result)  # type: ignore[arg-type]
 
@@ -706,6 +746,8 @@ class Connection:
     def events(self) -> list[Event]:
         """What happened since the last call, in order."""
         events, self._events = self._events, []
+        if self._pending_inflated:
+            self._pending_inflated = 0
         return events
 
     def data_to_send(self) -> bytes:

@@ -449,6 +449,18 @@ class FrameParser:
             return iter(())
         return self._parse()
 
+    def keep(self, data: bytes) -> None:
+        """Add ``data`` without parsing it: the next :meth:`feed` (``b""`` will do)
+        parses it with the rest."""
+        if self._skip_left:
+            raise ValueError("keep() while a payload is being skipped")
+        chunks = self._chunks
+        if chunks and type(chunks[0]) is not bytes:  # views held by hold()
+            self._own()
+        if data:
+            self._chunks.append(bytes(data))
+            self._have += len(data)
+
     def _parse(self) -> Iterator[WireFrame]:
         chunks = self._chunks
         if len(chunks) > 1 and len(chunks[0]) >= _MAX_HEADER:

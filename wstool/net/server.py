@@ -227,6 +227,12 @@ class Behaviour(Protocol):
         """The connection is gone (closed, failed or dropped)."""
 
 
+MAX_PENDING_INFLATED = 16 * 2**20
+"""Inflated messages of one read handled at a time: a read of permessage-deflate
+frames a few bytes each can inflate to gigabytes, which are parsed in batches of
+this size as the messages are handled, not all at once."""
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """How ``wstool serve`` behaves; every limit has a safe default.
@@ -567,6 +573,7 @@ class WebSocketSite(Site):
             codec=codec,
             record_frames=self.observer.wants_frames,
             echo=options.mode == "echo" and behaviour is None,
+            max_pending_inflated=None if codec is None else MAX_PENDING_INFLATED,
         )
         return _Accepted(response, conn, behaviour, request.target)
 

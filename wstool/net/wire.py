@@ -348,6 +348,8 @@ class WireProtocol(TwistedProtocol):
         transport: Any = self.transport
         if not self.write_paused and not self._lost:
             transport.resumeProducing()
+        if self.conn.parsing_held and not self._lost:
+            self.flush()  # the rest of the read that was being handled
 
     def drop(self, cause: str) -> None:
         """Abort the TCP connection now (no Close frame: it would wait behind all
@@ -427,6 +429,9 @@ class WireProtocol(TwistedProtocol):
         if events:
             self.observer.events(self.conn_id, events)
         self._after_state_change()
+        if conn.parsing_held and not self.held and not self._lost:
+            conn.resume_parsing()  # the next batch of a read that inflated to a lot
+            self._flush_again = True
 
     def _remember_close(self, events: list[Any]) -> None:
         for event in events:

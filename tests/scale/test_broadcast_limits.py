@@ -1,5 +1,6 @@
-"""``wstool serve --mode broadcast`` and a client that reads nothing: it is dropped once
---max-send-queue bytes were queued for it, and serve's memory stays bounded."""
+"""``wstool serve --mode broadcast`` under peers that would grow its memory: a client
+that reads nothing (dropped past --max-send-queue) and a publisher whose messages
+deflate to a few bytes each (inflated and broadcast a batch at a time)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,36 @@ def test_a_client_that_reads_nothing_is_dropped() -> None:
     dropped = [line for line in served.lines() if "slow consumer" in line]
     assert len(dropped) == 1 and dropped[0].startswith("#1 "), served.output()
     assert "(--max-send-queue)" in dropped[0]
+
+
+def test_a_deflate_bomb_is_handled_in_batches() -> None:
+    """A publisher's 64 KiB messages of zeros deflate to a few bytes each, so one read
+    holds thousands of them: serve inflates and broadcasts them a batch at a time,
+    the reader gets all 10,000 in order, and serve stays small."""
+    with serve("--mode", "broadcast") as served:
+        peak = [0]
+
+        async def watch() -> None:
+            while True:
+                peak[0] = max(peak[0], _rss_kib(served.process.pid))
+                await asyncio.sleep(0.02)
+
+        async def run() -> int:
+            watcher = asyncio.ensure_future(watch())
+            url = served.url("/room")
+            async with connect(url, max_size=None) as reader, connect(url) as publisher:
+
+                async def read() -> int:
+                    for n in range(10_000):
+                        assert await reader.recv() == bytes([n % 3]) * 65536, n
+                    return 10_000
+
+                reading = asyncio.ensure_future(read())
+                for n in range(10_000):
+                    await publisher.send(bytes([n % 3]) * 65536)
+                got = await asyncio.wait_for(reading, 60)
+            watcher.cancel()
+            return got
+
+        assert asyncio.run(run()) == 10_000
+    assert 0 < peak[0] < 200 * 1024, f"serve peaked at {peak[0]:,} KiB"
