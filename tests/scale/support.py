@@ -7,6 +7,7 @@ prints so that a full pipe never blocks it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -239,3 +240,33 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     from certs import make_server_cert, write_pair
 
     return write_pair(directory, "server", make_server_cert(None, ["127.0.0.1"]))
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident memory now, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1])
+
+
+class PeakRss:
+    """The highest resident memory of a process while ``async with`` runs, sampled
+    every 20 ms (``kib``)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.kib = 0
+        self._watcher: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> PeakRss:
+        self._watcher = asyncio.ensure_future(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._watcher is not None
+        self._watcher.cancel()
+
+    async def _watch(self) -> None:
+        while True:
+            self.kib = max(self.kib, rss_kib(self.pid))
+            await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from .support import serve
+from .support import PeakRss, rss_kib, serve
 
 websockets = pytest.importorskip("websockets")
 from websockets.asyncio.client import connect  # noqa: E402
@@ -28,12 +28,6 @@ def _deaf_client(port: int) -> socket.socket:
         f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
     )
     return sock
-
-
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1])
 
 
 def test_a_client_that_reads_nothing_is_dropped() -> None:
@@ -58,7 +52,7 @@ def test_a_client_that_reads_nothing_is_dropped() -> None:
                     return got
 
             assert asyncio.run(run()) == 3200
-            assert _rss_kib(served.process.pid) < 150 * 1024, "serve kept the backlog"
+            assert rss_kib(served.process.pid) < 150 * 1024, "serve kept the backlog"
             served.wait_for(lambda: "slow consumer" in served.output())
         finally:
             deaf.close()
@@ -72,17 +66,14 @@ def test_a_deflate_bomb_is_handled_in_batches() -> None:
     holds thousands of them: serve inflates and broadcasts them a batch at a time,
     the reader gets all 10,000 in order, and serve stays small."""
     with serve("--mode", "broadcast") as served:
-        peak = [0]
 
-        async def watch() -> None:
-            while True:
-                peak[0] = max(peak[0], _rss_kib(served.process.pid))
-                await asyncio.sleep(0.02)
-
-        async def run() -> int:
-            watcher = asyncio.ensure_future(watch())
+        async def run() -> tuple[int, int]:
             url = served.url("/room")
-            async with connect(url, max_size=None) as reader, connect(url) as publisher:
+            async with (
+                PeakRss(served.process.pid) as peak,
+                connect(url, max_size=None) as reader,
+                connect(url) as publisher,
+            ):
 
                 async def read() -> int:
                     for n in range(10_000):
@@ -93,8 +84,8 @@ def test_a_deflate_bomb_is_handled_in_batches() -> None:
                 for n in range(10_000):
                     await publisher.send(bytes([n % 3]) * 65536)
                 got = await asyncio.wait_for(reading, 60)
-            watcher.cancel()
-            return got
+            return got, peak.kib
 
-        assert asyncio.run(run()) == 10_000
-    assert 0 < peak[0] < 200 * 1024, f"serve peaked at {peak[0]:,} KiB"
+        got, peak = asyncio.run(run())
+    assert got == 10_000
+    assert 0 < peak < 200 * 1024, f"serve peaked at {peak:,} KiB"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .support import Redis, free_port, redis_server, serve
+from .support import PeakRss, Redis, free_port, redis_server, serve
 
 websockets = pytest.importorskip("websockets")
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
@@ -144,34 +144,24 @@ def test_redis_fixture_restarts_on_its_port() -> None:
         assert isinstance(redis, Redis) and redis.port == port
 
 
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1])
-
-
 def test_a_publisher_faster_than_redis_is_slowed_not_buffered() -> None:
     """A client broadcasting 300 MiB as fast as it can: serve stops reading from it
     while more than 16 MiB of PUBLISHes wait for Redis, so serve's memory stays
     bounded (it held every byte it read when it did not)."""
     with redis_server() as redis, serve("--mode", "broadcast", "--redis", redis.url, "-q") as one:
-        peak = [0]
 
-        async def watch() -> None:
-            while True:
-                peak[0] = max(peak[0], _rss_kib(one.process.pid))
-                await asyncio.sleep(0.02)
-
-        async def run() -> None:
-            watcher = asyncio.ensure_future(watch())
+        async def run() -> int:
             filler = os.urandom(65535)
-            async with connect(
-                one.url("/flood"), max_size=None, ping_interval=None, compression=None
-            ) as client:
+            async with (
+                PeakRss(one.process.pid) as peak,
+                connect(
+                    one.url("/flood"), max_size=None, ping_interval=None, compression=None
+                ) as client,
+            ):
                 for n in range(4800):
                     await client.send(bytes([n % 256]) + filler)
-            watcher.cancel()
+            return peak.kib
 
-        asyncio.run(asyncio.wait_for(run(), 60))
+        peak = asyncio.run(asyncio.wait_for(run(), 60))
         assert one.stop() == 0
-    assert 0 < peak[0] < 200 * 1024, f"serve peaked at {peak[0]:,} KiB"
+    assert 0 < peak < 200 * 1024, f"serve peaked at {peak:,} KiB"

@@ -439,12 +439,7 @@ class FrameParser:
         """
         if self._skip_left:
             return self._skip(data)
-        chunks = self._chunks
-        if chunks and type(chunks[0]) is not bytes:  # views held by hold()
-            self._own()
-        if data:
-            self._chunks.append(bytes(data))
-            self._have += len(data)
+        self.keep(data)
         if self._have < self._need:
             return iter(())
         return self._parse()
