@@ -17,9 +17,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from wstool.cli.serve_scale import raise_fd_limit
+from wstool.core.connection import Connection
+from wstool.core.deflate import DeflateParams, PerMessageDeflate
 from wstool.core.events import Event
-from wstool.core.frames import Opcode
+from wstool.core.frames import Opcode, Role
 from wstool.net import redisbridge
+from wstool.net import server as server_module
 from wstool.net.redisbridge import (
     Envelope,
     RedisAddress,
@@ -277,19 +280,21 @@ class _Observer:
         pass
 
 
-def _upgrade(path: bytes) -> bytes:
+def _upgrade(path: bytes, extra: bytes = b"") -> bytes:
     return (
         b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        + extra
+        + b"\r\n"
     )
 
 
-def _connect(site: WebSocketSite, path: bytes) -> tuple[Any, StringTransport]:
+def _connect(site: WebSocketSite, path: bytes, extra: bytes = b"") -> tuple[Any, StringTransport]:
     peer = IPv4Address("TCP", "127.0.0.1", 5555)
     protocol = site.buildProtocol(peer)
     transport = StringTransport(peerAddress=peer, hostAddress=IPv4Address("TCP", "127.0.0.1", 1))
     protocol.makeConnection(transport)
-    protocol.dataReceived(_upgrade(path))
+    protocol.dataReceived(_upgrade(path, extra))
     assert transport.value().startswith(b"HTTP/1.1 101 ")
     transport.clear()
     return protocol, transport
@@ -342,6 +347,37 @@ def test_a_sender_is_not_read_while_the_relay_is_behind() -> None:
     transport.producer.resumeProducing()
     assert transport.producerState == "paused"
     behind.callback(None)
+    assert transport.producerState == "producing"
+
+
+def test_a_held_sender_of_a_deflate_bomb_goes_on_where_it_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One read of 100 deflated 64 KiB messages, parsed in batches of 1 MiB: the relay
+    holds the sender at the first, so its batch is relayed and the rest waits; once
+    the relay catches up, the rest of the read is relayed, in order."""
+    monkeypatch.setattr(server_module, "MAX_PENDING_INFLATED", 1 << 20)
+    site = WebSocketSite(
+        ServerOptions(mode="broadcast", timeouts=Timeouts()), _Observer(), MemoryReactorClock()
+    )
+    behind: Deferred[None] = Deferred()
+    relayed: list[bytes] = []
+
+    def relay(path: bytes, opcode: int, data: bytes) -> Deferred[None] | None:
+        relayed.append(data)
+        return behind if len(relayed) == 1 else None
+
+    site.relay = relay
+    sender, transport = _connect(site, b"/", b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    client = Connection(Role.CLIENT, codec=PerMessageDeflate(DeflateParams(), is_client=True))
+    messages = [bytes([n % 5]) * 65536 for n in range(100)]
+    for data in messages:
+        client.send_binary(data)
+    sender.dataReceived(client.data_to_send())
+    assert transport.producerState == "paused"
+    assert 1 < len(relayed) <= 17, len(relayed)  # the first batch, then held
+    behind.callback(None)
+    assert relayed == messages
     assert transport.producerState == "producing"
 
 

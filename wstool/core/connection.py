@@ -328,7 +328,8 @@ class Connection:
         if not self.parsing_held:
             return
         self.parsing_held = False
-        self._receive_frames(b"", False)
+        if self.state is not State.CLOSED:  # (a failure or the peer's EOF ends it)
+            self._receive_frames(b"", False)
 
     def _reflexes(self, data: bytes) -> bytes:
         """A quiet echo server's answer to a read's whole data frames, in one C call.

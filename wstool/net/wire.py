@@ -349,7 +349,10 @@ class WireProtocol(TwistedProtocol):
         if not self.write_paused and not self._lost:
             transport.resumeProducing()
         if self.conn.parsing_held and not self._lost:
-            self.flush()  # the rest of the read that was being handled
+            # The rest of the read that was being handled (flush() alone could take
+            # the quiet path, which has nothing to write and stops there).
+            self.conn.resume_parsing()
+            self.flush()
 
     def drop(self, cause: str) -> None:
         """Abort the TCP connection now (no Close frame: it would wait behind all
