@@ -34,7 +34,6 @@ large_dealloc(LargeStream *self)
     PyObject_GC_Del(self);
 }
 
-
 /* The expected bytes at ``offset`` into the echo of message ``number`` of
    ``batch``, and how many of them run on before the part ends. ``header``
    holds that message's timestamp header once *have_header is set. */
