@@ -111,6 +111,7 @@ bench_stream_init(StreamBase *base, const char *name, PyObject *const *args, Py_
     }
     base->batches = (BatchRing){NULL, 0, 0, 0};
     memset(&base->hook, 0, sizeof(base->hook));
+    base->fd = -1;
     return 0;
 }
 
@@ -475,8 +476,9 @@ static int
 stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
 {
     EchoStream *self = (EchoStream *)stream;
-    Py_ssize_t elen = echo_len(&self->s.pieces);
-    PyObject *wire, *written;
+    Py_ssize_t elen = echo_len(&self->s.pieces), wire_len = frame_len(&self->s.pieces) * count;
+    PyObject *wire = NULL, *written;
+    unsigned char *out;
     Batch *batch;
 
     if (count <= 0) {
@@ -485,12 +487,17 @@ stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
     if (stream_reserve(self, elen * count) < 0) {
         return -1;
     }
-    wire = PyBytes_FromStringAndSize(NULL, frame_len(&self->s.pieces) * count);
-    if (wire == NULL) {
+    if (self->s.fd >= 0) { /* in the pump: sent on the socket itself */
+        out = bench_direct_buffer(wire_len);
+    } else {
+        wire = PyBytes_FromStringAndSize(NULL, wire_len);
+        out = wire == NULL ? NULL : (unsigned char *)PyBytes_AS_STRING(wire);
+    }
+    if (out == NULL) {
         return -1;
     }
-    fill_batch(&self->s.pieces, (unsigned long long)stamp, self->s.number, count,
-               (unsigned char *)PyBytes_AS_STRING(wire), self->expected + self->expected_len);
+    fill_batch(&self->s.pieces, (unsigned long long)stamp, self->s.number, count, out,
+               self->expected + self->expected_len);
     batch = bench_ring_push(&self->s.batches);
     batch->first_end = self->base + self->expected_len + elen;
     batch->count = count;
@@ -498,6 +505,9 @@ stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
     batch->first = self->s.number;
     self->expected_len += elen * count;
     self->s.number += (unsigned long long)count;
+    if (wire == NULL) {
+        return bench_send_direct(&self->s, out, wire_len);
+    }
     written = PyObject_CallOneArg(self->s.sink, wire);
     Py_DECREF(wire);
     if (written == NULL) {
@@ -722,9 +732,11 @@ hand_back(StreamBase *base, PyObject *nbytes)
     return result;
 }
 
-PyObject *
-bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes, bench_match_fn match,
-                     long long *pos, long long *done_pos, bench_send_fn send)
+/* A hooked stream's read of ``nbytes``: 1 if stepped, 0 if it is the fallback's
+   (not hooked, the run's end, or not the echoes expected), -1 with an exception. */
+static int
+step_read(PyObject *stream, StreamBase *base, Py_ssize_t nbytes, bench_match_fn match,
+          long long *pos, long long *done_pos, bench_send_fn send)
 {
     Hook *h = &base->hook;
     const long long *switches = h->switches == NULL ? NULL : h->switch_view.buf;
@@ -732,16 +744,15 @@ bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes, bench
     PyObject *result;
 
     if (switches == NULL || !switches[SENDING]) {
-        return hand_back(base, nbytes); /* not hooked, or the run's end */
+        return 0;
     }
-    step.nbytes = PyLong_AsSsize_t(nbytes);
-    if ((step.nbytes == -1 && PyErr_Occurred()) || bench_time_ns(Py_None, &step.now) < 0) {
-        return NULL;
+    if (nbytes < 0 || nbytes > PyByteArray_GET_SIZE(base->buffer) || !match(stream, nbytes)) {
+        return 0;
     }
-    if (step.nbytes < 0 || step.nbytes > PyByteArray_GET_SIZE(base->buffer) ||
-        !match(stream, step.nbytes)) {
-        return hand_back(base, nbytes); /* it finds out what came */
+    if (bench_time_ns(Py_None, &step.now) < 0) {
+        return -1;
     }
+    step.nbytes = nbytes;
     step.sending = 1;
     step.counts = switches[RECORDING] ? h->counts : NULL;
     step.counting = switches[COUNTING] != 0;
@@ -749,9 +760,29 @@ bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes, bench
     result = bench_step_matched(stream, &base->batches, pos, done_pos, echo_len(&base->pieces),
                                 payload_len(&base->pieces), &step, send);
     if (result == NULL) {
-        return NULL;
+        return -1;
     }
     Py_DECREF(result);
+    return 1;
+}
+
+PyObject *
+bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes, bench_match_fn match,
+                     long long *pos, long long *done_pos, bench_send_fn send)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(nbytes);
+    int stepped;
+
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    stepped = step_read(stream, base, n, match, pos, done_pos, send);
+    if (stepped < 0) {
+        return NULL;
+    }
+    if (!stepped) {
+        return hand_back(base, nbytes); /* it finds out what came */
+    }
     Py_RETURN_NONE;
 }
 
@@ -760,6 +791,15 @@ stream_buffer_updated(EchoStream *self, PyObject *nbytes)
 {
     return bench_buffer_updated((PyObject *)self, &self->s, nbytes, stream_matches, &self->pos,
                                 &self->done_pos, stream_send);
+}
+
+int
+bench_echo_read(PyObject *stream, Py_ssize_t nbytes)
+{
+    EchoStream *self = (EchoStream *)stream;
+
+    return step_read(stream, &self->s, nbytes, stream_matches, &self->pos, &self->done_pos,
+                     stream_send);
 }
 
 static PyObject *
@@ -820,6 +860,12 @@ static PyTypeObject EchoStreamType = {
    ``stamped`` false, messages carry no timestamp header: prefix + masked_rest
    is the whole frame, echo_prefix (the echo's frame header) + rest (its
    payload) the whole echo. */
+int
+bench_is_echo_stream(PyObject *obj)
+{
+    return Py_IS_TYPE(obj, &EchoStreamType);
+}
+
 static PyObject *
 stream_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -867,8 +913,14 @@ static struct PyModuleDef batch_module = {
 PyMODINIT_FUNC
 PyInit__batch(void)
 {
+    PyObject *module;
+
     if (PyType_Ready(&EchoStreamType) < 0 || PyType_Ready(&LargeStreamType) < 0) {
         return NULL;
     }
-    return PyModule_Create(&batch_module);
+    module = PyModule_Create(&batch_module);
+    if (module != NULL && bench_add_pump(module) < 0) {
+        Py_CLEAR(module);
+    }
+    return module;
 }

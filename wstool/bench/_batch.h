@@ -85,6 +85,7 @@ typedef struct {
     unsigned long long number;
     BatchRing batches;
     Hook hook;
+    int fd; /* the socket a stream in the pump sends on itself, else -1 (see _pump.c) */
 } StreamBase;
 
 /* How each stream's struct starts. */
@@ -212,6 +213,26 @@ int bench_stream_gc_clear(PyObject *stream);
 PyObject *bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nbytes,
                                bench_match_fn match, long long *pos, long long *done_pos,
                                bench_send_fn send);
+
+/* Whether ``obj`` is an EchoStream (the stream the pump takes). */
+int bench_is_echo_stream(PyObject *obj);
+
+/* A read of ``nbytes`` in an EchoStream's buffer, stepped as a hooked stream's
+   buffer_updated steps it: 1 if it was, 0 if it is for the fallback (nothing
+   changed), -1 with an exception. */
+int bench_echo_read(PyObject *stream, Py_ssize_t nbytes);
+
+/* From _pump.c: a buffer of at least ``len`` bytes for a batch about to be sent
+   directly (one batch at a time: the GIL is held), or NULL with MemoryError; */
+unsigned char *bench_direct_buffer(Py_ssize_t len);
+
+/* ``len`` bytes sent on the stream's own socket (base->fd). What the socket does not
+   take at once goes to the sink, and base->fd becomes -1: the transport sends from
+   then on. 0, or -1 with an exception; */
+int bench_send_direct(StreamBase *base, const unsigned char *data, Py_ssize_t len);
+
+/* and the Pump type added to the module (where there is epoll); 0, or -1. */
+int bench_add_pump(PyObject *module);
 
 /* The large-message stream type, and large_stream(), from _large.c. */
 extern PyTypeObject LargeStreamType;

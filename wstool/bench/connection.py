@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Protocol
 from wstool.bench.batch import _batch, numbered_python
 from wstool.bench.plan import BenchPlan, decode_header
 from wstool.bench.plan import encode_header as timestamp_header
+from wstool.bench.pump import ReadPump
 from wstool.bench.stats import Stats
 from wstool.core.deflate import ExtensionOffer, PerMessageDeflate, client_accept, client_offer
 from wstool.core.errors import WstoolError
@@ -76,6 +77,8 @@ class RunContext(Protocol):
     recording: bool
     switches: array.array[int]
     """sending, recording and counting, as the C streams read them."""
+    pump: ReadPump
+    """Where connections on a C stream are read over plain TCP."""
 
     def burst(self, count: int, *, echo: bool) -> bytes: ...
     def plain_burst(self, count: int, *, echo: bool) -> bytes: ...
@@ -205,9 +208,7 @@ class BenchConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.stream is not None:
             self._unhook_stream(self.stream)  # no more reads: and no cycle left behind
-        if self.state in (HANDSHAKE, OPEN) and not self.failed and not self.abandoned:
-            kind = "reset" if isinstance(exc, ConnectionResetError) else "closed early"
-            self.fail(kind, f"the server dropped the connection ({exc or 'EOF'})")
+        self.dropped(exc)
         was_open = self.state != HANDSHAKE
         self.state = CLOSED
         if not self.opened.done():
@@ -215,6 +216,13 @@ class BenchConnection(asyncio.BufferedProtocol):
         if not self.closed.done():
             self.closed.set_result(None)
         self.run.connection_closed(self, was_open)
+
+    def dropped(self, exc: Exception | None) -> None:
+        """The server dropped the connection (``exc``: how, None for its end): a failure
+        unless it was closing, had failed already, or the run had let it go."""
+        if self.state in (HANDSHAKE, OPEN) and not self.failed and not self.abandoned:
+            kind = "reset" if isinstance(exc, ConnectionResetError) else "closed early"
+            self.fail(kind, f"the server dropped the connection ({exc or 'EOF'})")
 
     # -- the opening handshake --------------------------------------------------------------
 
@@ -516,6 +524,7 @@ class BenchConnection(asyncio.BufferedProtocol):
             not self.plain,
         )  # fmt: skip
         self._hook_stream()
+        run.pump.take(self)  # its reads and sends in C, off the transport, where it can be
 
     def _hook_stream(self) -> None:
         """Have the transport hand this connection's reads to the stream itself.
@@ -541,6 +550,7 @@ class BenchConnection(asyncio.BufferedProtocol):
         if vars(self).pop("buffer_updated", None) is None:
             return
         del vars(self)["get_buffer"]
+        self.run.pump.release(self)
         stream.unhook()
         if not self.transport.is_closing():
             self.transport.set_protocol(self)

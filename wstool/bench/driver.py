@@ -38,6 +38,7 @@ from typing import Any
 
 from wstool.bench.connection import OPEN, BenchConnection, SizeFrames
 from wstool.bench.plan import BenchPlan, OpenLoopSchedule, filler, header_size
+from wstool.bench.pump import ReadPump
 from wstool.bench.stats import Stats
 from wstool.core.frames import encode_header
 from wstool.core.masking import apply_mask
@@ -137,6 +138,7 @@ class BenchRun:
         self._plain_bursts: dict[tuple[int, bool], bytes] = {}
         self.read_view = memoryview(bytearray(_READ_BUFFER))
         self.switches = array.array("q", bytes(8 * 3))  # sending, recording, counting
+        self.pump = ReadPump()
         self.sending = plan.mode != "subscribe"
         self.closed_loop = not plan.open_loop
         self.counting = False
@@ -296,6 +298,7 @@ class BenchRun:
                 await self._run_messages()
         finally:
             reporter.cancel()
+            self.pump.close()
             for conn in self.connections:
                 conn.abort()
             await asyncio.sleep(0)
