@@ -34,7 +34,12 @@ setup(
         ),
         Extension(
             "wstool.bench._batch",
-            sources=["wstool/bench/_batch.c", "wstool/bench/_large.c", "wstool/bench/_pump.c"],
+            sources=[
+                "wstool/bench/_batch.c",
+                "wstool/bench/_hook.c",
+                "wstool/bench/_large.c",
+                "wstool/bench/_pump.c",
+            ],
             depends=["wstool/bench/_batch.h"],
             optional=True,
         ),

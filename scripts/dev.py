@@ -42,6 +42,7 @@ INSTALL_INPUTS = (
     "wstool/bench/_batch.c",
     "wstool/bench/_batch.h",
     "wstool/bench/_large.c",
+    "wstool/bench/_hook.c",
     "wstool/bench/_pump.c",
     "wstool/ui/_hexview.c",
     "wstool/session/_records.c",

@@ -5,7 +5,9 @@
  *
  * _batch.c holds numbered() and EchoStream (small messages, one buffer of
  * expected echoes); _large.c holds LargeStream (large messages, sent and
- * checked piece by piece, their filler never copied).
+ * checked piece by piece, their filler never copied); _hook.c the hook that
+ * hands a connection's reads to its stream; _pump.c the Pump, which reads and
+ * sends for EchoStreams itself.
  */
 #ifndef WSTOOL_BENCH_BATCH_H
 #define WSTOOL_BENCH_BATCH_H
@@ -233,6 +235,13 @@ int bench_send_direct(StreamBase *base, const unsigned char *data, Py_ssize_t le
 
 /* and the Pump type added to the module (where there is epoll); 0, or -1. */
 int bench_add_pump(PyObject *module);
+
+/* From _hook.c: a hooked stream's read of ``nbytes`` (in its buffer), stepped as
+   its buffer_updated steps it: 1 if it was, 0 if it is the fallback's (not
+   hooked, the run's end, or not the echoes expected; nothing changed), -1 with
+   an exception. ``match``, ``pos``, ``done_pos`` and ``send`` are the stream's. */
+int bench_step_read(PyObject *stream, StreamBase *base, Py_ssize_t nbytes, bench_match_fn match,
+                    long long *pos, long long *done_pos, bench_send_fn send);
 
 /* The large-message stream type, and large_stream(), from _large.c. */
 extern PyTypeObject LargeStreamType;

@@ -16,7 +16,8 @@ import time
 from typing import Any, NamedTuple, Protocol
 
 from wstool.bench.batch import _batch, numbered_python
-from wstool.bench.plan import BenchPlan, decode_header
+from wstool.bench.parsed import CLOSED, CLOSING, HANDSHAKE, OPEN, ParsedPath
+from wstool.bench.plan import BenchPlan
 from wstool.bench.plan import encode_header as timestamp_header
 from wstool.bench.pump import ReadPump
 from wstool.bench.stats import Stats
@@ -26,7 +27,6 @@ from wstool.core.frames import encode_header
 from wstool.core.handshake import build_request, check_response, generate_key
 from wstool.core.http import parse_response_head
 from wstool.core.masking import apply_mask
-from wstool.core.rules import opcode_ok
 
 __all__ = [
     "CLOSED",
@@ -38,11 +38,7 @@ __all__ = [
     "SizeFrames",
 ]
 
-HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
-
-
 _LARGE = 4096  # frames from this size on are sent as pieces, their filler never copied
-_MAX_MESSAGE = 256 << 20
 
 
 class SizeFrames(NamedTuple):
@@ -94,7 +90,7 @@ class RunContext(Protocol):
     def note(self, kind: str, detail: str) -> None: ...
 
 
-class BenchConnection(asyncio.BufferedProtocol):
+class BenchConnection(ParsedPath, asyncio.BufferedProtocol):
     """One connection of a run.
 
     Args:
@@ -664,117 +660,6 @@ class BenchConnection(asyncio.BufferedProtocol):
                 self.send(count, now)
         elif self.outstanding == 0:
             run.connection_done(self)
-
-    # -- receiving: the general parser ------------------------------------------------------
-
-    def _parse(self) -> None:
-        buf = self.pending
-        pos = 0
-        size = len(buf)
-        while size - pos >= 2 and self.state in (OPEN, CLOSING):
-            b0, b1 = buf[pos], buf[pos + 1]
-            length = b1 & 0x7F
-            start = pos + 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                start += 2
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                start += 8
-            if b1 & 0x80:
-                # RFC 6455 §5.1: "The client MUST close a connection if it detects a masked frame."
-                self.fail("protocol", "the server masked a frame")
-                return
-            if length > _MAX_MESSAGE:
-                self.fail("protocol", f"a frame of {length} bytes (more than bench accepts)")
-                return
-            if size - start < length:
-                break
-            pos = start + length
-            self._frame_in(b0, bytes(buf[start:pos]))
-        del buf[:pos]
-
-    def _frame_in(self, b0: int, payload: bytes) -> None:
-        opcode = b0 & 0x0F
-        if not opcode_ok(opcode):
-            # RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint
-            # MUST _Fail the WebSocket Connection_."
-            self.fail("protocol", f"unknown opcode {opcode:#x}")
-            return
-        if opcode >= 8:
-            self._control(opcode, payload)
-            return
-        if opcode != 0:
-            if self.fragments:
-                self.fail("protocol", "a new message began inside a fragmented one")
-                return
-            self.fragment_opcode = opcode
-            self.compressed = bool(b0 & 0x40)
-        elif not self.fragments and not self.fragment_opcode:
-            self.fail("protocol", "a continuation frame without a message")
-            return
-        self.fragments.append(payload)
-        if b0 & 0x80:
-            data = b"".join(self.fragments)
-            self.fragments = []
-            opcode, self.fragment_opcode = self.fragment_opcode, 0
-            self._message(opcode, data)
-
-    def _message(self, opcode: int, data: bytes) -> None:
-        if self.compressed:
-            if self.deflate is None:
-                self.fail("protocol", "RSV1 set, and no extension was agreed")
-                return
-            try:
-                data = self.deflate.decompress(data)
-            except WstoolError as exc:
-                self.fail("protocol", str(exc))
-                return
-        now = time.time_ns()
-        run = self.run
-        if run.plan.mode == "echo":
-            if not self.waiting:
-                self.fail("verification", "a message came back that was not sent")
-                return
-            sent_opcode, sent, stamp = self.waiting.popleft()
-            if opcode != sent_opcode or data != sent:
-                what = "type" if opcode != sent_opcode else f"{len(data)}-byte payload"
-                self.fail("verification", f"an echo's {what} differs from the message sent")
-                return
-        else:
-            header = decode_header(data, text=opcode == 1)
-            stamp = header[0] if header is not None else 0
-            if header is None:
-                run.stats.untimed += 1
-        if not run.received_one():
-            return  # past --messages (subscribe)
-        if stamp and run.recording:
-            run.stats.latency.pending.append((now - stamp) // 1000)
-        self._answered(1, len(data))
-
-    def _control(self, opcode: int, payload: bytes) -> None:
-        if opcode == 0x9:
-            # RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
-            # frame in response", with the same Application data.
-            self.transport.write(self._frame(0xA, payload))
-        elif opcode == 0x8:
-            self._close_received(payload)
-
-    def _close_received(self, payload: bytes) -> None:
-        if self.state == CLOSING:
-            # Our Close was answered; RFC 6455 §7.1.1: the server closes TCP first.
-            self.state = CLOSED
-            asyncio.get_running_loop().call_later(2.0, self.abort)
-            return
-        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
-        reason = payload[2:].decode("utf-8", "replace")
-        # RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response".
-        self.transport.write(self._frame(0x8, payload[:2]))
-        self.fail(f"close {code}" if code is not None else "close", reason or "closed")
 
     # -- the end ----------------------------------------------------------------------------
 
