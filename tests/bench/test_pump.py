@@ -242,3 +242,30 @@ def test_large_messages_are_not_pumped() -> None:
         await until(lambda: run.stats.received == INFLIGHT)
 
     run_case(large, "uvloop", sizes=SizeMix(((9000, 1),)))
+
+
+def test_the_pump_takes_only_what_it_can_read() -> None:
+    pump = _batch.Pump()
+    large = _batch.large_stream(
+        bytearray(16), print, b"\x82\xff", b"x", b"\x82\x7f", b"x", b"\0\0\0\0", 0, False, 0, 0
+    )
+    with pytest.raises(TypeError, match="EchoStream"):
+        pump.add(3, large, print)
+    with pytest.raises(ValueError, match="socket -1"):
+        pump.add(-1, _stream(), print)
+    a, b = socket.socketpair()
+    with a, b:
+        stream = _stream()
+        pump.add(a.fileno(), stream, print)
+        with pytest.raises(ValueError, match=f"socket {a.fileno()}"):
+            pump.add(a.fileno(), _stream(), print)
+        assert pump.members() == 1
+        pump.remove(a.fileno())
+        pump.remove(a.fileno())  # not there any more: nothing
+        assert pump.members() == 0
+
+
+def _stream() -> Any:
+    return _batch.stream(
+        bytearray(16), print, b"\x81\x80", b"", b"\x81\x00", b"", b"\0\0\0\0", 0, True, 0, 0
+    )
