@@ -235,22 +235,47 @@ def test_the_run_end_hands_the_echoes_still_due_to_the_transport() -> None:
     run_case(case, "uvloop")
 
 
-def test_large_messages_are_not_pumped() -> None:
-    async def large(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
-        assert conn.stream is not None and run.pump.taken == {}
-        await server.echo()
-        await until(lambda: run.stats.received == INFLIGHT)
+@LOOPS
+def test_large_messages_are_pumped(loop_name: str) -> None:
+    async def case(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
+        assert conn.large and conn in run.pump.taken
+        for _ in range(3):
+            frames = await server.echo()
+            assert [len(f.data) for f in frames] == [9000] * INFLIGHT
+        await server.read(INFLIGHT)
+        assert conn in run.pump.taken and not conn.failed
+        assert run.stats.received == 3 * INFLIGHT and run.stats.sent == 4 * INFLIGHT
 
-    run_case(large, "uvloop", sizes=SizeMix(((9000, 1),)))
+    run_case(case, loop_name, sizes=SizeMix(((9000, 1),)), text=False)
+
+
+@LOOPS
+def test_a_large_batch_the_socket_cannot_take_whole_goes_through_the_transport(
+    loop_name: str,
+) -> None:
+    async def case(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
+        sock = conn.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        await server.echo()
+        conn.send(100)  # 900 kB of heads and filler: the rest to writelines
+        assert conn.transport.get_write_buffer_size() > 0
+        total = 2 * INFLIGHT + 100
+        for _ in range(total // 10):
+            await server.echo(10)
+        await server.echo(total % 10)
+        await until(lambda: run.stats.received == INFLIGHT + total)
+        assert conn not in run.pump.taken and not conn.failed
+
+    run_case(case, loop_name, sizes=SizeMix(((9000, 1),)), text=False)
 
 
 def test_the_pump_takes_only_what_it_can_read() -> None:
     pump = _batch.Pump()
-    large = _batch.large_stream(
-        bytearray(16), print, b"\x82\xff", b"x", b"\x82\x7f", b"x", b"\0\0\0\0", 0, False, 0, 0
-    )
-    with pytest.raises(TypeError, match="EchoStream"):
-        pump.add(3, large, print)
+    with pytest.raises(TypeError, match="EchoStream or LargeStream"):
+        pump.add(3, object(), print)
+    with pytest.raises(TypeError, match="EchoStream or LargeStream"):
+        pump.add(3, _stream(), None)
     with pytest.raises(ValueError, match="socket -1"):
         pump.add(-1, _stream(), print)
     a, b = socket.socketpair()

@@ -617,8 +617,9 @@ stream_buffer_updated(EchoStream *self, PyObject *nbytes)
                                 &self->done_pos, stream_send);
 }
 
-int
-bench_echo_read(PyObject *stream, Py_ssize_t nbytes)
+/* For the pump: a read of ``nbytes`` in the buffer, stepped (see bench_step_read). */
+static int
+echo_read(PyObject *stream, Py_ssize_t nbytes)
 {
     EchoStream *self = (EchoStream *)stream;
 
@@ -684,10 +685,13 @@ static PyTypeObject EchoStreamType = {
    ``stamped`` false, messages carry no timestamp header: prefix + masked_rest
    is the whole frame, echo_prefix (the echo's frame header) + rest (its
    payload) the whole echo. */
-int
-bench_is_echo_stream(PyObject *obj)
+bench_read_fn
+bench_stream_reader(PyObject *obj)
 {
-    return Py_IS_TYPE(obj, &EchoStreamType);
+    if (Py_IS_TYPE(obj, &EchoStreamType)) {
+        return echo_read;
+    }
+    return Py_IS_TYPE(obj, &LargeStreamType) ? bench_large_read : NULL;
 }
 
 static PyObject *

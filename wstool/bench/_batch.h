@@ -15,6 +15,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+struct iovec;
+
 /* What every frame of a connection's batches shares. A client frame is
    prefix + (timestamp header XOR key) + masked_rest; its echo is
    echo_prefix + timestamp header + rest. Without ``stamped`` (bench
@@ -216,13 +218,17 @@ PyObject *bench_buffer_updated(PyObject *stream, StreamBase *base, PyObject *nby
                                bench_match_fn match, long long *pos, long long *done_pos,
                                bench_send_fn send);
 
-/* Whether ``obj`` is an EchoStream (the stream the pump takes). */
-int bench_is_echo_stream(PyObject *obj);
+/* A read of ``nbytes`` in a stream's buffer, stepped as its hooked buffer_updated
+   steps it: 1 if it was, 0 if it is for the fallback (nothing changed), -1 with
+   an exception. */
+typedef int (*bench_read_fn)(PyObject *stream, Py_ssize_t nbytes);
 
-/* A read of ``nbytes`` in an EchoStream's buffer, stepped as a hooked stream's
-   buffer_updated steps it: 1 if it was, 0 if it is for the fallback (nothing
-   changed), -1 with an exception. */
-int bench_echo_read(PyObject *stream, Py_ssize_t nbytes);
+/* The pump's way to step reads of ``obj``: its own, for an EchoStream or a
+   LargeStream; NULL for anything else. */
+bench_read_fn bench_stream_reader(PyObject *obj);
+
+/* LargeStream's (from _large.c). */
+int bench_large_read(PyObject *stream, Py_ssize_t nbytes);
 
 /* From _pump.c: a buffer of at least ``len`` bytes for a batch about to be sent
    directly (one batch at a time: the GIL is held), or NULL with MemoryError; */
@@ -232,6 +238,13 @@ unsigned char *bench_direct_buffer(Py_ssize_t len);
    take at once goes to the sink, and base->fd becomes -1: the transport sends from
    then on. 0, or -1 with an exception; */
 int bench_send_direct(StreamBase *base, const unsigned char *data, Py_ssize_t len);
+
+/* the iovecs ``iov`` (``n`` of them) sent on the stream's own socket in as few
+   sendmsg calls as the system allows, and the same as bench_send_direct with
+   what the socket does not take: those pieces go to the sink (the transport's
+   writelines) as bytes, but for the iovecs that are ``shared``'s whole bytes
+   (the filler), which go as that object; */
+int bench_send_pieces(StreamBase *base, struct iovec *iov, Py_ssize_t n, PyObject *shared);
 
 /* and the Pump type added to the module (where there is epoll); 0, or -1. */
 int bench_add_pump(PyObject *module);

@@ -17,6 +17,7 @@
 #include "_batch.h"
 
 #include <string.h>
+#include <sys/uio.h>
 
 typedef struct {
     PyObject_HEAD
@@ -109,18 +110,20 @@ large_matches(const LargeStream *self, const unsigned char *data, Py_ssize_t n)
     return 1;
 }
 
-/* One message's first piece: the frame header, then its timestamp header masked. */
-static PyObject *
-large_head(const Pieces *p, long long stamp, unsigned long long number)
+static inline Py_ssize_t
+head_len(const Pieces *p)
+{
+    return p->prefix_len + header_len(p);
+}
+
+/* One message's first piece into ``out`` (head_len(p) bytes): the frame header,
+   then its timestamp header masked. */
+static void
+large_head_into(const Pieces *p, long long stamp, unsigned long long number, unsigned char *out)
 {
     Py_ssize_t hlen = header_len(p);
-    PyObject *head = PyBytes_FromStringAndSize(NULL, p->prefix_len + hlen);
-    unsigned char plain[32], *out;
+    unsigned char plain[32];
 
-    if (head == NULL) {
-        return NULL;
-    }
-    out = (unsigned char *)PyBytes_AS_STRING(head);
     memcpy(out, p->prefix, p->prefix_len);
     out += p->prefix_len;
     bench_plain_header(p, (unsigned long long)stamp, number, plain);
@@ -129,18 +132,76 @@ large_head(const Pieces *p, long long stamp, unsigned long long number)
     for (Py_ssize_t j = 0; j < hlen; j++) {
         out[j] = plain[j] ^ p->key[j & 3];
     }
+}
+
+/* The same as a bytes object of its own. */
+static PyObject *
+large_head(const Pieces *p, long long stamp, unsigned long long number)
+{
+    PyObject *head = PyBytes_FromStringAndSize(NULL, head_len(p));
+
+    if (head != NULL) {
+        large_head_into(p, stamp, number, (unsigned char *)PyBytes_AS_STRING(head));
+    }
     return head;
 }
 
-/* Send ``count`` messages stamped ``stamp``, in one writelines call; their
-   echoes become expected. */
+/* ``count`` messages numbered from ``first`` as pieces for writelines: each its
+   head, then the one masked filler. */
+static PyObject *
+large_pieces(LargeStream *self, Py_ssize_t count, long long stamp, unsigned long long first)
+{
+    PyObject *pieces = PyList_New(2 * count);
+
+    if (pieces == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *head = large_head(&self->s.pieces, stamp, first + (unsigned long long)i);
+
+        if (head == NULL) {
+            Py_DECREF(pieces);
+            return NULL;
+        }
+        PyList_SET_ITEM(pieces, 2 * i, head);
+        PyList_SET_ITEM(pieces, 2 * i + 1, Py_NewRef(self->s.owned[1]));
+    }
+    return pieces;
+}
+
+/* The same sent on the stream's own socket (in the pump): the heads side by side
+   in the direct buffer, each message two iovecs, head and filler. */
+static int
+large_send_direct(LargeStream *self, Py_ssize_t count, long long stamp, unsigned long long first)
+{
+    const Pieces *p = &self->s.pieces;
+    Py_ssize_t hlen = head_len(p);
+    unsigned char *heads = bench_direct_buffer(hlen * count);
+    struct iovec *iov = heads == NULL ? NULL : PyMem_Malloc(2 * count * sizeof(struct iovec));
+    int result;
+
+    if (iov == NULL) {
+        return heads == NULL ? -1 : (PyErr_NoMemory(), -1);
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        large_head_into(p, stamp, first + (unsigned long long)i, heads + i * hlen);
+        iov[2 * i] = (struct iovec){heads + i * hlen, (size_t)hlen};
+        iov[2 * i + 1] = (struct iovec){(void *)p->masked_rest, (size_t)p->masked_rest_len};
+    }
+    result = bench_send_pieces(&self->s, iov, 2 * count, self->s.owned[1]);
+    PyMem_Free(iov);
+    return result;
+}
+
+/* Send ``count`` messages stamped ``stamp`` (through writelines, or on the socket
+   itself in the pump); their echoes become expected. */
 static int
 large_send(PyObject *stream, Py_ssize_t count, long long stamp)
 {
     LargeStream *self = (LargeStream *)stream;
-    const Pieces *p = &self->s.pieces;
-    Py_ssize_t elen = echo_len(p);
-    PyObject *pieces, *written;
+    Py_ssize_t elen = echo_len(&self->s.pieces);
+    unsigned long long first = self->s.number;
+    PyObject *pieces = NULL, *written;
     Batch *batch;
 
     if (count <= 0) {
@@ -152,27 +213,19 @@ large_send(PyObject *stream, Py_ssize_t count, long long stamp)
         }
         return -1;
     }
-    pieces = PyList_New(2 * count);
-    if (pieces == NULL) {
+    if (self->s.fd < 0 && (pieces = large_pieces(self, count, stamp, first)) == NULL) {
         return -1;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *head = large_head(p, stamp, self->s.number + (unsigned long long)i);
-
-        if (head == NULL) {
-            Py_DECREF(pieces);
-            return -1;
-        }
-        PyList_SET_ITEM(pieces, 2 * i, head);
-        PyList_SET_ITEM(pieces, 2 * i + 1, Py_NewRef(self->s.owned[1]));
     }
     batch = bench_ring_push(&self->s.batches);
     batch->first_end = self->sent_end + elen;
     batch->count = count;
     batch->stamp = stamp;
-    batch->first = self->s.number;
+    batch->first = first;
     self->sent_end += (long long)elen * count;
     self->s.number += (unsigned long long)count;
+    if (pieces == NULL) {
+        return large_send_direct(self, count, stamp, first);
+    }
     written = PyObject_CallOneArg(self->s.sink, pieces);
     Py_DECREF(pieces);
     if (written == NULL) {
@@ -213,6 +266,15 @@ large_read_matches(PyObject *stream, Py_ssize_t nbytes)
 
     return large_matches(self, (const unsigned char *)PyByteArray_AS_STRING(self->s.buffer),
                          nbytes);
+}
+
+int
+bench_large_read(PyObject *stream, Py_ssize_t nbytes)
+{
+    LargeStream *self = (LargeStream *)stream;
+
+    return bench_step_read(stream, &self->s, nbytes, large_read_matches, &self->pos,
+                           &self->done_pos, large_send);
 }
 
 static PyObject *

@@ -1,17 +1,19 @@
 /*
  * wstool.bench._batch's Pump: the reads and sends of closed-loop connections
- * of small messages made here, without the event loop's transports.
+ * made here, without the event loop's transports.
  *
- * A hooked EchoStream (see _batch.c) still takes each read through the
- * transport: the event loop's poll, its read callback, get_buffer and
- * buffer_updated, and for the answer the transport's write and its queue.
+ * A hooked stream (an EchoStream of _batch.c, a LargeStream of _large.c)
+ * still takes each read through the transport: the event loop's poll, its
+ * read callback, get_buffer and buffer_updated, and for the answer the
+ * transport's write (or writelines) and its queue.
  * Over plain TCP, where a read of echoes and its answer are all a connection
  * does for most of a run, that machinery is most of what bench spends outside
  * the kernel. A connection given to the pump instead (its transport's reading
  * paused, its send buffer empty) is read here: the pump's own epoll set holds
  * the sockets, the event loop watches that one descriptor (add_reader), and
  * each time it is ready poll() reads every socket that is, steps its stream
- * in C, and the stream sends its answer on the socket itself.
+ * in C, and the stream sends its answer on the socket itself (send, or
+ * sendmsg for a large batch's heads and shared filler).
  *
  * Anything else goes back to the transport for good, through the
  * connection's ``leave`` callable: leave(n) for a read of n bytes the stream
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 enum { EVENTS_PER_POLL = 256 };
@@ -38,6 +41,7 @@ enum { EVENTS_PER_POLL = 256 };
 typedef struct {
     PyObject *stream;
     PyObject *leave;
+    bench_read_fn read; /* the stream's step of a read */
 } Member;
 
 typedef struct {
@@ -117,6 +121,81 @@ int_of(PyObject *arg, int *out)
         return -1;
     }
     *out = (int)value;
+    return 0;
+}
+
+static int send_rest(StreamBase *base, const struct iovec *iov, Py_ssize_t n, size_t off,
+                     PyObject *shared);
+
+int
+bench_send_pieces(StreamBase *base, struct iovec *iov, Py_ssize_t n, PyObject *shared)
+{
+    Py_ssize_t at = 0; /* the first iovec not sent whole */
+    size_t off = 0;    /* how much of it was */
+
+    while (at < n) {
+        struct iovec first = iov[at];
+        struct msghdr msg = {.msg_iov = iov + at,
+                             .msg_iovlen = (size_t)(n - at > IOV_MAX ? IOV_MAX : n - at)};
+        ssize_t sent;
+
+        iov[at].iov_base = (char *)first.iov_base + off;
+        iov[at].iov_len = first.iov_len - off;
+        sent = sendmsg(base->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        iov[at] = first;
+        if (sent < 0 && errno == EINTR) {
+            continue;
+        }
+        if (sent <= 0) {
+            break; /* full, or broken: the transport finds out which */
+        }
+        off += (size_t)sent;
+        while (at < n && off >= iov[at].iov_len) {
+            off -= iov[at].iov_len;
+            at++;
+        }
+    }
+    if (at == n) {
+        return 0;
+    }
+    base->fd = -1; /* as in bench_send_direct: the transport sends the rest */
+    return send_rest(base, iov + at, n - at, off, shared);
+}
+
+/* What bench_send_pieces could not send (``off`` bytes of the first iovec were)
+   to the sink, as a list of pieces. */
+static int
+send_rest(StreamBase *base, const struct iovec *iov, Py_ssize_t n, size_t off, PyObject *shared)
+{
+    const char *whole = PyBytes_AS_STRING(shared);
+    PyObject *rest = PyList_New(n), *written;
+
+    if (rest == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t skip = i == 0 ? off : 0;
+        PyObject *piece;
+
+        if (skip == 0 && iov[i].iov_base == whole &&
+            iov[i].iov_len == (size_t)PyBytes_GET_SIZE(shared)) {
+            piece = Py_NewRef(shared);
+        } else {
+            piece = PyBytes_FromStringAndSize((const char *)iov[i].iov_base + skip,
+                                              (Py_ssize_t)(iov[i].iov_len - skip));
+        }
+        if (piece == NULL) {
+            Py_DECREF(rest);
+            return -1;
+        }
+        PyList_SET_ITEM(rest, i, piece);
+    }
+    written = PyObject_CallOneArg(base->sink, rest);
+    Py_DECREF(rest);
+    if (written == NULL) {
+        return -1;
+    }
+    Py_DECREF(written);
     return 0;
 }
 
@@ -201,16 +280,18 @@ pump_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
-/* add(fd, stream, leave): take the connection's reads (an EchoStream, hooked,
+/* add(fd, stream, leave): take the connection's reads (its stream, hooked,
    on socket fd, whose transport reads no more and holds nothing to send). */
 static PyObject *
 pump_add(Pump *self, PyObject *const *args, Py_ssize_t nargs)
 {
     struct epoll_event event = {.events = EPOLLIN};
+    bench_read_fn read = nargs == 3 ? bench_stream_reader(args[1]) : NULL;
     int fd;
 
-    if (nargs != 3 || !bench_is_echo_stream(args[1]) || !PyCallable_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "add(fd, stream: EchoStream, leave: callable)");
+    if (read == NULL || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "add(fd, stream: EchoStream or LargeStream, leave: callable)");
         return NULL;
     }
     if (int_of(args[0], &fd) < 0) {
@@ -237,6 +318,7 @@ pump_add(Pump *self, PyObject *const *args, Py_ssize_t nargs)
     }
     self->members[fd].stream = Py_NewRef(args[1]);
     self->members[fd].leave = Py_NewRef(args[2]);
+    self->members[fd].read = read;
     ((StreamObject *)args[1])->s.fd = fd;
     self->count++;
     Py_RETURN_NONE;
@@ -274,7 +356,7 @@ read_member(Member *m, int fd)
     if (got == 0) {
         return 0; /* the end: the transport reads it again */
     }
-    stepped = bench_echo_read(m->stream, got);
+    stepped = m->read(m->stream, got);
     if (stepped < 0) {
         return -2;
     }
@@ -394,6 +476,13 @@ bench_add_pump(PyObject *module)
 }
 
 #else /* no epoll: no pump, and no stream ever sends on its own */
+
+int
+bench_send_pieces(StreamBase *base, struct iovec *iov, Py_ssize_t n, PyObject *shared)
+{
+    PyErr_SetString(PyExc_RuntimeError, "no direct sends here");
+    return -1;
+}
 
 unsigned char *
 bench_direct_buffer(Py_ssize_t len)

@@ -511,6 +511,7 @@ class BenchConnection(ParsedPath, asyncio.BufferedProtocol):
                 self.pos,
             )  # fmt: skip
             self._hook_stream()
+            run.pump.take(self)
             return
         if self.plain:  # --no-stamps: the whole frame and echo are the same every time
             payload = run.plain_burst(1, echo=True)[len(piece.echo_head) :]

@@ -7,7 +7,8 @@ loop watches the pump's one descriptor. Each time it is ready, the pump reads
 every socket that is, checks the echoes, and sends the next messages on the
 socket itself. A run at 32 bytes spends about a tenth less CPU per message
 this way: the event loop's callbacks and transport writes were most of what
-bench did outside the kernel.
+bench did outside the kernel. Large messages go out as before, each its own
+head and the one shared filler, in one sendmsg for a batch.
 
 A connection goes back to its transport, for good, on anything but echoes
 (the run's end, a wrong echo, a frame from the server), when its socket will
@@ -38,9 +39,9 @@ class ReadPump:
 
     @staticmethod
     def can_take(conn: BenchConnection) -> bool:
-        """Whether ``conn`` can be pumped: its C stream for small messages, plain TCP
-        (TLS records are the transport's to make), a socket, nothing waiting to be sent."""
-        if _batch is None or not hasattr(_batch, "Pump") or conn.large or conn.stream is None:
+        """Whether ``conn`` can be pumped: on a C stream, over plain TCP (TLS records
+        are the transport's to make), a socket, nothing waiting to be sent."""
+        if _batch is None or not hasattr(_batch, "Pump") or conn.stream is None:
             return False
         if conn.run.plan.secure:
             return False
