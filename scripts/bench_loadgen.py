@@ -17,7 +17,10 @@ each round, so that a slow spell of a shared machine does not fall on one
 generator only). The ratio lines compare wstool bench with the best of the
 others, on both rates: the ratio of the medians, each round's ratio, and the
 median of those (each round's generators ran minutes apart at most, so that
-one is the least disturbed by a machine whose speed drifts).
+one is the least disturbed by a machine whose speed drifts). Then, for each
+scenario, ``--rounds`` more runs of wstool bench and the uvloop client at the
+same moment, both on the generator CPU: the ratio of their msgs/s per core
+of their own, which a drift of the machine's speed touches least.
 
 Usage: ``python3 scripts/bench_loadgen.py [--duration 5] [--rounds 3] [--scenarios msg32,bin64k]``.
 """
@@ -117,28 +120,82 @@ def generator_argv(name: str, scenario: Scenario, port: int, duration: float) ->
 def run_generator(
     name: str, scenario: Scenario, server: subprocess.Popen[bytes], port: int, args: Any
 ) -> dict[str, Any]:
-    argv = pinned(generator_argv(name, scenario, port, args.duration), args.gen_cpu)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    return run_at_once([name], scenario, server, port, args)[name]
+
+
+def run_at_once(
+    names: list[str], scenario: Scenario, server: subprocess.Popen[bytes], port: int, args: Any
+) -> dict[str, dict[str, Any]]:
+    """Run the generators ``names`` at the same time on the generator CPU (one alone:
+    a turn of a round); each one's rate, CPU and rate per core of its own."""
+    procs = {
+        name: subprocess.Popen(
+            pinned(generator_argv(name, scenario, port, args.duration), args.gen_cpu),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        for name in names
+    }
     # CPU is sampled inside the measured window: after the warm-up, before the end.
     time.sleep(WARMUP + 0.5)
-    gen0, srv0, t0 = cpu_seconds(proc.pid), cpu_seconds(server.pid), time.monotonic()
+    gen0 = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
+    srv0, t0 = cpu_seconds(server.pid), time.monotonic()
     time.sleep(max(0.5, args.duration - 1.0))
-    gen1, srv1, t1 = cpu_seconds(proc.pid), cpu_seconds(server.pid), time.monotonic()
-    out, err = proc.communicate(timeout=args.duration + 60)
+    gen1 = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
+    srv1, t1 = cpu_seconds(server.pid), time.monotonic()
+    elapsed = t1 - t0
+    results = {}
+    for name, proc in procs.items():
+        result = finished(proc, args.duration)
+        if "error" not in result:
+            rate, gen_cpu = float(result["msgs_per_s"]), (gen1[name] - gen0[name]) / elapsed
+            result = {
+                "msgs_per_s": rate,
+                "gen_cpu": gen_cpu,
+                "per_core": rate / gen_cpu if gen_cpu > 0 else 0.0,
+                "srv_cpu": (srv1 - srv0) / elapsed,
+            }
+        results[name] = result
+    return results
+
+
+def finished(proc: subprocess.Popen[bytes], duration: float) -> dict[str, Any]:
+    """A generator's last JSON line once it ends, or {"error": ...}."""
+    out, err = proc.communicate(timeout=duration + 60)
     try:
-        result = json.loads(out.decode().strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     except (IndexError, ValueError):
         return {"error": f"exit {proc.returncode}: {err.decode(errors='replace')[-300:]}"}
     if "error" in result or result.get("ok") is False:
         return {"error": str(result.get("error") or result.get("errors"))}
-    elapsed = t1 - t0
-    rate, gen_cpu = float(result["msgs_per_s"]), (gen1 - gen0) / elapsed
-    return {
-        "msgs_per_s": rate,
-        "gen_cpu": gen_cpu,
-        "per_core": rate / gen_cpu if gen_cpu > 0 else 0.0,
-        "srv_cpu": (srv1 - srv0) / elapsed,
-    }
+    return result
+
+
+SIDE_BY_SIDE = ("wstool bench", "uvloop loadgen")
+
+
+def side_by_side(scenario: Scenario, server: subprocess.Popen[bytes], port: int, args: Any) -> None:
+    """wstool bench and the uvloop client at the same moment, sharing the generator CPU:
+    a slow spell of the machine falls on both alike, so the ratio of their rates per
+    core of their own is the steadiest comparison a shared machine gives."""
+    ours, theirs = SIDE_BY_SIDE
+    ratios = []
+    print(f"  side by side ({ours} and {theirs} at once on CPU {args.gen_cpu}), per core:")
+    for number in range(args.rounds):
+        both = run_at_once(list(SIDE_BY_SIDE), scenario, server, port, args)
+        if any("error" in r or not r["per_core"] for r in both.values()):
+            print(f"    round {number + 1}: failed: {both}")
+            continue
+        ratio = both[ours]["per_core"] / both[theirs]["per_core"]
+        ratios.append(ratio)
+        print(
+            f"    round {number + 1}: {ours} {both[ours]['per_core']:,.0f}, "
+            f"{theirs} {both[theirs]['per_core']:,.0f} msgs/s per core: {ratio:.2f}x"
+        )
+    if ratios:
+        median = statistics.median(ratios)
+        print(f"  {ours} / {theirs} side by side, per core: median {median:.2f}x")
 
 
 def run_rounds(
@@ -229,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             scenario = SCENARIOS[name.strip()]
             taking_part = [g for g in generators if g != NO_STAMPS or scenario.size < 4096]
             print_scenario(scenario, *run_rounds(taking_part, scenario, server, port, args))
+            if all(g in generators for g in SIDE_BY_SIDE):
+                side_by_side(scenario, server, port, args)
     finally:
         server.terminate()
         server.wait(10)
