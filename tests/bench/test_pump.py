@@ -205,22 +205,29 @@ def test_the_servers_end_is_read_by_the_transport(loop_name: str) -> None:
 
 
 @LOOPS
-def test_a_batch_the_socket_cannot_take_whole_goes_through_the_transport(loop_name: str) -> None:
+@pytest.mark.parametrize(
+    ("size", "batch", "buffers"),
+    [(32, 3000, 4096), (9000, 100, 65536)],  # 114 kB of frames; 900 kB of heads and filler
+    ids=["small", "large"],
+)
+def test_a_batch_the_socket_cannot_take_whole_goes_through_the_transport(
+    loop_name: str, size: int, batch: int, buffers: int
+) -> None:
     async def case(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
         sock = conn.transport.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffers)
+        server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffers)
         await server.echo()
-        conn.send(3000)  # 114 kB at once: more than the socket holds
+        conn.send(batch)  # more than the socket holds
         assert conn.transport.get_write_buffer_size() > 0  # the rest, queued in order
-        total = 2 * INFLIGHT + 3000
-        for _ in range(total // 500):
-            await server.echo(500)
-        await server.echo(total % 500)
+        total, chunk = 2 * INFLIGHT + batch, batch // 6
+        for _ in range(total // chunk):
+            await server.echo(chunk)
+        await server.echo(total % chunk)
         await until(lambda: run.stats.received == INFLIGHT + total)
         assert conn not in run.pump.taken and not conn.failed
 
-    run_case(case, loop_name)
+    run_case(case, loop_name, sizes=SizeMix(((size, 1),)), text=size < 4096)
 
 
 def test_the_run_end_hands_the_echoes_still_due_to_the_transport() -> None:
@@ -245,27 +252,6 @@ def test_large_messages_are_pumped(loop_name: str) -> None:
         await server.read(INFLIGHT)
         assert conn in run.pump.taken and not conn.failed
         assert run.stats.received == 3 * INFLIGHT and run.stats.sent == 4 * INFLIGHT
-
-    run_case(case, loop_name, sizes=SizeMix(((9000, 1),)), text=False)
-
-
-@LOOPS
-def test_a_large_batch_the_socket_cannot_take_whole_goes_through_the_transport(
-    loop_name: str,
-) -> None:
-    async def case(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
-        sock = conn.transport.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-        server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        await server.echo()
-        conn.send(100)  # 900 kB of heads and filler: the rest to writelines
-        assert conn.transport.get_write_buffer_size() > 0
-        total = 2 * INFLIGHT + 100
-        for _ in range(total // 10):
-            await server.echo(10)
-        await server.echo(total % 10)
-        await until(lambda: run.stats.received == INFLIGHT + total)
-        assert conn not in run.pump.taken and not conn.failed
 
     run_case(case, loop_name, sizes=SizeMix(((9000, 1),)), text=False)
 

@@ -477,7 +477,7 @@ stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
 {
     EchoStream *self = (EchoStream *)stream;
     Py_ssize_t elen = echo_len(&self->s.pieces), wire_len = frame_len(&self->s.pieces) * count;
-    PyObject *wire = NULL, *written;
+    PyObject *wire = NULL;
     unsigned char *out;
     Batch *batch;
 
@@ -508,13 +508,7 @@ stream_send(PyObject *stream, Py_ssize_t count, long long stamp)
     if (wire == NULL) {
         return bench_send_direct(&self->s, out, wire_len);
     }
-    written = PyObject_CallOneArg(self->s.sink, wire);
-    Py_DECREF(wire);
-    if (written == NULL) {
-        return -1;
-    }
-    Py_DECREF(written);
-    return 0;
+    return bench_to_sink(&self->s, wire);
 }
 
 /* The tally's six 64-bit counters, held in ``step->view``; 0, or -1 with an exception. */

@@ -140,6 +140,25 @@ bench_ring_push(BatchRing *ring)
 int bench_ring_complete(BatchRing *ring, long long pos, Py_ssize_t elen, long long now,
                         PyObject *counts, Py_ssize_t *done, long long *last);
 
+/* ``data`` (a new reference, let go of here; NULL after an error) handed to the
+   stream's sink; 0, or -1 with an exception. */
+static inline int
+bench_to_sink(StreamBase *base, PyObject *data)
+{
+    PyObject *written;
+
+    if (data == NULL) {
+        return -1;
+    }
+    written = PyObject_CallOneArg(base->sink, data);
+    Py_DECREF(data);
+    if (written == NULL) {
+        return -1;
+    }
+    Py_DECREF(written);
+    return 0;
+}
+
 /* The batches as a list of (first_end, count, stamp, first), for the Python path. */
 PyObject *bench_ring_export(const BatchRing *ring);
 

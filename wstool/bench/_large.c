@@ -201,7 +201,7 @@ large_send(PyObject *stream, Py_ssize_t count, long long stamp)
     LargeStream *self = (LargeStream *)stream;
     Py_ssize_t elen = echo_len(&self->s.pieces);
     unsigned long long first = self->s.number;
-    PyObject *pieces = NULL, *written;
+    PyObject *pieces = NULL;
     Batch *batch;
 
     if (count <= 0) {
@@ -226,13 +226,7 @@ large_send(PyObject *stream, Py_ssize_t count, long long stamp)
     if (pieces == NULL) {
         return large_send_direct(self, count, stamp, first);
     }
-    written = PyObject_CallOneArg(self->s.sink, pieces);
-    Py_DECREF(pieces);
-    if (written == NULL) {
-        return -1;
-    }
-    Py_DECREF(written);
-    return 0;
+    return bench_to_sink(&self->s, pieces);
 }
 
 /* step(nbytes, now, sending, counts[, tally, counting]) -> int: as EchoStream.step

@@ -75,7 +75,6 @@ int
 bench_send_direct(StreamBase *base, const unsigned char *data, Py_ssize_t len)
 {
     Py_ssize_t sent = 0;
-    PyObject *rest, *written;
 
     while (sent < len) {
         ssize_t n = send(base->fd, data + sent, (size_t)(len - sent), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -94,17 +93,7 @@ bench_send_direct(StreamBase *base, const unsigned char *data, Py_ssize_t len)
     /* The socket took part of the batch: the transport queues the rest and sends
        everything from now on (the pump lets go once the step is over). */
     base->fd = -1;
-    rest = PyBytes_FromStringAndSize((const char *)data + sent, len - sent);
-    if (rest == NULL) {
-        return -1;
-    }
-    written = PyObject_CallOneArg(base->sink, rest);
-    Py_DECREF(rest);
-    if (written == NULL) {
-        return -1;
-    }
-    Py_DECREF(written);
-    return 0;
+    return bench_to_sink(base, PyBytes_FromStringAndSize((const char *)data + sent, len - sent));
 }
 
 /* An int argument: 0, or -1 with an exception. */
@@ -168,7 +157,7 @@ static int
 send_rest(StreamBase *base, const struct iovec *iov, Py_ssize_t n, size_t off, PyObject *shared)
 {
     const char *whole = PyBytes_AS_STRING(shared);
-    PyObject *rest = PyList_New(n), *written;
+    PyObject *rest = PyList_New(n);
 
     if (rest == NULL) {
         return -1;
@@ -190,13 +179,7 @@ send_rest(StreamBase *base, const struct iovec *iov, Py_ssize_t n, size_t off, P
         }
         PyList_SET_ITEM(rest, i, piece);
     }
-    written = PyObject_CallOneArg(base->sink, rest);
-    Py_DECREF(rest);
-    if (written == NULL) {
-        return -1;
-    }
-    Py_DECREF(written);
-    return 0;
+    return bench_to_sink(base, rest);
 }
 
 static Member *
