@@ -511,7 +511,6 @@ class BenchConnection(ParsedPath, asyncio.BufferedProtocol):
                 self.pos,
             )  # fmt: skip
             self._hook_stream()
-            run.pump.take(self)
             return
         if self.plain:  # --no-stamps: the whole frame and echo are the same every time
             payload = run.plain_burst(1, echo=True)[len(piece.echo_head) :]
@@ -521,7 +520,6 @@ class BenchConnection(ParsedPath, asyncio.BufferedProtocol):
             not self.plain,
         )  # fmt: skip
         self._hook_stream()
-        run.pump.take(self)  # its reads and sends in C, off the transport, where it can be
 
     def _hook_stream(self) -> None:
         """Have the transport hand this connection's reads to the stream itself.
@@ -534,6 +532,9 @@ class BenchConnection(ParsedPath, asyncio.BufferedProtocol):
         fallback, this class's buffer_updated. The stream is unhooked before
         the connection leaves that state (``_stop_stream``, ``fail``,
         ``connection_lost``): it reads only the run's switches itself.
+
+        Over plain TCP the run's pump then takes the connection (see pump.py): it
+        reads the socket and the stream sends on it, off the transport.
         """
         stream, run = self.stream, self.run
         stats = run.stats
@@ -541,6 +542,7 @@ class BenchConnection(ParsedPath, asyncio.BufferedProtocol):
         stream.hook(fallback, stats.latency.counts, stats.tally, run.switches)
         vars(self).update(get_buffer=stream.get_buffer, buffer_updated=stream.buffer_updated)
         self.transport.set_protocol(self)
+        run.pump.take(self)
 
     def _unhook_stream(self, stream: Any) -> None:
         """This class's own get_buffer and buffer_updated again."""
