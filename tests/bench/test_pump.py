@@ -176,30 +176,31 @@ def test_a_wrong_echo_fails_the_connection(loop_name: str) -> None:
     run_case(case, loop_name)
 
 
+def reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # unread data and linger 0: a reset
+
+
 @LOOPS
-def test_a_reset_the_pump_reads_is_counted_as_one(loop_name: str) -> None:
+@pytest.mark.parametrize(
+    ("end", "kind", "said"),
+    [
+        (reset, "reset", "Connection reset"),  # the pump's read takes the error
+        (lambda sock: sock.shutdown(socket.SHUT_WR), "closed early", "EOF"),  # the transport's
+    ],
+    ids=["reset", "eof"],
+)
+def test_the_servers_end_is_counted_as_on_the_transport(
+    loop_name: str, end: Callable[[socket.socket], None], kind: str, said: str
+) -> None:
     async def case(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
         await server.echo()
         await server.read(INFLIGHT)
-        server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        server.sock.close()  # unread data and linger 0: a reset
+        end(server.sock)
         await until(lambda: conn.failed)
-        assert run.stats.errors == {"reset": 1}
-        assert "Connection reset" in run.details["reset"]
+        assert run.stats.errors == {kind: 1}
+        assert said in run.details[kind]
         assert conn not in run.pump.taken
-
-    run_case(case, loop_name)
-
-
-@LOOPS
-def test_the_servers_end_is_read_by_the_transport(loop_name: str) -> None:
-    async def case(run: BenchRun, conn: BenchConnection, server: ServerEnd) -> None:
-        await server.echo()
-        await server.read(INFLIGHT)
-        server.sock.shutdown(socket.SHUT_WR)
-        await until(lambda: conn.failed)
-        assert run.stats.errors == {"closed early": 1}
-        assert "EOF" in run.details["closed early"]
 
     run_case(case, loop_name)
 
